@@ -1,0 +1,3 @@
+from claude_docker.cli import main
+
+raise SystemExit(main())

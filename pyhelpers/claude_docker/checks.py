@@ -1,0 +1,172 @@
+"""The checks `doctor` runs. Each returns one Check; none raises for an expected problem."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import orjson
+
+from claude_docker import engine
+from claude_docker.errors import ToolError
+from claude_docker.options import RunOptions
+from claude_docker.paths import ClaudeHome, state_dir
+
+DISK_FAIL_BYTES = 1 << 30
+DISK_WARN_BYTES = 5 << 30
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # ok, warn, fail, info
+    detail: str
+    fix: str = ""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def check_docker_cli() -> Check:
+    try:
+        return Check("docker CLI", "ok", engine.docker_cli())
+    except ToolError as exc:
+        return Check("docker CLI", "fail", exc.message, "install Docker (Debian: apt-get install docker.io)")
+
+
+def check_daemon():
+    """The daemon check, and the SDK client for the checks after it (None if unreachable)."""
+    from claude_docker import dockerclient
+
+    start = time.perf_counter()
+    try:
+        client = dockerclient.connect(timeout=5)
+        version = client.version().get("Version", "?")
+    except ToolError as exc:
+        return Check("docker daemon", "fail", exc.message, "start dockerd, or set DOCKER_HOST"), None
+    ms = (time.perf_counter() - start) * 1000
+    status = "ok" if ms < 1000 else "warn"
+    return Check("docker daemon", status, f"Docker {version} answered in {ms:.0f} ms"), client
+
+
+def check_uid_mapping(client) -> Check:
+    options = " ".join(client.info().get("SecurityOptions") or [])
+    if "userns" in options:
+        return Check("user mapping", "fail", "the daemon remaps user ids (userns-remap): sessions could not write "
+                     "their staged config", "run sessions on a daemon without userns-remap")
+    if "rootless" in options:
+        return Check("user mapping", "warn", "rootless Docker: container uids map to subordinate ids",
+                     "set CLAUDE_DOCKER_RUN_ARGS='--user 0:0' so the session runs as you")
+    return Check("user mapping", "ok", "container uid = your uid")
+
+
+def check_images(client, opts: RunOptions) -> list[Check]:
+    from docker.errors import ImageNotFound
+
+    slots = [("v1", opts.image)] + ([("v2", opts.v2_image)] if opts.v2_image else [])
+    checks = []
+    for slot, image in slots:
+        try:
+            img = client.images.get(image)
+            version = (img.labels or {}).get("io.claude-docker.claude-code-version", "")
+            detail = f"{image} ({img.attrs.get('Size', 0) / 1e6:.0f} MB{', Claude Code ' + version if version else ''})"
+            checks.append(Check(f"image {slot}", "ok", detail))
+        except ImageNotFound:
+            checks.append(Check(f"image {slot}", "fail", f"{image} is not present", "claude-docker image build"))
+    return checks
+
+
+def check_host_config(claude: ClaudeHome) -> list[Check]:
+    files = [claude.claude_json, claude.config_dir / "settings.json", claude.config_dir / ".credentials.json"]
+    checks = []
+    for path in files:
+        try:
+            data = orjson.loads(path.read_bytes())
+        except FileNotFoundError:
+            checks.append(Check(path.name, "info", f"{path} does not exist yet"))
+            continue
+        except orjson.JSONDecodeError as exc:
+            checks.append(Check(path.name, "fail", f"{path} is not valid JSON ({exc})",
+                                f"restore it from {claude.config_dir / 'backups'} or fix it by hand"))
+            continue
+        except OSError as exc:
+            checks.append(Check(path.name, "fail", f"cannot read {path}: {exc.strerror}", f"check the permissions of {path}"))
+            continue
+        if not isinstance(data, dict):
+            checks.append(Check(path.name, "fail", f"{path} holds a JSON {type(data).__name__}, not an object",
+                                f"restore it from {claude.config_dir / 'backups'}"))
+        else:
+            checks.append(Check(path.name, "ok", f"{path} is valid"))
+    return checks
+
+
+def check_disk(paths: list[Path]) -> list[Check]:
+    checks = []
+    for path in paths:
+        existing = next((p for p in (path, *path.parents) if p.exists()), Path("/"))
+        free = shutil.disk_usage(existing).free
+        detail = f"{free / 1e9:.1f} GB free for {path}"
+        if free < DISK_FAIL_BYTES:
+            checks.append(Check("disk space", "fail", detail, f"free space on the filesystem of {existing}"))
+        elif free < DISK_WARN_BYTES:
+            checks.append(Check("disk space", "warn", detail, f"free space on the filesystem of {existing}"))
+        else:
+            checks.append(Check("disk space", "ok", detail))
+    return checks
+
+
+def check_orphans(client) -> list[Check]:
+    from claude_docker import inventory
+    from claude_docker.liveness import host_name
+    from claude_docker.sessiondir import all_sessions, interrupted
+
+    orphans = [s for s in inventory.sessions(client) if s.orphaned]
+    stale = interrupted(all_sessions(), host_name())
+    checks = []
+    if orphans:
+        checks.append(Check("orphans", "fail", f"{len(orphans)} container(s) whose wrapper is gone: "
+                            + ", ".join(s.name for s in orphans), "claude-docker cleanup"))
+    else:
+        checks.append(Check("orphans", "ok", "no orphaned containers"))
+    if stale:
+        failed = [s.session_id for s, m in stale if m.get("state") == "sync-failed"]
+        detail = f"{len(stale)} interrupted session(s) not synced back" + (f" ({len(failed)} failed)" if failed else "")
+        checks.append(Check("interrupted sessions", "fail", detail, "claude-docker cleanup"))
+    return checks
+
+
+def check_install() -> Check:
+    """The plugin beside the venv running us (the layout install.sh makes)."""
+    prefix = Path(sys.prefix).parent
+    plugin = prefix / "ai-assistant.zsh"
+    if not (prefix / "venv").is_dir() or Path(sys.prefix).name != "venv":
+        return Check("install", "info", f"running from {sys.prefix} (not an install.sh layout)")
+    missing = [p for p in (plugin, prefix / "lib", prefix / "completions", Path(sys.prefix) / "bin" / "claude-docker")
+               if not p.exists()]
+    if missing:
+        return Check("install", "fail", "missing: " + ", ".join(map(str, missing)), "run install.sh again")
+    return Check("install", "ok", f"{prefix} (python {sys.version.split()[0]})")
+
+
+def run_checks() -> list[Check]:
+    checks = [check_docker_cli()]
+    try:
+        opts = RunOptions.from_env()
+    except ToolError as exc:
+        checks.append(Check("options", "fail", exc.message, "fix that environment variable"))
+        opts = None
+    daemon, client = check_daemon()
+    checks.append(daemon)
+    if client is not None:
+        checks.append(check_uid_mapping(client))
+        if opts is not None:
+            checks += check_images(client, opts)
+        checks += check_orphans(client)
+    claude = ClaudeHome.from_env()
+    checks += check_host_config(claude)
+    checks += check_disk([state_dir(), claude.config_dir])
+    checks.append(check_install())
+    return checks

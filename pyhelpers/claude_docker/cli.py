@@ -1,0 +1,62 @@
+"""The `claude-docker` entry point: dispatch, and the one error policy for every command.
+
+The `claude` shim's exact form, `run -- ARGS`, goes straight to the session runner: it is the hot path
+of every session, and click's import (~30 ms) is most of what its startup budget allows. Everything else,
+`run` without `--` included, goes through the click application in `app.py`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from claude_docker import exitcodes
+from claude_docker.errors import ToolError
+
+
+def _save_crash() -> str:
+    import traceback
+
+    from claude_docker import __version__
+    from claude_docker.paths import ensure_private_dir, state_dir
+
+    try:
+        path = ensure_private_dir(state_dir()) / "crash.log"
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"--- claude-docker {__version__}: {' '.join(sys.argv)}\n{traceback.format_exc()}\n")
+        return str(path)
+    except OSError:
+        return "nowhere (the state dir is not writable)"
+
+
+def _dispatch(argv: list[str]) -> int:
+    if argv[:2] == ["run", "--"]:
+        from claude_docker.session import run
+
+        return run(argv[2:])
+    from claude_docker.app import cli
+
+    result = cli.main(args=argv, prog_name="claude-docker", standalone_mode=False)
+    return result if isinstance(result, int) else exitcodes.OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _dispatch(sys.argv[1:] if argv is None else list(argv))
+    except ToolError as exc:
+        print(f"claude-docker: {exc.message}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return exitcodes.INTERRUPTED
+    except BrokenPipeError:
+        return exitcodes.OK
+    except Exception as exc:
+        click = sys.modules.get("click")
+        if click is not None and isinstance(exc, click.exceptions.Abort):
+            return exitcodes.INTERRUPTED
+        if click is not None and isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        # A bug: one line for the user, the traceback for the report.
+        where = _save_crash()
+        print(f"claude-docker: internal error ({type(exc).__name__}: {exc}); details in {where}", file=sys.stderr)
+        return exitcodes.INTERNAL

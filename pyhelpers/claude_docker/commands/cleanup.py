@@ -1,0 +1,84 @@
+"""`claude-docker cleanup`: remove orphaned containers and finish the sync of interrupted sessions."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+STALE_UNFINISHED_SECONDS = 3600
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Say what would be done, change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+def cli(dry_run: bool, as_json: bool) -> int:
+    """Remove containers whose wrapper is gone and sync back the config of their sessions.
+
+    Only sessions started on this host whose wrapper process has exited are touched. Exit status
+    122 if a session's config could not be synced back (it is kept for another try).
+    """
+    from claude_docker import dockerclient, exitcodes, inventory, ui
+    from claude_docker.configsync import sync_out
+    from claude_docker.errors import ToolError
+    from claude_docker.liveness import host_name
+    from claude_docker.sessiondir import all_sessions, interrupted, sessions_root
+
+    client = dockerclient.connect()
+    actions: list[dict] = []
+    failed = False
+    live = inventory.sessions(client)
+    for s in live:
+        if s.orphaned:
+            actions.append({"action": "remove-container", "session": s.session, "container": s.name})
+            if not dry_run:
+                client.containers.get(s.name).remove(force=True)
+    still_running = {s.session for s in live if not s.orphaned}
+    for session, manifest in interrupted(all_sessions(), host_name()):
+        if session.session_id in still_running:
+            continue
+        action = {"action": "sync-back", "session": session.session_id, "state": manifest.get("state")}
+        actions.append(action)
+        if dry_run:
+            continue
+        try:
+            report = sync_out(session, manifest)
+        except ToolError as exc:
+            session.update(state="sync-failed", error=exc.message)
+            action["error"] = exc.message
+            failed = True
+            continue
+        action["files"] = report.files
+        action["conflicts"] = report.conflicts
+        action["quarantined"] = report.quarantined
+        session.remove()
+    # A session dir with no manifest is one killed while being created: nothing in it to sync.
+    root = sessions_root()
+    if root.is_dir():
+        for path in root.iterdir():
+            if not (path / "session.json").exists() and time.time() - path.stat().st_mtime > STALE_UNFINISHED_SECONDS:
+                actions.append({"action": "remove-unfinished", "session": path.name})
+                if not dry_run:
+                    import shutil
+
+                    shutil.rmtree(path, ignore_errors=True)
+
+    if as_json:
+        ui.print_json({"dry_run": dry_run, "actions": actions})
+    elif not actions:
+        print("nothing to clean up")
+    else:
+        verb = "would " if dry_run else ""
+        for a in actions:
+            if a["action"] == "remove-container":
+                print(f"{verb}remove orphaned container {a['container']}")
+            elif a["action"] == "sync-back":
+                if "error" in a:
+                    print(f"could not sync back session {a['session']}: {a['error']}")
+                else:
+                    print(f"{verb}sync back the config of interrupted session {a['session']}")
+                    for c in a.get("conflicts", []) + a.get("quarantined", []):
+                        print(f"  {c}")
+            else:
+                print(f"{verb}remove unfinished session dir {a['session']}")
+    return exitcodes.SYNC_FAILED if failed else exitcodes.OK

@@ -1,0 +1,28 @@
+"""`claude-docker doctor`: is everything in place for `claude` to work, and what to do if not."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+def cli(as_json: bool) -> int:
+    """Check Docker, the image, the host's Claude config, disk space, orphans and the install.
+
+    Exit status 1 if something needs fixing; each problem names its fix.
+    """
+    from claude_docker import exitcodes, ui
+    from claude_docker.checks import run_checks
+
+    checks = run_checks()
+    failed = any(c.status == "fail" for c in checks)
+    if as_json:
+        ui.print_json({"ok": not failed, "checks": [c.to_json() for c in checks]})
+    else:
+        width = max(len(c.name) for c in checks)
+        for c in checks:
+            print(f"{ui.mark(c.status)} {c.name.ljust(width)}  {c.detail}")
+            if c.fix and c.status != "ok":
+                print(f"  {' ' * width}  fix: {c.fix}")
+    return exitcodes.FAILURE if failed else exitcodes.OK

@@ -1,0 +1,50 @@
+"""`claude-docker image build`: make the session image."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from claude_docker import CLAUDE_CODE_VERSION
+
+
+@click.group()
+def cli() -> None:
+    """Build the image sessions run in."""
+
+
+@cli.command()
+@click.option("--recipe", type=click.Choice(["npm", "dockerfile"]), default="npm", show_default=True,
+              help="npm: assemble from the npm package, no container registry needed; "
+                   "dockerfile: build the shipped Debian-based recipe (needs its base image).")
+@click.option("--version", "version", default=CLAUDE_CODE_VERSION, show_default=True,
+              help="The Claude Code version to pin.")
+@click.option("--tag", default=None, help="Image tag [default: claude-docker/claude-code:VERSION].")
+@click.option("--npm-tarball", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Use this `npm pack` tarball of @anthropic-ai/claude-code-linux-x64 instead of fetching it.")
+@click.option("--dockerfile", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="With --recipe dockerfile: build this Dockerfile instead of the shipped one.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def build(recipe: str, version: str, tag: str | None, npm_tarball: Path | None, dockerfile: Path | None,
+          as_json: bool) -> int:
+    """Build the session image with the pinned Claude Code binary; prints the image id."""
+    from claude_docker import dockerclient, imagebuild, ui
+
+    tag = tag or imagebuild.default_tag(version)
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr)
+
+    client = dockerclient.connect(timeout=600)
+    if recipe == "npm":
+        image_id = imagebuild.build_from_npm(client, version, tag, npm_tarball, log)
+    else:
+        image_id = imagebuild.build_from_dockerfile(client, version, tag, dockerfile or imagebuild.RECIPE,
+                                                    npm_tarball, log)
+    if as_json:
+        ui.print_json({"tag": tag, "id": image_id, "recipe": recipe, "claude_code_version": version})
+    else:
+        print(f"{tag} {image_id}")
+    return 0

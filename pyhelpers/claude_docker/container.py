@@ -1,0 +1,116 @@
+"""The `docker run` command line of one session: hardening, mounts, environment, labels.
+
+Pure: builds argv from a description of the session and never talks to Docker, so every flag is testable.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections import namedtuple
+from pathlib import Path
+
+from claude_docker.options import RunOptions
+
+LABEL_PREFIX = "io.claude-docker."
+TOOL_LABEL = LABEL_PREFIX + "tool"
+
+# Environment that reaches Claude Code as it would natively (names or fnmatch patterns).
+PASSTHROUGH_ENV = ("TERM", "COLORTERM", "LANG", "LC_*", "ANTHROPIC_*", "CLAUDE_CODE_*")
+
+DOCKER_SOCKET = "/var/run/docker.sock"
+
+
+class Mount(namedtuple("Mount", "source target read_only", defaults=(False,))):
+    __slots__ = ()
+
+    def arg(self) -> str:
+        fields = ["type=bind", f"source={self.source}", f"target={self.target}"]
+        if self.read_only:
+            fields.append("readonly")
+        return ",".join(_csv_field(f) for f in fields)
+
+
+def _csv_field(value: str) -> str:
+    # `--mount` is parsed as one CSV record: quote fields holding commas or quotes.
+    if any(c in value for c in ',"') or value[:1].isspace():
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+# env: fixed values set inside the container; tty/stdin: attach a terminal / standard input.
+SessionSpec = namedtuple("SessionSpec", "session_id name image slot project workdir home uid gid wrapper_pid"
+                         " wrapper_start host started mounts env tty stdin")
+
+
+def container_name(project: Path, session_id: str) -> str:
+    slug = re.sub(r"[^a-zA-Z0-9_.-]+", "-", project.name).strip("-.") or "root"
+    return f"claude-docker-{slug[:40]}-{session_id[:8]}"
+
+
+def passthrough_names(environ: dict, extra: tuple[str, ...]) -> list[str]:
+    patterns = PASSTHROUGH_ENV + extra
+    return sorted(n for n in environ if any(fnmatch.fnmatchcase(n, p) for p in patterns))
+
+
+def labels(spec: SessionSpec) -> dict[str, str]:
+    return {
+        TOOL_LABEL: "claude-docker",
+        LABEL_PREFIX + "session": spec.session_id,
+        LABEL_PREFIX + "project": str(spec.project),
+        LABEL_PREFIX + "wrapper-pid": str(spec.wrapper_pid),
+        LABEL_PREFIX + "wrapper-start": spec.wrapper_start,
+        LABEL_PREFIX + "host": spec.host,
+        LABEL_PREFIX + "started": spec.started,
+        LABEL_PREFIX + "slot": spec.slot,
+    }
+
+
+def run_argv(docker: str, spec: SessionSpec, opts: RunOptions, claude_args: list[str], environ: dict) -> list[str]:
+    argv = [docker, "run", "--rm", "--init", "--name", spec.name]
+    if spec.stdin:
+        argv.append("--interactive")
+    if spec.tty:
+        argv.append("--tty")
+    for key, value in labels(spec).items():
+        argv += ["--label", f"{key}={value}"]
+    # The session's terminal output stays between the user and the container, not in daemon log files.
+    argv += ["--log-driver", "none"]
+    argv += ["--user", f"{spec.uid}:{spec.gid}"]
+    argv += ["--cap-drop", "ALL"]
+    for cap in opts.cap_add:
+        argv += ["--cap-add", cap]
+    if not opts.allow_new_privileges:
+        argv += ["--security-opt", "no-new-privileges"]
+    if opts.pids_limit:
+        argv += ["--pids-limit", str(opts.pids_limit)]
+    if opts.memory:
+        argv += ["--memory", opts.memory]
+    if opts.read_only:
+        argv += ["--read-only", "--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777"]
+    argv += ["--network", opts.network]
+    for mount in spec.mounts:
+        argv += ["--mount", mount.arg()]
+    if opts.docker_socket:
+        argv += ["--mount", Mount(Path(DOCKER_SOCKET), Path(DOCKER_SOCKET)).arg()]
+    # Values from our own environment go by name only, so secrets never show in `ps` output.
+    for name in passthrough_names(environ, opts.extra_env):
+        if name not in spec.env:
+            argv += ["--env", name]
+    for key, value in spec.env.items():
+        argv += ["--env", f"{key}={value}"]
+    argv += ["--workdir", str(spec.workdir)]
+    argv += list(opts.extra_args)
+    # Our own entrypoint: any image with `claude` on PATH works, whatever its ENTRYPOINT.
+    argv += ["--entrypoint", "claude", spec.image]
+    argv += claude_args
+    return argv
+
+
+def default_env(home: Path, config_dir: Path | None, environ: dict) -> dict:
+    env = {"HOME": str(home), "DISABLE_AUTOUPDATER": "1"}
+    if config_dir is not None:
+        env["CLAUDE_CONFIG_DIR"] = str(config_dir)
+    if environ.get("USER"):
+        env["USER"] = environ["USER"]
+    return env

@@ -1,0 +1,9 @@
+"""Exit statuses of claude-docker, documented in the README. Claude Code's own status passes through `run`."""
+
+OK = 0
+FAILURE = 1  # a helper command found a problem (doctor: something needs fixing)
+USAGE = 2  # bad command-line options
+INTERNAL = 3  # a bug: the traceback is saved under the state dir
+SYNC_FAILED = 122  # the session ran, but its config changes could not be synced back to the host
+TOOL_FAILED = 125  # the tool or Docker failed before Claude Code started (as `docker run` does)
+INTERRUPTED = 130

@@ -1,0 +1,71 @@
+"""The one safe-write path: every change to a file the user cares about goes through here.
+
+write_atomic: temp file in the same directory, write, fsync, rename over the target, fsync the directory.
+A reader (or a crash) sees the old content or the new, never a torn or empty file. Symlinks are written
+through, so a dotfiles-managed `settings.json` stays a link.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Replace `path` with `data` atomically and durably. Keeps the existing file's mode unless `mode` is given."""
+    target = Path(os.path.realpath(path))
+    if mode is None:
+        try:
+            mode = target.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o600
+    tmp = target.with_name(f".{target.name}.cd-tmp-{os.getpid()}-{os.urandom(4).hex()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fchmod(fd, mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        # Only the failure path removes the temp file: after a successful rename it is the target.
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_dir(target.parent)
+
+
+def append_durable(path: Path, data: bytes) -> None:
+    """Append `data` with one O_APPEND write and fsync: concurrent appenders never interleave within it."""
+    target = Path(os.path.realpath(path))
+    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        written = os.write(fd, data)
+        if written != len(data):
+            raise OSError(f"short write to {target}: {written} of {len(data)} bytes")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_durable(path: Path) -> None:
+    target = Path(os.path.realpath(path))
+    try:
+        os.unlink(target)
+    except FileNotFoundError:
+        return
+    fsync_dir(target.parent)

@@ -1,0 +1,153 @@
+"""One `claude` run, from preflight to exit status: sync in, run the container, sync out.
+
+The docker CLI runs the session itself: it owns the terminal (raw mode, window-size changes) and proxies
+signals to the container. This process stays its parent only to sync the config back when it ends.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from claude_docker import engine, exitcodes
+from claude_docker.configsync import Staging, SyncIn, sync_in, sync_out
+from claude_docker.container import Mount, SessionSpec, container_name, default_env, run_argv
+from claude_docker.errors import ToolError
+from claude_docker.liveness import host_name, process_start
+from claude_docker.options import RunOptions
+from claude_docker.paths import ClaudeHome, git_common_dir, home, project_root
+from claude_docker.sessiondir import SessionDir, all_sessions, interrupted, new_session_id
+
+# Signals that end a session: passed to the docker CLI, which proxies them to Claude Code.
+FORWARDED = (signal.SIGTERM, signal.SIGHUP)
+# Signals a terminal sends the whole foreground group: the docker CLI gets its own copy, we outlive it to sync.
+GROUP_SIGNALS = (signal.SIGINT, signal.SIGQUIT)
+
+
+def _is_within(path: Path, parent: Path) -> bool:
+    return path == parent or parent in path.parents
+
+
+def check_project(project: Path, user_home: Path, claude: ClaudeHome) -> None:
+    """Refuse project roots whose mount would expose or shadow the host's Claude state."""
+    for guarded in (user_home, claude.config_dir, claude.claude_json):
+        if _is_within(guarded, project) or _is_within(project, claude.config_dir):
+            raise ToolError(f"refusing to run in {project}: mounting it would expose {guarded}, the host's own "
+                            "Claude config; cd into a project directory", exitcodes.TOOL_FAILED)
+
+
+def plan_mounts(staging: Staging, synced: SyncIn, project: Path, opts: RunOptions, user_home: Path) -> list[Mount]:
+    mounts = [Mount(src, dst) for src, dst in staging.staging_mounts()]
+    mounts += [Mount(src, dst) for src, dst in synced.shared_dirs]
+    mounts.append(Mount(Path(os.path.realpath(project)), project))
+    common = git_common_dir(project)
+    if common is not None and not _is_within(common, project):
+        mounts.append(Mount(common, common))
+    gitconfig = user_home / ".gitconfig"
+    if opts.mount_gitconfig and gitconfig.is_file():
+        mounts.append(Mount(Path(os.path.realpath(gitconfig)), gitconfig, read_only=True))
+    # Docker creates missing mount points as root inside the source of an enclosing bind mount;
+    # make them ourselves in the staged trees so the staging dir stays ours to delete.
+    for mount in mounts:
+        for src, dst in staging.staging_mounts():
+            if mount.target != dst and _is_within(mount.target, dst):
+                point = src / mount.target.relative_to(dst)
+                if mount.source.is_dir():
+                    point.mkdir(parents=True, exist_ok=True)
+                else:
+                    point.parent.mkdir(parents=True, exist_ok=True)
+                    point.touch(exist_ok=True)
+    seen, unique = set(), []
+    for mount in mounts:
+        if mount.target not in seen:
+            seen.add(mount.target)
+            unique.append(mount)
+    return unique
+
+
+def _exit_status(returncode: int) -> int:
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def run(claude_args: list[str]) -> int:
+    opts = RunOptions.from_env()
+    slot, image = opts.pick_slot()
+    engine.preflight(image)
+    docker = engine.docker_cli()
+
+    user_home = home()
+    claude = ClaudeHome.from_env()
+    cwd = Path(os.getcwd())
+    project = project_root(cwd)
+    check_project(project, user_home, claude)
+
+    host = host_name()
+    stale = interrupted(all_sessions(), host)
+    if stale:
+        print(f"claude-docker: {len(stale)} interrupted session(s) not yet synced back: "
+              "run `claude-docker cleanup`", file=sys.stderr)
+
+    sid = new_session_id()
+    session = SessionDir.create(sid)
+    staging = Staging(claude, user_home, session)
+    try:
+        synced = sync_in(staging)
+        mounts = plan_mounts(staging, synced, project, opts, user_home)
+    except BaseException:
+        session.remove()
+        raise
+    pid = os.getpid()
+    spec = SessionSpec(
+        session_id=sid, name=container_name(project, sid), image=image, slot=slot, project=project, workdir=cwd,
+        home=user_home, uid=os.getuid(), gid=os.getgid(), wrapper_pid=pid, wrapper_start=process_start(pid),
+        host=host, started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), mounts=tuple(mounts),
+        env=default_env(user_home, claude.config_dir if claude.custom else None, os.environ),
+        tty=sys.stdin.isatty() and sys.stdout.isatty(),
+        # A terminal on stdin with output redirected: give Claude Code no stdin, as `claude -p … > out` natively
+        # has nothing to read (a piped-but-silent stdin would make it wait).
+        stdin=not sys.stdin.isatty() or sys.stdout.isatty(),
+    )
+    manifest = {
+        "session": sid, "state": "running", "host": host, "wrapper_pid": pid, "wrapper_start": spec.wrapper_start,
+        "container": spec.name, "image": image, "slot": slot, "project": str(project), "started": spec.started,
+        "host_config": str(claude.config_dir), "config_key": staging.config_key, "mounted": synced.mounted,
+        "tracked": synced.tracked,
+    }
+    session.write_manifest(manifest)
+    argv = run_argv(docker, spec, opts, claude_args, dict(os.environ))
+    return _supervise(argv, session, manifest)
+
+
+def _supervise(argv: list[str], session: SessionDir, manifest: dict) -> int:
+    child: subprocess.Popen | None = None
+
+    def forward(signum, _frame):
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+
+    # A Python-level no-op (not SIG_IGN) for the group signals: exec resets it, so the docker CLI still gets them.
+    previous = {s: signal.signal(s, _outlive if s in GROUP_SIGNALS else forward) for s in FORWARDED + GROUP_SIGNALS}
+    try:
+        child = subprocess.Popen(argv)
+        status = _exit_status(child.wait())
+        try:
+            report = sync_out(session, manifest)
+        except ToolError as exc:
+            session.update(state="sync-failed", error=exc.message, exit_status=status)
+            raise ToolError(f"{exc.message}; the session's config is kept in {session.path}: "
+                            "run `claude-docker cleanup` to retry", exitcodes.SYNC_FAILED) from None
+        for line in report.messages():
+            print(f"claude-docker: {line}", file=sys.stderr)
+        session.remove()
+        return status
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _outlive(_signum, _frame) -> None:
+    """The container's process gets this signal through the docker CLI; we stay to sync its config back."""

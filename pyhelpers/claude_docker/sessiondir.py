@@ -1,0 +1,95 @@
+"""A session's directory under `<state>/sessions/<id>/`: its staging HOME, base copies and manifest.
+
+The manifest says everything needed to finish the session's sync later, by `cleanup`, if the wrapper
+that started it was killed. A directory that is still here after its wrapper is gone is an interrupted
+session; one whose state is `sync-failed` is waiting for a retry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from claude_docker.fsio import write_atomic
+from claude_docker.liveness import is_alive
+from claude_docker.paths import ensure_private_dir, state_dir
+
+MANIFEST = "session.json"
+
+
+def sessions_root() -> Path:
+    return state_dir() / "sessions"
+
+
+def new_session_id() -> str:
+    return os.urandom(6).hex()
+
+
+class SessionDir:
+    def __init__(self, path: Path):
+        self.path = path
+
+    @classmethod
+    def create(cls, session_id: str) -> "SessionDir":
+        ensure_private_dir(state_dir())
+        root = ensure_private_dir(sessions_root())
+        path = root / session_id
+        path.mkdir(mode=0o700)
+        return cls(path)
+
+    @property
+    def session_id(self) -> str:
+        return self.path.name
+
+    @property
+    def home(self) -> Path:
+        return self.path / "home"
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config"
+
+    @property
+    def base(self) -> Path:
+        return self.path / "base"
+
+    def read_manifest(self) -> dict:
+        return json.loads((self.path / MANIFEST).read_bytes())
+
+    def write_manifest(self, manifest: dict) -> None:
+        write_atomic(self.path / MANIFEST, json.dumps(manifest, indent=1).encode())
+
+    def update(self, **fields) -> dict:
+        manifest = self.read_manifest()
+        manifest.update(fields)
+        self.write_manifest(manifest)
+        return manifest
+
+    def remove(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def all_sessions() -> list[SessionDir]:
+    root = sessions_root()
+    try:
+        return sorted((SessionDir(p) for p in root.iterdir() if (p / MANIFEST).is_file()), key=lambda s: s.path.name)
+    except FileNotFoundError:
+        return []
+
+
+def interrupted(sessions: list[SessionDir], host: str) -> list[tuple[SessionDir, dict]]:
+    """Sessions of this host whose wrapper is gone: their config was never (fully) synced back."""
+    found = []
+    for session in sessions:
+        try:
+            manifest = session.read_manifest()
+        except (OSError, ValueError):
+            continue
+        if manifest.get("host") != host:
+            continue
+        if not is_alive(int(manifest.get("wrapper_pid", 0)), manifest.get("wrapper_start", "")):
+            found.append((session, manifest))
+    return found

@@ -1,0 +1,38 @@
+"""Output for people: colour only on a terminal and never with NO_COLOR; JSON for machines."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, TextIO
+
+import orjson
+
+MARKS = {"ok": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red"), "info": ("·", None)}
+_CODES = {"green": "32", "yellow": "33", "red": "31", "bold": "1"}
+
+
+def color_enabled(stream: TextIO) -> bool:
+    return "NO_COLOR" not in os.environ and stream.isatty()
+
+
+def paint(text: str, color: str | None, stream: TextIO = sys.stdout) -> str:
+    if color is None or not color_enabled(stream):
+        return text
+    return f"\033[{_CODES[color]}m{text}\033[0m"
+
+
+def mark(status: str, stream: TextIO = sys.stdout) -> str:
+    symbol, color = MARKS[status]
+    return paint(symbol, color, stream)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in rows + [headers]) for i in range(len(headers))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
