@@ -115,6 +115,12 @@ def sync_in(staging: Staging) -> SyncIn:
     return SyncIn(tracked, shared, mounted)
 
 
+def sync_state(staging: Staging, synced: SyncIn) -> dict:
+    """What the session manifest must hold for sync_out to finish this session, now or after a crash."""
+    return {"host_config": str(staging.claude.config_dir), "config_key": staging.config_key,
+            "mounted": synced.mounted, "tracked": synced.tracked}
+
+
 def _stage(session: SessionDir, host: Path, key: str) -> dict:
     kind = kind_of(host.name)
     staged = session.path / key
@@ -197,9 +203,9 @@ class _Syncer:
         return target
 
     def write(self, host: Path, data: bytes, mode_from: Path) -> None:
-        mode = None
+        mode = None  # an existing file keeps its mode; a new one is made private (config holds secrets)
         if not host.exists():
-            mode = os.lstat(mode_from).st_mode & 0o777 if mode_from.exists() else 0o600
+            mode = os.lstat(mode_from).st_mode & 0o700 if mode_from.exists() else 0o600
         host.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(host, data, mode=mode)
         self.report.files += 1

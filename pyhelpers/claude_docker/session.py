@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from claude_docker import engine, exitcodes
-from claude_docker.configsync import Staging, SyncIn, sync_in, sync_out
+from claude_docker.configsync import Staging, SyncIn, sync_in, sync_out, sync_state
 from claude_docker.container import Mount, SessionSpec, container_name, default_env, run_argv
 from claude_docker.errors import ToolError
 from claude_docker.liveness import host_name, process_start
@@ -114,8 +114,7 @@ def run(claude_args: list[str]) -> int:
     manifest = {
         "session": sid, "state": "running", "host": host, "wrapper_pid": pid, "wrapper_start": spec.wrapper_start,
         "container": spec.name, "image": image, "slot": slot, "project": str(project), "started": spec.started,
-        "host_config": str(claude.config_dir), "config_key": staging.config_key, "mounted": synced.mounted,
-        "tracked": synced.tracked,
+        **sync_state(staging, synced),
     }
     session.write_manifest(manifest)
     argv = run_argv(docker, spec, opts, claude_args, dict(os.environ))

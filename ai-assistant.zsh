@@ -1,0 +1,33 @@
+# claude-docker: Claude Code in a hardened Docker container for any project directory.
+#
+# Source this file from ~/.zshrc (install.sh adds that line). Sourcing defines functions and puts the
+# completions on fpath; it starts no process, prints nothing and overrides no value you set yourself.
+#
+#   claude [ARGS...]     Claude Code in a container for the current project (ARGS reach it untouched)
+#   claude-docker CMD    the helper: run, ps, cleanup, doctor, image build (see `claude-docker --help`)
+#
+# Configuration is read by the helper from CLAUDE_DOCKER_* variables (README); CLAUDE_DOCKER_PYTHON
+# overrides the interpreter install.sh recorded in env.zsh.
+
+[[ -n ${_CLAUDE_DOCKER_ROOT-} ]] && return 0
+typeset -g _CLAUDE_DOCKER_ROOT=${${(%):-%x}:A:h}
+
+# The absolute interpreter path, written by install.sh.
+[[ -r $_CLAUDE_DOCKER_ROOT/env.zsh ]] && builtin source "$_CLAUDE_DOCKER_ROOT/env.zsh"
+
+() {
+  emulate -L zsh
+  local f
+  for f in "$_CLAUDE_DOCKER_ROOT"/lib/*.sh(N); do
+    builtin source "$f"
+  done
+  if (( ! ${fpath[(Ie)$_CLAUDE_DOCKER_ROOT/completions]} )); then
+    fpath=("$_CLAUDE_DOCKER_ROOT/completions" $fpath)
+  fi
+  # compinit already ran: register ours now, as it would have found them on fpath.
+  if (( ${+functions[compdef]} )); then
+    autoload -Uz _claude _claude-docker
+    compdef _claude claude
+    compdef _claude-docker claude-docker
+  fi
+}

@@ -1,0 +1,169 @@
+#!/bin/sh
+# shellcheck shell=dash
+#
+# install.sh: install claude-docker for the current user (no root needed).
+#
+#   ./install.sh               install, or update in place; running it again changes nothing
+#   ./install.sh --uninstall   remove everything it installed (your ~/.claude-docker state stays)
+#
+# Options: --prefix DIR (default ${XDG_DATA_HOME:-~/.local/share}/claude-docker), --bin-dir DIR
+# (default ~/.local/bin), --python PATH (the interpreter for the venv, default python3),
+# --no-rc (leave ~/.zshrc alone). The same as environment: CLAUDE_DOCKER_PREFIX, CLAUDE_DOCKER_BIN_DIR,
+# CLAUDE_DOCKER_INSTALL_PYTHON.
+#
+# What it does: copies the plugin (ai-assistant.zsh, lib/, completions/) to the prefix, makes a virtual
+# environment there with the helper package in it (byte-compiled), writes env.zsh with the venv
+# interpreter's absolute path for the shims, links `claude-docker` into the bin dir, and adds one
+# marked block to ~/.zshrc that sources the plugin.
+
+set -u
+
+MARK_BEGIN='# >>> claude-docker >>>'
+MARK_END='# <<< claude-docker <<<'
+
+say() { printf '%s\n' "$*" >&2; }
+err() { say "install.sh: $*"; exit 1; }
+
+src_dir() { CDPATH='' cd -- "$(dirname -- "$0")" && pwd -P; }
+
+rc_file() { printf '%s/.zshrc' "${ZDOTDIR:-$HOME}"; }
+
+# Print the rc file without our block (nothing if it has none).
+strip_block() {
+  awk -v b="$MARK_BEGIN" -v e="$MARK_END" '$0 == b { skip = 1; next } $0 == e { skip = 0; next } !skip' "$1"
+}
+
+# Replace $1 with the content of $2 unless they are equal; keeps $1's mode.
+replace_if_changed() {
+  if [ -f "$1" ] && cmp -s "$1" "$2"; then
+    rm -f "$2"
+    return 1
+  fi
+  if [ -f "$1" ]; then chmod "$(stat -c %a "$1" 2>/dev/null || echo 644)" "$2"; fi
+  mv -f "$2" "$1"
+}
+
+install_rc() {
+  rc=$(rc_file)
+  line=". \"$PREFIX/ai-assistant.zsh\""
+  tmp="$rc.claude-docker.$$"
+  if [ -f "$rc" ]; then strip_block "$rc" >"$tmp" || err "cannot read $rc"; else : >"$tmp"; fi
+  printf '%s\n%s\n%s\n' "$MARK_BEGIN" "$line" "$MARK_END" >>"$tmp"
+  if replace_if_changed "$rc" "$tmp"; then say "added the plugin to $rc"; fi
+}
+
+copy_plugin() {
+  src=$1
+  stage="$PREFIX/.stage.$$"
+  rm -rf "$stage"
+  mkdir -p "$stage" || err "cannot write to $PREFIX"
+  cp -R "$src/ai-assistant.zsh" "$src/lib" "$src/completions" "$stage/" || err "cannot copy the plugin"
+  changed=0
+  for item in ai-assistant.zsh lib completions; do
+    if ! diff -r -x '*.zwc' "$stage/$item" "$PREFIX/$item" >/dev/null 2>&1; then
+      rm -rf "${PREFIX:?}/$item"
+      mv "$stage/$item" "$PREFIX/$item"
+      changed=1
+    fi
+  done
+  rm -rf "$stage"
+  [ "$changed" = 1 ] && say "installed the plugin in $PREFIX"
+  return 0
+}
+
+# A hash of the package sources: the venv is rebuilt only when they change.
+source_hash() {
+  (cd "$1" && find pyproject.toml pyhelpers/claude_docker -type f ! -path '*/__pycache__/*' | LC_ALL=C sort | xargs cat) \
+    | cksum | cut -d' ' -f1
+}
+
+install_package() {
+  src=$1
+  venv="$PREFIX/venv"
+  if [ ! -x "$venv/bin/python" ]; then
+    base=$("$PYTHON" -c 'import sys; assert sys.version_info >= (3, 9), "Python 3.9+ needed"; print(sys.executable)') \
+      || err "$PYTHON is not a usable Python 3.9+"
+    "$base" -m venv "$venv" || err "cannot create a virtual environment (Debian: apt-get install python3-venv)"
+    say "created $venv"
+  fi
+  hash=$(source_hash "$src")
+  if [ "$(cat "$PREFIX/.source-hash" 2>/dev/null)" != "$hash" ]; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-warn-script-location "$src" \
+      || err "pip could not install the helper package"
+    "$venv/bin/python" -m compileall -q "$("$venv/bin/python" -c 'import claude_docker, os; print(os.path.dirname(claude_docker.__file__))')" \
+      || err "byte-compiling failed"
+    printf '%s\n' "$hash" >"$PREFIX/.source-hash"
+    say "installed the helper package into $venv"
+  fi
+  env_tmp="$PREFIX/env.zsh.$$"
+  printf '# Written by install.sh: the interpreter the shims call.\ntypeset -g _CLAUDE_DOCKER_PYTHON=%s\n' \
+    "'$venv/bin/python'" >"$env_tmp"
+  replace_if_changed "$PREFIX/env.zsh" "$env_tmp" || true
+}
+
+compile_zsh() {
+  command -v zsh >/dev/null 2>&1 || return 0
+  # Word-code copies make sourcing faster; zsh uses them only while newer than their source.
+  for f in "$PREFIX/ai-assistant.zsh" "$PREFIX/env.zsh" "$PREFIX"/lib/*.sh; do
+    [ -f "$f" ] || continue
+    if [ ! -f "$f.zwc" ] || [ "$f" -nt "$f.zwc" ]; then zsh -fc "zcompile '$f'" || say "zcompile $f failed (harmless)"; fi
+  done
+}
+
+link_bin() {
+  mkdir -p "$BIN_DIR" || err "cannot create $BIN_DIR"
+  target="$PREFIX/venv/bin/claude-docker"
+  if [ "$(readlink "$BIN_DIR/claude-docker" 2>/dev/null)" != "$target" ]; then
+    ln -sf "$target" "$BIN_DIR/claude-docker" || err "cannot link $BIN_DIR/claude-docker"
+    say "linked $BIN_DIR/claude-docker"
+  fi
+}
+
+do_install() {
+  src=$(src_dir) || err "cannot find the source directory"
+  if [ ! -f "$src/ai-assistant.zsh" ] || [ ! -d "$src/pyhelpers" ]; then err "run install.sh from a claude-docker checkout"; fi
+  mkdir -p "$PREFIX" || err "cannot create $PREFIX"
+  copy_plugin "$src"
+  install_package "$src"
+  compile_zsh
+  link_bin
+  [ "$EDIT_RC" = 1 ] && install_rc
+  say "claude-docker is installed; open a new zsh (or: . \"$PREFIX/ai-assistant.zsh\") and run: claude-docker doctor"
+}
+
+do_uninstall() {
+  rc=$(rc_file)
+  if [ "$EDIT_RC" = 1 ] && [ -f "$rc" ] && grep -qxF "$MARK_BEGIN" "$rc"; then
+    tmp="$rc.claude-docker.$$"
+    strip_block "$rc" >"$tmp" && replace_if_changed "$rc" "$tmp" && say "removed the plugin from $rc"
+  fi
+  if [ "$(readlink "$BIN_DIR/claude-docker" 2>/dev/null)" = "$PREFIX/venv/bin/claude-docker" ]; then
+    rm -f "$BIN_DIR/claude-docker" && say "removed $BIN_DIR/claude-docker"
+  fi
+  if [ -d "$PREFIX" ]; then rm -rf "$PREFIX" && say "removed $PREFIX"; fi
+  say "uninstalled; your sessions' state in ${CLAUDE_DOCKER_STATE_DIR:-$HOME/.claude-docker} is left in place"
+}
+
+main() {
+  PREFIX=${CLAUDE_DOCKER_PREFIX:-${XDG_DATA_HOME:-$HOME/.local/share}/claude-docker}
+  BIN_DIR=${CLAUDE_DOCKER_BIN_DIR:-$HOME/.local/bin}
+  PYTHON=${CLAUDE_DOCKER_INSTALL_PYTHON:-python3}
+  EDIT_RC=1
+  action=install
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --uninstall) action=uninstall ;;
+      --prefix) [ $# -ge 2 ] || err "--prefix needs a directory"; PREFIX=$2; shift ;;
+      --bin-dir) [ $# -ge 2 ] || err "--bin-dir needs a directory"; BIN_DIR=$2; shift ;;
+      --python) [ $# -ge 2 ] || err "--python needs a path"; PYTHON=$2; shift ;;
+      --no-rc) EDIT_RC=0 ;;
+      -h|--help) sed -n '3,19p' "$0" | sed 's/^# \{0,1\}//'; return 0 ;;
+      *) err "unknown option: $1 (see --help)" ;;
+    esac
+    shift
+  done
+  case $PREFIX in /*) ;; *) PREFIX="$(pwd)/$PREFIX" ;; esac
+  "do_$action"
+}
+
+{ main "$@" || exit 1; }

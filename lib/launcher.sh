@@ -1,0 +1,28 @@
+# ============================================================================================
+# The launcher: `claude` and `claude-docker`, thin shims over the Python helper.
+# They build argv, call the helper by its absolute path and return its exit status unchanged.
+# ============================================================================================
+
+# Summary: call the claude-docker helper with these arguments.
+# Usage: _claude_docker_helper ARGS...
+_claude_docker_helper() {
+  local py=${CLAUDE_DOCKER_PYTHON:-${_CLAUDE_DOCKER_PYTHON-}}
+  if [[ -z $py || ! -x $py ]]; then
+    print -ru2 -- "claude-docker: the helper is not installed (no interpreter at '${py}'): run install.sh"
+    return 125
+  fi
+  # -I: the user's PYTHONPATH, PYTHONHOME and user site-packages can't change the helper.
+  "$py" -I -m claude_docker "$@"
+}
+
+# Summary: Claude Code in a hardened container for the current project.
+# Usage: claude [ARGS...]
+claude() {
+  _claude_docker_helper run -- "$@"
+}
+
+# Summary: the helper's CLI (run, ps, cleanup, doctor, image build).
+# Usage: claude-docker COMMAND [OPTIONS]
+claude-docker() {
+  _claude_docker_helper "$@"
+}

@@ -1,0 +1,146 @@
+"""Shared fixtures: an isolated HOME per test, the real Docker engine, the test images.
+
+Docker tests use the engine the test runner started (tests/run). Set CLAUDE_DOCKER_REQUIRE_DOCKER=1
+(tests/run does) to turn a missing engine or image into a failure instead of a skip.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+
+REAL_IMAGE_ENV = "CLAUDE_DOCKER_TEST_IMAGE"
+FAKE_IMAGE = "claude-docker-test/fake-claude:1"
+REQUIRE_DOCKER = os.environ.get("CLAUDE_DOCKER_REQUIRE_DOCKER") == "1"
+
+
+def _missing(reason: str):
+    if REQUIRE_DOCKER:
+        pytest.fail(reason + " (CLAUDE_DOCKER_REQUIRE_DOCKER=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """A fresh HOME with the tool's state inside it, and no CLAUDE_CONFIG_DIR."""
+    h = tmp_path / "home user"  # a space in the path, as asdf's tests do
+    h.mkdir()
+    monkeypatch.setenv("HOME", str(h))
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    monkeypatch.delenv("CLAUDE_DOCKER_STATE_DIR", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    return h
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    try:
+        import docker
+
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:  # any failure to reach the engine means: no docker tests
+        _missing(f"no Docker engine: {exc}")
+    return client
+
+
+@pytest.fixture(scope="session")
+def real_image(docker_client) -> str:
+    """The image with the real Claude Code binary (built by tests/run with `claude-docker image build`)."""
+    name = os.environ.get(REAL_IMAGE_ENV)
+    if not name:
+        _missing(f"{REAL_IMAGE_ENV} is not set")
+    try:
+        docker_client.images.get(name)
+    except Exception:
+        _missing(f"image {name} is not present")
+    return name
+
+
+# A stand-in for Claude Code that behaves like it where these tests look: it reads `.claude.json` when it
+# starts and rewrites the whole file later (the lost-update pattern), and can be told to wait.
+FAKE_CLAUDE = r"""#!/bin/sh
+cfg="${CLAUDE_CONFIG_DIR:-$HOME}"
+[ -n "$CLAUDE_CONFIG_DIR" ] && json="$cfg/.claude.json" || json="$HOME/.claude.json"
+case "$1" in
+  --version) echo "0.0.0 (fake Claude Code)"; exit 0 ;;
+  exit) exit "$2" ;;
+  args) for a in "$@"; do printf '<%s>' "$a"; done; echo; exit 0 ;;
+  env) env | sort; exit 0 ;;
+  id) id -u; id -g; exit 0 ;;
+  cat) cat; exit 0 ;;
+  sleep) echo started; sleep "$2"; exit 0 ;;
+  set-key)
+    # set-key KEY VALUE [WAIT_FILE]: read now, rewrite the whole file once WAIT_FILE exists.
+    before=$(cat "$json" 2>/dev/null || echo '{}')
+    echo started
+    if [ -n "$4" ]; then while [ ! -e "$4" ]; do sleep 0.05; done; fi
+    rest=${before#\{}
+    case "$rest" in *[![:space:]]*\}) sep=',' ;; *) sep='' ;; esac
+    case "$(printf %s "$rest" | tr -d ' \n')" in \}) sep='' ;; esac
+    printf '{"%s": %s%s%s' "$2" "$3" "$sep" "$rest" > "$json.tmp.$$" && mv "$json.tmp.$$" "$json"
+    exit 0 ;;
+  write) printf '%s' "$3" > "$2"; exit 0 ;;
+esac
+echo "fake claude: unknown command $1" >&2
+exit 64
+"""
+
+
+def _tar_add(tar: tarfile.TarFile, name: str, data: bytes | None = None, mode: int = 0o755, link: str = "") -> None:
+    info = tarfile.TarInfo(name)
+    info.mode = mode
+    if link:
+        info.type, info.linkname = tarfile.SYMTYPE, link
+        tar.addfile(info)
+    elif data is None:
+        info.type = tarfile.DIRTYPE
+        tar.addfile(info)
+    else:
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.fixture(scope="session")
+def fake_image(docker_client, tmp_path_factory) -> str:
+    """A busybox image whose `claude` is the shell stand-in above: any image with `claude` on PATH must work."""
+    busybox = Path("/bin/busybox")
+    if not busybox.exists():
+        _missing("busybox-static is not installed")
+    out = tmp_path_factory.mktemp("fakeimg") / "rootfs.tar"
+    applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout.split()
+    with tarfile.open(out, "w") as tar:
+        for d in ("bin", "usr", "usr/local", "usr/local/bin", "tmp", "etc"):
+            _tar_add(tar, d, mode=0o1777 if d == "tmp" else 0o755)
+        _tar_add(tar, "bin/busybox", busybox.read_bytes())
+        for applet in applets:
+            _tar_add(tar, f"bin/{applet}", link="busybox")
+        _tar_add(tar, "usr/local/bin/claude", FAKE_CLAUDE.encode())
+    docker_client.api.import_image_from_file(str(out), repository=FAKE_IMAGE.split(":")[0], tag=FAKE_IMAGE.split(":")[1],
+                                             changes=["ENV PATH=/usr/local/bin:/bin"])
+    return FAKE_IMAGE
+
+
+@pytest.fixture
+def no_leftover_containers(docker_client):
+    """Asserts, after the test, that it left no claude-docker container behind."""
+    from claude_docker.container import TOOL_LABEL
+
+    def ours():
+        return {c.name for c in docker_client.containers.list(all=True, filters={"label": f"{TOOL_LABEL}=claude-docker"})}
+
+    before = ours()
+    yield
+    left = ours() - before
+    for name in left:
+        docker_client.containers.get(name).remove(force=True)
+    assert not left, f"containers left behind: {left}"

@@ -1,0 +1,224 @@
+"""Config sync without Docker: a "session" here is sync_in, writes to the staged files as Claude Code
+would make them from inside the container, then sync_out. The container path is tested in test_e2e."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from claude_docker import exitcodes
+from claude_docker.configsync import Staging, sync_in, sync_out, sync_state
+from claude_docker.errors import ToolError
+from claude_docker.paths import ClaudeHome, state_dir
+from claude_docker.sessiondir import SessionDir, new_session_id
+
+
+class Sim:
+    """One simulated session."""
+
+    def __init__(self, home):
+        self.claude = ClaudeHome.from_env()
+        self.session = SessionDir.create(new_session_id())
+        self.staging = Staging(self.claude, home, self.session)
+        self.synced = sync_in(self.staging)
+        self.manifest = sync_state(self.staging, self.synced)
+
+    @property
+    def config(self):
+        return self.session.path / self.staging.config_key
+
+    @property
+    def claude_json(self):
+        return self.session.path / self.staging.claude_json_key
+
+    def rewrite_json(self, path, change):
+        """Claude Code's way: read, change, write a temp file, rename over."""
+        data = json.loads(path.read_text()) if path.exists() else {}
+        change(data)
+        tmp = path.with_name(path.name + ".tmp.123")
+        tmp.write_text(json.dumps(data, indent=2))
+        os.replace(tmp, path)
+
+    def finish(self):
+        return sync_out(self.session, self.manifest)
+
+
+def host_json(path):
+    return json.loads(path.read_text())
+
+
+@pytest.fixture
+def claude_home(home):
+    cfg = home / ".claude"
+    (cfg / "projects" / "-p").mkdir(parents=True)
+    (cfg / "projects" / "-p" / "old.jsonl").write_text('{"type":"user"}\n')
+    (home / ".claude.json").write_text(json.dumps({"numStartups": 1, "projects": {"/p": {"hasTrustDialogAccepted": True}},
+                                                   "oauthAccount": {"emailAddress": "u@example.com"}}, indent=2))
+    (cfg / "settings.json").write_text('{"theme": "dark"}\n')
+    (cfg / ".credentials.json").write_text(json.dumps({"claudeAiOauth": {"accessToken": "a0", "refreshToken": "r0",
+                                                                         "expiresAt": 1000}}))
+    (cfg / ".credentials.json").chmod(0o600)
+    (cfg / "history.jsonl").write_text('{"display":"first"}\n')
+    (cfg / "CLAUDE.md").write_text("be nice\n")
+    (cfg / "sessions").mkdir()
+    return cfg
+
+
+def test_staging_mirrors_files_and_shares_directories(home, claude_home):
+    sim = Sim(home)
+    assert json.loads(sim.claude_json.read_text())["numStartups"] == 1
+    assert (sim.config / "settings.json").read_text() == '{"theme": "dark"}\n'
+    assert (sim.config / ".credentials.json").stat().st_mode & 0o777 == 0o600
+    shared = {str(dst) for _, dst in sim.synced.shared_dirs}
+    assert str(claude_home / "projects") in shared
+    assert str(claude_home / "sessions") not in shared  # per-process state stays in the container
+    assert not list(sim.config.glob("projects/*"))  # shared dirs are mounted, never copied
+
+
+def test_unchanged_session_writes_nothing(home, claude_home):
+    before = {p: p.stat().st_mtime_ns for p in [home / ".claude.json", *claude_home.iterdir()]}
+    report = Sim(home).finish()
+    assert report.files == 0
+    assert before == {p: p.stat().st_mtime_ns for p in before}
+
+
+def test_session_changes_reach_the_host(home, claude_home):
+    sim = Sim(home)
+    sim.rewrite_json(sim.claude_json, lambda d: d.update(numStartups=2))
+    sim.rewrite_json(sim.config / "settings.json", lambda d: d.update(model="opus"))
+    (sim.config / "CLAUDE.md").write_text("be very nice\n")
+    report = sim.finish()
+    assert host_json(home / ".claude.json")["numStartups"] == 2
+    assert host_json(claude_home / "settings.json") == {"theme": "dark", "model": "opus"}
+    assert (claude_home / "CLAUDE.md").read_text() == "be very nice\n"
+    assert report.files == 3 and not report.conflicts
+
+
+def test_overlapping_sessions_keep_every_change(home, claude_home):
+    """Each session reads .claude.json at start and rewrites it whole later: no lost update."""
+    sims = [Sim(home) for _ in range(4)]
+    for i, sim in enumerate(sims):
+        sim.rewrite_json(sim.claude_json, lambda d, i=i: d["projects"].setdefault(f"/proj{i}", {"n": i}))
+    for sim in sims:
+        sim.finish()
+    projects = host_json(home / ".claude.json")["projects"]
+    assert set(projects) == {"/p", "/proj0", "/proj1", "/proj2", "/proj3"}
+    assert host_json(home / ".claude.json")["oauthAccount"] == {"emailAddress": "u@example.com"}
+
+
+def test_true_conflict_follows_the_rule_and_keeps_the_loser(home, claude_home):
+    a, b = Sim(home), Sim(home)
+    a.rewrite_json(a.config / "settings.json", lambda d: d.update(theme="light"))
+    b.rewrite_json(b.config / "settings.json", lambda d: d.update(theme="ansi"))
+    a.finish()
+    report = b.finish()
+    assert host_json(claude_home / "settings.json")["theme"] == "ansi"  # the later writer wins
+    assert report.conflicts and "theme" in report.conflicts[0]
+    kept = state_dir() / "conflicts" / b.session.session_id / "settings.json.host"
+    assert json.loads(kept.read_text())["theme"] == "light"
+
+
+def test_older_credentials_never_replace_newer(home, claude_home):
+    a, b = Sim(home), Sim(home)
+    a.rewrite_json(a.config / ".credentials.json",
+                   lambda d: d.update(claudeAiOauth={"accessToken": "a2", "refreshToken": "r2", "expiresAt": 3000}))
+    b.rewrite_json(b.config / ".credentials.json",
+                   lambda d: d.update(claudeAiOauth={"accessToken": "a1", "refreshToken": "r1", "expiresAt": 2000}))
+    a.finish()
+    b.finish()  # b refreshed earlier but ends later: its older token must not win
+    creds = claude_home / ".credentials.json"
+    assert host_json(creds)["claudeAiOauth"]["refreshToken"] == "r2"
+    assert creds.stat().st_mode & 0o777 == 0o600
+
+
+def test_history_appends_merge_and_resync_is_idempotent(home, claude_home):
+    a, b = Sim(home), Sim(home)
+    with open(a.config / "history.jsonl", "a") as f:
+        f.write('{"display":"from a"}\n')
+    with open(b.config / "history.jsonl", "a") as f:
+        f.write('{"display":"from b"}\n{"display":"partial')  # a torn last line is never copied
+    a.finish()
+    b.finish()
+    b.finish()  # an interrupted sync run again does not append twice
+    lines = (claude_home / "history.jsonl").read_text().splitlines()
+    assert lines == ['{"display":"first"}', '{"display":"from a"}', '{"display":"from b"}']
+
+
+def test_invalid_json_from_the_container_never_reaches_the_host(home, claude_home):
+    sim = Sim(home)
+    sim.claude_json.write_text('{"numStartups": 2, "trunc')
+    (sim.config / "settings.json").write_text("[1, 2]")  # valid JSON, but not the object it was
+    report = sim.finish()
+    assert host_json(home / ".claude.json")["numStartups"] == 1
+    assert host_json(claude_home / "settings.json") == {"theme": "dark"}
+    assert len(report.quarantined) == 2
+    kept = state_dir() / "quarantine" / sim.session.session_id / ".claude.json"
+    assert kept.read_text() == '{"numStartups": 2, "trunc'
+
+
+def test_links_planted_in_the_container_are_not_followed(home, claude_home):
+    secret = home / "secret-key"
+    secret.write_text("PRIVATE")
+    sim = Sim(home)
+    (sim.config / "CLAUDE.md").unlink()
+    (sim.config / "CLAUDE.md").symlink_to(secret)
+    (sim.config / "notes.txt").symlink_to(secret)
+    report = sim.finish()
+    assert (claude_home / "CLAUDE.md").read_text() == "be nice\n"
+    assert not (claude_home / "notes.txt").exists()
+    assert len(report.quarantined) == 2
+
+
+def test_files_and_dirs_the_session_creates_are_kept(home, claude_home):
+    sim = Sim(home)
+    (sim.config / "keybindings.json").write_text('{"k": 1}')
+    (sim.config / "agents").mkdir()
+    (sim.config / "agents" / "reviewer.md").write_text("review")
+    sim.finish()
+    assert host_json(claude_home / "keybindings.json") == {"k": 1}
+    assert (claude_home / "agents" / "reviewer.md").read_text() == "review"
+
+
+def test_first_run_creates_host_config(home):
+    sim = Sim(home)
+    assert (home / ".claude" / "projects").is_dir()  # so transcripts land on the host from the start
+    sim.rewrite_json(sim.claude_json, lambda d: d.update(firstStartTime="now"))
+    sim.finish()
+    assert host_json(home / ".claude.json") == {"firstStartTime": "now"}
+    assert (home / ".claude.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_host_file_corrupted_meanwhile_is_replaced_with_a_valid_merge(home, claude_home):
+    sim = Sim(home)
+    sim.rewrite_json(sim.claude_json, lambda d: d.update(numStartups=2))
+    (home / ".claude.json").write_text('{"numStart')  # another writer tore it
+    report = sim.finish()
+    assert host_json(home / ".claude.json")["numStartups"] == 2
+    assert any(".claude.json.host" in q for q in report.quarantined)
+
+
+def test_custom_config_dir(home, tmp_path, monkeypatch):
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    (cfg / ".claude.json").write_text('{"a": 1}')
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(cfg))
+    sim = Sim(home)
+    assert sim.staging.config_key == "config"
+    assert [dst for _, dst in sim.staging.staging_mounts()] == [home, cfg]
+    sim.rewrite_json(sim.claude_json, lambda d: d.update(b=2))
+    sim.finish()
+    assert host_json(cfg / ".claude.json") == {"a": 1, "b": 2}
+    assert not (home / ".claude.json").exists()
+
+
+def test_unwritable_host_is_a_sync_failure(home, claude_home):
+    sim = Sim(home)
+    (sim.config / "CLAUDE.md").write_text("changed in the session")
+    (claude_home / "CLAUDE.md").unlink()
+    (claude_home / "CLAUDE.md").mkdir()  # something no writer, root included, can replace with a file
+    with pytest.raises(ToolError) as err:
+        sim.finish()
+    assert err.value.code == exitcodes.SYNC_FAILED
+    assert "CLAUDE.md" in err.value.message
