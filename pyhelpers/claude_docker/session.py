@@ -92,7 +92,9 @@ def run(claude_args: list[str]) -> int:
               "run `claude-docker cleanup`", file=sys.stderr)
 
     sid = new_session_id()
-    session = SessionDir.create(sid)
+    pid = os.getpid()
+    header = {"host": host, "wrapper_pid": pid, "wrapper_start": process_start(pid)}
+    session = SessionDir.create(sid, header)
     staging = Staging(claude, user_home, session)
     try:
         synced = sync_in(staging)
@@ -100,10 +102,9 @@ def run(claude_args: list[str]) -> int:
     except BaseException:
         session.remove()
         raise
-    pid = os.getpid()
     spec = SessionSpec(
         session_id=sid, name=container_name(project, sid), image=image, slot=slot, project=project, workdir=cwd,
-        home=user_home, uid=os.getuid(), gid=os.getgid(), wrapper_pid=pid, wrapper_start=process_start(pid),
+        home=user_home, uid=os.getuid(), gid=os.getgid(), wrapper_pid=pid, wrapper_start=header["wrapper_start"],
         host=host, started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), mounts=tuple(mounts),
         env=default_env(user_home, claude.config_dir if claude.custom else None, os.environ),
         tty=sys.stdin.isatty() and sys.stdout.isatty(),
@@ -112,8 +113,7 @@ def run(claude_args: list[str]) -> int:
         stdin=not sys.stdin.isatty() or sys.stdout.isatty(),
     )
     manifest = {
-        "session": sid, "state": "running", "host": host, "wrapper_pid": pid, "wrapper_start": spec.wrapper_start,
-        "container": spec.name, "image": image, "slot": slot, "project": str(project), "started": spec.started,
+        "session": sid, "state": "running", **header, "container": spec.name, "image": image, "slot": slot, "project": str(project), "started": spec.started,
         **sync_state(staging, synced),
     }
     session.write_manifest(manifest)

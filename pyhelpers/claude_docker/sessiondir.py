@@ -16,6 +16,7 @@ from claude_docker.liveness import is_alive
 from claude_docker.paths import ensure_private_dir, state_dir
 
 MANIFEST = "session.json"
+CREATING = ".creating-"
 
 
 def sessions_root() -> Path:
@@ -31,11 +32,16 @@ class SessionDir:
         self.path = path
 
     @classmethod
-    def create(cls, session_id: str) -> "SessionDir":
+    def create(cls, session_id: str, header: dict) -> "SessionDir":
+        """Make the dir with its manifest already in it (state "starting"), so that at any instant it either
+        does not exist or says whose it is. The half-made one is named after its creator's pid and start."""
         ensure_private_dir(state_dir())
         root = ensure_private_dir(sessions_root())
+        creating = root / f"{CREATING}{header['wrapper_pid']}-{header['wrapper_start']}-{session_id}"
+        creating.mkdir(mode=0o700)
+        cls(creating).write_manifest({"session": session_id, "state": "starting", **header})
         path = root / session_id
-        path.mkdir(mode=0o700)
+        os.rename(creating, path)
         return cls(path)
 
     @property
@@ -75,9 +81,24 @@ class SessionDir:
 def all_sessions() -> list[SessionDir]:
     root = sessions_root()
     try:
-        return sorted((SessionDir(p) for p in root.iterdir() if (p / MANIFEST).is_file()), key=lambda s: s.path.name)
+        return sorted((SessionDir(p) for p in root.iterdir()
+                       if not p.name.startswith(CREATING) and (p / MANIFEST).is_file()), key=lambda s: s.path.name)
     except FileNotFoundError:
         return []
+
+
+def abandoned_creations() -> list[Path]:
+    """Session dirs whose creator died before finishing them (only ever empty or nearly so)."""
+    try:
+        candidates = [p for p in sessions_root().iterdir() if p.name.startswith(CREATING)]
+    except FileNotFoundError:
+        return []
+    dead = []
+    for path in candidates:
+        pid, start, _ = path.name[len(CREATING):].split("-", 2)
+        if not is_alive(int(pid), start):
+            dead.append(path)
+    return dead
 
 
 def interrupted(sessions: list[SessionDir], host: str) -> list[tuple[SessionDir, dict]]:

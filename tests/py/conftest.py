@@ -69,27 +69,19 @@ def real_image(docker_client) -> str:
 # A stand-in for Claude Code that behaves like it where these tests look: it reads `.claude.json` when it
 # starts and rewrites the whole file later (the lost-update pattern), and can be told to wait.
 FAKE_CLAUDE = r"""#!/bin/sh
-cfg="${CLAUDE_CONFIG_DIR:-$HOME}"
-[ -n "$CLAUDE_CONFIG_DIR" ] && json="$cfg/.claude.json" || json="$HOME/.claude.json"
+[ -n "$CLAUDE_CONFIG_DIR" ] && json="$CLAUDE_CONFIG_DIR/.claude.json" || json="$HOME/.claude.json"
 case "$1" in
   --version) echo "0.0.0 (fake Claude Code)"; exit 0 ;;
-  exit) exit "$2" ;;
-  args) for a in "$@"; do printf '<%s>' "$a"; done; echo; exit 0 ;;
-  env) env | sort; exit 0 ;;
-  id) id -u; id -g; exit 0 ;;
-  cat) cat; exit 0 ;;
-  sleep) echo started; sleep "$2"; exit 0 ;;
+  sh) shift; exec sh -c "$@" ;;
   set-key)
-    # set-key KEY VALUE [WAIT_FILE]: read now, rewrite the whole file once WAIT_FILE exists.
-    before=$(cat "$json" 2>/dev/null || echo '{}')
+    # set-key KEY JSON-VALUE [WAIT_FILE]: read now, rewrite the whole file once WAIT_FILE exists.
+    before=$(cat "$json" 2>/dev/null); [ -n "$before" ] || before='{}'
     echo started
     if [ -n "$4" ]; then while [ ! -e "$4" ]; do sleep 0.05; done; fi
-    rest=${before#\{}
-    case "$rest" in *[![:space:]]*\}) sep=',' ;; *) sep='' ;; esac
-    case "$(printf %s "$rest" | tr -d ' \n')" in \}) sep='' ;; esac
+    rest=${before#*\{}
+    case "$(printf %s "$rest" | tr -d ' \n')" in \}) sep='' ;; *) sep=',' ;; esac
     printf '{"%s": %s%s%s' "$2" "$3" "$sep" "$rest" > "$json.tmp.$$" && mv "$json.tmp.$$" "$json"
     exit 0 ;;
-  write) printf '%s' "$3" > "$2"; exit 0 ;;
 esac
 echo "fake claude: unknown command $1" >&2
 exit 64
@@ -122,7 +114,7 @@ def fake_image(docker_client, tmp_path_factory) -> str:
         for d in ("bin", "usr", "usr/local", "usr/local/bin", "tmp", "etc"):
             _tar_add(tar, d, mode=0o1777 if d == "tmp" else 0o755)
         _tar_add(tar, "bin/busybox", busybox.read_bytes())
-        for applet in applets:
+        for applet in set(applets) - {"busybox"}:
             _tar_add(tar, f"bin/{applet}", link="busybox")
         _tar_add(tar, "usr/local/bin/claude", FAKE_CLAUDE.encode())
     docker_client.api.import_image_from_file(str(out), repository=FAKE_IMAGE.split(":")[0], tag=FAKE_IMAGE.split(":")[1],

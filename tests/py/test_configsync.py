@@ -20,7 +20,8 @@ class Sim:
 
     def __init__(self, home):
         self.claude = ClaudeHome.from_env()
-        self.session = SessionDir.create(new_session_id())
+        self.session = SessionDir.create(new_session_id(), {"host": "test", "wrapper_pid": os.getpid(),
+                                                            "wrapper_start": ""})
         self.staging = Staging(self.claude, home, self.session)
         self.synced = sync_in(self.staging)
         self.manifest = sync_state(self.staging, self.synced)

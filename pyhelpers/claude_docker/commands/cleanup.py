@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
 import click
-
-STALE_UNFINISHED_SECONDS = 3600
 
 
 @click.command()
@@ -22,7 +18,7 @@ def cli(dry_run: bool, as_json: bool) -> int:
     from claude_docker.configsync import sync_out
     from claude_docker.errors import ToolError
     from claude_docker.liveness import host_name
-    from claude_docker.sessiondir import all_sessions, interrupted, sessions_root
+    from claude_docker.sessiondir import SessionDir, abandoned_creations, all_sessions, interrupted
 
     client = dockerclient.connect()
     actions: list[dict] = []
@@ -36,6 +32,12 @@ def cli(dry_run: bool, as_json: bool) -> int:
     still_running = {s.session for s in live if not s.orphaned}
     for session, manifest in interrupted(all_sessions(), host_name()):
         if session.session_id in still_running:
+            continue
+        if manifest.get("state") == "starting":
+            # Killed before its container could start: the host was never touched, nothing to sync.
+            actions.append({"action": "remove-unstarted", "session": session.session_id})
+            if not dry_run:
+                session.remove()
             continue
         action = {"action": "sync-back", "session": session.session_id, "state": manifest.get("state")}
         actions.append(action)
@@ -52,16 +54,10 @@ def cli(dry_run: bool, as_json: bool) -> int:
         action["conflicts"] = report.conflicts
         action["quarantined"] = report.quarantined
         session.remove()
-    # A session dir with no manifest is one killed while being created: nothing in it to sync.
-    root = sessions_root()
-    if root.is_dir():
-        for path in root.iterdir():
-            if not (path / "session.json").exists() and time.time() - path.stat().st_mtime > STALE_UNFINISHED_SECONDS:
-                actions.append({"action": "remove-unfinished", "session": path.name})
-                if not dry_run:
-                    import shutil
-
-                    shutil.rmtree(path, ignore_errors=True)
+    for path in abandoned_creations():
+        actions.append({"action": "remove-unstarted", "session": path.name})
+        if not dry_run:
+            SessionDir(path).remove()
 
     if as_json:
         ui.print_json({"dry_run": dry_run, "actions": actions})
@@ -80,5 +76,5 @@ def cli(dry_run: bool, as_json: bool) -> int:
                     for c in a.get("conflicts", []) + a.get("quarantined", []):
                         print(f"  {c}")
             else:
-                print(f"{verb}remove unfinished session dir {a['session']}")
+                print(f"{verb}remove the dir of session {a['session']}, killed before it started")
     return exitcodes.SYNC_FAILED if failed else exitcodes.OK
