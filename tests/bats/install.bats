@@ -1,0 +1,70 @@
+#!/usr/bin/env bats
+# install.sh for real, into a temporary HOME: idempotent, complete, and fully undone by --uninstall.
+
+load test_helper
+
+setup_file() {
+  export INSTALL_HOME="$BATS_FILE_TMPDIR/home dir"
+  mkdir -p "$INSTALL_HOME"
+  printf '# my own zshrc\nexport MINE=1\n' >"$INSTALL_HOME/.zshrc"
+  PY=$(python3 -c 'import sys; print(sys.executable)')
+  HOME=$INSTALL_HOME "$ROOT/install.sh" --python "$PY" 2>"$BATS_FILE_TMPDIR/first.log"
+}
+
+setup() {
+  export HOME=$INSTALL_HOME
+  PREFIX=$HOME/.local/share/claude-docker
+  unset CLAUDE_DOCKER_PYTHON ZDOTDIR
+}
+
+snapshot() {
+  (cd "$HOME" && find . -path ./.cache -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 md5sum)
+}
+
+@test "install lays out the plugin, the venv, env.zsh and the command" {
+  [ -f "$PREFIX/ai-assistant.zsh" ] && [ -d "$PREFIX/lib" ] && [ -f "$PREFIX/completions/_claude" ]
+  grep -qx "typeset -g _CLAUDE_DOCKER_PYTHON='$PREFIX/venv/bin/python'" "$PREFIX/env.zsh"
+  run "$HOME/.local/bin/claude-docker" --version
+  [ "$status" -eq 0 ]
+  [[ $output == "claude-docker, version "* ]]
+  # byte-compiled
+  ls "$PREFIX"/venv/lib/python*/site-packages/claude_docker/__pycache__/session.*.pyc
+}
+
+@test "the rc file gets exactly one block and keeps the user's own lines" {
+  [ "$(grep -c '^# >>> claude-docker >>>$' "$HOME/.zshrc")" -eq 1 ]
+  grep -qx 'export MINE=1' "$HOME/.zshrc"
+}
+
+@test "an interactive zsh has claude and claude-docker, and sourcing printed nothing" {
+  run zsh -i -c 'whence -w claude claude-docker; claude-docker --version'
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "claude: function" ]
+  [ "${lines[1]}" = "claude-docker: function" ]
+  [[ ${lines[2]} == "claude-docker, version "* ]]
+  [ "${#lines[@]}" -eq 3 ]
+}
+
+@test "a second install changes nothing" {
+  before=$(snapshot)
+  run "$ROOT/install.sh" --python "$(python3 -c 'import sys; print(sys.executable)')"
+  [ "$status" -eq 0 ]
+  [ "$output" = "claude-docker is installed; open a new zsh (or: . \"$PREFIX/ai-assistant.zsh\") and run: claude-docker doctor" ]
+  [ "$(snapshot)" = "$before" ]
+}
+
+@test "bad options are refused with one line" {
+  run "$ROOT/install.sh" --bogus
+  [ "$status" -eq 1 ]
+  [ "$output" = "install.sh: unknown option: --bogus (see --help)" ]
+}
+
+@test "uninstall removes everything it installed and leaves the user's rc lines" {
+  run "$ROOT/install.sh" --uninstall
+  [ "$status" -eq 0 ]
+  [ ! -e "$PREFIX" ]
+  [ ! -e "$HOME/.local/bin/claude-docker" ]
+  [ "$(cat "$HOME/.zshrc")" = $'# my own zshrc\nexport MINE=1' ]
+  run "$ROOT/install.sh" --uninstall
+  [ "$status" -eq 0 ]
+}

@@ -1,0 +1,104 @@
+#!/usr/bin/env bats
+# The zsh plugin: sourcing is silent and starts nothing; the shims pass argv and exit status through.
+
+load test_helper
+
+@test "sourcing prints nothing and starts no process" {
+  stub_everything
+  export CLAUDE_DOCKER_PYTHON=$STUBS/python
+  run zsh -f -c "source '$PLUGIN'"
+  [ "$status" -eq 0 ]
+  [ "$output" = "" ]
+  [ ! -e "$MARKER" ]
+}
+
+@test "sourcing is clean under strict options (errexit, nounset, pipefail, ksh arrays, no glob)" {
+  stub_everything
+  for opts in "-e -u -o pipefail" "-o ksh_arrays" "-o no_glob" "-o extended_glob -o no_unset"; do
+    # shellcheck disable=SC2086
+    run zsh -f $opts -c "source '$PLUGIN'; whence -w claude"
+    [ "$status" -eq 0 ]
+    [ "$output" = "claude: function" ]
+  done
+  [ ! -e "$MARKER" ]
+}
+
+@test "the functions exist and completions go on fpath once, even when sourced twice" {
+  run zsh -f -c "source '$PLUGIN'; source '$PLUGIN'; whence -w claude claude-docker; print -l -- \$fpath | grep -c -x '$ROOT/completions'; print -r -- \$fpath[1]"
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "claude: function" ]
+  [ "${lines[1]}" = "claude-docker: function" ]
+  [ "${lines[2]}" = "1" ]
+  [ "${lines[3]}" = "$ROOT/completions" ]
+}
+
+@test "completions are registered when compinit ran before the plugin" {
+  run zsh -f -c "autoload -Uz compinit && compinit -D -u; source '$PLUGIN'; print -r -- \$_comps[claude] \$_comps[claude-docker]"
+  [ "$status" -eq 0 ]
+  [ "$output" = "_claude _claude-docker" ]
+}
+
+@test "claude passes its arguments to the helper untouched, after run --" {
+  create_stub python
+  export CLAUDE_DOCKER_PYTHON=$STUBS/python
+  run zsh -f -c "source '$PLUGIN'; claude -p 'a b' '' -- '*' '\$HOME' \$'two\nlines'"
+  [ "$status" -eq 0 ]
+  expected=$(printf '%s\0' -I -m claude_docker run -- -p 'a b' '' -- '*' '$HOME' $'two\nlines' | od -c)
+  [ "$(od -c <"$BATS_TEST_TMPDIR/python.argv")" = "$expected" ]
+}
+
+@test "claude-docker passes its arguments to the helper" {
+  create_stub python
+  export CLAUDE_DOCKER_PYTHON=$STUBS/python
+  run zsh -f -c "source '$PLUGIN'; claude-docker doctor --json"
+  [ "$status" -eq 0 ]
+  [ "$(tr '\0' ' ' <"$BATS_TEST_TMPDIR/python.argv")" = "-I -m claude_docker doctor --json " ]
+}
+
+@test "the helper's exit status is the function's" {
+  create_stub python 42
+  export CLAUDE_DOCKER_PYTHON=$STUBS/python
+  run zsh -f -c "source '$PLUGIN'; claude; print -r -- \$?; claude-docker ps; print -r -- \$?"
+  [ "$output" = $'42\n42' ]
+}
+
+@test "the interpreter install.sh recorded is used, and CLAUDE_DOCKER_PYTHON overrides it" {
+  create_stub python
+  create_stub other-python
+  mkdir -p "$BATS_TEST_TMPDIR/inst"
+  cp -R "$ROOT/ai-assistant.zsh" "$ROOT/lib" "$ROOT/completions" "$BATS_TEST_TMPDIR/inst/"
+  printf 'typeset -g _CLAUDE_DOCKER_PYTHON=%s\n' "$STUBS/python" >"$BATS_TEST_TMPDIR/inst/env.zsh"
+  run zsh -f -c "source '$BATS_TEST_TMPDIR/inst/ai-assistant.zsh'; claude-docker ps"
+  [ "$status" -eq 0 ]
+  [ "$(cat "$MARKER")" = "python" ]
+  run zsh -f -c "CLAUDE_DOCKER_PYTHON='$STUBS/other-python'; source '$BATS_TEST_TMPDIR/inst/ai-assistant.zsh'; claude-docker ps"
+  [ "$(tail -1 "$MARKER")" = "other-python" ]
+}
+
+@test "a missing helper is one clear line and status 125" {
+  run zsh -f -c "source '$PLUGIN'; claude --version"
+  [ "$status" -eq 125 ]
+  [ "${#lines[@]}" -eq 1 ]
+  [[ $output == *"run install.sh"* ]]
+}
+
+@test "the real helper answers through the function (usage errors exit 2)" {
+  [ -n "${CLAUDE_DOCKER_TEST_PYTHON:-}" ] || skip "CLAUDE_DOCKER_TEST_PYTHON is not set (tests/run sets it)"
+  export CLAUDE_DOCKER_PYTHON=$CLAUDE_DOCKER_TEST_PYTHON
+  run zsh -f -c "source '$PLUGIN'; claude-docker --version"
+  [ "$status" -eq 0 ]
+  [[ $output == "claude-docker, version "* ]]
+  run zsh -f -c "source '$PLUGIN'; claude-docker ps --no-such-option"
+  [ "$status" -eq 2 ]
+  [[ $output == *"No such option"* ]]
+}
+
+@test "the plugin files pass zsh -n and the shell scripts pass shellcheck" {
+  for f in "$PLUGIN" "$ROOT"/lib/*.sh "$ROOT"/completions/_*; do
+    zsh -n "$f"
+  done
+  if command -v shellcheck >/dev/null; then
+    shellcheck -s dash "$ROOT/install.sh"
+    shellcheck -x "$ROOT/tests/run" "$ROOT/tests/machine.sh"
+  fi
+}
