@@ -356,12 +356,12 @@ def pending_changes(session: SessionDir, manifest: dict) -> list[dict]:
 
 def sync_out(session: SessionDir, manifest: dict) -> SyncReport:
     """Apply the session's changes to the host. Raises ToolError(SYNC_FAILED) if the host can't be written."""
-    from claude_docker.locking import lock_name_for, locked
-
     started = time.perf_counter()
     report = SyncReport()
     changes = pending_changes(session, manifest)
     if changes:
+        from claude_docker.locking import lock_name_for, locked
+
         syncer = _Syncer(session, report)
         try:
             with locked(lock_name_for(Path(manifest["host_config"])), code=exitcodes.SYNC_FAILED):

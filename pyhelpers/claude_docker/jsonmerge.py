@@ -15,9 +15,8 @@ Every conflict is reported with its key path, never with its values (they may be
 from __future__ import annotations
 
 from collections import namedtuple
-from typing import Any
 
-MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
+MISSING = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
 
 
 class Conflict(namedtuple("Conflict", "path winner reason")):
@@ -29,7 +28,7 @@ class Conflict(namedtuple("Conflict", "path winner reason")):
         return f"{'.'.join(self.path) or '<root>'}: kept the {self.winner}'s value ({self.reason})"
 
 
-def same(a: Any, b: Any) -> bool:
+def same(a: object, b: object) -> bool:
     """Strict JSON equality: `1`, `1.0` and `true` are different values (Python's == says otherwise)."""
     if type(a) is not type(b):
         return False
@@ -40,7 +39,7 @@ def same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _expiry(value: Any) -> float | None:
+def _expiry(value: object) -> float | None:
     if isinstance(value, dict):
         exp = value.get("expiresAt")
         if isinstance(exp, (int, float)) and not isinstance(exp, bool):
@@ -48,7 +47,7 @@ def _expiry(value: Any) -> float | None:
     return None
 
 
-def _resolve(ours: Any, theirs: Any) -> tuple[str, str]:
+def _resolve(ours: object, theirs: object) -> tuple[str, str]:
     ours_exp, theirs_exp = _expiry(ours), _expiry(theirs)
     if ours_exp is not None and theirs_exp is not None:
         return ("session", "later token expiry") if ours_exp >= theirs_exp else ("host", "later token expiry")
@@ -59,7 +58,7 @@ def _resolve(ours: Any, theirs: Any) -> tuple[str, str]:
     return "session", "the later writer wins"
 
 
-def merge3(base: Any, ours: Any, theirs: Any, path: tuple[str, ...] = ()) -> tuple[Any, list[Conflict]]:
+def merge3(base: object, ours: object, theirs: object, path: tuple[str, ...] = ()) -> tuple[object, list[Conflict]]:
     """Merge `ours` (the session's result) and `theirs` (the host's current value) against `base`.
 
     Any argument may be MISSING (the key is absent). Returns the merged value (MISSING: delete it)

@@ -1,0 +1,32 @@
+"""Timing helpers: commands measured interleaved, in one run, so machine noise hits both sides alike."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import time
+from typing import Callable
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def time_command(argv: list[str], env: dict | None = None, cwd=None) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def interleaved(cases: dict[str, Callable[[], float]], rounds: int, warmup: int = 2) -> dict[str, float]:
+    """Median seconds per case, running the cases in turn each round."""
+    for _ in range(warmup):
+        for fn in cases.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, fn in cases.items():
+            samples[name].append(fn())
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def report(title: str, line: str, ok: bool) -> None:
+    print(f"{title:<34} {line}  [{'meets goal' if ok else 'MISSES goal'}]")

@@ -1,0 +1,181 @@
+#!/usr/bin/env bats
+# The zsh completions in completions/: they register through compinit, parse, follow the
+# zsh-completions layout, and complete real content when driven through zsh's completion system.
+# The live tests type into an interactive `zsh -f -i` running in a zpty pseudo-terminal (zsh's own
+# module), so no terminal, tmux or rc file is needed.
+
+setup() {
+  ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
+  COMPDIR="$ROOT/completions"
+  command -v zsh >/dev/null 2>&1 || skip "zsh is not installed"
+}
+
+# Fail with a message, showing what was checked.
+fail() {
+  printf '%s\n' "$@" >&2
+  return 1
+}
+
+assert_contains() { # haystack needle...
+  local haystack=$1 needle
+  shift
+  for needle in "$@"; do
+    [[ $haystack == *"$needle"* ]] || fail "expected to find: $needle" "in output:" "$haystack"
+  done
+}
+
+# Start `zsh -f -i` in a zpty, load compinit with completions/ first in $fpath, type $1 and TAB,
+# and print what the shell drew after the TAB (escape sequences removed). Reading stops once the
+# output matches the zsh pattern $2, or after a few seconds. `docker`, `python`, `python3`,
+# `claude` and `claude-docker` on $PATH are spies: any call is recorded in $SPY_LOG.
+complete_line() {
+  local line=$1 until=${2:-'*'}
+  zsh -f -c 'zmodload zsh/zpty' 2>/dev/null || skip "the zsh/zpty module is not available"
+
+  SPY_LOG="$BATS_TEST_TMPDIR/spy.log"
+  local spy_dir="$BATS_TEST_TMPDIR/spybin" prog
+  mkdir -p "$spy_dir"
+  for prog in docker python python3 claude claude-docker; do
+    printf '#!/bin/sh\necho "%s $*" >> "%s"\n' "$prog" "$SPY_LOG" > "$spy_dir/$prog"
+    chmod +x "$spy_dir/$prog"
+  done
+
+  local driver="$BATS_TEST_TMPDIR/drive.zsh"
+  cat > "$driver" <<'EOF'
+emulate -L zsh
+setopt extended_glob
+zmodload zsh/zpty || exit 3
+local compdir=$1 line=$2 until=$3 out chunk
+trap 'zpty -d cz 2>/dev/null' EXIT
+zpty -b cz zsh -f -i || exit 4
+zpty -w cz "stty rows 100 cols 200; PS1='%% '; LISTMAX=100000; fpath=(${(q)compdir} \$fpath); autoload -Uz compinit && compinit -D -u; print -r -- RE''ADY"
+integer deadline=$(( SECONDS + 15 ))
+while (( SECONDS < deadline )) && [[ $out != *READY* ]]; do
+  if zpty -rt cz chunk; then out+=$chunk; else sleep 0.05; fi
+done
+[[ $out == *READY* ]] || { print -u2 -r -- "the shell in the zpty never got ready: $out"; exit 5; }
+zpty -w -n cz "$line"$'\t'
+out=
+deadline=$(( SECONDS + 5 ))
+while (( SECONDS < deadline )); do
+  if zpty -rt cz chunk; then
+    out+=$chunk
+    [[ ${out//$'\e'\[[0-9;?]#[a-zA-Z]/} == $~until ]] && break
+  else
+    sleep 0.05
+  fi
+done
+# Then take the rest of the listing: read until the shell has been quiet for a moment.
+integer quiet=0
+while (( SECONDS < deadline && quiet < 6 )); do
+  if zpty -rt cz chunk; then out+=$chunk; quiet=0; else sleep 0.05; (( quiet++ )); fi
+done
+# Clear the line and leave, then wait for the shell to exit so that this process reaps it.
+zpty -w -n cz $'\C-u'
+zpty -w cz 'exit'
+deadline=$(( SECONDS + 5 ))
+while (( SECONDS < deadline )) && zpty -t cz; do
+  zpty -rt cz chunk || sleep 0.05
+done
+out=${out//$'\e'\[[0-9;?]#[a-zA-Z]/}
+print -r -- ${${out//$'\r'/}//$'\a'/}
+EOF
+  run timeout 60 env PATH="$spy_dir:$PATH" HOME="$BATS_TEST_TMPDIR" zsh -f "$driver" "$COMPDIR" "$line" "$until"
+}
+
+assert_no_program_ran() {
+  [[ ! -e $SPY_LOG ]] || fail "completion ran external programs:" "$(cat "$SPY_LOG")"
+}
+
+@test "compinit maps claude to _claude and claude-docker to _claude-docker, from completions/" {
+  run zsh -f -c '
+    fpath=("$1" $fpath)
+    autoload -Uz compinit && compinit -D -u
+    autoload +X _claude _claude-docker
+    print -r -- "$_comps[claude]|$_comps[claude-docker]"
+    print -r -- "$functions_source[_claude]"
+    print -r -- "$functions_source[_claude-docker]"
+  ' zsh "$COMPDIR"
+  [ "$status" -eq 0 ] || fail "zsh failed: $output"
+  [ "${lines[0]}" = "_claude|_claude-docker" ] || fail "unexpected _comps: ${lines[0]}"
+  [ "${lines[1]}" = "$COMPDIR/_claude" ] || fail "_claude loaded from ${lines[1]}"
+  [ "${lines[2]}" = "$COMPDIR/_claude-docker" ] || fail "_claude-docker loaded from ${lines[2]}"
+}
+
+@test "zsh -n accepts both completion files" {
+  zsh -n "$COMPDIR/_claude"
+  zsh -n "$COMPDIR/_claude-docker"
+}
+
+@test "completion files follow the zsh-completions layout and never run a program" {
+  local name file
+  for name in claude claude-docker; do
+    file="$COMPDIR/_$name"
+    [ "$(head -n 1 "$file")" = "#compdef $name" ] || fail "$file: bad first line"
+    [ "$(tail -n 1 "$file")" = "_$name \"\$@\"" ] || fail "$file: must end with _$name \"\$@\""
+    # Static: no command substitution anywhere outside comments.
+    run grep -nE '\$\(|`' <(grep -v '^[[:space:]]*#' "$file")
+    [ "$status" -eq 1 ] || fail "$file: command substitution found:" "$output"
+    # Helpers are guarded so a user's own definitions win.
+    run grep -cE '^\(\( \$\+functions\[_' "$file"
+    [ "$output" -ge 1 ] || fail "$file: no guarded helper functions"
+  done
+}
+
+@test "_claude covers every option in claude --help (2.1.197)" {
+  local opt main
+  # Only the top-level function's specs count, not those of the subcommands.
+  main="$(sed -n '/^_claude() {$/,/^}$/p' "$COMPDIR/_claude")"
+  [ -n "$main" ] || fail "no _claude() function in $COMPDIR/_claude"
+  for opt in --add-dir --agent --agents --allow-dangerously-skip-permissions --allowedTools \
+    --allowed-tools --append-system-prompt --ax-screen-reader --bg --background --bare --betas \
+    --brief --chrome -c --continue --dangerously-skip-permissions -d --debug --debug-file \
+    --disable-slash-commands --disallowedTools --disallowed-tools --effort \
+    --exclude-dynamic-system-prompt-sections --fallback-model --file --fork-session --from-pr -h \
+    --help --ide --include-hook-events --include-partial-messages --input-format --json-schema \
+    --max-budget-usd --mcp-config --model -n --name --no-chrome --no-session-persistence \
+    --output-format --permission-mode --plugin-dir --plugin-url -p --print --prompt-suggestions \
+    --remote-control --remote-control-session-name-prefix --replay-user-messages -r --resume \
+    --safe-mode --session-id --setting-sources --settings --strict-mcp-config --system-prompt \
+    --tmux --tools --verbose -v --version -w --worktree; do
+    grep -qE -- "[{,'*)]${opt}[]=+[,}]" <<<"$main" || fail "_claude lacks $opt"
+  done
+}
+
+@test "TAB after claude-docker lists its subcommands with descriptions" {
+  complete_line 'claude-docker ' '*run*--*this project*'
+  [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
+  assert_contains "$output" doctor cleanup image ps run "list sessions" \
+    "remove orphaned containers, sync back interrupted sessions" "build the session image"
+  assert_no_program_ran
+}
+
+@test "TAB after claude --output-format offers text, json and stream-json" {
+  complete_line 'claude --output-format ' '*stream-json*text*'
+  [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
+  assert_contains "$output" stream-json "single result" "text"
+  assert_no_program_ran
+}
+
+@test "TAB after claude-docker run -- completes Claude Code's options through _claude" {
+  complete_line 'claude-docker run -- --permission-mode ' '*plan*'
+  [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
+  assert_contains "$output" acceptEdits bypassPermissions dontAsk plan
+  complete_line 'claude-docker run --output-format ' '*stream-json*text*'
+  assert_contains "$output" stream-json
+  assert_no_program_ran
+}
+
+@test "TAB after claude-docker image build --recipe offers npm and dockerfile" {
+  complete_line 'claude-docker image build --recipe ' '*npm*--*'
+  [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
+  assert_contains "$output" npm dockerfile
+  assert_no_program_ran
+}
+
+@test "TAB after claude mcp lists the mcp subcommands" {
+  complete_line 'claude mcp ' '*start the Claude Code MCP server*'
+  [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
+  assert_contains "$output" add add-json get list remove serve
+  assert_no_program_ran
+}
