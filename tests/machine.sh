@@ -3,7 +3,6 @@
 # Sourced from the repository root. Each step does nothing when its result is already there.
 
 VENV=${CLAUDE_DOCKER_TEST_VENV:-$PWD/.venv}
-NPM_CACHE=${CLAUDE_DOCKER_NPM_CACHE:-$PWD/.ci/cache}
 CLAUDE_CODE_VERSION=$(sed -n 's/^CLAUDE_CODE_VERSION = "\(.*\)"/\1/p' pyhelpers/claude_docker/__init__.py)
 TEST_IMAGE=${CLAUDE_DOCKER_TEST_IMAGE:-claude-docker-test/claude-code:$CLAUDE_CODE_VERSION}
 STARTED_DOCKERD_PID=
@@ -56,14 +55,10 @@ ensure_venv() {
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
 }
 
+# The image with the real Claude Code binary, made the way users make theirs: `claude-docker image build`
+# (npm pack of the pinned package, assembled and imported: no container registry).
 ensure_test_image() {
   if docker image inspect "$TEST_IMAGE" >/dev/null 2>&1; then return 0; fi
-  local tarball=$NPM_CACHE/anthropic-ai-claude-code-linux-x64-$CLAUDE_CODE_VERSION.tgz
-  if [[ ! -f $tarball ]]; then
-    say "fetching the Claude Code $CLAUDE_CODE_VERSION npm package"
-    mkdir -p "$NPM_CACHE"
-    (cd "$NPM_CACHE" && npm pack --silent "@anthropic-ai/claude-code-linux-x64@$CLAUDE_CODE_VERSION" >/dev/null)
-  fi
   say "building $TEST_IMAGE"
-  "$VENV/bin/python" -m claude_docker image build --npm-tarball "$tarball" --tag "$TEST_IMAGE" >/dev/null
+  "$VENV/bin/python" -m claude_docker image build --tag "$TEST_IMAGE" >/dev/null
 }

@@ -1,0 +1,90 @@
+"""The helper's command line: help everywhere, usage errors, error policy, import discipline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from claude_docker.app import COMMANDS
+
+HOT_PATH_FORBIDDEN = ("click", "docker", "orjson", "filelock", "subprocess", "dataclasses", "hashlib")
+
+
+def helper(*args, env=None):
+    return subprocess.run([sys.executable, "-I", "-m", "claude_docker", *args], capture_output=True, text=True,
+                          env=env, timeout=60)
+
+
+@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS), ["image", "build"]])
+def test_every_command_has_help(command):
+    result = helper(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Usage: claude-docker")
+
+
+def test_usage_errors_exit_2_with_usage():
+    for args in (["ps", "--bogus"], ["no-such-command"], ["image", "build", "--recipe", "podman"]):
+        result = helper(*args)
+        assert result.returncode == 2, args
+        assert "Usage:" in result.stderr and result.stdout == ""
+
+
+def test_version():
+    from claude_docker import __version__
+
+    assert helper("--version").stdout.strip() == f"claude-docker, version {__version__}"
+
+
+def test_the_session_hot_path_imports_nothing_heavy():
+    code = ("import sys, claude_docker.cli, claude_docker.session; "
+            f"print([m for m in {HOT_PATH_FORBIDDEN!r} if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_bad_environment_is_one_line_and_125(home):
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "CLAUDE_DOCKER_V2_PROBABILITY": "lots"}
+    result = helper("run", "--", "--version", env=env)
+    assert result.returncode == 125
+    assert result.stderr == "claude-docker: CLAUDE_DOCKER_V2_PROBABILITY='lots': not a number between 0 and 1\n"
+
+
+def test_missing_docker_cli_is_one_line_and_125(home, tmp_path):
+    env = {"HOME": str(home), "PATH": str(tmp_path)}
+    result = helper("run", "--", "--version", env=env)
+    assert result.returncode == 125
+    assert result.stderr.count("\n") == 1 and "docker command is not on PATH" in result.stderr
+
+
+def test_a_bug_is_one_line_and_the_traceback_is_saved(home, monkeypatch, capsys):
+    from claude_docker import cli
+
+    def broken(argv):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "_dispatch", broken)
+    assert cli.main(["ps"]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error (RuntimeError: boom)" in err
+    assert "Traceback" in (home / ".claude-docker" / "crash.log").read_text()
+
+
+def test_doctor_json_shape(home):
+    result = helper("doctor", "--json", env={"HOME": str(home), "PATH": "/nonexistent", "NO_COLOR": "1"})
+    report = json.loads(result.stdout)
+    names = [c["name"] for c in report["checks"]]
+    assert result.returncode == 1 and report["ok"] is False
+    assert names[0] == "docker CLI" and report["checks"][0]["status"] == "fail" and report["checks"][0]["fix"]
+    assert {"docker daemon", ".claude.json", "disk space", "install"} <= set(names)
+
+
+def test_doctor_reports_a_corrupt_config_with_its_fix(home):
+    (home / ".claude.json").write_text('{"oops"')
+    result = helper("doctor", env={"HOME": str(home), "PATH": "/nonexistent", "NO_COLOR": "1"})
+    assert result.returncode == 1
+    line = next(l for l in result.stdout.splitlines() if ".claude.json" in l and "not valid JSON" in l)
+    assert line.startswith("✗")
+    assert "fix: restore it from" in result.stdout

@@ -1,0 +1,64 @@
+"""The docker run command line, built without Docker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from claude_docker.container import Mount, SessionSpec, container_name, run_argv
+from claude_docker.options import RunOptions
+
+
+def spec(**over):
+    base = dict(session_id="abcdef123456", name="claude-docker-p-abcdef12", image="img:1", slot="v1",
+                project=Path("/h/p"), workdir=Path("/h/p/sub"), home=Path("/h"), uid=1000, gid=1000, wrapper_pid=42,
+                wrapper_start="777", host="box", started="2026-01-01T00:00:00Z",
+                mounts=(Mount(Path("/s/home"), Path("/h")), Mount(Path("/h/p"), Path("/h/p"))),
+                env={"HOME": "/h", "DISABLE_AUTOUPDATER": "1"}, tty=False, stdin=True)
+    base.update(over)
+    return SessionSpec(**base)
+
+
+def test_argv_shape_and_hardening():
+    argv = run_argv("/usr/bin/docker", spec(), RunOptions.from_env({}), ["-p", "hi"], {})
+    assert argv[:6] == ["/usr/bin/docker", "run", "--rm", "--init", "--name", "claude-docker-p-abcdef12"]
+    joined = " ".join(argv)
+    for flag in ("--cap-drop ALL", "--security-opt no-new-privileges", "--pids-limit 1024", "--memory 8g",
+                 "--user 1000:1000", "--network bridge", "--workdir /h/p/sub", "--log-driver none"):
+        assert flag in joined
+    assert argv[-4:] == ["claude", "img:1", "-p", "hi"] and argv[-5] == "--entrypoint"
+    assert "docker.sock" not in joined and "--tty" not in argv
+
+
+def test_labels_identify_the_session():
+    argv = run_argv("docker", spec(), RunOptions.from_env({}), [], {})
+    labels = {argv[i + 1] for i, a in enumerate(argv) if a == "--label"}
+    assert {"io.claude-docker.tool=claude-docker", "io.claude-docker.session=abcdef123456",
+            "io.claude-docker.project=/h/p", "io.claude-docker.wrapper-pid=42", "io.claude-docker.host=box",
+            "io.claude-docker.slot=v1", "io.claude-docker.wrapper-start=777",
+            "io.claude-docker.started=2026-01-01T00:00:00Z"} <= labels
+
+
+def test_environment_goes_by_name_never_by_value():
+    environ = {"ANTHROPIC_API_KEY": "sk-secret", "CLAUDE_CODE_X": "1", "LC_ALL": "C", "TERM": "xterm", "PATH": "/bin",
+               "MINE": "1", "HOME": "/elsewhere"}
+    argv = run_argv("docker", spec(), RunOptions.from_env({"CLAUDE_DOCKER_ENV": "MINE"}), [], environ)
+    envs = [argv[i + 1] for i, a in enumerate(argv) if a == "--env"]
+    assert {"ANTHROPIC_API_KEY", "CLAUDE_CODE_X", "LC_ALL", "TERM", "MINE", "HOME=/h"} <= set(envs)
+    assert "sk-secret" not in " ".join(argv) and "PATH" not in envs and "HOME" not in envs
+
+
+def test_mount_fields_with_commas_and_quotes_are_quoted():
+    assert Mount(Path("/a,b"), Path('/c"d'), True).arg() == 'type=bind,"source=/a,b","target=/c""d",readonly'
+
+
+def test_tty_only_when_asked_and_opt_in_socket():
+    opts = RunOptions.from_env({"CLAUDE_DOCKER_DOCKER_SOCKET": "1", "CLAUDE_DOCKER_READ_ONLY": "1"})
+    argv = run_argv("docker", spec(tty=True, stdin=False), opts, [], {})
+    assert "--tty" in argv and "--interactive" not in argv
+    assert "type=bind,source=/var/run/docker.sock,target=/var/run/docker.sock" in argv
+    assert "--read-only" in argv
+
+
+def test_container_names_are_unique_and_valid():
+    assert container_name(Path("/x/My Project!"), "0123456789ab") == "claude-docker-My-Project-01234567"
+    assert container_name(Path("/"), "0123456789ab") == "claude-docker-root-01234567"
