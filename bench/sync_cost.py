@@ -48,7 +48,7 @@ def one_session(home: Path) -> float:
     start = time.perf_counter()
     session = SessionDir.create(new_session_id(), {"host": "bench", "wrapper_pid": os.getpid(), "wrapper_start": ""})
     staging = Staging(ClaudeHome.from_env(), home, session)
-    synced = sync_in(staging)
+    synced = sync_in(staging, home / "project")
     manifest = sync_state(staging, synced)
     synced_in = time.perf_counter()
     staged_json = session.path / staging.claude_json_key

@@ -80,11 +80,36 @@ class Staging(namedtuple("Staging", "claude home session")):
         return mounts
 
 
-# tracked: the staged files' records; shared_dirs: (host source, container target); mounted: their names.
-SyncIn = namedtuple("SyncIn", "tracked shared_dirs mounted")
+# tracked: the staged files' records; shared_dirs: (host source, container target); mounted: their names;
+# warnings: shared dirs the session will not be able to write to.
+SyncIn = namedtuple("SyncIn", "tracked shared_dirs mounted warnings")
 
 
-def sync_in(staging: Staging) -> SyncIn:
+def transcript_dir_name(cwd: Path) -> str:
+    """Claude Code's folder under projects/ for a working directory: non-alphanumerics become '-'."""
+    return "".join(c if c.isalnum() else "-" for c in str(cwd))
+
+
+def check_writable(staging: Staging, shared: list[tuple[Path, Path]], cwd: Path) -> list[str]:
+    """Claude Code exits 0 and silently saves nothing where it can't write: refuse to start a session
+    whose transcripts or config could not be saved (e.g. left root-owned by a `sudo claude`), and
+    return a warning for every other shared dir it could not write to."""
+    claude = staging.claude
+    must = [claude.config_dir, claude.config_dir / "projects", staging.home if not claude.custom else None]
+    name = transcript_dir_name(cwd)
+    if len(name) <= 200:  # longer names are truncated and hashed by Claude Code
+        must.append(claude.config_dir / "projects" / name)
+    blocked = [p for p in must if p is not None and p.exists() and not os.access(p, os.W_OK)]
+    if blocked:
+        user = os.environ.get("USER") or str(os.getuid())
+        raise ToolError(f"Claude Code could not save its state: {blocked[0]} is not writable by you "
+                        f"(left by `sudo claude`?); fix: sudo chown -R {user} {claude.config_dir}",
+                        exitcodes.TOOL_FAILED)
+    return [f"{src} is not writable by you: Claude Code can't save to {dst.name}/"
+            for src, dst in shared if not os.access(src, os.W_OK)]
+
+
+def sync_in(staging: Staging, cwd: Path) -> SyncIn:
     session, claude = staging.session, staging.claude
     staged_config = session.path / staging.config_key
     for d in (session.home, staged_config, session.base):
@@ -112,7 +137,7 @@ def sync_in(staging: Staging) -> SyncIn:
             tracked.append(_stage(session, Path(entry.path), f"{staging.config_key}/{name}"))
     if not any(t["key"] == staging.claude_json_key for t in tracked):
         tracked.append(_stage(session, claude.claude_json, staging.claude_json_key))
-    return SyncIn(tracked, shared, mounted)
+    return SyncIn(tracked, shared, mounted, check_writable(staging, shared, cwd))
 
 
 def sync_state(staging: Staging, synced: SyncIn) -> dict:

@@ -38,9 +38,10 @@ def _csv_field(value: str) -> str:
     return value
 
 
-# env: fixed values set inside the container; tty/stdin: attach a terminal / standard input.
+# env: fixed values set inside the container; tty/stdin: attach a terminal / standard input;
+# host_userns: opt this container out of the daemon's userns-remap, so uid/gid are the host's own.
 SessionSpec = namedtuple("SessionSpec", "session_id name image slot project workdir home uid gid wrapper_pid"
-                         " wrapper_start host started mounts env tty stdin")
+                         " wrapper_start host started mounts env tty stdin host_userns")
 
 
 def container_name(project: Path, session_id: str) -> str:
@@ -77,6 +78,8 @@ def run_argv(docker: str, spec: SessionSpec, opts: RunOptions, claude_args: list
     # The session's terminal output stays between the user and the container, not in daemon log files.
     argv += ["--log-driver", "none"]
     argv += ["--user", f"{spec.uid}:{spec.gid}"]
+    if spec.host_userns:
+        argv += ["--userns", "host"]
     argv += ["--cap-drop", "ALL"]
     for cap in opts.cap_add:
         argv += ["--cap-add", cap]

@@ -90,18 +90,31 @@ def unreachable_message(sock_path: str, exc: BaseException) -> str:
     return f"the Docker daemon is not reachable at {sock_path} (is dockerd running?)"
 
 
-def preflight(image: str) -> None:
-    """Raise ToolError (exit 125) with one clear line if a session could not start."""
+def uid_mapping(info: dict) -> str:
+    """How the daemon maps container uids to the host's: "direct", "rootless" or "userns" (userns-remap)."""
+    options = " ".join(info.get("SecurityOptions") or [])
+    if "name=rootless" in options:
+        return "rootless"
+    if "name=userns" in options:
+        return "userns"
+    return "direct"
+
+
+def preflight(image: str) -> str:
+    """Raise ToolError (exit 125) with one clear line if a session could not start; else the uid mapping."""
     docker_cli()
     sock = socket_path()
     if sock is None:
-        return
+        return "direct"
     try:
-        status, _ = request(sock, "/_ping")
+        status, body = request(sock, "/info")  # doubles as the ping
         if status != 200:
-            raise OSError(f"ping answered HTTP {status}")
+            raise OSError(f"the daemon answered HTTP {status}")
+        import json
+
+        mapping = uid_mapping(json.loads(body))
         status, _ = request(sock, "/images/" + _quote(image) + "/json")
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise ToolError(unreachable_message(sock, exc), exitcodes.TOOL_FAILED) from None
     if status == 404:
         raise ToolError(f"image {image} is not present: build it with `claude-docker image build`"
@@ -109,3 +122,4 @@ def preflight(image: str) -> None:
     if status != 200:
         raise ToolError(f"the Docker daemon answered HTTP {status} when asked for image {image}",
                         exitcodes.TOOL_FAILED)
+    return mapping

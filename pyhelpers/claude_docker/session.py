@@ -73,8 +73,10 @@ def plan_mounts(staging: Staging, synced: SyncIn, project: Path, opts: RunOption
 def run(claude_args: list[str]) -> int:
     opts = RunOptions.from_env()
     slot, image = opts.pick_slot()
-    engine.preflight(image)
+    mapping = engine.preflight(image)
     docker = engine.docker_cli()
+    # Rootless Docker maps container root to the user; any other uid would not own the staged files.
+    uid, gid = (0, 0) if mapping == "rootless" else (os.getuid(), os.getgid())
 
     user_home = home()
     claude = ClaudeHome.from_env()
@@ -94,20 +96,23 @@ def run(claude_args: list[str]) -> int:
     session = SessionDir.create(sid, header)
     staging = Staging(claude, user_home, session)
     try:
-        synced = sync_in(staging)
+        synced = sync_in(staging, cwd)
         mounts = plan_mounts(staging, synced, project, opts, user_home)
     except BaseException:
         session.remove()
         raise
+    for warning in synced.warnings:
+        print(f"claude-docker: warning: {warning}", file=sys.stderr)
     spec = SessionSpec(
         session_id=sid, name=container_name(project, sid), image=image, slot=slot, project=project, workdir=cwd,
-        home=user_home, uid=os.getuid(), gid=os.getgid(), wrapper_pid=pid, wrapper_start=header["wrapper_start"],
+        home=user_home, uid=uid, gid=gid, wrapper_pid=pid, wrapper_start=header["wrapper_start"],
         host=host, started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), mounts=tuple(mounts),
         env=default_env(user_home, claude.config_dir if claude.custom else None, os.environ),
         tty=sys.stdin.isatty() and sys.stdout.isatty(),
         # A terminal on stdin with output redirected: give Claude Code no stdin, as `claude -p … > out` natively
         # has nothing to read (a piped-but-silent stdin would make it wait).
         stdin=not sys.stdin.isatty() or sys.stdout.isatty(),
+        host_userns=mapping == "userns",
     )
     manifest = {
         "session": sid, "state": "running", **header, "container": spec.name, "image": image, "slot": slot, "project": str(project), "started": spec.started,

@@ -40,7 +40,3 @@ def helper(env: dict, *args: str, timeout: float = 120) -> subprocess.CompletedP
     return subprocess.run([sys.executable, "-m", "claude_docker", *args], env=env, capture_output=True, text=True,
                           timeout=timeout)
 
-
-def encoded_project_dir(path: Path) -> str:
-    """Claude Code's transcript folder name: the path with every non-alphanumeric character as '-'."""
-    return "".join(c if c.isalnum() else "-" for c in str(path))

@@ -23,7 +23,7 @@ class Sim:
         self.session = SessionDir.create(new_session_id(), {"host": "test", "wrapper_pid": os.getpid(),
                                                             "wrapper_start": ""})
         self.staging = Staging(self.claude, home, self.session)
-        self.synced = sync_in(self.staging)
+        self.synced = sync_in(self.staging, home / "project")
         self.manifest = sync_state(self.staging, self.synced)
 
     @property

@@ -13,7 +13,7 @@ def spec(**over):
                 project=Path("/h/p"), workdir=Path("/h/p/sub"), home=Path("/h"), uid=1000, gid=1000, wrapper_pid=42,
                 wrapper_start="777", host="box", started="2026-01-01T00:00:00Z",
                 mounts=(Mount(Path("/s/home"), Path("/h")), Mount(Path("/h/p"), Path("/h/p"))),
-                env={"HOME": "/h", "DISABLE_AUTOUPDATER": "1"}, tty=False, stdin=True)
+                env={"HOME": "/h", "DISABLE_AUTOUPDATER": "1"}, tty=False, stdin=True, host_userns=False)
     base.update(over)
     return SessionSpec(**base)
 
@@ -57,6 +57,21 @@ def test_tty_only_when_asked_and_opt_in_socket():
     assert "--tty" in argv and "--interactive" not in argv
     assert "type=bind,source=/var/run/docker.sock,target=/var/run/docker.sock" in argv
     assert "--read-only" in argv
+
+
+def test_userns_remapped_daemon_gets_host_userns():
+    assert "--userns" not in run_argv("docker", spec(), RunOptions.from_env({}), [], {})
+    argv = run_argv("docker", spec(host_userns=True), RunOptions.from_env({}), [], {})
+    assert argv[argv.index("--userns") + 1] == "host"
+
+
+def test_uid_mapping_of_the_daemon():
+    from claude_docker.engine import uid_mapping
+
+    assert uid_mapping({"SecurityOptions": ["name=seccomp,profile=default"]}) == "direct"
+    assert uid_mapping({"SecurityOptions": ["name=seccomp,profile=default", "name=rootless"]}) == "rootless"
+    assert uid_mapping({"SecurityOptions": ["name=userns"]}) == "userns"
+    assert uid_mapping({}) == "direct"
 
 
 def test_container_names_are_unique_and_valid():

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 from fakeapi import FakeAnthropic
-from shell import PLUGIN, encoded_project_dir
+from shell import PLUGIN
+
+from claude_docker.configsync import transcript_dir_name
 
 pytestmark = [pytest.mark.docker, pytest.mark.image]
 
@@ -54,21 +56,54 @@ def as_user(base: Path, env: dict, script: str) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, timeout=180)
 
 
+def user_env(base: Path, image: str, **extra: str) -> dict:
+    return {"HOME": str(base / "home"), "PATH": os.environ["PATH"], "CLAUDE_DOCKER_PYTHON": str(base / "venv/bin/python"),
+            "CLAUDE_DOCKER_IMAGE": image, "CLAUDE_DOCKER_NETWORK": "none", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            **extra}
+
+
+def claude_in(project: Path, *args: str) -> str:
+    return f"source {shlex.quote(str(PLUGIN))}; cd {shlex.quote(str(project))} && claude {shlex.join(args)}"
+
+
 def test_an_ordinary_user_session_keeps_everything_theirs(user_home, real_image, no_leftover_containers):
     home = user_home / "home"
     project = home / "project"
     with FakeAnthropic(reply="hello, user 4242") as api:
-        env = {"HOME": str(home), "PATH": os.environ["PATH"], "CLAUDE_DOCKER_PYTHON": str(user_home / "venv/bin/python"),
-               "CLAUDE_DOCKER_IMAGE": real_image, "CLAUDE_DOCKER_NETWORK": "host", "ANTHROPIC_BASE_URL": api.url,
-               "ANTHROPIC_API_KEY": "sk-user", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
-        script = f"source {shlex.quote(str(PLUGIN))}; cd {shlex.quote(str(project))} && claude -p 'who am i'"
-        result = as_user(user_home, env, script)
+        env = user_env(user_home, real_image, CLAUDE_DOCKER_NETWORK="host", ANTHROPIC_BASE_URL=api.url,
+                       ANTHROPIC_API_KEY="sk-user")
+        result = as_user(user_home, env, claude_in(project, "-p", "who am i"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "hello, user 4242"
-    transcripts = list((home / ".claude" / "projects" / encoded_project_dir(project)).glob("*.jsonl"))
+    transcripts = list((home / ".claude" / "projects" / transcript_dir_name(project)).glob("*.jsonl"))
     assert transcripts and transcripts[0].stat().st_uid == UID
     assert isinstance(json.loads((home / ".claude.json").read_text()), dict)
     assert (home / ".claude.json").stat().st_mode & 0o777 == 0o600
     foreign = [str(p) for p in [home, *home.rglob("*")] if p.lstat().st_uid != UID or p.lstat().st_gid != GID]
     assert not foreign, f"files not owned by the user: {foreign}"
     assert not list((home / ".claude-docker" / "sessions").iterdir())
+
+
+def test_transcripts_that_could_not_be_saved_stop_the_session_before_it_starts(user_home, real_image):
+    """Claude Code would exit 0 having saved nothing; the wrapper says so first, with the fix."""
+    home = user_home / "home"
+    project = home / "project"
+    stuck = home / ".claude" / "projects" / transcript_dir_name(project)
+    stuck.mkdir(parents=True)
+    for path in (home / ".claude", home / ".claude" / "projects"):
+        os.chown(path, UID, GID)  # only the project's own transcript dir is root's, as a `sudo claude` leaves it
+    result = as_user(user_home, user_env(user_home, real_image), claude_in(project, "-p", "hi"))
+    assert result.returncode == 125
+    assert result.stderr == (f"claude-docker: Claude Code could not save its state: {stuck} is not writable by you "
+                             f"(left by `sudo claude`?); fix: sudo chown -R {UID} {home / '.claude'}\n")
+
+
+def test_other_unwritable_shared_dirs_are_a_warning(user_home, real_image, no_leftover_containers):
+    home = user_home / "home"
+    (home / ".claude" / "plugins").mkdir(parents=True)
+    os.chown(home / ".claude", UID, GID)
+    result = as_user(user_home, user_env(user_home, real_image), claude_in(home / "project", "--version"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2.1.197 (Claude Code)"
+    assert result.stderr == (f"claude-docker: warning: {home / '.claude' / 'plugins'} is not writable by you: "
+                             "Claude Code can't save to plugins/\n")

@@ -9,7 +9,9 @@ import subprocess
 
 import pytest
 from fakeapi import FakeAnthropic
-from shell import encoded_project_dir, plugin_env, run_claude
+from shell import plugin_env, run_claude
+
+from claude_docker.configsync import transcript_dir_name
 
 pytestmark = [pytest.mark.docker, pytest.mark.image]
 
@@ -32,7 +34,7 @@ def test_prompt_in_answer_out_transcript_on_host(home, project, real_image, no_l
         assert api.last_prompt_text() == "hello from the test"
         assert api.messages_requests()[-1]["headers"]["x-api-key"] == "sk-test-key"
     # The transcript is keyed by the project root's real path, exactly as natively, and lives on the host.
-    transcripts = list((home / ".claude" / "projects" / encoded_project_dir(project / "src")).glob("*.jsonl"))
+    transcripts = list((home / ".claude" / "projects" / transcript_dir_name(project / "src")).glob("*.jsonl"))
     assert transcripts, list((home / ".claude" / "projects").iterdir())
     assert "hello from the test" in transcripts[0].read_text()
     assert isinstance(json.loads((home / ".claude.json").read_text()), dict)
