@@ -239,6 +239,10 @@ def test_ps_and_cleanup_of_a_session_whose_wrapper_died(project, env, home, no_l
     proc.wait(timeout=30)
     live = json.loads(helper(env, "ps", "--json").stdout)
     assert live[0]["orphaned"] is True
+    hint = run_claude(project, env, "--version")
+    assert hint.returncode == 0
+    assert hint.stderr == ("claude-docker: 1 interrupted session(s) not yet synced back: "
+                           "run `claude-docker cleanup`\n")
     doctor = helper(env, "doctor", "--json")
     assert doctor.returncode == 1
     assert any(c["name"] == "orphans" and c["status"] == "fail" for c in json.loads(doctor.stdout)["checks"])
@@ -253,6 +257,29 @@ def test_ps_and_cleanup_of_a_session_whose_wrapper_died(project, env, home, no_l
     # The killed session's config change was synced back by cleanup.
     assert json.loads((home / ".claude" / "keybindings.json").read_text()) == {"fromKilled": 1}
     assert helper(env, "cleanup").stdout.strip() == "nothing to clean up"
+
+
+def test_failed_sync_back_is_122_keeps_the_session_and_cleanup_retries(project, env, home, no_leftover_containers):
+    (home / ".claude" / "CLAUDE.md").write_text("host version\n")
+    gate = project / "go"
+    proc = start_claude(project, env, "sh", f'echo "session version" > "$HOME/.claude/CLAUDE.md"; echo ready; '
+                                            f'while [ ! -e "{gate}" ]; do sleep 0.05; done')
+    assert proc.stdout.readline().strip() == "ready"
+    (home / ".claude" / "CLAUDE.md").unlink()
+    (home / ".claude" / "CLAUDE.md").mkdir()  # the host path can't take the file now
+    gate.touch()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 122
+    assert err.count("\n") == 1 and "run `claude-docker cleanup` to retry" in err
+    [session] = list((home / ".claude-docker" / "sessions").iterdir())
+    assert json.loads((session / "session.json").read_text())["state"] == "sync-failed"
+    assert helper(env, "cleanup").returncode == 122  # still failing: kept for another try
+    assert session.exists()
+    (home / ".claude" / "CLAUDE.md").rmdir()
+    result = helper(env, "cleanup")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (home / ".claude" / "CLAUDE.md").read_text() == "session version\n"
+    assert not session.exists()
 
 
 def test_missing_image_is_one_line_and_125(project, env, no_leftover_containers):
