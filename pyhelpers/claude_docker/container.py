@@ -15,8 +15,9 @@ from claude_docker.options import RunOptions
 LABEL_PREFIX = "io.claude-docker."
 TOOL_LABEL = LABEL_PREFIX + "tool"
 
-# Environment that reaches Claude Code as it would natively (names or fnmatch patterns).
-PASSTHROUGH_ENV = ("TERM", "COLORTERM", "LANG", "LC_*", "ANTHROPIC_*", "CLAUDE_CODE_*")
+# Environment that reaches Claude Code as it would natively (names or fnmatch patterns); OTEL_* is for
+# its own telemetry (CLAUDE_CODE_ENABLE_TELEMETRY).
+PASSTHROUGH_ENV = ("TERM", "COLORTERM", "LANG", "LC_*", "ANTHROPIC_*", "CLAUDE_CODE_*", "OTEL_*")
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 

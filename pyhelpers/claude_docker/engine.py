@@ -100,6 +100,29 @@ def uid_mapping(info: dict) -> str:
     return "direct"
 
 
+def container_started_at(sock_path: str, name: str) -> float | None:
+    """When the container started (Unix time), once it has; None before, or if it is gone already."""
+    try:
+        status, body = request(sock_path, f"/containers/{_quote(name)}/json", timeout=1.0)
+        if status != 200:
+            return None
+        import json
+
+        started = json.loads(body).get("State", {}).get("StartedAt", "")
+    except (OSError, ValueError):
+        return None
+    if not started or started.startswith("0001-"):
+        return None
+    import calendar
+    import time
+
+    seconds, _, fraction = started.rstrip("Z").partition(".")
+    try:
+        return calendar.timegm(time.strptime(seconds[:19], "%Y-%m-%dT%H:%M:%S")) + float("0." + (fraction or "0"))
+    except ValueError:
+        return None
+
+
 def preflight(image: str) -> str:
     """Raise ToolError (exit 125) with one clear line if a session could not start; else the uid mapping."""
     docker_cli()

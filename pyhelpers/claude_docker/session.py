@@ -10,12 +10,17 @@ import os
 import signal
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 from claude_docker import engine, exitcodes
 from claude_docker.configsync import Staging, SyncIn, sync_in, sync_out, sync_state
 from claude_docker.container import Mount, SessionSpec, container_name, default_env, run_argv
 from claude_docker.errors import ToolError
+from claude_docker.obs import settings
+from claude_docker.obs.sessionlog import SessionLog
+from claude_docker.obs.tracing import SPAN_KIND_CLIENT
 from claude_docker.liveness import host_name, process_start
 from claude_docker.options import RunOptions
 from claude_docker.paths import ClaudeHome, git_common_dir, home, project_root
@@ -27,6 +32,8 @@ FORWARDED = (signal.SIGTERM, signal.SIGHUP)
 GROUP_SIGNALS = (signal.SIGINT, signal.SIGQUIT)
 # Python ignores these for itself; the child gets the defaults back, as subprocess would give it.
 RESET_IN_CHILD = (signal.SIGPIPE, signal.SIGXFSZ)
+# How long, and how often, to ask Docker whether the container started (for the startup latency).
+STARTUP_POLL_SECONDS, STARTUP_POLL_INTERVAL = 120.0, 0.025
 
 
 def _is_within(path: Path, parent: Path) -> bool:
@@ -70,11 +77,32 @@ def plan_mounts(staging: Staging, synced: SyncIn, project: Path, opts: RunOption
     return unique
 
 
+@contextmanager
+def _recorded_failure(log: SessionLog, docker: bool):
+    """A ToolError before Claude Code starts still ends the run's trace and counts as an outcome."""
+    try:
+        yield
+    except ToolError as exc:
+        log.failed_before_start(exc.message, docker)
+        raise
+
+
+def _resource_attributes(existing: str, values: dict) -> str:
+    """OTEL_RESOURCE_ATTRIBUTES for Claude Code's own telemetry: the user's, plus what ties it to this run."""
+    ours = ",".join(f"{k}={quote(str(v), safe='')}" for k, v in values.items())
+    return f"{existing},{ours}" if existing else ours
+
+
 def run(claude_args: list[str]) -> int:
-    opts = RunOptions.from_env()
+    log = SessionLog()
+    with _recorded_failure(log, docker=False):
+        opts = RunOptions.from_env()
     slot, image = opts.pick_slot()
-    mapping = engine.preflight(image)
-    docker = engine.docker_cli()
+    preflight = log.step("preflight")
+    with _recorded_failure(log, docker=True):
+        mapping = engine.preflight(image)
+        docker = engine.docker_cli()
+    preflight.end()
     # Rootless Docker maps container root to the user; any other uid would not own the staged files.
     uid, gid = (0, 0) if mapping == "rootless" else (os.getuid(), os.getgid())
 
@@ -82,7 +110,8 @@ def run(claude_args: list[str]) -> int:
     claude = ClaudeHome.from_env()
     cwd = Path(os.getcwd())
     project = project_root(cwd)
-    check_project(project, user_home, claude)
+    with _recorded_failure(log, docker=False):
+        check_project(project, user_home, claude)
 
     host = host_name()
     stale = interrupted(all_sessions(), host)
@@ -91,39 +120,65 @@ def run(claude_args: list[str]) -> int:
               "run `claude-docker cleanup`", file=sys.stderr)
 
     sid = new_session_id()
+    log.begin(sid, str(project), slot, image)
     pid = os.getpid()
     header = {"host": host, "wrapper_pid": pid, "wrapper_start": process_start(pid)}
     session = SessionDir.create(sid, header)
     staging = Staging(claude, user_home, session)
+    step = log.step("sync_in")
     try:
-        synced = sync_in(staging, cwd)
-        mounts = plan_mounts(staging, synced, project, opts, user_home)
+        with _recorded_failure(log, docker=False):
+            synced = sync_in(staging, cwd)
+            mounts = plan_mounts(staging, synced, project, opts, user_home)
     except BaseException:
         session.remove()
         raise
+    log.synced("in", step, tracked=len(synced.tracked))
     for warning in synced.warnings:
         print(f"claude-docker: warning: {warning}", file=sys.stderr)
+    container = log.step("container", kind=SPAN_KIND_CLIENT)
+    env = default_env(user_home, claude.config_dir if claude.custom else None, os.environ)
+    env["TRACEPARENT"] = log.traceparent(container)
+    env["OTEL_RESOURCE_ATTRIBUTES"] = _resource_attributes(os.environ.get("OTEL_RESOURCE_ATTRIBUTES", ""), {
+        "claude_docker.session": sid, "claude_docker.trace_id": log.tracer.trace_id, "claude_docker.slot": slot,
+        "claude_docker.project": project})
     spec = SessionSpec(
         session_id=sid, name=container_name(project, sid), image=image, slot=slot, project=project, workdir=cwd,
         home=user_home, uid=uid, gid=gid, wrapper_pid=pid, wrapper_start=header["wrapper_start"],
-        host=host, started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), mounts=tuple(mounts),
-        env=default_env(user_home, claude.config_dir if claude.custom else None, os.environ),
+        host=host, started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), mounts=tuple(mounts), env=env,
         tty=sys.stdin.isatty() and sys.stdout.isatty(),
         # A terminal on stdin with output redirected: give Claude Code no stdin, as `claude -p … > out` natively
         # has nothing to read (a piped-but-silent stdin would make it wait).
         stdin=not sys.stdin.isatty() or sys.stdout.isatty(),
         host_userns=mapping == "userns",
     )
+    container.attributes.update({"container.name": spec.name, "container.image.name": image})
     manifest = {
-        "session": sid, "state": "running", **header, "container": spec.name, "image": image, "slot": slot, "project": str(project), "started": spec.started,
+        "session": sid, "state": "running", **header, "container": spec.name, "image": image, "slot": slot,
+        "project": str(project), "started": spec.started, "trace_id": log.tracer.trace_id,
         **sync_state(staging, synced),
     }
     session.write_manifest(manifest)
     argv = run_argv(docker, spec, opts, claude_args, dict(os.environ))
-    return _supervise(argv, session, manifest)
+    return _supervise(argv, session, manifest, log, container)
 
 
-def _supervise(argv: list[str], session: SessionDir, manifest: dict) -> int:
+def _wait_for_start(child: int, name: str) -> tuple[float | None, int | None]:
+    """Poll until the container runs (its StartedAt, from Docker) or the docker CLI exits (its wait status)."""
+    sock = engine.socket_path() if settings.enabled() else None
+    deadline = time.time() + STARTUP_POLL_SECONDS
+    while sock and time.time() < deadline:
+        pid, wait_status = os.waitpid(child, os.WNOHANG)
+        if pid:
+            return None, wait_status
+        started = engine.container_started_at(sock, name)
+        if started:
+            return started, None
+        time.sleep(STARTUP_POLL_INTERVAL)
+    return None, None
+
+
+def _supervise(argv: list[str], session: SessionDir, manifest: dict, log: SessionLog, container) -> int:
     child = 0
 
     def forward(signum, _frame):
@@ -141,20 +196,31 @@ def _supervise(argv: list[str], session: SessionDir, manifest: dict) -> int:
             child = os.posix_spawn(argv[0], argv, os.environ, setsigdef=RESET_IN_CHILD)
         except OSError as exc:
             session.remove()
+            log.failed_before_start(f"cannot start {argv[0]}: {exc.strerror}", docker=True)
             raise ToolError(f"cannot start {argv[0]}: {exc.strerror}", exitcodes.TOOL_FAILED) from None
-        _, wait_status = os.waitpid(child, 0)
+        spawned = time.time()
+        started_at, wait_status = _wait_for_start(child, manifest["container"])
+        log.container_started(started_at, spawned if started_at is None and wait_status is None else time.time())
+        if wait_status is None:
+            _, wait_status = os.waitpid(child, 0)
         child = 0
         status = os.waitstatus_to_exitcode(wait_status)
         status = 128 - status if status < 0 else status
+        container.end(**{"process.exit.code": status})
+        step = log.step("sync_out")
         try:
             report = sync_out(session, manifest)
         except ToolError as exc:
             session.update(state="sync-failed", error=exc.message, exit_status=status)
+            log.synced("out", step, error=exc.message)
+            log.finish(exitcodes.SYNC_FAILED, error=exc.message)
             raise ToolError(f"{exc.message}; the session's config is kept in {session.path}: "
                             "run `claude-docker cleanup` to retry", exitcodes.SYNC_FAILED) from None
+        log.synced("out", step, report)
         for line in report.messages():
             print(f"claude-docker: {line}", file=sys.stderr)
         session.remove()
+        log.finish(status)
         return status
     finally:
         for s, handler in previous.items():

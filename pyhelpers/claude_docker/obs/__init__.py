@@ -1,0 +1,1 @@
+"""Observability: events, metric observations, traces, and where they are exported."""

@@ -1,0 +1,68 @@
+"""Every metric claude-docker exports: name, type, help, labels and (histograms) buckets.
+
+Names follow Prometheus conventions (prefix claude_docker_, base units, _total for counters). Labels are
+bounded sets: no session ids, no paths. The startup histogram has bucket bounds on the alert thresholds
+(10 s and 15 s), so the alert rules' quantiles are exact there.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+Metric = namedtuple("Metric", "name kind help labels buckets", defaults=((), ()))
+
+STARTUP_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0)
+DURATION_BUCKETS = (1.0, 10.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0)
+SYNC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+METRICS = {m.name: m for m in (
+    Metric("claude_docker_sessions_total", "counter", "Sessions run, by image slot and outcome "
+           "(ok, error: Claude Code exited non-zero, interrupted, tool_failed, sync_failed).", ("slot", "outcome")),
+    Metric("claude_docker_session_startup_seconds", "histogram", "Time from `claude` to the container running.",
+           ("slot",), STARTUP_BUCKETS),
+    Metric("claude_docker_session_duration_seconds", "histogram", "Wall time of whole sessions.",
+           ("slot",), DURATION_BUCKETS),
+    Metric("claude_docker_sync_duration_seconds", "histogram", "Config sync time, in or out.",
+           ("direction",), SYNC_BUCKETS),
+    Metric("claude_docker_sync_failures_total", "counter", "Config syncs that failed.", ("direction",)),
+    Metric("claude_docker_sync_conflicts_total", "counter", "Keys both a session and the host changed."),
+    Metric("claude_docker_sync_quarantined_total", "counter",
+           "Invalid or unsafe files from a session kept aside instead of applied (data corruption detected)."),
+    Metric("claude_docker_sync_bytes_total", "counter", "Bytes written to the host's config by sync.",),
+    Metric("claude_docker_docker_errors_total", "counter", "Docker failures, by operation.", ("operation",)),
+    Metric("claude_docker_image_builds_total", "counter", "Image builds, by recipe and outcome.",
+           ("recipe", "outcome")),
+    Metric("claude_docker_orphans_removed_total", "counter", "Orphaned containers removed by cleanup."),
+    Metric("claude_docker_last_success_timestamp_seconds", "gauge",
+           "When a session last ended with Claude Code exiting 0 (Unix time)."),
+    # Gauges read when metrics are collected, not from observations:
+    Metric("claude_docker_containers", "gauge", "claude-docker containers on this host, by state.", ("state",)),
+    Metric("claude_docker_interrupted_sessions", "gauge", "Sessions whose config is waiting to be synced back."),
+    Metric("claude_docker_state_bytes", "gauge", "Size of the tool's state directory."),
+    Metric("claude_docker_build_info", "gauge", "Always 1; the labels say what is installed.",
+           ("version", "claude_code_version")),
+)}
+
+
+def observe(name: str, value: float, **labels: str) -> None:
+    """Record one observation in ~/.claude-docker-metrics.jsonl (a counter increment, a histogram sample,
+    a gauge value) with the run's trace id; the metrics fold turns them into Prometheus series."""
+    from claude_docker.obs import context, jsonl, settings
+
+    if not settings.enabled():
+        return
+    metric = METRICS[name]
+    if set(labels) != set(metric.labels):
+        raise ValueError(f"{name} takes labels {metric.labels}, got {tuple(labels)}")
+    ctx = context.current()
+    record = {"time": context.utc_now(), "metric": name, "type": metric.kind, "value": value, "labels": labels,
+              "trace_id": ctx["trace_id"]}
+    if ctx.get("session"):
+        record["session"] = ctx["session"]
+    import json
+
+    size, keep = settings.log_limits()
+    try:
+        jsonl.append(settings.metrics_file(), json.dumps(record, separators=(",", ":")).encode() + b"\n", size, keep)
+    except OSError:
+        pass  # metrics that can't be recorded never break the operation they measure

@@ -1,0 +1,45 @@
+"""What every record of this process carries: its trace, span, session, project and image slot.
+
+The session runner binds these once; a standalone process (a `log_event` from the shell) joins the trace
+in TRACEPARENT if there is a valid one, else starts its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+
+_bound: dict = {}
+
+
+def bind(**values) -> None:
+    _bound.update({k: v for k, v in values.items() if v is not None})
+
+
+def current() -> dict:
+    if "trace_id" not in _bound:
+        from claude_docker.obs.tracing import new_span_id, new_trace_id, parse_traceparent
+
+        parent = parse_traceparent(os.environ.get("TRACEPARENT"))
+        _bound["trace_id"], _bound["span_id"] = parent[:2] if parent else (new_trace_id(), new_span_id())
+    return _bound
+
+
+def utc_now() -> str:
+    """ISO 8601 UTC with milliseconds: sorts as text in time order."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+
+
+def clean_text(value: str) -> tuple[str, str | None]:
+    """`value` as valid Unicode, and its exact bytes in base64 when it was not valid UTF-8.
+
+    Shell arguments reach Python with undecodable bytes as lone surrogates, which no JSON encoder can
+    write as UTF-8: they become U+FFFD in the text, and the original bytes are kept alongside."""
+    try:
+        value.encode("utf-8")
+        return value, None
+    except UnicodeEncodeError:
+        raw = value.encode("utf-8", "surrogateescape")
+        return raw.decode("utf-8", "replace"), base64.b64encode(raw).decode()

@@ -1,0 +1,205 @@
+"""send_to_datadog: events as logs (v2 logs intake) and observations as metrics (v2 series), with DD_API_KEY
+and DD_SITE.
+
+Batches respect Datadog's documented limits (logs: ≤1000 per request, ≤5 MB uncompressed, ≤1 MB each,
+≤18 h old; metrics: ≤500 KB per payload, points ≤1 h old and ≤10 min ahead) and are gzipped. 408, 429
+and 5xx are retried with exponential backoff (honouring Retry-After); 400 drops the batch (it can never
+succeed); 401/403 stop with everything kept; 413 splits the batch. The logs are the spool: a cursor per
+stream advances only past what Datadog accepted, so nothing is lost and nothing is sent twice.
+The API key goes in a header only and appears in no message, event or error.
+"""
+
+from __future__ import annotations
+
+import calendar
+import gzip
+import json
+import os
+import random
+import time
+
+from claude_docker import __version__, exitcodes
+from claude_docker.errors import ToolError
+from claude_docker.liveness import host_name
+from claude_docker.locking import locked
+from claude_docker.obs import cursors, jsonl, settings
+from claude_docker.obs.http import post
+
+LOGS, METRICS = "datadog-logs", "datadog-metrics"
+MAX_LOGS = 1000
+MAX_LOG_BATCH_BYTES = 5 * 1000 * 1000
+MAX_LOG_BYTES = 1000 * 1000
+MAX_LOG_AGE = 18 * 3600
+MAX_SERIES_BYTES = 500 * 1000  # uncompressed, so the compressed payload is under the limit too
+MAX_POINT_AGE, MAX_POINT_AHEAD = 3600, 600
+RETRYABLE = {408, 429}
+LEVEL_STATUS = {"debug": "debug", "info": "info", "warn": "warning", "error": "error"}
+
+
+class Report:
+    def __init__(self) -> None:
+        self.logs_sent = 0
+        self.metrics_sent = 0
+        self.dropped = 0
+        self.error: str | None = None
+
+    def to_json(self) -> dict:
+        return {"logs_sent": self.logs_sent, "metrics_sent": self.metrics_sent, "dropped": self.dropped,
+                "error": self.error}
+
+
+class _Stop(Exception):
+    """Delivery can't go on now (key refused, retries exhausted): what is left stays spooled."""
+
+
+def configured() -> bool:
+    return bool(os.environ.get("DD_API_KEY"))
+
+
+def _urls() -> tuple[str, str]:
+    base = os.environ.get("CLAUDE_DOCKER_DATADOG_URL")  # a proxy, or a local stand-in in tests
+    if base:
+        base = base.rstrip("/")
+        return base + "/api/v2/logs", base + "/api/v2/series"
+    site = os.environ.get("DD_SITE") or "datadoghq.com"
+    return f"https://http-intake.logs.{site}/api/v2/logs", f"https://api.{site}/api/v2/series"
+
+
+def _epoch(iso: str) -> float:
+    try:
+        return calendar.timegm(time.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S")) + float("0" + iso[19:].rstrip("Z"))
+    except (ValueError, TypeError):
+        return 0.0
+
+
+class _Sender:
+    def __init__(self, report: Report):
+        self.report = report
+        self.key = os.environ["DD_API_KEY"]
+        self.attempts = max(1, int(os.environ.get("CLAUDE_DOCKER_DATADOG_RETRIES") or 5))
+        self.backoff = float(os.environ.get("CLAUDE_DOCKER_DATADOG_BACKOFF") or 1.0)
+
+    def deliver(self, url: str, payload: bytes) -> int:
+        """POST with retries; the final status (None: nothing answered)."""
+        body = gzip.compress(payload)
+        headers = {"DD-API-KEY": self.key, "Content-Type": "application/json", "Content-Encoding": "gzip"}
+        status = None
+        for attempt in range(self.attempts):
+            status, response_headers, reason = post(url, body, headers)
+            if status is not None and (200 <= status < 300 or (status < 500 and status not in RETRYABLE)):
+                return status
+            if attempt + 1 < self.attempts:
+                time.sleep(self._delay(attempt, response_headers))
+        raise _Stop(f"Datadog did not accept the data after {self.attempts} attempts "
+                    f"({status if status is not None else reason})")
+
+    def _delay(self, attempt: int, headers: dict) -> float:
+        hint = headers.get("Retry-After") or headers.get("X-RateLimit-Reset")
+        try:
+            if hint is not None:
+                return min(float(hint), 60.0)
+        except ValueError:
+            pass
+        return self.backoff * (2 ** attempt) * (0.5 + random.random() / 2)
+
+    def send_batches(self, sink: str, url: str, items: list[tuple[bytes, jsonl.Cursor]], encode) -> int:
+        """Send items (payload piece, cursor after it) as batches; commit the cursor after each success."""
+        sent = 0
+        for batch in items:
+            sent += self._send(sink, url, batch, encode)
+        return sent
+
+    def _send(self, sink: str, url: str, batch: list, encode) -> int:
+        status = self.deliver(url, encode([piece for piece, _ in batch]))
+        if status == 413 and len(batch) > 1:
+            half = len(batch) // 2
+            return self._send(sink, url, batch[:half], encode) + self._send(sink, url, batch[half:], encode)
+        if status in (401, 403):
+            raise _Stop(f"Datadog refused the API key (HTTP {status}): check DD_API_KEY and DD_SITE")
+        if not 200 <= status < 300:
+            self.report.dropped += len(batch)  # 400 or 413 on one item: it can never be accepted
+            cursors.save(sink, batch[-1][1])
+            return 0
+        cursors.save(sink, batch[-1][1])
+        return len(batch)
+
+
+def _batched(path, sink: str, convert, max_items: int, max_bytes: int):
+    """Batches of (JSON piece, cursor after it) from the records of `path` not yet sent to `sink`.
+    `convert` turns a record into a piece, or None to drop it (counted). Also returns the cursor at the
+    end of what was read, to commit once every batch is delivered (so dropped tail records are passed)."""
+    batches: list[list] = [[]]
+    size, dropped, end = 0, 0, None
+    for line, cursor in jsonl.read_new(path, cursors.load(sink)):
+        end = cursor
+        try:
+            piece = convert(json.loads(line))
+        except (ValueError, KeyError, TypeError):
+            piece = None
+        if piece is None:
+            dropped += 1
+            continue
+        if batches[-1] and (len(batches[-1]) >= max_items or size + len(piece) + 1 > max_bytes):
+            batches.append([])
+            size = 0
+        batches[-1].append((piece, cursor))
+        size += len(piece) + 1
+    return [b for b in batches if b], dropped, end
+
+
+def _log_piece(record: dict, now: float, host: str) -> bytes | None:
+    if now - _epoch(record.get("time", "")) > MAX_LOG_AGE:
+        return None
+    item = {"ddsource": "claude-docker", "service": "claude-docker", "hostname": host,
+            "ddtags": f"version:{__version__}", "status": LEVEL_STATUS.get(record.get("level"), "info"),
+            "timestamp": record.get("time"), "message": record.get("message") or record.get("event", ""),
+            **{k: v for k, v in record.items() if k not in ("message", "level")}}
+    piece = json.dumps(item, ensure_ascii=False).encode()
+    if len(piece) > MAX_LOG_BYTES:  # truncate it ourselves rather than let the intake do it silently
+        item["message"] = item["message"][:MAX_LOG_BYTES // 4]
+        item.pop("fields", None)
+        item["truncated"] = True
+        piece = json.dumps(item, ensure_ascii=False).encode()
+    return piece
+
+
+def _series_piece(record: dict, now: float, host: str) -> bytes | None:
+    at = _epoch(record["time"])
+    if now - at > MAX_POINT_AGE or at - now > MAX_POINT_AHEAD:
+        return None
+    series = {"metric": record["metric"].replace("claude_docker_", "claude_docker.", 1),
+              "type": 1 if record.get("type") == "counter" else 3,
+              "points": [{"timestamp": int(at), "value": float(record["value"])}],
+              "tags": [f"{k}:{v}" for k, v in sorted(record.get("labels", {}).items())] + [f"version:{__version__}"],
+              "resources": [{"name": host, "type": "host"}]}
+    if series["type"] == 1:
+        series["interval"] = 10
+    return json.dumps(series).encode()
+
+
+def send(now: float | None = None) -> Report:
+    """Deliver what is spooled. Raises ToolError when DD_API_KEY is missing."""
+    if not configured():
+        raise ToolError("DD_API_KEY is not set", exitcodes.FAILURE)
+    now = time.time() if now is None else now
+    host = host_name()
+    report = Report()
+    logs_url, series_url = _urls()
+    sender = _Sender(report)
+    streams = (
+        (LOGS, settings.events_file(), logs_url, lambda r: _log_piece(r, now, host), MAX_LOGS, MAX_LOG_BATCH_BYTES,
+         lambda pieces: b"[" + b",".join(pieces) + b"]", "logs_sent"),
+        (METRICS, settings.metrics_file(), series_url, lambda r: _series_piece(r, now, host), 10**9, MAX_SERIES_BYTES,
+         lambda pieces: b'{"series":[' + b",".join(pieces) + b"]}", "metrics_sent"),
+    )
+    with locked("datadog"):
+        try:
+            for sink, path, url, convert, max_items, max_bytes, encode, counter in streams:
+                batches, dropped, end = _batched(path, sink, convert, max_items, max_bytes)
+                report.dropped += dropped
+                setattr(report, counter, sender.send_batches(sink, url, batches, encode))
+                if end is not None:
+                    cursors.save(sink, end)
+        except _Stop as stop:
+            report.error = str(stop)
+    return report

@@ -1,0 +1,87 @@
+"""Structured events: one JSON line each in ~/.claude-docker-events.jsonl (schema in docs/MONITORING.md).
+
+    {"time": "2026-11-21T22:40:01.123Z", "level": "info", "event": "session.end", "message": "...",
+     "trace_id": "<32 hex>", "span_id": "<16 hex>", "session": "<id>", "project": "/path", "slot": "v1",
+     "duration_ms": 1234.5, "outcome": "ok", "fields": {...}}
+
+Keys without a value are left out. Every operation emits its own events through `emit`.
+"""
+
+from __future__ import annotations
+
+import json
+
+from claude_docker import exitcodes
+from claude_docker.errors import ToolError
+from claude_docker.obs import context, jsonl, settings
+
+LEVELS = ("debug", "info", "warn", "error")
+# Top-level keys a caller may set; everything else goes under "fields".
+SETTABLE = ("level", "message", "outcome", "duration_ms")
+
+
+def emit(event: str, message: str = "", level: str = "info", outcome: str | None = None,
+         duration_ms: float | None = None, fields: dict | None = None, strict: bool = False) -> dict | None:
+    """Append one event (nothing when observability is off). Returns the record written.
+
+    A log that can't be written never breaks the operation being logged; `strict` (log_event from the
+    shell, whose whole job this is) turns that into an error instead."""
+    if not settings.enabled():
+        return None
+    ctx = context.current()
+    record: dict = {"time": context.utc_now(), "level": level, "event": event}
+    if message:
+        record["message"] = message
+    for key in ("trace_id", "span_id", "session", "project", "slot"):
+        if ctx.get(key):
+            record[key] = ctx[key]
+    if duration_ms is not None:
+        record["duration_ms"] = round(float(duration_ms), 3)
+    if outcome:
+        record["outcome"] = outcome
+    if fields:
+        record["fields"] = fields
+    size, keep = settings.log_limits()
+    try:
+        jsonl.append(settings.events_file(), encode(record), size, keep)
+    except OSError as exc:
+        if strict:
+            raise ToolError(f"cannot write the event log {settings.events_file()}: {exc.strerror or exc}",
+                            exitcodes.FAILURE) from None
+        return None
+    return record
+
+
+def encode(record: dict) -> bytes:
+    """One line of JSON; control characters are escaped, so a record is always exactly one line."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def from_shell(event: str, pairs: list[str]) -> dict | None:
+    """`log_event EVENT key=value ...`: values keep their text exactly, whatever bytes it holds."""
+    if not event or "=" in event:
+        raise ToolError("usage: log_event EVENT [KEY=VALUE ...]", exitcodes.USAGE)
+    top: dict = {}
+    fields: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ToolError(f"not KEY=VALUE: {pair!r} (usage: log_event EVENT [KEY=VALUE ...])", exitcodes.USAGE)
+        key, _ = context.clean_text(key)
+        text, raw = context.clean_text(value)
+        if key in SETTABLE:
+            top[key] = text
+        else:
+            fields[key] = text
+            if raw is not None:
+                fields[key + ".base64"] = raw
+    level = top.pop("level", "info")
+    if level not in LEVELS:
+        raise ToolError(f"level must be one of {', '.join(LEVELS)}, not {level!r}", exitcodes.USAGE)
+    duration = top.pop("duration_ms", None)
+    try:
+        duration_ms = float(duration) if duration is not None else None
+    except ValueError:
+        raise ToolError(f"duration_ms must be a number of milliseconds, not {duration!r}", exitcodes.USAGE) from None
+    event, _ = context.clean_text(event)
+    return emit(event, top.get("message", ""), level, top.get("outcome"), duration_ms, fields or None, strict=True)

@@ -1,0 +1,66 @@
+"""Bring every sink up to date: fold observations into the Prometheus series, write the node_exporter
+textfile, push to a Pushgateway, export traces by OTLP, send to Datadog (each only when configured).
+
+After a `claude` run this happens in a detached background process, so the session's end never waits
+on the network or on prometheus_client's import. A sink that fails is recorded as an event and the
+others go on; what it could not take stays in the logs for the next flush.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from claude_docker.liveness import host_name
+from claude_docker.obs import events, promstate, settings
+
+PUSH_JOB = "claude_docker"
+
+
+def pushgateway() -> str | None:
+    return os.environ.get("CLAUDE_DOCKER_PUSHGATEWAY") or None
+
+
+def flush() -> dict:
+    from claude_docker.obs import datadog, otlp
+
+    result: dict = {"errors": []}
+    state = promstate.collect()
+    gauges = promstate.live_gauges()
+    result["observations"] = state.get("observations", 0)
+    result["textfile"] = str(promstate.write_textfile(promstate.render(state, gauges)))
+    gateway = pushgateway()
+    if gateway:
+        try:
+            from prometheus_client import push_to_gateway
+
+            push_to_gateway(gateway, job=PUSH_JOB, registry=promstate.registry(state, gauges),
+                            grouping_key={"instance": host_name()}, timeout=10)
+            result["pushgateway"] = gateway
+        except Exception as exc:  # any failure of this sink must not stop the others
+            result["errors"].append(f"pushgateway: {exc}")
+    if otlp.endpoint():
+        try:
+            result["otlp_traces"] = otlp.export()
+        except OSError as exc:
+            result["errors"].append(str(exc))
+    if datadog.configured():
+        report = datadog.send()
+        result["datadog"] = report.to_json()
+        if report.error:
+            result["errors"].append(report.error)
+    for error in result["errors"]:
+        events.emit("telemetry.export_failed", error, level="warn", outcome="error")
+    return result
+
+
+def spawn_background() -> None:
+    """Start a detached `claude-docker flush` and return at once (its own session, stdio on /dev/null)."""
+    if not settings.enabled() or os.environ.get("CLAUDE_DOCKER_BACKGROUND_FLUSH", "1") == "0":
+        return
+    devnull = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
+    try:
+        os.posix_spawn(sys.executable, [sys.executable, "-I", "-m", "claude_docker", "flush", "--quiet"],
+                       os.environ, file_actions=devnull, setsid=True)
+    except OSError:
+        pass  # the next flush (or `collect_metrics`) catches up

@@ -1,0 +1,57 @@
+"""Liveness and readiness, as `claude-docker health` and the /health/* endpoints of `metrics serve`.
+
+live: the tool itself can work (its state and event log can be written).
+ready: a `claude` session could start and finish now: Docker answers, the image is there, the host's
+Claude config is valid, and no session is stuck waiting for its config to be synced back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from claude_docker.checks import Check, check_host_config
+from claude_docker.obs import settings
+from claude_docker.paths import ClaudeHome, state_dir
+
+
+def _writable(path) -> bool:
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    return existing is not None and os.access(existing, os.W_OK)
+
+
+def live() -> list[Check]:
+    checks = []
+    for name, path in (("state dir", state_dir()), ("event log", settings.events_file())):
+        ok = _writable(path)
+        checks.append(Check(name, "ok" if ok else "fail", f"{path} {'is' if ok else 'is not'} writable",
+                            "" if ok else f"make {path} writable by you"))
+    return checks
+
+
+def ready() -> list[Check]:
+    from claude_docker import engine
+    from claude_docker.errors import ToolError
+    from claude_docker.liveness import host_name
+    from claude_docker.options import RunOptions
+    from claude_docker.sessiondir import all_sessions, interrupted
+
+    checks = []
+    try:
+        image = RunOptions.from_env().image
+        engine.preflight(image)
+        checks.append(Check("docker", "ok", f"daemon answers and {image} is present"))
+    except ToolError as exc:
+        checks.append(Check("docker", "fail", exc.message, "claude-docker doctor"))
+    for check in check_host_config(ClaudeHome.from_env()):
+        # "does not exist yet" is fine for readiness: Claude Code creates it on first run
+        checks.append(check if check.status != "info" else dataclasses.replace(check, status="ok"))
+    stuck = [s for s, m in interrupted(all_sessions(), host_name()) if m.get("state") == "sync-failed"]
+    checks.append(Check("sync", "fail" if stuck else "ok",
+                        f"{len(stuck)} session(s) failed to sync back" if stuck else "no failed syncs",
+                        "claude-docker cleanup" if stuck else ""))
+    return checks
+
+
+def is_ok(checks: list[Check]) -> bool:
+    return all(c.status != "fail" for c in checks)

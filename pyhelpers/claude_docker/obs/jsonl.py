@@ -1,0 +1,161 @@
+"""Append-only JSON Lines logs shared by many writers: events, metric observations, traces.
+
+Writing: one `os.write` of one whole line on an O_APPEND descriptor, so concurrent writers (shells,
+sessions, a background loop) never tear or interleave a line. The file is opened per record, so a writer
+never keeps appending to a file that was rotated away. Size-based rotation keeps `path.1` … `path.N`.
+
+Reading: a Cursor remembers (inode, offset) per log, so a reader (a metrics fold, an exporter) takes only
+what is new, across rotations, and never skips or repeats a line. A torn last line (a crash mid-write)
+is never returned. `tail_since` reads backwards from the end to take a time window without reading the
+whole file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+DEFAULT_KEEP = 5
+_BLOCK = 64 * 1024  # tail_since reads backwards in blocks of this size
+
+
+def append(path: Path, line: bytes, max_bytes: int = DEFAULT_MAX_BYTES, keep: int = DEFAULT_KEEP) -> None:
+    """Append one record (`line` ends with a newline and holds no other)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    except FileNotFoundError:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        size = os.fstat(fd).st_size
+        written = os.write(fd, line)
+        if written != len(line):
+            raise OSError(f"short write to {path}: {written} of {len(line)} bytes")
+    finally:
+        os.close(fd)
+    if size + len(line) > max_bytes:
+        rotate(path, max_bytes, keep)
+
+
+def rotate(path: Path, max_bytes: int, keep: int) -> None:
+    """Shift path → path.1 → … → path.keep (the oldest is dropped). Under a lock, re-checked, so
+    two writers crossing the limit together rotate once."""
+    from claude_docker.locking import locked
+
+    with locked("rotate-" + path.name, timeout=10):
+        try:
+            if os.stat(path).st_size <= max_bytes:
+                return
+        except FileNotFoundError:
+            return
+        for n in range(keep - 1, 0, -1):
+            older = path.with_name(f"{path.name}.{n}")
+            if older.exists():
+                os.replace(older, path.with_name(f"{path.name}.{n + 1}"))
+        os.replace(path, path.with_name(f"{path.name}.1"))
+
+
+def generations(path: Path) -> list[Path]:
+    """The log's files, oldest first: path.N … path.1, path."""
+    rotated = sorted((p for p in path.parent.glob(path.name + ".*") if p.name[len(path.name) + 1:].isdigit()),
+                     key=lambda p: -int(p.name[len(path.name) + 1:]))
+    return rotated + ([path] if path.exists() else [])
+
+
+class Cursor:
+    """A reader's position in a rotating log: the inode it was reading and how far it got."""
+
+    def __init__(self, inode: int = 0, offset: int = 0):
+        self.inode = inode
+        self.offset = offset
+
+    def to_json(self) -> dict:
+        return {"inode": self.inode, "offset": self.offset}
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> "Cursor":
+        data = data or {}
+        return cls(int(data.get("inode", 0)), int(data.get("offset", 0)))
+
+
+def read_new(path: Path, cursor: Cursor) -> list[tuple[bytes, Cursor]]:
+    """The complete lines appended since `cursor`, each with the cursor just past it, so a consumer can
+    commit its position after any line it has dealt with.
+
+    The files are walked oldest first; the one whose inode the cursor names is resumed at its offset and
+    later ones are read whole. A cursor whose file rotated out of reach starts at the oldest one kept.
+    """
+    files, inodes = [], []
+    for f in generations(path):
+        try:
+            st = os.stat(f)
+        except FileNotFoundError:
+            continue
+        files.append(f)
+        inodes.append((st.st_ino, st.st_size))
+    known = [ino for ino, _ in inodes]
+    start = known.index(cursor.inode) if cursor.inode in known else 0
+    out: list[tuple[bytes, Cursor]] = []
+    for f, (inode, size) in zip(files[start:], inodes[start:]):
+        # Resume where the cursor stopped, unless the inode was reused by a smaller, newer file.
+        offset = cursor.offset if inode == cursor.inode and cursor.offset <= size else 0
+        try:
+            with open(f, "rb") as fh:
+                fh.seek(offset)
+                data = fh.read()
+        except FileNotFoundError:
+            continue
+        position = offset
+        for line in data.split(b"\n")[:-1]:  # the last piece is "" or a torn line still being written
+            position += len(line) + 1
+            if line:
+                out.append((line, Cursor(inode, position)))
+    return out
+
+
+def tail_since(path: Path, since: str, time_key: str = "time") -> list[dict]:
+    """Records whose `time_key` (ISO 8601 UTC, which sorts as text) is >= `since`, oldest first.
+
+    Reads blocks backwards from the end of the newest file (then older files) and stops at the first
+    record older than `since`, so the last hour of a large log costs what the last hour holds."""
+    found: list[dict] = []
+    for f in reversed(generations(path)):
+        older_reached = False
+        for line in _reverse_lines(f):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if str(record.get(time_key, "")) < since:
+                older_reached = True
+                break
+            found.append(record)
+        if older_reached:
+            break
+    found.reverse()
+    return found
+
+
+def _reverse_lines(path: Path):
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with fh:
+        fh.seek(0, os.SEEK_END)
+        position = fh.tell()
+        rest = b""
+        while position > 0:
+            step = min(_BLOCK, position)
+            position -= step
+            fh.seek(position)
+            block = fh.read(step) + rest
+            parts = block.split(b"\n")
+            rest = parts[0]
+            for part in reversed(parts[1:]):
+                if part:
+                    yield part
+        if rest:
+            yield rest

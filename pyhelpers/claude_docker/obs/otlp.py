@@ -1,0 +1,59 @@
+"""Export the stored traces by OTLP/HTTP (JSON) when OTEL_EXPORTER_OTLP_ENDPOINT (or the traces-only
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set. Each trace line is sent once; a failure leaves it for the
+next flush."""
+
+from __future__ import annotations
+
+import json
+import os
+from urllib.parse import unquote
+
+from claude_docker.locking import locked
+from claude_docker.obs import cursors, jsonl, settings
+from claude_docker.obs.http import post
+
+SINK = "otlp-traces"
+MAX_TRACES_PER_REQUEST = 256
+
+
+def endpoint() -> str | None:
+    url = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if url:
+        return url
+    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    return base.rstrip("/") + "/v1/traces" if base else None
+
+
+def headers() -> dict:
+    """OTEL_EXPORTER_OTLP_HEADERS (and _TRACES_HEADERS): `key=value,key2=value2`, values URL-encoded."""
+    result = {"Content-Type": "application/json"}
+    for var in ("OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"):
+        for pair in os.environ.get(var, "").split(","):
+            key, sep, value = pair.partition("=")
+            if sep and key.strip():
+                result[key.strip()] = unquote(value.strip())
+    return result
+
+
+def export() -> int:
+    """Send the traces not yet sent; returns how many. Raises OSError with the reason if delivery failed."""
+    url = endpoint()
+    if not url:
+        return 0
+    sent = 0
+    with locked(SINK):
+        pending = jsonl.read_new(settings.traces_file(), cursors.load(SINK))
+        for start in range(0, len(pending), MAX_TRACES_PER_REQUEST):
+            batch = pending[start:start + MAX_TRACES_PER_REQUEST]
+            spans = []
+            for line, _ in batch:
+                try:
+                    spans += json.loads(line).get("resourceSpans", [])
+                except ValueError:
+                    continue
+            status, _, reason = post(url, json.dumps({"resourceSpans": spans}).encode(), headers())
+            if status is None or not 200 <= status < 300:
+                raise OSError(f"OTLP export to {url} failed: {status or reason}")
+            cursors.save(SINK, batch[-1][1])
+            sent += len(batch)
+    return sent

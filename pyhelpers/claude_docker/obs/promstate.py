@@ -1,0 +1,163 @@
+"""Prometheus series, folded from the observations in ~/.claude-docker-metrics.jsonl.
+
+Every `claude` run is its own short process, so its observations are appended to a log, and `collect`
+folds what is new into cumulative series persisted in <state>/metrics/state.json. The cursor and the
+series are saved in one atomic write, so a crash neither counts an observation twice nor drops one, and
+counters never go back to zero because a new process started. Rendering uses prometheus_client
+(imported here only: it is off the `claude` hot path).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from claude_docker import CLAUDE_CODE_VERSION, __version__
+from claude_docker.fsio import write_atomic
+from claude_docker.locking import locked
+from claude_docker.obs import jsonl, settings
+from claude_docker.obs.catalog import METRICS
+
+
+def _key(labels: dict) -> str:
+    return json.dumps(labels, sort_keys=True, separators=(",", ":"))
+
+
+def load() -> dict:
+    try:
+        return json.loads(settings.metric_state_file().read_bytes())
+    except (FileNotFoundError, ValueError):
+        return {"cursor": {}, "series": {}, "observations": 0}
+
+
+def apply(state: dict, record: dict) -> None:
+    metric = METRICS.get(record.get("metric", ""))
+    if metric is None or metric.kind != record.get("type"):
+        return
+    try:
+        value = float(record["value"])
+    except (KeyError, TypeError, ValueError):
+        return
+    series = state["series"].setdefault(metric.name, {})
+    key = _key({k: str(record.get("labels", {}).get(k, "")) for k in metric.labels})
+    if metric.kind == "counter":
+        series[key] = series.get(key, 0.0) + value
+    elif metric.kind == "gauge":
+        series[key] = value
+    else:
+        h = series.setdefault(key, {"buckets": [0] * len(metric.buckets), "sum": 0.0, "count": 0})
+        for i, bound in enumerate(metric.buckets):
+            if value <= bound:
+                h["buckets"][i] += 1
+                break
+        h["sum"] += value
+        h["count"] += 1
+    state["observations"] = state.get("observations", 0) + 1
+
+
+def collect() -> dict:
+    """Fold the observations appended since the last collect; returns the series."""
+    with locked("metrics"):
+        state = load()
+        cursor = jsonl.Cursor.from_json(state.get("cursor"))
+        new = jsonl.read_new(settings.metrics_file(), cursor)
+        if new:
+            for line, _ in new:
+                try:
+                    apply(state, json.loads(line))
+                except ValueError:
+                    continue
+            state["cursor"] = new[-1][1].to_json()
+            path = settings.metric_state_file()
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            write_atomic(path, json.dumps(state).encode())
+    return state
+
+
+def live_gauges() -> dict:
+    """Series read now rather than folded: containers, interrupted sessions, state size, build info."""
+    from claude_docker.liveness import host_name
+    from claude_docker.paths import state_dir
+    from claude_docker.sessiondir import all_sessions, interrupted
+
+    gauges: dict = {
+        "claude_docker_build_info": {_key({"version": __version__, "claude_code_version": CLAUDE_CODE_VERSION}): 1.0},
+        "claude_docker_interrupted_sessions": {_key({}): float(len(interrupted(all_sessions(), host_name())))},
+        "claude_docker_state_bytes": {_key({}): float(_tree_size(state_dir()))},
+    }
+    try:
+        from claude_docker import dockerclient, inventory
+
+        found = inventory.sessions(dockerclient.connect(timeout=5))
+        running = sum(1 for s in found if s.status == "running" and not s.orphaned)
+        orphaned = sum(1 for s in found if s.orphaned)
+        gauges["claude_docker_containers"] = {_key({"state": "running"}): float(running),
+                                              _key({"state": "orphaned"}): float(orphaned)}
+    except Exception:  # no engine now: the gauge is left out rather than reported as zero
+        pass
+    return gauges
+
+
+def _tree_size(root: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def registry(state: dict, gauges: dict | None = None):
+    """A prometheus_client registry holding exactly our series."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+    series = dict(state.get("series", {}))
+    series.update(gauges or {})
+
+    class Collector:
+        def collect(self):
+            for metric in METRICS.values():
+                values = series.get(metric.name, {})
+                if not values and metric.kind != "counter":
+                    continue  # a gauge or histogram nothing has set yet is left out
+                labels = list(metric.labels)
+                family = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily,
+                          "histogram": HistogramMetricFamily}[metric.kind](metric.name, metric.help, labels=labels)
+                if not values and not labels:
+                    family.add_metric([], 0.0)  # an unlabelled counter exists from the start, at zero
+                for key, value in sorted(values.items()):
+                    label_values = [json.loads(key).get(name, "") for name in labels]
+                    if metric.kind == "histogram":
+                        cumulative, buckets = 0, []
+                        for bound, count in zip(metric.buckets, value["buckets"]):
+                            cumulative += count
+                            buckets.append((repr(float(bound)), cumulative))
+                        buckets.append(("+Inf", value["count"]))
+                        family.add_metric(label_values, buckets, value["sum"])
+                    else:
+                        family.add_metric(label_values, value)
+                yield family
+
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(Collector())
+    return reg
+
+
+def render(state: dict, gauges: dict | None = None) -> bytes:
+    """Text exposition format 0.0.4."""
+    from prometheus_client import generate_latest
+
+    return generate_latest(registry(state, gauges))
+
+
+def write_textfile(text: bytes) -> Path:
+    """For node_exporter's textfile collector: atomic (a *.prom name appears only when complete), durable,
+    and world-readable (node_exporter often runs as another user)."""
+    path = settings.textfile()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, text, mode=0o644)
+    return path

@@ -1,0 +1,99 @@
+"""What one `claude` run records about itself: a trace with a span per step, events, and metric
+observations, all carrying the run's trace id. Everything here is a cheap append; the export happens
+in the background flush started by `finish`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from claude_docker import exitcodes
+from claude_docker.obs import context, events, settings
+from claude_docker.obs.catalog import observe
+from claude_docker.obs.tracing import Span, Tracer
+
+OUTCOMES = {0: "ok", exitcodes.TOOL_FAILED: "tool_failed", exitcodes.SYNC_FAILED: "sync_failed", 130: "interrupted",
+            143: "interrupted", 129: "interrupted"}
+
+
+def outcome_of(status: int) -> str:
+    return OUTCOMES.get(status, "error")
+
+
+class SessionLog:
+    def __init__(self) -> None:
+        self.started = time.time()
+        self.tracer = Tracer("claude", os.environ.get("TRACEPARENT"))
+        self.slot = ""
+        self.startup_seconds: float | None = None
+        context.bind(trace_id=self.tracer.trace_id, span_id=self.tracer.root.span_id)
+
+    def step(self, name: str, kind: int = 1) -> Span:
+        return self.tracer.start(name, kind=kind)
+
+    def traceparent(self, span: Span) -> str:
+        return self.tracer.traceparent(span)
+
+    def begin(self, session: str, project: str, slot: str, image: str) -> None:
+        self.slot = slot
+        context.bind(session=session, project=project, slot=slot)
+        self.tracer.root.attributes.update({"claude_docker.session": session, "claude_docker.project": project,
+                                            "claude_docker.slot": slot, "container.image.name": image})
+
+    def synced(self, direction: str, span: Span, report=None, tracked: int = 0, error: str | None = None) -> None:
+        span.end(error=error)
+        fields = {"direction": direction}
+        if report is not None:
+            fields.update(files=report.files, bytes=report.bytes, merges=report.merges,
+                          conflicts=len(report.conflicts), quarantined=len(report.quarantined))
+            for _ in report.conflicts:
+                observe("claude_docker_sync_conflicts_total", 1)
+            for _ in report.quarantined:
+                observe("claude_docker_sync_quarantined_total", 1)
+            if report.bytes:
+                observe("claude_docker_sync_bytes_total", report.bytes)
+        else:
+            fields["files"] = tracked
+        span.attributes.update({f"claude_docker.sync.{k}": v for k, v in fields.items() if k != "direction"})
+        if error:
+            observe("claude_docker_sync_failures_total", 1, direction=direction)
+        observe("claude_docker_sync_duration_seconds", span.seconds, direction=direction)
+        events.emit(f"sync.{direction}", error or f"config synced {direction}", level="error" if error else "info",
+                    outcome="error" if error else "ok", duration_ms=span.seconds * 1000, fields=fields)
+
+    def container_started(self, started_at: float | None, spawned: float) -> None:
+        """`started_at`: the container's own start time from Docker, when it was seen running."""
+        self.startup_seconds = (started_at if started_at else spawned) - self.started
+        observe("claude_docker_session_startup_seconds", max(self.startup_seconds, 0.0), slot=self.slot)
+        events.emit("session.start", "Claude Code started in its container", outcome="ok",
+                    duration_ms=self.startup_seconds * 1000)
+
+    def failed_before_start(self, message: str, docker: bool) -> None:
+        if docker:
+            observe("claude_docker_docker_errors_total", 1, operation="preflight")
+        events.emit("docker.error" if docker else "session.failed", message, level="error", outcome="tool_failed")
+        self.finish(exitcodes.TOOL_FAILED, error=message)
+
+    def finish(self, status: int, error: str | None = None) -> None:
+        outcome = outcome_of(status)
+        duration = time.time() - self.started
+        if self.slot:
+            observe("claude_docker_session_duration_seconds", duration, slot=self.slot)
+        observe("claude_docker_sessions_total", 1, slot=self.slot or "none", outcome=outcome)
+        if status == 0:
+            observe("claude_docker_last_success_timestamp_seconds", time.time())
+        events.emit("session.end", error or f"Claude Code exited with status {status}",
+                    level="info" if outcome in ("ok", "error", "interrupted") else "error", outcome=outcome,
+                    duration_ms=duration * 1000, fields={"exit_status": status})
+        self.tracer.root.attributes["process.exit.code"] = status
+        self.tracer.root.end(error=error if outcome in ("tool_failed", "sync_failed") else None)
+        if settings.enabled():
+            try:
+                self.tracer.write(settings.traces_file())
+            except OSError:
+                pass
+        from claude_docker.obs.flush import spawn_background
+
+        spawn_background()
+
