@@ -20,6 +20,7 @@ set -u
 
 MARK_BEGIN='# >>> claude-docker >>>'
 MARK_END='# <<< claude-docker <<<'
+OURS=.claude-docker-install  # marks a prefix as ours: nothing else is ever replaced or removed
 
 say() { printf '%s\n' "$*" >&2; }
 err() { say "install.sh: $*"; exit 1; }
@@ -33,21 +34,53 @@ strip_block() {
   awk -v b="$MARK_BEGIN" -v e="$MARK_END" '$0 == b { skip = 1; next } $0 == e { skip = 0; next } !skip' "$1"
 }
 
-# Replace $1 with the content of $2 unless they are equal; keeps $1's mode.
+# The file a path names, through any chain of symlinks (a dotfiles-managed ~/.zshrc stays a link).
+resolve() {
+  p=$1
+  while [ -L "$p" ]; do
+    t=$(readlink "$p")
+    case $t in /*) p=$t ;; *) p=$(dirname "$p")/$t ;; esac
+  done
+  printf '%s\n' "$p"
+}
+
+# Replace the file $1 names with the content of $2 unless they are equal: atomically (rename), through
+# symlinks, keeping the file's mode. Returns 1 when nothing changed.
 replace_if_changed() {
-  if [ -f "$1" ] && cmp -s "$1" "$2"; then
+  real=$(resolve "$1")
+  if [ -f "$real" ] && cmp -s "$real" "$2"; then
     rm -f "$2"
     return 1
   fi
-  if [ -f "$1" ]; then chmod "$(stat -c %a "$1" 2>/dev/null || echo 644)" "$2"; fi
-  mv -f "$2" "$1"
+  if [ -f "$real" ]; then
+    staged="$real.claude-docker-swap.$$"
+    if ! { cp -p "$real" "$staged" && cat "$2" >"$staged" && mv -f "$staged" "$real"; }; then
+      rm -f "$staged" "$2"
+      err "cannot write $real"
+    fi
+    rm -f "$2"
+  else
+    mv -f "$2" "$real" || err "cannot write $real"
+  fi
+}
+
+# Refuse to edit an rc file whose block lost its end marker: stripping it would eat the rest of the file.
+check_block() {
+  if grep -qxF "$MARK_BEGIN" "$1" && ! grep -qxF "$MARK_END" "$1"; then
+    err "$1 has a '$MARK_BEGIN' line but no '$MARK_END' line: fix the block by hand"
+  fi
 }
 
 install_rc() {
   rc=$(rc_file)
   line=". \"$PREFIX/ai-assistant.zsh\""
   tmp="$rc.claude-docker.$$"
-  if [ -f "$rc" ]; then strip_block "$rc" >"$tmp" || err "cannot read $rc"; else : >"$tmp"; fi
+  if [ -f "$rc" ]; then
+    check_block "$rc"
+    strip_block "$rc" >"$tmp" || err "cannot read $rc"
+  else
+    : >"$tmp"
+  fi
   printf '%s\n%s\n%s\n' "$MARK_BEGIN" "$line" "$MARK_END" >>"$tmp"
   if replace_if_changed "$rc" "$tmp"; then say "added the plugin to $rc"; fi
 }
@@ -122,7 +155,11 @@ link_bin() {
 do_install() {
   src=$(src_dir) || err "cannot find the source directory"
   if [ ! -f "$src/ai-assistant.zsh" ] || [ ! -d "$src/pyhelpers" ]; then err "run install.sh from a claude-docker checkout"; fi
+  if [ -d "$PREFIX" ] && [ ! -e "$PREFIX/$OURS" ] && [ -n "$(ls -A "$PREFIX")" ]; then
+    err "$PREFIX is not empty and not a claude-docker install: choose another --prefix"
+  fi
   mkdir -p "$PREFIX" || err "cannot create $PREFIX"
+  : >"$PREFIX/$OURS"
   copy_plugin "$src"
   install_package "$src"
   compile_zsh
@@ -134,13 +171,18 @@ do_install() {
 do_uninstall() {
   rc=$(rc_file)
   if [ "$EDIT_RC" = 1 ] && [ -f "$rc" ] && grep -qxF "$MARK_BEGIN" "$rc"; then
+    check_block "$rc"
     tmp="$rc.claude-docker.$$"
     strip_block "$rc" >"$tmp" && replace_if_changed "$rc" "$tmp" && say "removed the plugin from $rc"
   fi
   if [ "$(readlink "$BIN_DIR/claude-docker" 2>/dev/null)" = "$PREFIX/venv/bin/claude-docker" ]; then
     rm -f "$BIN_DIR/claude-docker" && say "removed $BIN_DIR/claude-docker"
   fi
-  if [ -d "$PREFIX" ]; then rm -rf "$PREFIX" && say "removed $PREFIX"; fi
+  if [ -e "$PREFIX/$OURS" ]; then
+    rm -rf "$PREFIX" && say "removed $PREFIX"
+  elif [ -d "$PREFIX" ]; then
+    say "left $PREFIX alone: it is not a claude-docker install"
+  fi
   say "uninstalled; your sessions' state in ${CLAUDE_DOCKER_STATE_DIR:-$HOME/.claude-docker} is left in place"
 }
 

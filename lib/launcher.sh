@@ -3,9 +3,14 @@
 # They build argv, call the helper by its absolute path and return its exit status unchanged.
 # ============================================================================================
 
+# An alias named claude (Claude Code's own local installer adds one) would run Claude Code outside the
+# container whenever it is typed: the sandbox this plugin is for would be silently bypassed.
+(( ${+aliases[claude]} )) && unalias claude
+(( ${+aliases[claude-docker]} )) && unalias claude-docker
+
 # Summary: call the claude-docker helper with these arguments.
 # Usage: _claude_docker_helper ARGS...
-_claude_docker_helper() {
+function _claude_docker_helper {
   local py=${CLAUDE_DOCKER_PYTHON:-${_CLAUDE_DOCKER_PYTHON-}}
   if [[ -z $py || ! -x $py ]]; then
     print -ru2 -- "claude-docker: the helper is not installed (no interpreter at '${py}'): run install.sh"
@@ -17,12 +22,12 @@ _claude_docker_helper() {
 
 # Summary: Claude Code in a hardened container for the current project.
 # Usage: claude [ARGS...]
-claude() {
+function claude {
   _claude_docker_helper run -- "$@"
 }
 
-# Summary: the helper's CLI (run, ps, cleanup, doctor, image build).
+# Summary: the helper's CLI (run, ps, cleanup, doctor, image build, ...).
 # Usage: claude-docker COMMAND [OPTIONS]
-claude-docker() {
+function claude-docker {
   _claude_docker_helper "$@"
 }

@@ -53,14 +53,11 @@ def check_daemon():
 
 
 def check_uid_mapping(client) -> Check:
-    options = " ".join(client.info().get("SecurityOptions") or [])
-    if "userns" in options:
-        return Check("user mapping", "fail", "the daemon remaps user ids (userns-remap): sessions could not write "
-                     "their staged config", "run sessions on a daemon without userns-remap")
-    if "rootless" in options:
-        return Check("user mapping", "warn", "rootless Docker: container uids map to subordinate ids",
-                     "set CLAUDE_DOCKER_RUN_ARGS='--user 0:0' so the session runs as you")
-    return Check("user mapping", "ok", "container uid = your uid")
+    mapping = engine.uid_mapping(client.info())
+    detail = {"direct": "sessions run as your uid:gid",
+              "rootless": "rootless Docker: sessions run as the container's root, which is you",
+              "userns": "userns-remap: sessions opt out of it (--userns host) so their files stay yours"}[mapping]
+    return Check("user mapping", "ok", detail)
 
 
 def check_images(client, opts: RunOptions) -> list[Check]:

@@ -19,6 +19,7 @@ The session sees Claude Code's state at the host's own paths, assembled from two
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import time
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from claude_docker import exitcodes
 from claude_docker.errors import ToolError
-from claude_docker.fsio import append_durable, remove_durable, write_atomic
+from claude_docker.fsio import append_durable, write_atomic
 from claude_docker.jsonmerge import MISSING, merge3, same
 from claude_docker.paths import ClaudeHome, ensure_private_dir, state_dir
 from claude_docker.sessiondir import SessionDir
@@ -174,12 +175,14 @@ class SyncReport:
         self.bytes = 0
         self.merges = 0  # files merged with changes the host got meanwhile
         self.conflicts: list[str] = []
-        self.quarantined: list[str] = []
+        self.quarantined: list[str] = []  # invalid or unsafe: never applied (data corruption detected)
+        self.held: list[str] = []  # valid but not applied by policy: deletions, commands for the host
         self.seconds = 0.0
 
     def messages(self) -> list[str]:
         lines = [f"conflict in {c}" for c in self.conflicts]
         lines += [f"not applied (kept aside): {q}" for q in self.quarantined]
+        lines += [f"not applied: {h}" for h in self.held]
         return lines
 
 
@@ -187,23 +190,97 @@ class _Invalid(Exception):
     pass
 
 
-def _read_staged(path: Path) -> bytes | None:
-    """What the session left at `path`: a regular file's bytes, or None if it is gone.
+class StagedTree:
+    """The session's staged files, seen from its session dir, which no container can reach.
 
-    Never follows a link the container made (it could point at any host file the user can read)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise _Invalid(f"unreadable ({exc.strerror})") from None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise _Invalid("not a regular file")
-        if st.st_size > MAX_STAGED_FILE:
-            raise _Invalid(f"larger than {MAX_STAGED_FILE >> 20} MiB")
-        return f.read()
+    Every path component below it is opened without following links, and only regular files are read
+    (never a FIFO or a device, which could block or lie): a link the container planted at any depth,
+    even in place of the staged config dir itself, can't make this process read or list a host file."""
+
+    def __init__(self, session: SessionDir):
+        self.root = os.open(session.path, os.O_RDONLY | os.O_DIRECTORY)
+
+    def __enter__(self) -> "StagedTree":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        os.close(self.root)
+
+    def _dir(self, parts: list[str]) -> int:
+        fd = os.dup(self.root)
+        for i, part in enumerate(parts):
+            try:
+                nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except FileNotFoundError:
+                os.close(fd)
+                raise
+            except OSError:
+                os.close(fd)
+                raise _Invalid(f"{'/'.join(parts[:i + 1])} was replaced by a link or a file") from None
+            os.close(fd)
+            fd = nxt
+        return fd
+
+    def signature(self, key: str) -> list[int] | None:
+        parts = key.split("/")
+        try:
+            d = self._dir(parts[:-1])
+        except FileNotFoundError:
+            return None
+        try:
+            st = os.stat(parts[-1], dir_fd=d, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        finally:
+            os.close(d)
+        return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+    def read(self, key: str) -> bytes | None:
+        """A staged regular file's bytes, or None if it is gone."""
+        parts = key.split("/")
+        try:
+            d = self._dir(parts[:-1])
+        except FileNotFoundError:
+            return None
+        try:
+            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=d)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise _Invalid("a link" if exc.errno == errno.ELOOP else f"unreadable ({exc.strerror})") from None
+        finally:
+            os.close(d)
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise _Invalid("not a regular file")
+            if st.st_size > MAX_STAGED_FILE:
+                raise _Invalid(f"larger than {MAX_STAGED_FILE >> 20} MiB")
+            return f.read()
+
+    def entries(self, key: str) -> list[tuple[str, bool]]:
+        """(name, is a real directory) of what a staged dir holds."""
+        try:
+            d = self._dir(key.split("/"))
+        except FileNotFoundError:
+            return []
+        try:
+            with os.scandir(d) as it:
+                return sorted((e.name, e.is_dir(follow_symlinks=False)) for e in it)
+        finally:
+            os.close(d)
+
+    def files_under(self, key: str) -> list[str]:
+        """Keys of the regular files and links below a staged dir; links are not followed."""
+        found = []
+        d = self._dir(key.split("/"))
+        try:
+            for dirpath, _dirs, files, _fd in os.fwalk(".", dir_fd=d, follow_symlinks=False):
+                rel = os.path.normpath(dirpath)
+                found += [f"{key}/{name}" if rel == "." else f"{key}/{rel}/{name}" for name in files]
+        finally:
+            os.close(d)
+        return found
 
 
 def _read_host(path: Path) -> bytes | None:
@@ -213,13 +290,25 @@ def _read_host(path: Path) -> bytes | None:
         return None
 
 
+# Settings whose values are commands Claude Code runs: changed inside the sandbox, they would run on the
+# host the next time Claude Code runs natively. Held back unless CLAUDE_DOCKER_SYNC_HOST_COMMANDS=apply.
+SETTINGS_FILES = ("settings.json", "settings.local.json")
+HOST_COMMAND_KEYS = ("hooks", "statusLine", "apiKeyHelper", "awsAuthRefresh", "awsCredentialExport",
+                     "otelHeadersHelper", "fileSuggestion", "env")
+# A session's JSON that lost more than half of at least this many top-level keys looks truncated (Claude
+# Code has shipped bugs that reset .claude.json to a minimal state): it is kept aside, not applied.
+TRUNCATION_MIN_KEYS = 4
+
+
 class _Syncer:
     """Applies one session's changes to the host, file by file, under the config lock."""
 
-    def __init__(self, session: SessionDir, report: SyncReport):
+    def __init__(self, session: SessionDir, report: SyncReport, tree: StagedTree):
         self.session = session
         self.report = report
+        self.tree = tree
         self.sid = session.session_id
+        self.apply_commands = os.environ.get("CLAUDE_DOCKER_SYNC_HOST_COMMANDS") == "apply"
 
     def keep_aside(self, area: str, name: str, data: bytes) -> Path:
         folder = ensure_private_dir(state_dir() / area / self.sid)
@@ -227,40 +316,51 @@ class _Syncer:
         write_atomic(target, data, mode=0o600)
         return target
 
-    def write(self, host: Path, data: bytes, mode_from: Path) -> None:
-        mode = None  # an existing file keeps its mode; a new one is made private (config holds secrets)
-        if not host.exists():
-            mode = os.lstat(mode_from).st_mode & 0o700 if mode_from.exists() else 0o600
+    def write(self, host: Path, data: bytes) -> None:
         host.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(host, data, mode=mode)
+        # An existing file keeps its mode; a new one is private (config holds secrets).
+        write_atomic(host, data, mode=None if host.exists() else 0o600)
         self.report.files += 1
         self.report.bytes += len(data)
-
-    def remove(self, host: Path) -> None:
-        if host.exists():
-            remove_durable(host)
-            self.report.files += 1
 
     def quarantine(self, name: str, why: str, data: bytes | None = None) -> None:
         where = f" in {self.keep_aside('quarantine', name, data)}" if data is not None else ""
         self.report.quarantined.append(f"{name}: {why}{where}")
 
+    def deleted(self, name: str, host: Path) -> None:
+        if host.exists():
+            self.report.held.append(f"{name} was deleted in the session; the host's copy is kept")
+
+    def base(self, rec: dict) -> bytes | None:
+        path = self.session.base / rec["key"]
+        return path.read_bytes() if rec["base_size"] is not None and path.exists() else None
+
     # --- one function per kind -------------------------------------------------------------------
 
-    def sync_json(self, rec: dict, staged: Path, host: Path, name: str) -> None:
+    def sync_json(self, rec: dict, host: Path, name: str) -> None:
         import orjson  # here, not at the top: sessions that change no JSON never pay its import
 
-        ours_raw = _read_staged(staged)
-        base_path = self.session.base / rec["key"]
-        base = orjson.loads(base_path.read_bytes()) if rec["base_size"] is not None and base_path.exists() else MISSING
-        ours = MISSING
-        if ours_raw is not None:
+        ours_raw = self.tree.read(rec["key"])
+        if ours_raw is None:
+            return self.deleted(name, host)
+        base = MISSING
+        base_raw = self.base(rec)
+        if base_raw is not None:
             try:
-                ours = orjson.loads(ours_raw)
-            except orjson.JSONDecodeError as exc:
-                return self.quarantine(name, f"invalid JSON ({exc})", ours_raw)
-            if isinstance(base, dict) and not isinstance(ours, dict):
-                return self.quarantine(name, f"a JSON {type(ours).__name__} where an object belongs", ours_raw)
+                base = orjson.loads(base_raw)
+            except orjson.JSONDecodeError:
+                pass  # the host's file was already invalid when the session started: merge as if new
+        try:
+            ours = orjson.loads(ours_raw)
+        except orjson.JSONDecodeError as exc:
+            return self.quarantine(name, f"invalid JSON ({exc})", ours_raw)
+        if isinstance(base, dict) and not isinstance(ours, dict):
+            return self.quarantine(name, f"a JSON {type(ours).__name__} where an object belongs", ours_raw)
+        if isinstance(base, dict) and len(base) >= TRUNCATION_MIN_KEYS:
+            lost = [k for k in base if k not in ours]
+            if 2 * len(lost) > len(base):
+                return self.quarantine(name, f"it lost {len(lost)} of its {len(base)} top-level keys "
+                                             "(looks truncated)", ours_raw)
         host_raw = _read_host(host)
         theirs = MISSING
         if host_raw is not None:
@@ -271,26 +371,43 @@ class _Syncer:
                 self.quarantine(name + ".host", "the host's copy was invalid JSON; replaced", host_raw)
                 theirs, host_raw = base, None
         merged, conflicts = merge3(base, ours, theirs)
+        if merged is MISSING:
+            return  # deleted on the host meanwhile, unchanged in the session
+        if name in SETTINGS_FILES and not self.apply_commands and isinstance(merged, dict):
+            merged = self.hold_back_commands(name, merged, theirs if isinstance(theirs, dict) else {}, ours_raw)
         if conflicts:
             self.report.conflicts += [f"{name}: {c.describe()}" for c in conflicts]
             if host_raw is not None:
                 self.keep_aside("conflicts", name + ".host", host_raw)
-            if ours_raw is not None:
-                self.keep_aside("conflicts", name + ".session", ours_raw)
-        if merged is MISSING:
-            return self.remove(host)
+            self.keep_aside("conflicts", name + ".session", ours_raw)
         if host_raw is not None and same(merged, theirs):
             return
-        if not same(merged, ours) or not same(theirs, base):
+        if not same(theirs, base):
             self.report.merges += 1
         # Unchanged-by-merge output keeps the session's bytes exactly; a real merge is re-serialised.
-        data = ours_raw if ours_raw is not None and same(merged, ours) else orjson.dumps(merged, option=orjson.OPT_INDENT_2)
-        self.write(host, data, staged)
+        data = ours_raw if same(merged, ours) else orjson.dumps(merged, option=orjson.OPT_INDENT_2)
+        self.write(host, data)
 
-    def sync_log(self, rec: dict, staged: Path, host: Path, name: str) -> None:
+    def hold_back_commands(self, name: str, merged: dict, theirs: dict, ours_raw: bytes) -> dict:
+        changed = [k for k in HOST_COMMAND_KEYS if not same(merged.get(k, MISSING), theirs.get(k, MISSING))]
+        if not changed:
+            return merged
+        kept = dict(merged)
+        for key in changed:
+            if key in theirs:
+                kept[key] = theirs[key]
+            else:
+                kept.pop(key, None)
+        where = self.keep_aside("held", name, ours_raw)
+        self.report.held.append(
+            f"{name}: the session changed {', '.join(changed)}, commands that would run on your host outside the "
+            f"sandbox; review {where} and apply it yourself, or set CLAUDE_DOCKER_SYNC_HOST_COMMANDS=apply")
+        return kept
+
+    def sync_log(self, rec: dict, host: Path, name: str) -> None:
         import orjson
 
-        ours_raw = _read_staged(staged)
+        ours_raw = self.tree.read(rec["key"])
         base_size = rec["base_size"] or 0
         if ours_raw is None or len(ours_raw) <= base_size:
             return  # history is append-only: a session never shortens the host's
@@ -311,7 +428,7 @@ class _Syncer:
             return
         host_raw = _read_host(host) or b""
         if host_raw.endswith(data):
-            return  # already appended by an earlier, interrupted sync of this session
+            return  # appended already, by a sync of this session killed before it could mark it done
         if host_raw and not host_raw.endswith(b"\n"):
             data = b"\n" + data
         host.parent.mkdir(parents=True, exist_ok=True)
@@ -319,89 +436,85 @@ class _Syncer:
         self.report.files += 1
         self.report.bytes += len(data)
 
-    def sync_file(self, rec: dict, staged: Path, host: Path, name: str) -> None:
-        ours = _read_staged(staged)
-        base_path = self.session.base / rec["key"]
-        base = base_path.read_bytes() if rec["base_size"] is not None and base_path.exists() else None
+    def sync_file(self, rec: dict, host: Path, name: str) -> None:
+        ours = self.tree.read(rec["key"])
+        if ours is None:
+            return self.deleted(name, host)
+        base = self.base(rec)
         theirs = _read_host(host)
         if ours == theirs or ours == base:
             return
         if theirs != base:
-            if ours is None:
-                self.report.conflicts.append(f"{name}: kept the host's edit (an edit beats a deletion)")
-                return
             self.report.conflicts.append(f"{name}: kept the session's version (the later writer wins)")
             if theirs is not None:
                 self.keep_aside("conflicts", name + ".host", theirs)
             self.report.merges += 1
-        if ours is None:
-            return self.remove(host)
-        self.write(host, ours, staged)
+        self.write(host, ours)
 
-    def sync_new_dir(self, staged: Path, host: Path) -> None:
+    def sync_dir(self, rec: dict, host: Path, name: str) -> None:
         """A directory the session created that was not mounted: copy in what the host lacks."""
-        for dirpath, dirnames, filenames in os.walk(staged):
-            rel = Path(dirpath).relative_to(staged)
-            for fname in filenames:
-                src = Path(dirpath) / fname
-                dst = host / rel / fname
-                if dst.exists() or _skipped(fname):
-                    continue
-                try:
-                    data = _read_staged(src)
-                except _Invalid as exc:
-                    self.quarantine(str(rel / fname), str(exc))
-                    continue
-                if data is not None:
-                    self.write(dst, data, src)
+        prefix = rec["key"] + "/"
+        for key in self.tree.files_under(rec["key"]):
+            rel = key[len(prefix):]
+            dst = host / rel
+            if dst.exists() or _skipped(os.path.basename(rel)):
+                continue
+            try:
+                data = self.tree.read(key)
+            except _Invalid as exc:
+                self.quarantine(f"{name}/{rel}", str(exc))
+                continue
+            if data is not None:
+                self.write(dst, data)
 
 
-def pending_changes(session: SessionDir, manifest: dict) -> list[dict]:
-    """Tracked files whose staged copy changed, plus top-level entries the session created."""
-    changed = [r for r in manifest["tracked"] if _signature(session.path / r["key"]) != r["staged_stat"]]
+def pending_changes(tree: StagedTree, manifest: dict) -> list[dict]:
+    """Tracked files not yet applied whose staged copy changed, plus top-level entries the session created."""
+    changed = [r for r in manifest["tracked"]
+               if not r.get("applied") and tree.signature(r["key"]) != r["staged_stat"]]
     known = {r["key"] for r in manifest["tracked"]}
     config_key = manifest["config_key"]
-    staged_config = session.path / config_key
-    try:
-        entries = sorted(os.scandir(staged_config), key=lambda e: e.name)
-    except FileNotFoundError:
-        entries = []
     host_config = Path(manifest["host_config"])
-    for entry in entries:
-        key = f"{config_key}/{entry.name}"
-        if key in known or entry.name in manifest["mounted"] or entry.name in EPHEMERAL or _skipped(entry.name):
+    for name, is_dir in tree.entries(config_key):
+        key = f"{config_key}/{name}"
+        if key in known or name in manifest["mounted"] or name in EPHEMERAL or _skipped(name):
             continue
-        if entry.is_dir(follow_symlinks=False):
-            changed.append({"key": key, "host": str(host_config / entry.name), "kind": "dir"})
-        else:
-            changed.append({"key": key, "host": str(host_config / entry.name), "kind": kind_of(entry.name),
-                            "base_size": None, "staged_stat": None})
+        changed.append({"key": key, "host": str(host_config / name), "kind": "dir" if is_dir else kind_of(name),
+                        "base_size": None, "staged_stat": None})
     return changed
 
 
 def sync_out(session: SessionDir, manifest: dict) -> SyncReport:
-    """Apply the session's changes to the host. Raises ToolError(SYNC_FAILED) if the host can't be written."""
+    """Apply the session's changes to the host. Raises ToolError(SYNC_FAILED) if the host can't be written.
+
+    Each file applied is marked so in the manifest at once, so a retry after a crash or a failure (by
+    `cleanup`) applies only what is left and never re-applies an older value over a newer one."""
+    from claude_docker.locking import config_lock
+
     started = time.perf_counter()
     report = SyncReport()
-    changes = pending_changes(session, manifest)
-    if changes:
-        from claude_docker.locking import lock_name_for, locked
-
-        syncer = _Syncer(session, report)
-        try:
-            with locked(lock_name_for(Path(manifest["host_config"])), code=exitcodes.SYNC_FAILED):
-                for rec in changes:
-                    staged, host = session.path / rec["key"], Path(rec["host"])
-                    name = host.name
-                    try:
-                        if rec["kind"] == "dir":
-                            syncer.sync_new_dir(staged, host)
-                        else:
-                            getattr(syncer, "sync_" + rec["kind"])(rec, staged, host, name)
-                    except _Invalid as exc:
-                        syncer.quarantine(name, str(exc))
-        except OSError as exc:
-            raise ToolError(f"cannot write {exc.filename or 'the host config'}: {exc.strerror}",
-                            exitcodes.SYNC_FAILED) from None
+    try:
+        with StagedTree(session) as tree:
+            try:
+                changes = pending_changes(tree, manifest)
+            except _Invalid as exc:
+                report.quarantined.append(f"{exc}: nothing from this session was applied")
+                changes = []
+            if changes:
+                syncer = _Syncer(session, report, tree)
+                with config_lock(Path(manifest["host_config"]), code=exitcodes.SYNC_FAILED):
+                    for rec in changes:
+                        host = Path(rec["host"])
+                        try:
+                            getattr(syncer, "sync_" + rec["kind"])(rec, host, host.name)
+                        except _Invalid as exc:
+                            syncer.quarantine(host.name, str(exc))
+                        rec["applied"] = True
+                        if rec not in manifest["tracked"]:
+                            manifest["tracked"].append(rec)
+                        session.write_manifest(manifest)
+    except OSError as exc:
+        raise ToolError(f"cannot sync {exc.filename or 'the config'} back: {exc.strerror or exc}",
+                        exitcodes.SYNC_FAILED) from None
     report.seconds = time.perf_counter() - started
     return report

@@ -27,7 +27,7 @@ def which(program: str) -> str | None:
     return None
 
 
-def _quote(name: str) -> str:
+def quote_ref(name: str) -> str:
     """Percent-encode an image reference for a URL path (keeps its `/`, `:` and `@`)."""
     safe = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~/:@")
     return "".join(c if c in safe else "".join(f"%{b:02X}" for b in c.encode()) for c in name)
@@ -62,13 +62,21 @@ def socket_path(environ: dict | None = None) -> str | None:
     return DEFAULT_SOCKET
 
 
-def request(sock_path: str, path: str, timeout: float = PREFLIGHT_TIMEOUT) -> tuple[int, bytes]:
+def request(sock_path: str, path: str, timeout: float = PREFLIGHT_TIMEOUT, method: str = "GET") -> tuple[int, bytes]:
+    """One HTTP/1.0 request; `timeout` bounds the whole exchange, however slowly the daemon trickles."""
+    import time
+
+    deadline = time.monotonic() + timeout
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect(sock_path)
-        s.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
+        s.sendall(f"{method} {path} HTTP/1.0\r\nHost: docker\r\nContent-Length: 0\r\n\r\n".encode())
         chunks = []
         while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("no complete answer in time")
+            s.settimeout(left)
             chunk = s.recv(65536)
             if not chunk:
                 break
@@ -103,7 +111,7 @@ def uid_mapping(info: dict) -> str:
 def container_started_at(sock_path: str, name: str) -> float | None:
     """When the container started (Unix time), once it has; None before, or if it is gone already."""
     try:
-        status, body = request(sock_path, f"/containers/{_quote(name)}/json", timeout=1.0)
+        status, body = request(sock_path, f"/containers/{quote_ref(name)}/json", timeout=1.0)
         if status != 200:
             return None
         import json
@@ -123,6 +131,15 @@ def container_started_at(sock_path: str, name: str) -> float | None:
         return None
 
 
+def stop_container(sock_path: str, name: str, grace: int = 10) -> bool:
+    """Stop a container (SIGTERM, then SIGKILL after `grace` s); True once it no longer runs."""
+    try:
+        status, _ = request(sock_path, f"/containers/{quote_ref(name)}/stop?t={grace}", timeout=grace + 10, method="POST")
+    except OSError:
+        return False
+    return status in (204, 304, 404)
+
+
 def preflight(image: str) -> str:
     """Raise ToolError (exit 125) with one clear line if a session could not start; else the uid mapping."""
     docker_cli()
@@ -136,7 +153,7 @@ def preflight(image: str) -> str:
         import json
 
         mapping = uid_mapping(json.loads(body))
-        status, _ = request(sock, "/images/" + _quote(image) + "/json")
+        status, _ = request(sock, "/images/" + quote_ref(image) + "/json")
     except (OSError, ValueError) as exc:
         raise ToolError(unreachable_message(sock, exc), exitcodes.TOOL_FAILED) from None
     if status == 404:

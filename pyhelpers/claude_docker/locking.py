@@ -1,12 +1,14 @@
-"""The one locking discipline: a kernel lock (flock via filelock) on a separate file under the state dir.
+"""The one locking discipline: a kernel lock (flock, via filelock) on a separate `.lock` file, always with a
+timeout, released by the OS if its holder dies. Held only around read-merge-write of shared files.
 
-Held only around read-merge-write of host files, always with a timeout, released by the OS if the
-holder dies. Imported lazily: filelock costs ~45 ms to import and most sessions end with nothing to write.
+The config lock lives beside the Claude config it guards, keyed by its real path, so every process
+that syncs that config excludes every other, whatever its state dir or spelling of the path. filelock
+is imported only when a lock is taken: ~45 ms, and most sessions end with nothing to write.
 """
 
 from __future__ import annotations
 
-import hashlib
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -16,18 +18,13 @@ from claude_docker.errors import ToolError
 from claude_docker.paths import ensure_private_dir, state_dir
 
 DEFAULT_TIMEOUT = 30.0
-
-
-def lock_name_for(path: Path) -> str:
-    """One lock per host Claude config, so two different CLAUDE_CONFIG_DIRs never wait on each other."""
-    return "config-" + hashlib.sha256(str(path).encode()).hexdigest()[:16]
+CONFIG_LOCK = ".claude-docker-sync.lock"
 
 
 @contextmanager
-def locked(name: str, timeout: float = DEFAULT_TIMEOUT, code: int = exitcodes.FAILURE) -> Iterator[None]:
+def locked(lock_path: Path, timeout: float = DEFAULT_TIMEOUT, code: int = exitcodes.FAILURE) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
-    lock_path = ensure_private_dir(state_dir() / "locks") / f"{name}.lock"
     lock = FileLock(str(lock_path), timeout=timeout)
     try:
         lock.acquire()
@@ -37,3 +34,15 @@ def locked(name: str, timeout: float = DEFAULT_TIMEOUT, code: int = exitcodes.FA
         yield
     finally:
         lock.release()
+
+
+def state_lock(name: str, timeout: float = DEFAULT_TIMEOUT, code: int = exitcodes.FAILURE):
+    """A lock on the tool's own state (metrics fold, exporters, log rotation)."""
+    return locked(ensure_private_dir(state_dir() / "locks") / f"{name}.lock", timeout, code)
+
+
+def config_lock(config_dir: Path, timeout: float = DEFAULT_TIMEOUT, code: int = exitcodes.FAILURE):
+    """The lock every writer of one Claude config holds: sync out, and later restore and GitOps."""
+    real = Path(os.path.realpath(config_dir))
+    real.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return locked(real / CONFIG_LOCK, timeout, code)

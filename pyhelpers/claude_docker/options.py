@@ -55,7 +55,9 @@ class RunOptions(namedtuple("RunOptions", _FIELDS)):
         try:
             extra_args = tuple(shlex.split(env.get("CLAUDE_DOCKER_RUN_ARGS", "")))
         except ValueError as exc:
-            raise bad("CLAUDE_DOCKER_RUN_ARGS", f"cannot split it as shell words ({exc})") from None
+            # Not echoed: it may hold `-e KEY=secret`.
+            raise ToolError(f"CLAUDE_DOCKER_RUN_ARGS: cannot split it as shell words ({exc})",
+                            exitcodes.TOOL_FAILED) from None
 
         return cls(
             image=env.get("CLAUDE_DOCKER_IMAGE") or DEFAULT_IMAGE,

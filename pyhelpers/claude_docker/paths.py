@@ -44,15 +44,24 @@ class ClaudeHome(namedtuple("ClaudeHome", "config_dir claude_json custom")):
 
 
 def project_root(cwd: Path) -> Path:
-    """The git top level above cwd (a `.git` dir, or a worktree's `.git` file), else cwd itself."""
+    """The git top level above cwd (a `.git` dir, or a worktree's `.git` file), else cwd itself.
+
+    Below HOME the search stops short of HOME: a dotfiles repository in HOME is not every folder's project."""
+    user_home = home()
+    inside_home = user_home in cwd.parents
     for candidate in (cwd, *cwd.parents):
+        if inside_home and candidate in (user_home, *user_home.parents):
+            break
         if (candidate / ".git").exists():
             return candidate
     return cwd
 
 
 def git_common_dir(root: Path) -> Path | None:
-    """For a linked worktree (`.git` is a file), the main repository's `.git` dir, which git inside needs too."""
+    """For a linked worktree (`.git` is a file), the main repository's `.git` dir, which git inside needs too.
+
+    Only when that repository says so too (its worktrees/<name>/gitdir points back at this `.git`): a
+    `.git` file is project content a session can write, and must not get an arbitrary dir mounted."""
     dotgit = root / ".git"
     if not dotgit.is_file():
         return None
@@ -66,6 +75,12 @@ def git_common_dir(root: Path) -> Path | None:
     if not gitdir.is_absolute():
         gitdir = (root / gitdir).resolve()
     # <main>/.git/worktrees/<name> → <main>/.git
-    if gitdir.parent.name == "worktrees":
-        return gitdir.parent.parent
-    return gitdir
+    if gitdir.parent.name != "worktrees":
+        return None
+    try:
+        back = Path((gitdir / "gitdir").read_text(encoding="utf-8", errors="replace").strip())
+    except OSError:
+        return None
+    if os.path.realpath(back) != os.path.realpath(dotgit):
+        return None
+    return gitdir.parent.parent

@@ -23,13 +23,12 @@ from claude_docker.obs.sessionlog import SessionLog
 from claude_docker.obs.tracing import SPAN_KIND_CLIENT
 from claude_docker.liveness import host_name, process_start
 from claude_docker.options import RunOptions
-from claude_docker.paths import ClaudeHome, git_common_dir, home, project_root
+from claude_docker.paths import ClaudeHome, git_common_dir, home, project_root, state_dir
 from claude_docker.sessiondir import SessionDir, all_sessions, interrupted, new_session_id
 
-# Signals that end a session: passed to the docker CLI, which proxies them to Claude Code.
-FORWARDED = (signal.SIGTERM, signal.SIGHUP)
-# Signals a terminal sends the whole foreground group: the docker CLI gets its own copy, we outlive it to sync.
-GROUP_SIGNALS = (signal.SIGINT, signal.SIGQUIT)
+# Signals for Claude Code: passed to the docker CLI, which proxies them into the container. This process
+# never dies of them, so that it can sync the session's config back when Claude Code has exited.
+FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)
 # Python ignores these for itself; the child gets the defaults back, as subprocess would give it.
 RESET_IN_CHILD = (signal.SIGPIPE, signal.SIGXFSZ)
 # How long, and how often, to ask Docker whether the container started (for the startup latency).
@@ -40,12 +39,25 @@ def _is_within(path: Path, parent: Path) -> bool:
     return path == parent or parent in path.parents
 
 
+def guarded_paths(user_home: Path, claude: ClaudeHome) -> tuple[Path, ...]:
+    return user_home, claude.config_dir, claude.claude_json, state_dir()
+
+
+def exposes_guarded(path: Path, guarded: tuple[Path, ...]) -> Path | None:
+    """The guarded path a bind mount of `path` would expose: one inside it, or one it is inside of
+    (HOME excepted for the latter: projects live in HOME)."""
+    for g in guarded:
+        if _is_within(g, path) or (g != guarded[0] and _is_within(path, g)):
+            return g
+    return None
+
+
 def check_project(project: Path, user_home: Path, claude: ClaudeHome) -> None:
-    """Refuse project roots whose mount would expose or shadow the host's Claude state."""
-    for guarded in (user_home, claude.config_dir, claude.claude_json):
-        if _is_within(guarded, project) or _is_within(project, claude.config_dir):
-            raise ToolError(f"refusing to run in {project}: mounting it would expose {guarded}, the host's own "
-                            "Claude config; cd into a project directory", exitcodes.TOOL_FAILED)
+    """Refuse project roots whose mount would expose or shadow the host's Claude state or ours."""
+    exposed = exposes_guarded(project, guarded_paths(user_home, claude))
+    if exposed is not None:
+        raise ToolError(f"refusing to run in {project}: mounting it would expose {exposed}, which a session must "
+                        "only see through claude-docker; cd into a project directory", exitcodes.TOOL_FAILED)
 
 
 def plan_mounts(staging: Staging, synced: SyncIn, project: Path, opts: RunOptions, user_home: Path) -> list[Mount]:
@@ -53,7 +65,8 @@ def plan_mounts(staging: Staging, synced: SyncIn, project: Path, opts: RunOption
     mounts += [Mount(src, dst) for src, dst in synced.shared_dirs]
     mounts.append(Mount(Path(os.path.realpath(project)), project))
     common = git_common_dir(project)
-    if common is not None and not _is_within(common, project):
+    if common is not None and not _is_within(common, project) \
+            and exposes_guarded(common, guarded_paths(user_home, staging.claude)) is None:
         mounts.append(Mount(common, common))
     gitconfig = user_home / ".gitconfig"
     if opts.mount_gitconfig and gitconfig.is_file():
@@ -180,16 +193,19 @@ def _wait_for_start(child: int, name: str) -> tuple[float | None, int | None]:
 
 def _supervise(argv: list[str], session: SessionDir, manifest: dict, log: SessionLog, container) -> int:
     child = 0
+    early: list[int] = []  # signals that came before the docker CLI existed
 
     def forward(signum, _frame):
-        if child:
-            try:
-                os.kill(child, signum)
-            except ProcessLookupError:
-                pass
+        if not child:
+            early.append(signum)
+            return
+        try:
+            os.kill(child, signum)
+        except ProcessLookupError:
+            pass
 
-    # A Python-level no-op (not SIG_IGN) for the group signals: exec resets it, so the docker CLI still gets them.
-    previous = {s: signal.signal(s, _outlive if s in GROUP_SIGNALS else forward) for s in FORWARDED + GROUP_SIGNALS}
+    # A Python handler (not SIG_IGN): exec resets it, so the docker CLI gets the default dispositions.
+    previous = {s: signal.signal(s, forward) for s in FORWARDED}
     try:
         # posix_spawn + waitpid rather than subprocess: its import is ~8 ms of this hot path's budget.
         try:
@@ -198,6 +214,8 @@ def _supervise(argv: list[str], session: SessionDir, manifest: dict, log: Sessio
             session.remove()
             log.failed_before_start(f"cannot start {argv[0]}: {exc.strerror}", docker=True)
             raise ToolError(f"cannot start {argv[0]}: {exc.strerror}", exitcodes.TOOL_FAILED) from None
+        for signum in early:
+            os.kill(child, signum)
         spawned = time.time()
         started_at, wait_status = _wait_for_start(child, manifest["container"])
         log.container_started(started_at, spawned if started_at is None and wait_status is None else time.time())
@@ -206,6 +224,13 @@ def _supervise(argv: list[str], session: SessionDir, manifest: dict, log: Sessio
         child = 0
         status = os.waitstatus_to_exitcode(wait_status)
         status = 128 - status if status < 0 else status
+        if not _container_gone(manifest["container"]):
+            # The docker CLI died (killed) with Claude Code still running: syncing now would take a snapshot
+            # of a live session. Leave it whole for `cleanup`, which stops it first.
+            log.finish(exitcodes.SYNC_FAILED, error="the docker CLI exited while the container still ran")
+            raise ToolError(f"the docker CLI exited while the session's container {manifest['container']} still "
+                            "runs; run `claude-docker cleanup` to stop it and sync its config back",
+                            exitcodes.SYNC_FAILED)
         container.end(**{"process.exit.code": status})
         step = log.step("sync_out")
         try:
@@ -227,5 +252,16 @@ def _supervise(argv: list[str], session: SessionDir, manifest: dict, log: Sessio
             signal.signal(s, handler)
 
 
-def _outlive(_signum, _frame) -> None:
-    """The container's process gets this signal through the docker CLI; we stay to sync its config back."""
+def _container_gone(name: str) -> bool:
+    """After the docker CLI exited: is the session's container gone (or stopped) too? A container that
+    still runs is stopped now; True once it no longer runs. Unknowable (remote daemon): assume gone."""
+    sock = engine.socket_path()
+    if sock is None:
+        return True
+    try:
+        status, body = engine.request(sock, f"/containers/{engine.quote_ref(name)}/json", timeout=2.0)
+    except OSError:
+        return True
+    if status == 404 or b'"Running":true' not in body.replace(b" ", b""):
+        return True
+    return engine.stop_container(sock, name)

@@ -68,3 +68,31 @@ snapshot() {
   run "$ROOT/install.sh" --uninstall
   [ "$status" -eq 0 ]
 }
+
+@test "a prefix that is not ours is never replaced or removed" {
+  other="$BATS_TEST_TMPDIR/local"
+  mkdir -p "$other/lib/python3.11"
+  run "$ROOT/install.sh" --prefix "$other" --no-rc
+  [ "$status" -eq 1 ]
+  [ "$output" = "install.sh: $other is not empty and not a claude-docker install: choose another --prefix" ]
+  run "$ROOT/install.sh" --prefix "$other" --uninstall --no-rc
+  [ -d "$other/lib/python3.11" ]
+}
+
+@test "a symlinked rc file stays a link with its mode, and a broken block is refused" {
+  export HOME="$BATS_TEST_TMPDIR/linked"
+  mkdir -p "$HOME/dotfiles"
+  printf 'export MINE=1\n' >"$HOME/dotfiles/zshrc"
+  chmod 600 "$HOME/dotfiles/zshrc"
+  ln -s dotfiles/zshrc "$HOME/.zshrc"
+  run "$ROOT/install.sh" --prefix "$INSTALL_HOME/.local/share/claude-docker" --bin-dir "$HOME/bin"
+  [ "$status" -eq 0 ]
+  [ -L "$HOME/.zshrc" ]
+  grep -qx '# >>> claude-docker >>>' "$HOME/dotfiles/zshrc"
+  [ "$(ls -l "$HOME/dotfiles/zshrc" | cut -c1-10)" = "-rw-------" ]
+  printf '# >>> claude-docker >>>\nkeep me\n' >"$HOME/dotfiles/zshrc"
+  run "$ROOT/install.sh" --prefix "$INSTALL_HOME/.local/share/claude-docker" --bin-dir "$HOME/bin"
+  [ "$status" -eq 1 ]
+  [[ $output == *"but no '# <<< claude-docker <<<' line: fix the block by hand" ]]
+  [ "$(cat "$HOME/dotfiles/zshrc")" = $'# >>> claude-docker >>>\nkeep me' ]
+}

@@ -23,6 +23,15 @@ load test_helper
   [ ! -e "$MARKER" ]
 }
 
+@test "an alias named claude (Claude Code's local installer makes one) can't bypass the container" {
+  create_stub python
+  export CLAUDE_DOCKER_PYTHON=$STUBS/python
+  run zsh -f -c "alias claude='echo NATIVE'; source '$PLUGIN'; claude --version"
+  [ "$status" -eq 0 ]
+  [ "$output" = "" ]
+  [ "$(tr '\0' ' ' <"$BATS_TEST_TMPDIR/python.argv")" = "-I -m claude_docker run -- --version " ]
+}
+
 @test "the functions exist and completions go on fpath once, even when sourced twice" {
   run zsh -f -c "source '$PLUGIN'; source '$PLUGIN'; whence -w claude claude-docker; print -l -- \$fpath | grep -c -x '$ROOT/completions'; print -r -- \$fpath[1]"
   [ "$status" -eq 0 ]

@@ -282,6 +282,30 @@ def test_failed_sync_back_is_122_keeps_the_session_and_cleanup_retries(project, 
     assert not session.exists()
 
 
+def test_a_killed_docker_cli_never_syncs_a_live_session(project, env, home, docker_client, no_leftover_containers):
+    """The container is stopped first (SIGTERM reaches Claude Code), then its config is synced."""
+    script = ('trap "echo stopped > \\"$HOME/.claude/stopped.txt\\"; exit 143" TERM; echo ready; '
+              'while :; do sleep 0.1; done')
+    proc = start_claude(project, env, "sh", script)
+    assert proc.stdout.readline().strip() == "ready"
+    wrapper = _python_child(proc.pid)
+    [docker_cli] = _children(wrapper)
+    os.kill(docker_cli, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 137
+    assert (home / ".claude" / "stopped.txt").read_text() == "stopped\n"  # written as it stopped, then synced
+    assert not list((home / ".claude-docker" / "sessions").iterdir())
+
+
+def test_sigint_sent_to_the_wrapper_alone_reaches_claude(project, env, no_leftover_containers):
+    script = 'trap "echo got-INT; exit 130" INT; echo ready; while :; do sleep 0.1; done'
+    proc = start_claude(project, env, "sh", script)
+    assert proc.stdout.readline().strip() == "ready"
+    os.kill(_python_child(proc.pid), signal.SIGINT)  # as `timeout -s INT` or a supervisor would
+    out, _ = proc.communicate(timeout=60)
+    assert "got-INT" in out and proc.returncode == 130
+
+
 def test_missing_image_is_one_line_and_125(project, env, no_leftover_containers):
     result = run_claude(project, dict(env, CLAUDE_DOCKER_IMAGE="claude-docker-test/absent:0"), "--version")
     assert result.returncode == 125

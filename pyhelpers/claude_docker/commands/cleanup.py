@@ -14,6 +14,8 @@ def cli(dry_run: bool, as_json: bool) -> int:
     Only sessions started on this host whose wrapper process has exited are touched. Exit status
     122 if a session's config could not be synced back (it is kept for another try).
     """
+    from docker.errors import APIError, NotFound
+
     from claude_docker import dockerclient, exitcodes, inventory, ui
     from claude_docker.configsync import sync_out
     from claude_docker.errors import ToolError
@@ -26,9 +28,16 @@ def cli(dry_run: bool, as_json: bool) -> int:
     live = inventory.sessions(client)
     for s in live:
         if s.orphaned:
-            actions.append({"action": "remove-container", "session": s.session, "container": s.name})
+            action = {"action": "remove-container", "session": s.session, "container": s.name}
+            actions.append(action)
             if not dry_run:
-                client.containers.get(s.name).remove(force=True)
+                try:
+                    client.containers.get(s.name).remove(force=True)
+                except NotFound:
+                    pass  # it ended (--rm) between the listing and now
+                except APIError as exc:
+                    action["error"] = str(exc.explanation or exc)
+                    failed = True
     still_running = {s.session for s in live if not s.orphaned}
     for session, manifest in interrupted(all_sessions(), host_name()):
         if session.session_id in still_running:
@@ -45,7 +54,7 @@ def cli(dry_run: bool, as_json: bool) -> int:
             continue
         try:
             report = sync_out(session, manifest)
-        except ToolError as exc:
+        except ToolError as exc:  # (sync_out turns every failure into one; one session never stops the rest)
             session.update(state="sync-failed", error=exc.message)
             action["error"] = exc.message
             failed = True
@@ -53,6 +62,7 @@ def cli(dry_run: bool, as_json: bool) -> int:
         action["files"] = report.files
         action["conflicts"] = report.conflicts
         action["quarantined"] = report.quarantined
+        action["held"] = report.held
         session.remove()
     for path in abandoned_creations():
         actions.append({"action": "remove-unstarted", "session": path.name})
@@ -67,13 +77,13 @@ def cli(dry_run: bool, as_json: bool) -> int:
         verb = "would " if dry_run else ""
         for a in actions:
             if a["action"] == "remove-container":
-                print(f"{verb}remove orphaned container {a['container']}")
+                print(f"{verb}remove orphaned container {a['container']}" + (f": {a['error']}" if "error" in a else ""))
             elif a["action"] == "sync-back":
                 if "error" in a:
                     print(f"could not sync back session {a['session']}: {a['error']}")
                 else:
                     print(f"{verb}sync back the config of interrupted session {a['session']}")
-                    for c in a.get("conflicts", []) + a.get("quarantined", []):
+                    for c in a.get("conflicts", []) + a.get("quarantined", []) + a.get("held", []):
                         print(f"  {c}")
             else:
                 print(f"{verb}remove the dir of session {a['session']}, killed before it started")

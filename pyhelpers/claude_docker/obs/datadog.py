@@ -21,7 +21,7 @@ import time
 from claude_docker import __version__, exitcodes
 from claude_docker.errors import ToolError
 from claude_docker.liveness import host_name
-from claude_docker.locking import locked
+from claude_docker.locking import state_lock
 from claude_docker.obs import cursors, jsonl, settings
 from claude_docker.obs.http import post
 
@@ -192,7 +192,7 @@ def send(now: float | None = None) -> Report:
         (METRICS, settings.metrics_file(), series_url, lambda r: _series_piece(r, now, host), 10**9, MAX_SERIES_BYTES,
          lambda pieces: b'{"series":[' + b",".join(pieces) + b"]}", "metrics_sent"),
     )
-    with locked("datadog"):
+    with state_lock("datadog"):
         try:
             for sink, path, url, convert, max_items, max_bytes, encode, counter in streams:
                 batches, dropped, end = _batched(path, sink, convert, max_items, max_bytes)

@@ -42,9 +42,9 @@ def append(path: Path, line: bytes, max_bytes: int = DEFAULT_MAX_BYTES, keep: in
 def rotate(path: Path, max_bytes: int, keep: int) -> None:
     """Shift path → path.1 → … → path.keep (the oldest is dropped). Under a lock, re-checked, so
     two writers crossing the limit together rotate once."""
-    from claude_docker.locking import locked
+    from claude_docker.locking import state_lock
 
-    with locked("rotate-" + path.name, timeout=10):
+    with state_lock("rotate-" + path.name, timeout=10):
         try:
             if os.stat(path).st_size <= max_bytes:
                 return

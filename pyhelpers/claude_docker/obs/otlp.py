@@ -8,7 +8,7 @@ import json
 import os
 from urllib.parse import unquote
 
-from claude_docker.locking import locked
+from claude_docker.locking import state_lock
 from claude_docker.obs import cursors, jsonl, settings
 from claude_docker.obs.http import post
 
@@ -41,7 +41,7 @@ def export() -> int:
     if not url:
         return 0
     sent = 0
-    with locked(SINK):
+    with state_lock(SINK):
         pending = jsonl.read_new(settings.traces_file(), cursors.load(SINK))
         for start in range(0, len(pending), MAX_TRACES_PER_REQUEST):
             batch = pending[start:start + MAX_TRACES_PER_REQUEST]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from claude_docker import CLAUDE_CODE_VERSION, __version__
 from claude_docker.fsio import write_atomic
-from claude_docker.locking import locked
+from claude_docker.locking import state_lock
 from claude_docker.obs import jsonl, settings
 from claude_docker.obs.catalog import METRICS
 
@@ -58,7 +58,7 @@ def apply(state: dict, record: dict) -> None:
 
 def collect() -> dict:
     """Fold the observations appended since the last collect; returns the series."""
-    with locked("metrics"):
+    with state_lock("metrics"):
         state = load()
         cursor = jsonl.Cursor.from_json(state.get("cursor"))
         new = jsonl.read_new(settings.metrics_file(), cursor)
