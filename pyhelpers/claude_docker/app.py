@@ -12,6 +12,12 @@ COMMANDS = {
     "cleanup": "claude_docker.commands.cleanup",
     "doctor": "claude_docker.commands.doctor",
     "image": "claude_docker.commands.image",
+    "log-event": "claude_docker.commands.log_event",
+    "metrics": "claude_docker.commands.metrics",
+    "trace": "claude_docker.commands.trace",
+    "datadog": "claude_docker.commands.datadog",
+    "health": "claude_docker.commands.health",
+    "flush": "claude_docker.commands.flush",
 }
 
 

@@ -43,7 +43,7 @@ def check_daemon():
 
     start = time.perf_counter()
     try:
-        client = dockerclient.connect(timeout=5)
+        client = dockerclient.connect(timeout=5, operation="doctor")
         version = client.version().get("Version", "?")
     except ToolError as exc:
         return Check("docker daemon", "fail", exc.message, "start dockerd, or set DOCKER_HOST"), None

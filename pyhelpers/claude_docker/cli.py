@@ -1,8 +1,8 @@
 """The `claude-docker` entry point: dispatch, and the one error policy for every command.
 
-The `claude` shim's exact form, `run -- ARGS`, goes straight to the session runner: it is the hot path
-of every session, and click's import (~30 ms) is most of what its startup budget allows. Everything else,
-`run` without `--` included, goes through the click application in `app.py`.
+Two hot paths skip click's import (~30 ms): the `claude` shim's exact form, `run -- ARGS`, which every
+session starts with, and `log-event EVENT [KEY=VALUE...]`, which shell scripts call in loops (its goal:
+under 30 ms as a whole process). Everything else, and both with --help, goes through `app.py`.
 """
 
 from __future__ import annotations
@@ -33,6 +33,11 @@ def _dispatch(argv: list[str]) -> int:
         from claude_docker.session import run
 
         return run(argv[2:])
+    if argv[:1] == ["log-event"] and len(argv) > 1 and argv[1] not in ("-h", "--help"):
+        from claude_docker.obs.events import from_shell
+
+        from_shell(argv[1], argv[2:])
+        return exitcodes.OK
     from claude_docker.app import cli
 
     result = cli.main(args=argv, prog_name="claude-docker", standalone_mode=False)

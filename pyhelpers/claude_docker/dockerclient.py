@@ -6,7 +6,8 @@ from claude_docker import exitcodes
 from claude_docker.errors import ToolError
 
 
-def connect(timeout: int = 30):
+def connect(timeout: int = 30, operation: str = "command"):
+    """A connected client; a failure is one ToolError line, and recorded as a docker error of `operation`."""
     import docker
     from docker.errors import DockerException
 
@@ -14,7 +15,13 @@ def connect(timeout: int = 30):
         client = docker.from_env(timeout=timeout)
         client.ping()
     except DockerException as exc:
-        raise ToolError(f"the Docker daemon is not reachable ({_first_line(exc)})", exitcodes.TOOL_FAILED) from None
+        message = f"the Docker daemon is not reachable ({_first_line(exc)})"
+        from claude_docker.obs import events
+        from claude_docker.obs.catalog import observe
+
+        observe("claude_docker_docker_errors_total", 1, operation=operation)
+        events.emit("docker.error", message, level="error", outcome="error", fields={"operation": operation})
+        raise ToolError(message, exitcodes.TOOL_FAILED) from None
     return client
 
 

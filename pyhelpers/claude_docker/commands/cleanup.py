@@ -22,7 +22,7 @@ def cli(dry_run: bool, as_json: bool) -> int:
     from claude_docker.liveness import host_name
     from claude_docker.sessiondir import SessionDir, abandoned_creations, all_sessions, interrupted
 
-    client = dockerclient.connect()
+    client = dockerclient.connect(operation="cleanup")
     actions: list[dict] = []
     failed = False
     live = inventory.sessions(client)
@@ -69,6 +69,18 @@ def cli(dry_run: bool, as_json: bool) -> int:
         if not dry_run:
             SessionDir(path).remove()
 
+    if not dry_run and actions:
+        from claude_docker.obs import events
+        from claude_docker.obs.catalog import observe
+
+        removed = [a for a in actions if a["action"] == "remove-container" and "error" not in a]
+        for _ in removed:
+            observe("claude_docker_orphans_removed_total", 1)
+        events.emit("cleanup", f"{len(actions)} action(s)", level="error" if failed else "info",
+                    outcome="error" if failed else "ok",
+                    fields={"removed_containers": len(removed),
+                            "synced_back": sum(1 for a in actions if a["action"] == "sync-back" and "error" not in a),
+                            "failed": sum(1 for a in actions if "error" in a)})
     if as_json:
         ui.print_json({"dry_run": dry_run, "actions": actions})
     elif not actions:

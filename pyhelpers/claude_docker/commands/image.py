@@ -37,12 +37,29 @@ def build(recipe: str, version: str, tag: str | None, npm_tarball: Path | None, 
     def log(line: str) -> None:
         print(line, file=sys.stderr)
 
-    client = dockerclient.connect(timeout=600)
-    if recipe == "npm":
-        image_id = imagebuild.build_from_npm(client, version, tag, npm_tarball, log)
-    else:
-        image_id = imagebuild.build_from_dockerfile(client, version, tag, dockerfile or imagebuild.RECIPE,
-                                                    npm_tarball, log)
+    import time
+
+    from claude_docker.errors import ToolError
+    from claude_docker.obs import events
+    from claude_docker.obs.catalog import observe
+
+    started = time.perf_counter()
+    fields = {"recipe": recipe, "tag": tag, "claude_code_version": version}
+    try:
+        client = dockerclient.connect(timeout=600, operation="image-build")
+        if recipe == "npm":
+            image_id = imagebuild.build_from_npm(client, version, tag, npm_tarball, log)
+        else:
+            image_id = imagebuild.build_from_dockerfile(client, version, tag, dockerfile or imagebuild.RECIPE,
+                                                        npm_tarball, log)
+    except ToolError as exc:
+        observe("claude_docker_image_builds_total", 1, recipe=recipe, outcome="error")
+        events.emit("image.build", exc.message, level="error", outcome="error",
+                    duration_ms=(time.perf_counter() - started) * 1000, fields=fields)
+        raise
+    observe("claude_docker_image_builds_total", 1, recipe=recipe, outcome="ok")
+    events.emit("image.build", f"built {tag}", outcome="ok", duration_ms=(time.perf_counter() - started) * 1000,
+                fields={**fields, "image_id": image_id})
     if as_json:
         ui.print_json({"tag": tag, "id": image_id, "recipe": recipe, "claude_code_version": version})
     else:

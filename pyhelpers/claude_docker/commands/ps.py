@@ -11,7 +11,7 @@ def cli(as_json: bool) -> int:
     """List claude-docker sessions: one container each, running or left behind."""
     from claude_docker import dockerclient, inventory, ui
 
-    found = inventory.sessions(dockerclient.connect())
+    found = inventory.sessions(dockerclient.connect(operation="ps"))
     if as_json:
         ui.print_json([s.to_json() for s in found])
         return 0

@@ -1,0 +1,22 @@
+"""`claude-docker flush`: bring every observability sink up to date (run in the background after sessions)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option("--quiet", is_flag=True, help="Print nothing (for background runs).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def cli(quiet: bool, as_json: bool) -> int:
+    """Fold metrics, write the textfile, push, export traces by OTLP, send to Datadog (as configured)."""
+    from claude_docker import ui
+    from claude_docker.obs import flush
+
+    result = flush.flush()
+    if as_json and not quiet:
+        ui.print_json(result)
+    elif not quiet:
+        for error in result["errors"]:
+            print(f"claude-docker: {error}")
+    return 1 if result["errors"] else 0

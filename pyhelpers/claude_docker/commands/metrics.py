@@ -1,0 +1,73 @@
+"""`claude-docker metrics collect | serve`: Prometheus metrics as a textfile, a push, or an endpoint."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.group()
+def cli() -> None:
+    """Prometheus metrics of every claude-docker operation."""
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def collect(as_json: bool) -> int:
+    """Fold new observations into the series, write the node_exporter textfile, push to a Pushgateway.
+
+    The textfile goes to $CLAUDE_DOCKER_TEXTFILE_DIR/claude_docker.prom; the push, when
+    CLAUDE_DOCKER_PUSHGATEWAY is set, to that Pushgateway (job claude_docker, instance this host).
+    """
+    from claude_docker import exitcodes, ui
+    from claude_docker.liveness import host_name
+    from claude_docker.obs import flush, promstate
+
+    state = promstate.collect()
+    gauges = promstate.live_gauges()
+    result = {"textfile": str(promstate.write_textfile(promstate.render(state, gauges))),
+              "observations": state.get("observations", 0), "pushgateway": None, "error": None}
+    gateway = flush.pushgateway()
+    if gateway:
+        from prometheus_client import push_to_gateway
+
+        try:
+            push_to_gateway(gateway, job=flush.PUSH_JOB, registry=promstate.registry(state, gauges),
+                            grouping_key={"instance": host_name()}, timeout=10)
+            result["pushgateway"] = gateway
+        except Exception as exc:  # report any push failure as one line
+            result["error"] = f"push to {gateway} failed: {exc}"
+    if as_json:
+        ui.print_json(result)
+    else:
+        print(result["textfile"])
+        if result["pushgateway"]:
+            print(f"pushed to {gateway}")
+    if result["error"]:
+        print(f"claude-docker: {result['error']}", file=sys.stderr)
+        return exitcodes.FAILURE
+    return exitcodes.OK
+
+
+@cli.command()
+@click.option("--listen", default="127.0.0.1:9479", show_default=True, metavar="HOST:PORT",
+              help="Where to listen (port 0: any free port, printed on stdout).")
+def serve(listen: str) -> int:
+    """Serve /metrics, /health/live and /health/ready until interrupted."""
+    from claude_docker import exitcodes
+    from claude_docker.errors import ToolError
+    from claude_docker.obs import server
+
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise ToolError(f"--listen {listen!r}: expected HOST:PORT", exitcodes.USAGE)
+
+    def ready(address) -> None:
+        print(f"http://{address[0]}:{address[1]}", flush=True)
+
+    try:
+        server.serve(host, int(port), on_ready=ready)
+    except OSError as exc:
+        raise ToolError(f"cannot listen on {listen}: {exc.strerror or exc}", exitcodes.FAILURE) from None
+    return exitcodes.OK
