@@ -11,12 +11,15 @@ say() { printf '%s\n' "--- $*" >&2; }
 
 ensure_packages() {
   local missing=() cmd pkg
-  for pair in dockerd:docker.io zsh:zsh bats:bats busybox:busybox-static shellcheck:shellcheck git:git npm:npm; do
+  for pair in dockerd:docker.io zsh:zsh bats:bats busybox:busybox-static shellcheck:shellcheck git:git npm:npm \
+              prometheus:prometheus promtool:prometheus prometheus-node-exporter:prometheus-node-exporter \
+              prometheus-pushgateway:prometheus-pushgateway; do
     cmd=${pair%%:*} pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
   done
   python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
   ((${#missing[@]})) || return 0
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   [[ $(id -u) == 0 ]] || { say "missing: ${missing[*]} (install them, or run as root)"; return 1; }
   say "installing ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq

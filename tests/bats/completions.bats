@@ -146,7 +146,8 @@ assert_no_program_ran() {
   complete_line 'claude-docker ' '*run*--*this project*'
   [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
   assert_contains "$output" doctor cleanup image ps run "list sessions" \
-    "remove orphaned containers, sync back interrupted sessions" "build the session image"
+    "remove orphaned containers, sync back interrupted sessions" "build the session image" \
+    log-event metrics trace datadog health flush
   assert_no_program_ran
 }
 
@@ -170,6 +171,13 @@ assert_no_program_ran() {
   complete_line 'claude-docker image build --recipe ' '*npm*--*'
   [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
   assert_contains "$output" npm dockerfile
+  assert_no_program_ran
+}
+
+@test "TAB after claude-docker metrics offers collect and serve" {
+  complete_line 'claude-docker metrics ' '*collect*--*'
+  [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
+  assert_contains "$output" collect serve "serve /metrics and /health"
   assert_no_program_ran
 }
 

@@ -353,3 +353,52 @@ def test_daemon_that_never_answers_fails_within_two_seconds(project, env, tmp_pa
 def test_refuses_to_mount_home_itself(home, env):
     result = run_claude(home, env, "--version")
     assert result.returncode == 125 and "refusing" in result.stderr
+
+
+def _jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_one_run_leaves_events_a_trace_and_metrics_with_one_trace_id(project, env, home, no_leftover_containers):
+    env = dict(env, CLAUDE_DOCKER_BACKGROUND_FLUSH="0", OTEL_RESOURCE_ATTRIBUTES="team=core",
+               CLAUDE_CODE_ENABLE_TELEMETRY="1", OTEL_METRICS_EXPORTER="none")
+    result = sh(project, env, 'echo "$TRACEPARENT"; echo "$OTEL_RESOURCE_ATTRIBUTES"; echo "$CLAUDE_CODE_ENABLE_TELEMETRY"')
+    assert result.returncode == 0, result.stderr
+    traceparent, resource, telemetry = result.stdout.splitlines()
+    _, trace_id, container_span, _ = traceparent.split("-")
+    assert telemetry == "1" and resource.startswith("team=core,claude_docker.session=")
+    assert f"claude_docker.trace_id={trace_id}" in resource
+    run_events = [e for e in _jsonl(home / ".claude-docker-events.jsonl") if e.get("trace_id") == trace_id]
+    assert [e["event"] for e in run_events] == ["sync.in", "session.start", "sync.out", "session.end"]
+    assert len({e["session"] for e in run_events}) == 1 and run_events[-1]["fields"]["exit_status"] == 0
+    assert run_events[1]["duration_ms"] > 0  # the startup latency
+    [trace] = _jsonl(home / ".claude-docker-traces" / "traces.jsonl")
+    spans = {s["name"]: s for s in trace["resourceSpans"][0]["scopeSpans"][0]["spans"]}
+    assert set(spans) == {"claude", "preflight", "sync_in", "container", "sync_out"}
+    assert {s["traceId"] for s in spans.values()} == {trace_id}
+    assert spans["container"]["spanId"] == container_span
+    assert all(s["parentSpanId"] == spans["claude"]["spanId"] for n, s in spans.items() if n != "claude")
+    observed = {m["metric"] for m in _jsonl(home / ".claude-docker-metrics.jsonl") if m["trace_id"] == trace_id}
+    assert {"claude_docker_sessions_total", "claude_docker_session_startup_seconds",
+            "claude_docker_session_duration_seconds", "claude_docker_sync_duration_seconds"} <= observed
+
+
+def test_the_background_flush_updates_the_textfile_after_a_run(project, env, home, no_leftover_containers):
+    assert sh(project, env, "true").returncode == 0
+    textfile = home / ".claude-docker" / "textfile" / "claude_docker.prom"
+    deadline = time.time() + 30
+    while time.time() < deadline and not (textfile.exists() and "claude_docker_sessions_total{" in textfile.read_text()):
+        time.sleep(0.2)
+    assert 'claude_docker_sessions_total{outcome="ok",slot="v1"} 1.0' in textfile.read_text()
+
+
+def test_a_failed_start_is_recorded_as_a_docker_error(project, env, home):
+    result = run_claude(project, dict(env, CLAUDE_DOCKER_IMAGE="claude-docker-test/absent:0",
+                                      CLAUDE_DOCKER_BACKGROUND_FLUSH="0"), "--version")
+    assert result.returncode == 125
+    [event] = [e for e in _jsonl(home / ".claude-docker-events.jsonl") if e["event"] == "docker.error"]
+    assert event["outcome"] == "tool_failed" and "not present" in event["message"]
+    metrics = [m for m in _jsonl(home / ".claude-docker-metrics.jsonl") if m["trace_id"] == event["trace_id"]]
+    assert {(m["metric"], json.dumps(m["labels"], sort_keys=True)) for m in metrics} == {
+        ("claude_docker_docker_errors_total", '{"operation": "preflight"}'),
+        ("claude_docker_sessions_total", '{"outcome": "tool_failed", "slot": "none"}')}
