@@ -128,9 +128,11 @@ install_package() {
     printf '%s\n' "$hash" >"$PREFIX/.source-hash"
     say "installed the helper package into $venv"
   fi
+  main_py=$("$venv/bin/python" -c 'import claude_docker, os; print(os.path.join(os.path.dirname(claude_docker.__file__), "__main__.py"))') \
+    || err "the helper package is not importable from $venv"
   env_tmp="$PREFIX/env.zsh.$$"
-  printf '# Written by install.sh: the interpreter the shims call.\ntypeset -g _CLAUDE_DOCKER_PYTHON=%s\n' \
-    "'$venv/bin/python'" >"$env_tmp"
+  printf '# Written by install.sh: what the shims call.\ntypeset -g _CLAUDE_DOCKER_PYTHON=%s\ntypeset -g _CLAUDE_DOCKER_MAIN=%s\n' \
+    "'$venv/bin/python'" "'$main_py'" >"$env_tmp"
   replace_if_changed "$PREFIX/env.zsh" "$env_tmp" || true
 }
 

@@ -7,7 +7,9 @@ import subprocess
 import time
 from typing import Callable
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def time_command(argv: list[str], env: dict | None = None, cwd=None) -> float:
@@ -26,6 +28,19 @@ def interleaved(cases: dict[str, Callable[[], float]], rounds: int, warmup: int 
         for name, fn in cases.items():
             samples[name].append(fn())
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def plugin_setup() -> str:
+    """zsh code that loads the plugin as install.sh sets it up: this interpreter, the entry point as a script."""
+    import shlex
+    import sys
+
+    import claude_docker
+
+    main = ROOT / "pyhelpers" / "claude_docker" / "__main__.py"
+    assert Path(claude_docker.__file__).parent == main.parent, "bench needs the checkout's package installed"
+    return (f"_CLAUDE_DOCKER_PYTHON={shlex.quote(sys.executable)}; _CLAUDE_DOCKER_MAIN={shlex.quote(str(main))}; "
+            f"source {shlex.quote(str(ROOT / 'ai-assistant.zsh'))}")
 
 
 def report(title: str, line: str, ok: bool) -> None:

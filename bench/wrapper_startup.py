@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import ROOT, interleaved, report, time_command
+from common import interleaved, plugin_setup, report, time_command
 
 GOAL_RATIO = 1.25
 
@@ -19,11 +19,11 @@ def main(image: str, rounds: int = 15) -> bool:
         home = Path(tmp) / "home"
         project = home / "project"
         project.mkdir(parents=True)
-        env = dict(os.environ, HOME=str(home), CLAUDE_DOCKER_PYTHON=sys.executable, CLAUDE_DOCKER_IMAGE=image,
-                   CLAUDE_DOCKER_NETWORK="none")
+        env = dict(os.environ, HOME=str(home), CLAUDE_DOCKER_IMAGE=image, CLAUDE_DOCKER_NETWORK="none")
+        env.pop("CLAUDE_DOCKER_PYTHON", None)
         docker = shutil.which("docker")
         bare = [docker, "run", "--rm", "--network", "none", image, "claude", "--version"]
-        wrapped = ["zsh", "-f", "-c", f"source {ROOT / 'ai-assistant.zsh'}; claude --version"]
+        wrapped = ["zsh", "-f", "-c", f"{plugin_setup()}; claude --version"]
         helper = [sys.executable, "-I", "-m", "claude_docker", "run", "--", "--version"]
         subprocess.run(wrapped, env=env, cwd=project, check=True, stdout=subprocess.DEVNULL)
         medians = interleaved({

@@ -16,8 +16,13 @@ function _claude_docker_helper {
     print -ru2 -- "claude-docker: the helper is not installed (no interpreter at '${py}'): run install.sh"
     return 125
   fi
-  # -I: the user's PYTHONPATH, PYTHONHOME and user site-packages can't change the helper.
-  "$py" -I -m claude_docker "$@"
+  # -I: the user's PYTHONPATH, PYTHONHOME and user site-packages can't change the helper. The installed
+  # entry point runs as a script: `-m` would import runpy and friends, ~10 ms of every call.
+  if [[ -z ${CLAUDE_DOCKER_PYTHON-} && -n ${_CLAUDE_DOCKER_MAIN-} ]]; then
+    "$py" -I "$_CLAUDE_DOCKER_MAIN" "$@"
+  else
+    "$py" -I -m claude_docker "$@"
+  fi
 }
 
 # Summary: Claude Code in a hardened container for the current project.

@@ -24,6 +24,7 @@ snapshot() {
 @test "install lays out the plugin, the venv, env.zsh and the command" {
   [ -f "$PREFIX/ai-assistant.zsh" ] && [ -d "$PREFIX/lib" ] && [ -f "$PREFIX/completions/_claude" ]
   grep -qx "typeset -g _CLAUDE_DOCKER_PYTHON='$PREFIX/venv/bin/python'" "$PREFIX/env.zsh"
+  grep -qx "typeset -g _CLAUDE_DOCKER_MAIN='$PREFIX/venv/lib/python3.[0-9]*/site-packages/claude_docker/__main__.py'" "$PREFIX/env.zsh"
   run "$HOME/.local/bin/claude-docker" --version
   [ "$status" -eq 0 ]
   [[ $output == "claude-docker, version "* ]]

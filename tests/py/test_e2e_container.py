@@ -216,7 +216,7 @@ def test_sigkill_storm_leaves_host_config_valid_and_cleanup_recovers(project, en
         proc.wait(timeout=30)
         json.loads((home / ".claude.json").read_text())  # valid, whatever was killed when
         result = helper(env, "cleanup", "--json")
-        assert result.returncode == 0, result.stderr
+        assert result.returncode == 0, result.stdout + result.stderr
         for pid in docker_cli:
             _wait_gone(pid)
         json.loads((home / ".claude.json").read_text())

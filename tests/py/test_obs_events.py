@@ -143,13 +143,13 @@ def test_a_time_window_is_read_from_the_end(home, tmp_path):
 def test_cursor_reads_each_line_once_across_rotation(home, tmp_path):
     path = tmp_path / "log.jsonl"
     for i in range(5):
-        jsonl.append(path, b'{"i":%d}\n' % i, max_bytes=10**6)
+        jsonl.append(path, b'{"i":%d}\n' % i, max_bytes=10**6, keep=5)
     first = jsonl.read_new(path, jsonl.Cursor())
     assert [json.loads(l)["i"] for l, _ in first] == [0, 1, 2, 3, 4]
     cursor = first[-1][1]
-    jsonl.append(path, b'{"i":5}\n', max_bytes=10**6)
+    jsonl.append(path, b'{"i":5}\n', max_bytes=10**6, keep=5)
     jsonl.rotate(path, max_bytes=1, keep=3)
-    jsonl.append(path, b'{"i":6}\n', max_bytes=10**6)
+    jsonl.append(path, b'{"i":6}\n', max_bytes=10**6, keep=5)
     with open(path, "ab") as f:
         f.write(b'{"i":7, "torn')  # a writer killed mid-line: never read
     rest = jsonl.read_new(path, cursor)

@@ -36,6 +36,8 @@ def cli(dry_run: bool, as_json: bool) -> int:
                 except NotFound:
                     pass  # it ended (--rm) between the listing and now
                 except APIError as exc:
+                    if exc.status_code == 409 and "already in progress" in str(exc.explanation or ""):
+                        continue  # --rm is removing it already
                     action["error"] = str(exc.explanation or exc)
                     failed = True
     still_running = {s.session for s in live if not s.orphaned}

@@ -47,9 +47,10 @@ METRICS = {m.name: m for m in (
 def observe(name: str, value: float, **labels: str) -> None:
     """Record one observation in ~/.claude-docker-metrics.jsonl (a counter increment, a histogram sample,
     a gauge value) with the run's trace id; the metrics fold turns them into Prometheus series."""
-    from claude_docker.obs import context, jsonl, settings
+    from claude_docker.obs import context, jsonl, jsonline, settings
 
-    if not settings.enabled():
+    on, path, size, keep = settings.metrics_sink()
+    if not on:
         return
     metric = METRICS[name]
     if set(labels) != set(metric.labels):
@@ -59,10 +60,7 @@ def observe(name: str, value: float, **labels: str) -> None:
               "trace_id": ctx["trace_id"]}
     if ctx.get("session"):
         record["session"] = ctx["session"]
-    import json
-
-    size, keep = settings.log_limits()
     try:
-        jsonl.append(settings.metrics_file(), json.dumps(record, separators=(",", ":")).encode() + b"\n", size, keep)
+        jsonl.append(path, jsonline.line(record), size, keep)
     except OSError:
         pass  # metrics that can't be recorded never break the operation they measure

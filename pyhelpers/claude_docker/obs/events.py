@@ -9,11 +9,11 @@ Keys without a value are left out. Every operation emits its own events through 
 
 from __future__ import annotations
 
-import json
+import math
 
 from claude_docker import exitcodes
 from claude_docker.errors import ToolError
-from claude_docker.obs import context, jsonl, settings
+from claude_docker.obs import context, jsonl, jsonline, settings
 
 LEVELS = ("debug", "info", "warn", "error")
 # Top-level keys a caller may set; everything else goes under "fields".
@@ -21,43 +21,34 @@ SETTABLE = ("level", "message", "outcome", "duration_ms")
 
 
 def emit(event: str, message: str = "", level: str = "info", outcome: str | None = None,
-         duration_ms: float | None = None, fields: dict | None = None, strict: bool = False) -> dict | None:
-    """Append one event (nothing when observability is off). Returns the record written.
+         duration_ms: float | None = None, fields: dict | None = None, strict: bool = False) -> None:
+    """Append one event (nothing when observability is off).
 
     A log that can't be written never breaks the operation being logged; `strict` (log_event from the
     shell, whose whole job this is) turns that into an error instead."""
-    if not settings.enabled():
+    on, path, size, keep = settings.events_sink()
+    if not on:
         return None
-    ctx = context.current()
-    record: dict = {"time": context.utc_now(), "level": level, "event": event}
+    dumps = jsonline.dumps
+    # Built member by member, in the schema's order, with the process's context encoded once.
+    text = f'{{"time":"{context.utc_now()}","level":{dumps(level)},"event":{dumps(event)}'
     if message:
-        record["message"] = message
-    for key in ("trace_id", "span_id", "session", "project", "slot"):
-        if ctx.get(key):
-            record[key] = ctx[key]
+        text += ',"message":' + dumps(message)
+    text += context.fragment()
     if duration_ms is not None:
-        record["duration_ms"] = round(float(duration_ms), 3)
+        text += ',"duration_ms":' + dumps(round(float(duration_ms), 3))
     if outcome:
-        record["outcome"] = outcome
+        text += ',"outcome":' + dumps(outcome)
     if fields:
-        record["fields"] = fields
-    size, keep = settings.log_limits()
+        text += ',"fields":' + dumps(fields)
     try:
-        jsonl.append(settings.events_file(), encode(record), size, keep)
+        jsonl.append(path, (text + "}\n").encode("utf-8"), size, keep)
     except OSError as exc:
         if strict:
-            raise ToolError(f"cannot write the event log {settings.events_file()}: {exc.strerror or exc}",
-                            exitcodes.FAILURE) from None
-        return None
-    return record
+            raise ToolError(f"cannot write the event log {path}: {exc.strerror or exc}", exitcodes.FAILURE) from None
 
 
-def encode(record: dict) -> bytes:
-    """One line of JSON; control characters are escaped, so a record is always exactly one line."""
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
-
-
-def from_shell(event: str, pairs: list[str]) -> dict | None:
+def from_shell(event: str, pairs: list[str]) -> None:
     """`log_event EVENT key=value ...`: values keep their text exactly, whatever bytes it holds."""
     if not event or "=" in event:
         raise ToolError("usage: log_event EVENT [KEY=VALUE ...]", exitcodes.USAGE)
@@ -81,7 +72,9 @@ def from_shell(event: str, pairs: list[str]) -> dict | None:
     duration = top.pop("duration_ms", None)
     try:
         duration_ms = float(duration) if duration is not None else None
+        if duration_ms is not None and not math.isfinite(duration_ms):
+            raise ValueError
     except ValueError:
         raise ToolError(f"duration_ms must be a number of milliseconds, not {duration!r}", exitcodes.USAGE) from None
     event, _ = context.clean_text(event)
-    return emit(event, top.get("message", ""), level, top.get("outcome"), duration_ms, fields or None, strict=True)
+    emit(event, top.get("message", ""), level, top.get("outcome"), duration_ms, fields or None, strict=True)

@@ -1,32 +1,77 @@
-"""Where observability data goes: the seed's files by default, each overridable from the environment."""
+"""Where observability data goes: the seed's files by default, each overridable from the environment.
+
+The append path (events, observations) runs thousands of times a second: its settings are plain strings,
+derived once per distinct environment.
+"""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-from claude_docker.paths import home, state_dir
+# (pathlib only inside the functions that build paths: see jsonl.py for why)
+
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+DEFAULT_KEEP = 5
+_sinks: dict = {}
 
 
-def _path(var: str, default: Path) -> Path:
-    raw = os.environ.get(var)
-    return Path(raw).expanduser() if raw else default
+def _home() -> str:
+    return os.environ.get("HOME") or os.path.expanduser("~")
 
 
 def enabled() -> bool:
     return os.environ.get("CLAUDE_DOCKER_OBSERVABILITY", "1").strip().lower() not in ("0", "off", "false", "no")
 
 
+def sink(var: str, default_name: str) -> tuple[bool, str, int, int]:
+    """(enabled, path, max bytes before rotation, rotated files kept) of a log.
+
+    Read from the environment once per log and HOME: each os.environ lookup costs about a microsecond and
+    a busy writer appends tens of thousands of records a second."""
+    env = os.environ
+    key = (var, env.get(var), env.get("HOME"))
+    found = _sinks.get(key)
+    if found is None:
+        path = os.path.expanduser(key[1]) if key[1] else os.path.join(_home(), default_name)
+        try:
+            size = max(int(env.get("CLAUDE_DOCKER_LOG_MAX_BYTES") or DEFAULT_MAX_BYTES), 4096)
+            keep = max(int(env.get("CLAUDE_DOCKER_LOG_KEEP") or DEFAULT_KEEP), 1)
+        except ValueError:
+            size, keep = DEFAULT_MAX_BYTES, DEFAULT_KEEP
+        found = _sinks[key] = (enabled(), path, size, keep)
+    return found
+
+
+def events_sink() -> tuple[bool, str, int, int]:
+    return sink("CLAUDE_DOCKER_EVENTS_FILE", ".claude-docker-events.jsonl")
+
+
+def metrics_sink() -> tuple[bool, str, int, int]:
+    return sink("CLAUDE_DOCKER_METRICS_FILE", ".claude-docker-metrics.jsonl")
+
+
 def events_file() -> Path:
-    return _path("CLAUDE_DOCKER_EVENTS_FILE", home() / ".claude-docker-events.jsonl")
+    from pathlib import Path
+
+    return Path(events_sink()[1])
 
 
 def metrics_file() -> Path:
-    return _path("CLAUDE_DOCKER_METRICS_FILE", home() / ".claude-docker-metrics.jsonl")
+    from pathlib import Path
+
+    return Path(metrics_sink()[1])
+
+
+def log_limits() -> tuple[int, int]:
+    """(max bytes before rotation, rotated files kept)."""
+    return events_sink()[2:]
 
 
 def traces_dir() -> Path:
-    return _path("CLAUDE_DOCKER_TRACES_DIR", home() / ".claude-docker-traces")
+    from pathlib import Path
+
+    raw = os.environ.get("CLAUDE_DOCKER_TRACES_DIR")
+    return Path(raw).expanduser() if raw else Path(_home()) / ".claude-docker-traces"
 
 
 def traces_file() -> Path:
@@ -35,24 +80,21 @@ def traces_file() -> Path:
 
 def textfile() -> Path:
     """The node_exporter textfile (point --collector.textfile.directory at its folder)."""
-    return _path("CLAUDE_DOCKER_TEXTFILE_DIR", state_dir() / "textfile") / "claude_docker.prom"
+    from pathlib import Path
+
+    from claude_docker.paths import state_dir
+
+    raw = os.environ.get("CLAUDE_DOCKER_TEXTFILE_DIR")
+    return (Path(raw).expanduser() if raw else state_dir() / "textfile") / "claude_docker.prom"
 
 
 def metric_state_file() -> Path:
+    from claude_docker.paths import state_dir
+
     return state_dir() / "metrics" / "state.json"
 
 
-def cursor_file(sink: str) -> Path:
-    return state_dir() / "cursors" / f"{sink}.json"
+def cursor_file(sink_name: str) -> Path:
+    from claude_docker.paths import state_dir
 
-
-def log_limits() -> tuple[int, int]:
-    """(max bytes before rotation, rotated files kept)."""
-    from claude_docker.obs.jsonl import DEFAULT_KEEP, DEFAULT_MAX_BYTES
-
-    try:
-        size = int(os.environ.get("CLAUDE_DOCKER_LOG_MAX_BYTES") or DEFAULT_MAX_BYTES)
-        keep = int(os.environ.get("CLAUDE_DOCKER_LOG_KEEP") or DEFAULT_KEEP)
-    except ValueError:
-        return DEFAULT_MAX_BYTES, DEFAULT_KEEP
-    return max(size, 4096), max(keep, 1)
+    return state_dir() / "cursors" / f"{sink_name}.json"
