@@ -221,14 +221,21 @@ class StagedTree:
             fd = nxt
         return fd
 
-    def signature(self, key: str) -> list[int] | None:
+    def _parent(self, key: str) -> tuple[int, str] | None:
+        """(an open descriptor of a staged file's directory, the file's name), or None if that dir is gone."""
         parts = key.split("/")
         try:
-            d = self._dir(parts[:-1])
+            return self._dir(parts[:-1]), parts[-1]
         except FileNotFoundError:
             return None
+
+    def signature(self, key: str) -> list[int] | None:
+        parent = self._parent(key)
+        if parent is None:
+            return None
+        d, name = parent
         try:
-            st = os.stat(parts[-1], dir_fd=d, follow_symlinks=False)
+            st = os.stat(name, dir_fd=d, follow_symlinks=False)
         except FileNotFoundError:
             return None
         finally:
@@ -237,13 +244,12 @@ class StagedTree:
 
     def read(self, key: str) -> bytes | None:
         """A staged regular file's bytes, or None if it is gone."""
-        parts = key.split("/")
-        try:
-            d = self._dir(parts[:-1])
-        except FileNotFoundError:
+        parent = self._parent(key)
+        if parent is None:
             return None
+        d, name = parent
         try:
-            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=d)
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=d)
         except FileNotFoundError:
             return None
         except OSError as exc:
