@@ -14,6 +14,7 @@ class FakeIntake:
     def __init__(self):
         self.requests: list[dict] = []  # every request: path, headers, body (parsed), status answered
         self.script: dict[str, list[int]] = {}  # path -> statuses to answer, in order (then 202)
+        self.refuse = None  # body -> a status to answer instead (e.g. 400 for a poison item), or None
         self.lock = threading.Lock()
         outer = self
 
@@ -25,11 +26,12 @@ class FakeIntake:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if self.headers.get("Content-Encoding") == "gzip":
                     raw = gzip.decompress(raw)
+                body = json.loads(raw) if raw else None
                 with outer.lock:
                     queue = outer.script.get(self.path, [])
-                    status = queue.pop(0) if queue else 202
+                    status = queue.pop(0) if queue else (outer.refuse and outer.refuse(body)) or 202
                     outer.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
-                                           "body": json.loads(raw) if raw else None, "raw_size": len(raw),
+                                           "body": body, "raw_size": len(raw),
                                            "status": status})
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -6,10 +6,13 @@ Pure: builds argv from a description of the session and never talks to Docker, s
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from collections import namedtuple
 from pathlib import Path
 
+from claude_docker import exitcodes
+from claude_docker.errors import ToolError
 from claude_docker.options import RunOptions
 
 LABEL_PREFIX = "io.claude-docker."
@@ -25,11 +28,25 @@ DOCKER_SOCKET = "/var/run/docker.sock"
 class Mount(namedtuple("Mount", "source target read_only", defaults=(False,))):
     __slots__ = ()
 
-    def arg(self) -> str:
+    def args(self) -> list[str]:
+        # Docker's API is JSON, which turns bytes that are not UTF-8 into U+FFFD: such a path would name
+        # another directory (that docker might create). Refuse it plainly instead.
+        for path in (self.source, self.target):
+            if not _is_text(str(path)):
+                raise ToolError(f"{os.fsencode(str(path)).decode('utf-8', 'backslashreplace')}: Docker can't mount a "
+                                "path whose name is not valid UTF-8; rename it", exitcodes.TOOL_FAILED)
         fields = ["type=bind", f"source={self.source}", f"target={self.target}"]
         if self.read_only:
             fields.append("readonly")
-        return ",".join(_csv_field(f) for f in fields)
+        return ["--mount", ",".join(_csv_field(f) for f in fields)]
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _csv_field(value: str) -> str:
@@ -94,9 +111,9 @@ def run_argv(docker: str, spec: SessionSpec, opts: RunOptions, claude_args: list
         argv += ["--read-only", "--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777"]
     argv += ["--network", opts.network]
     for mount in spec.mounts:
-        argv += ["--mount", mount.arg()]
+        argv += mount.args()
     if opts.docker_socket:
-        argv += ["--mount", Mount(Path(DOCKER_SOCKET), Path(DOCKER_SOCKET)).arg()]
+        argv += Mount(Path(DOCKER_SOCKET), Path(DOCKER_SOCKET)).args()
     # Values from our own environment go by name only, so secrets never show in `ps` output.
     for name in passthrough_names(environ, opts.extra_env):
         if name not in spec.env:

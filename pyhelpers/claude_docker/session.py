@@ -102,7 +102,7 @@ def _recorded_failure(log: SessionLog, docker: bool):
 
 def _resource_attributes(existing: str, values: dict) -> str:
     """OTEL_RESOURCE_ATTRIBUTES for Claude Code's own telemetry: the user's, plus what ties it to this run."""
-    ours = ",".join(f"{k}={quote(str(v), safe='')}" for k, v in values.items())
+    ours = ",".join(f"{k}={quote(os.fsencode(str(v)), safe='')}" for k, v in values.items())
     return f"{existing},{ours}" if existing else ours
 
 
@@ -165,6 +165,12 @@ def run(claude_args: list[str]) -> int:
         stdin=not sys.stdin.isatty() or sys.stdout.isatty(),
         host_userns=mapping == "userns",
     )
+    try:
+        with _recorded_failure(log, docker=False):
+            argv = run_argv(docker, spec, opts, claude_args, dict(os.environ))
+    except ToolError:
+        session.remove()
+        raise
     container.attributes.update({"container.name": spec.name, "container.image.name": image})
     manifest = {
         "session": sid, "state": "running", **header, "container": spec.name, "image": image, "slot": slot,
@@ -172,7 +178,6 @@ def run(claude_args: list[str]) -> int:
         **sync_state(staging, synced),
     }
     session.write_manifest(manifest)
-    argv = run_argv(docker, spec, opts, claude_args, dict(os.environ))
     return _supervise(argv, session, manifest, log, container)
 
 
@@ -216,9 +221,9 @@ def _supervise(argv: list[str], session: SessionDir, manifest: dict, log: Sessio
             raise ToolError(f"cannot start {argv[0]}: {exc.strerror}", exitcodes.TOOL_FAILED) from None
         for signum in early:
             os.kill(child, signum)
-        spawned = time.time()
         started_at, wait_status = _wait_for_start(child, manifest["container"])
-        log.container_started(started_at, spawned if started_at is None and wait_status is None else time.time())
+        # Not seen running (it ended first, or is still not up after the poll gave up): now is a bound.
+        log.container_started(started_at, time.time())
         if wait_status is None:
             _, wait_status = os.waitpid(child, 0)
         child = 0

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pytest
+
 from claude_docker.container import Mount, SessionSpec, container_name, run_argv
+from claude_docker.errors import ToolError
 from claude_docker.options import RunOptions
 
 
@@ -48,7 +52,14 @@ def test_environment_goes_by_name_never_by_value():
 
 
 def test_mount_fields_with_commas_and_quotes_are_quoted():
-    assert Mount(Path("/a,b"), Path('/c"d'), True).arg() == 'type=bind,"source=/a,b","target=/c""d",readonly'
+    assert Mount(Path("/a,b"), Path('/c"d'), True).args() == ["--mount", 'type=bind,"source=/a,b","target=/c""d",readonly']
+
+
+def test_a_path_that_is_not_utf8_is_refused_with_its_name():
+    odd = Path(os.fsdecode(b"/h/caf\xe9"))
+    with pytest.raises(ToolError) as err:
+        Mount(odd, odd).args()
+    assert err.value.message.startswith("/h/caf\\xe9: Docker can't mount")
 
 
 def test_tty_only_when_asked_and_opt_in_socket():

@@ -9,6 +9,7 @@ import os
 import pty
 import random
 import select
+import shlex
 import signal
 import socket
 import struct
@@ -18,6 +19,7 @@ import threading
 import time
 
 import pytest
+from shell import PLUGIN as PLUGIN_PATH
 from shell import helper, plugin_env, run_claude, start_claude, zsh_command
 
 pytestmark = pytest.mark.docker
@@ -402,3 +404,21 @@ def test_a_failed_start_is_recorded_as_a_docker_error(project, env, home):
     assert {(m["metric"], json.dumps(m["labels"], sort_keys=True)) for m in metrics} == {
         ("claude_docker_docker_errors_total", '{"operation": "preflight"}'),
         ("claude_docker_sessions_total", '{"outcome": "tool_failed", "slot": "none"}')}
+
+
+def test_a_project_path_that_is_not_utf8_is_one_clear_refusal(home, env, no_leftover_containers):
+    """Docker's JSON API can't carry such a path: one line and 125, no traceback, nothing left behind."""
+    project = os.fsdecode(os.fsencode(str(home)) + b"/caf\xe9 project")
+    os.mkdir(project)
+    before = sorted(os.listdir(home))
+    for extra in ({}, {"CLAUDE_DOCKER_OBSERVABILITY": "0"}):
+        result = subprocess.run(zsh_command(home, ["true"])[:3] + [
+            f"source {PLUGIN_PATH}; cd {shlex.quote(project)} && claude --version"],
+            env={**env, **extra, "CLAUDE_DOCKER_BACKGROUND_FLUSH": "0"}, capture_output=True, timeout=60)
+        assert result.returncode == 125, result.stderr
+        assert result.stderr.count(b"\n") == 1 and b"not valid UTF-8; rename it" in result.stderr
+    for line in (home / ".claude-docker-events.jsonl").read_bytes().splitlines():
+        json.loads(line.decode("utf-8"))
+    assert not list((home / ".claude-docker" / "sessions").iterdir())
+    assert not any("\ufffd" in name for name in os.listdir(home))  # docker created no garbled twin of it
+    assert [n for n in os.listdir(home) if n not in before and not n.startswith(".claude")] == []

@@ -96,17 +96,40 @@ def test_a_refused_key_is_not_retried_and_keeps_everything(intake):
     assert report.logs_sent == 5 and sorted(sent_ids(intake)) == list(range(5))
 
 
-def test_400_is_dropped_not_retried_and_413_is_split(intake):
-    emit(4)
-    intake.script[LOGS] = [400]
+def test_a_poison_item_is_isolated_and_dropped_alone_and_413_splits(intake):
+    emit(8)
+    poison = 5
+    intake.refuse = lambda body: 400 if isinstance(body, list) and any(
+        item.get("fields", {}).get("i") == poison for item in body) else None
     report = send()
-    assert report.dropped >= 4 and report.logs_sent == 0
-    assert len([r for r in intake.requests if r["path"] == LOGS]) == 1
-    emit(8, offset=4)
+    assert report.logs_sent == 7 and report.dropped == 1 and report.error is None
+    assert sorted(sent_ids(intake)) == [i for i in range(8) if i != poison]
+    intake.refuse = None
+    emit(8, offset=8)
     intake.script[LOGS] = [413]
     report = send()
     assert report.logs_sent == 8
     assert [len(r["body"]) for r in intake.requests if r["path"] == LOGS][-3:] == [8, 4, 4]
+
+
+def test_a_proxy_refusal_keeps_everything(intake):
+    emit(5)
+    intake.script[LOGS] = [407]
+    report = send()
+    assert "HTTP 407" in report.error and report.dropped == 0 and report.logs_sent == 0
+    assert send().logs_sent == 5 and sorted(sent_ids(intake)) == list(range(5))
+
+
+def test_count_points_in_one_second_are_summed(intake):
+    from claude_docker.obs.catalog import observe
+
+    for _ in range(3):
+        observe("claude_docker_sync_conflicts_total", 1)
+    send()
+    [series] = intake.accepted(SERIES)
+    conflicts = [s for s in series["body"]["series"] if s["metric"] == "claude_docker.sync_conflicts_total"]
+    assert sum(p["value"] for s in conflicts for p in s["points"]) == 3.0
+    assert len({(s["points"][0]["timestamp"]) for s in conflicts}) == len(conflicts)
 
 
 def test_too_old_points_and_logs_are_dropped_before_sending(intake):

@@ -155,3 +155,72 @@ def test_cursor_reads_each_line_once_across_rotation(home, tmp_path):
     rest = jsonl.read_new(path, cursor)
     assert [json.loads(l)["i"] for l, _ in rest] == [5, 6]
     assert jsonl.read_new(path, rest[-1][1]) == []
+
+
+def test_a_reader_lagging_past_the_kept_files_reads_all_that_is_left(tmp_path):
+    path = tmp_path / "log.jsonl"
+    jsonl.append(path, b'{"i":0}\n', 4096, 2)
+    cursor = jsonl.read_new(path, jsonl.Cursor())[-1][1]
+    for i in range(1, 400):  # many rotations: the cursor's file is long gone, its inode likely reused
+        jsonl.append(path, b'{"i":%d,"pad":"%s"}\n' % (i, b"x" * 60), 4096, 2)
+    on_disk = [json.loads(l)["i"] for f in jsonl.generations(path) for l in f.read_bytes().splitlines()]
+    assert [json.loads(l)["i"] for l, _ in jsonl.read_new(path, cursor)] == on_disk
+
+
+CONSUMER_WRITER = """
+import sys
+from claude_docker.obs import jsonl
+from pathlib import Path
+for i in range(3000):
+    jsonl.append(Path(sys.argv[1]), b'{"w":%s,"i":%d,"pad":"%s"}\\n' % (sys.argv[2].encode(), i, b"y" * 40), 65536, 1000)
+"""
+
+
+def test_a_consumer_racing_rotation_gets_every_line_once(home, tmp_path):
+    path = tmp_path / "log.jsonl"
+    writers = [subprocess.Popen([sys.executable, "-c", CONSUMER_WRITER, str(path), str(w)],
+                                env={**os.environ, "HOME": str(home)}) for w in range(4)]
+    seen, cursor = [], jsonl.Cursor()
+    while any(w.poll() is None for w in writers):
+        new = jsonl.read_new(path, cursor)
+        if new:
+            seen += [json.loads(l) for l, _ in new]
+            cursor = new[-1][1]
+    seen += [json.loads(l) for l, _ in jsonl.read_new(path, cursor)]
+    assert all(w.returncode == 0 for w in writers)
+    keys = [(r["w"], r["i"]) for r in seen]
+    assert len(keys) == len(set(keys)) == 12_000
+    assert len(jsonl.generations(path)) > 5  # it did rotate under the reader
+
+
+def test_tail_since_reads_only_the_end(tmp_path, monkeypatch):
+    path = tmp_path / "big.jsonl"
+    with open(path, "wb") as f:
+        for minute in range(24 * 60):
+            f.write(json.dumps({"time": f"2026-11-20T{minute // 60:02d}:{minute % 60:02d}:00.000Z",
+                                "pad": "x" * 500}).encode() + b"\n")
+    read = [0]
+    real_open = open
+
+    class Counting:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def read(self, n=-1):
+            data = self.fh.read(n)
+            read[0] += len(data)
+            return data
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    monkeypatch.setattr(jsonl, "open", lambda *a, **k: Counting(real_open(*a, **k)), raising=False)
+    window = jsonl.tail_since(path, "2026-11-20T23:00:00.000Z")
+    assert len(window) == 60
+    assert read[0] < path.stat().st_size / 10  # an hour of a day: it never read the rest

@@ -74,7 +74,8 @@ def test_counters_and_histograms_accumulate_across_processes(home):
     assert Path(json.loads(result.stdout)["textfile"]).stat().st_mode & 0o777 == 0o644
     assert helper(home, "metrics", "collect").returncode == 0  # nothing new: nothing counted twice
     again = samples(Path(json.loads(result.stdout)["textfile"]).read_text())
-    folded = [k for k in s if not k.startswith(("claude_docker_state_bytes", "claude_docker_interrupted"))]
+    folded = [k for k in s if not k.startswith(("claude_docker_state_bytes", "claude_docker_interrupted",
+                                                "claude_docker_containers"))]
     assert {k: again[k] for k in folded} == {k: s[k] for k in folded}
 
 
@@ -169,3 +170,18 @@ def test_health_live_and_ready(home):
     assert ready.returncode == 1
     failing = {c["name"] for c in json.loads(ready.stdout)["checks"] if c["status"] == "fail"}
     assert failing == {"docker", ".claude.json"}
+
+
+def test_concurrent_collects_never_lower_a_counter(home):
+    appender = subprocess.Popen([sys.executable, "-c", RECORD.replace("range(3)", "range(300)")],
+                                env={**os.environ, "HOME": str(home)})
+    collectors = [subprocess.Popen([sys.executable, "-m", "claude_docker", "metrics", "collect"],
+                                   env={**os.environ, "HOME": str(home)}, stdout=subprocess.DEVNULL) for _ in range(6)]
+    textfile = home / ".claude-docker" / "textfile" / "claude_docker.prom"
+    values = []
+    while any(p.poll() is None for p in collectors + [appender]):
+        if textfile.exists():
+            values.append(samples(textfile.read_text()).get('claude_docker_sessions_total{outcome="ok",slot="v1"}', 0))
+    assert helper(home, "metrics", "collect").returncode == 0
+    values.append(samples(textfile.read_text())['claude_docker_sessions_total{outcome="ok",slot="v1"}'])
+    assert values == sorted(values) and values[-1] == 300.0

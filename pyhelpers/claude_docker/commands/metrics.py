@@ -21,23 +21,10 @@ def collect(as_json: bool) -> int:
     CLAUDE_DOCKER_PUSHGATEWAY is set, to that Pushgateway (job claude_docker, instance this host).
     """
     from claude_docker import exitcodes, ui
-    from claude_docker.liveness import host_name
     from claude_docker.obs import flush, promstate
 
-    state = promstate.collect()
-    gauges = promstate.live_gauges()
-    result = {"textfile": str(promstate.write_textfile(promstate.render(state, gauges))),
-              "observations": state.get("observations", 0), "pushgateway": None, "error": None}
     gateway = flush.pushgateway()
-    if gateway:
-        from prometheus_client import push_to_gateway
-
-        try:
-            push_to_gateway(gateway, job=flush.PUSH_JOB, registry=promstate.registry(state, gauges),
-                            grouping_key={"instance": host_name()}, timeout=10)
-            result["pushgateway"] = gateway
-        except Exception as exc:  # report any push failure as one line
-            result["error"] = f"push to {gateway} failed: {exc}"
+    result = promstate.publish(gateway)
     if as_json:
         ui.print_json(result)
     else:

@@ -62,5 +62,5 @@ def observe(name: str, value: float, **labels: str) -> None:
         record["session"] = ctx["session"]
     try:
         jsonl.append(path, jsonline.line(record), size, keep)
-    except OSError:
-        pass  # metrics that can't be recorded never break the operation they measure
+    except Exception:  # metrics that can't be recorded never break the operation they measure
+        pass

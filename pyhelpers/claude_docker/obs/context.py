@@ -15,7 +15,8 @@ CONTEXT_KEYS = ("trace_id", "span_id", "session", "project", "slot")
 
 
 def bind(**values) -> None:
-    _bound.update({k: v for k, v in values.items() if v is not None})
+    # Paths may hold bytes that are not UTF-8 (lone surrogates here): records must stay valid JSON.
+    _bound.update({k: clean_text(str(v))[0] for k, v in values.items() if v is not None})
     _fragment[0] = None
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import calendar
 import gzip
 import json
+import math
 import os
 import random
 import time
@@ -96,10 +97,11 @@ class _Sender:
     def _delay(self, attempt: int, headers: dict) -> float:
         hint = headers.get("Retry-After") or headers.get("X-RateLimit-Reset")
         try:
-            if hint is not None:
-                return min(float(hint), 60.0)
+            seconds = float(hint) if hint is not None else float("nan")
         except ValueError:
-            pass
+            seconds = float("nan")
+        if math.isfinite(seconds) and seconds >= 0:
+            return min(seconds, 60.0)
         return self.backoff * (2 ** attempt) * (0.5 + random.random() / 2)
 
     def send_batches(self, sink: str, url: str, items: list[tuple[bytes, jsonl.Cursor]], encode) -> int:
@@ -111,17 +113,20 @@ class _Sender:
 
     def _send(self, sink: str, url: str, batch: list, encode) -> int:
         status = self.deliver(url, encode([piece for piece, _ in batch]))
-        if status == 413 and len(batch) > 1:
+        if 200 <= status < 300:
+            cursors.save(sink, batch[-1][1])
+            return len(batch)
+        if status in (400, 413) and len(batch) > 1:
+            # Something in the batch can't be taken: halve it to find what, and send the rest.
             half = len(batch) // 2
             return self._send(sink, url, batch[:half], encode) + self._send(sink, url, batch[half:], encode)
-        if status in (401, 403):
-            raise _Stop(f"Datadog refused the API key (HTTP {status}): check DD_API_KEY and DD_SITE")
-        if not 200 <= status < 300:
-            self.report.dropped += len(batch)  # 400 or 413 on one item: it can never be accepted
+        if status in (400, 413):
+            self.report.dropped += 1  # this one item can never be accepted: pass it
             cursors.save(sink, batch[-1][1])
             return 0
-        cursors.save(sink, batch[-1][1])
-        return len(batch)
+        if status in (401, 403):
+            raise _Stop(f"Datadog refused the API key (HTTP {status}): check DD_API_KEY and DD_SITE")
+        raise _Stop(f"Datadog answered HTTP {status} (a proxy?); everything is kept for the next send")
 
 
 def _batched(path, sink: str, convert, max_items: int, max_bytes: int):
@@ -139,11 +144,12 @@ def _batched(path, sink: str, convert, max_items: int, max_bytes: int):
         if piece is None:
             dropped += 1
             continue
-        if batches[-1] and (len(batches[-1]) >= max_items or size + len(piece) + 1 > max_bytes):
+        length = len(piece) if isinstance(piece, bytes) else len(json.dumps(piece))
+        if batches[-1] and (len(batches[-1]) >= max_items or size + length + 1 > max_bytes):
             batches.append([])
             size = 0
         batches[-1].append((piece, cursor))
-        size += len(piece) + 1
+        size += length + 1
     return [b for b in batches if b], dropped, end
 
 
@@ -163,7 +169,7 @@ def _log_piece(record: dict, now: float, host: str) -> bytes | None:
     return piece
 
 
-def _series_piece(record: dict, now: float, host: str) -> bytes | None:
+def _series_piece(record: dict, now: float, host: str) -> dict | None:
     at = _epoch(record["time"])
     if now - at > MAX_POINT_AGE or at - now > MAX_POINT_AHEAD:
         return None
@@ -174,7 +180,20 @@ def _series_piece(record: dict, now: float, host: str) -> bytes | None:
               "resources": [{"name": host, "type": "host"}]}
     if series["type"] == 1:
         series["interval"] = 10
-    return json.dumps(series).encode()
+    return series
+
+
+def _encode_series(pieces: list[dict]) -> bytes:
+    """One payload; count points of one series in the same second are summed (Datadog keeps one value
+    per series and timestamp, so separate points would undercount), a gauge keeps its last value."""
+    merged: dict = {}
+    for series in pieces:
+        key = (series["metric"], series["type"], tuple(series["tags"]), series["points"][0]["timestamp"])
+        if key in merged and series["type"] == 1:
+            merged[key]["points"][0]["value"] += series["points"][0]["value"]
+        else:
+            merged[key] = json.loads(json.dumps(series))  # a copy: the batch may be split and resent
+    return json.dumps({"series": list(merged.values())}).encode()
 
 
 def send(now: float | None = None) -> Report:
@@ -190,7 +209,7 @@ def send(now: float | None = None) -> Report:
         (LOGS, settings.events_file(), logs_url, lambda r: _log_piece(r, now, host), MAX_LOGS, MAX_LOG_BATCH_BYTES,
          lambda pieces: b"[" + b",".join(pieces) + b"]", "logs_sent"),
         (METRICS, settings.metrics_file(), series_url, lambda r: _series_piece(r, now, host), 10**9, MAX_SERIES_BYTES,
-         lambda pieces: b'{"series":[' + b",".join(pieces) + b"]}", "metrics_sent"),
+         _encode_series, "metrics_sent"),
     )
     with state_lock("datadog"):
         try:

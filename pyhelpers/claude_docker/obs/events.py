@@ -43,9 +43,10 @@ def emit(event: str, message: str = "", level: str = "info", outcome: str | None
         text += ',"fields":' + dumps(fields)
     try:
         jsonl.append(path, (text + "}\n").encode("utf-8"), size, keep)
-    except OSError as exc:
+    except Exception as exc:  # a log that can't be written (full disk, a rotation lock timeout, ...)
         if strict:
-            raise ToolError(f"cannot write the event log {path}: {exc.strerror or exc}", exitcodes.FAILURE) from None
+            reason = exc.strerror if isinstance(exc, OSError) else getattr(exc, "message", str(exc))
+            raise ToolError(f"cannot write the event log {path}: {reason}", exitcodes.FAILURE) from None
 
 
 def from_shell(event: str, pairs: list[str]) -> None:

@@ -11,10 +11,8 @@ from __future__ import annotations
 import os
 import sys
 
-from claude_docker.liveness import host_name
 from claude_docker.obs import events, promstate, settings
 
-PUSH_JOB = "claude_docker"
 
 
 def pushgateway() -> str | None:
@@ -22,33 +20,31 @@ def pushgateway() -> str | None:
 
 
 def flush() -> dict:
+    """Every sink gets its turn; one that fails (any way at all) is recorded and the others go on."""
     from claude_docker.obs import datadog, otlp
 
     result: dict = {"errors": []}
-    state = promstate.collect()
-    gauges = promstate.live_gauges()
-    result["observations"] = state.get("observations", 0)
-    result["textfile"] = str(promstate.write_textfile(promstate.render(state, gauges)))
-    gateway = pushgateway()
-    if gateway:
-        try:
-            from prometheus_client import push_to_gateway
-
-            push_to_gateway(gateway, job=PUSH_JOB, registry=promstate.registry(state, gauges),
-                            grouping_key={"instance": host_name()}, timeout=10)
-            result["pushgateway"] = gateway
-        except Exception as exc:  # any failure of this sink must not stop the others
-            result["errors"].append(f"pushgateway: {exc}")
+    try:
+        published = promstate.publish(pushgateway())
+        result.update(textfile=published["textfile"], observations=published["observations"],
+                      pushgateway=published["pushgateway"])
+        if published["error"]:
+            result["errors"].append(published["error"])
+    except Exception as exc:
+        result["errors"].append(f"metrics: {getattr(exc, 'message', exc)}")
     if otlp.endpoint():
         try:
             result["otlp_traces"] = otlp.export()
-        except OSError as exc:
-            result["errors"].append(str(exc))
+        except Exception as exc:
+            result["errors"].append(str(getattr(exc, "message", exc)))
     if datadog.configured():
-        report = datadog.send()
-        result["datadog"] = report.to_json()
-        if report.error:
-            result["errors"].append(report.error)
+        try:
+            report = datadog.send()
+            result["datadog"] = report.to_json()
+            if report.error:
+                result["errors"].append(report.error)
+        except Exception as exc:
+            result["errors"].append(f"datadog: {getattr(exc, 'message', exc)}")
     for error in result["errors"]:
         events.emit("telemetry.export_failed", error, level="warn", outcome="error")
     return result

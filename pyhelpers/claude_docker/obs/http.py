@@ -9,7 +9,10 @@ import urllib.request
 
 def post(url: str, body: bytes, headers: dict, timeout: float = 15.0) -> tuple[int | None, dict, str]:
     """(HTTP status or None when nothing answered, response headers, a short reason for people)."""
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    except ValueError:
+        return None, {}, "invalid request URL"
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, dict(response.headers), response.reason or ""
@@ -18,3 +21,5 @@ def post(url: str, body: bytes, headers: dict, timeout: float = 15.0) -> tuple[i
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         return None, {}, str(reason)
+    except ValueError:  # http.client refuses a header value with CR/LF: its message would quote the value
+        return None, {}, "a request header value is invalid (a stray newline in an API key or header?)"

@@ -66,53 +66,58 @@ def generations(path: Path) -> list[Path]:
 
 
 class Cursor:
-    """A reader's position in a rotating log: the inode it was reading and how far it got."""
+    """A reader's position in a rotating log: which file (its inode, and a hash of its first line, since
+    a dropped file's inode is soon reused by a new one) and how far into it."""
 
-    def __init__(self, inode: int = 0, offset: int = 0):
+    def __init__(self, inode: int = 0, offset: int = 0, head: str = ""):
         self.inode = inode
         self.offset = offset
+        self.head = head
 
     def to_json(self) -> dict:
-        return {"inode": self.inode, "offset": self.offset}
+        return {"inode": self.inode, "offset": self.offset, "head": self.head}
 
     @classmethod
     def from_json(cls, data: dict | None) -> "Cursor":
         data = data or {}
-        return cls(int(data.get("inode", 0)), int(data.get("offset", 0)))
+        return cls(int(data.get("inode", 0)), int(data.get("offset", 0)), str(data.get("head", "")))
+
+
+def _head(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data[: data.find(b"\n") + 1]).hexdigest()[:32]
 
 
 def read_new(path: Path, cursor: Cursor) -> list[tuple[bytes, Cursor]]:
     """The complete lines appended since `cursor`, each with the cursor just past it, so a consumer can
     commit its position after any line it has dealt with.
 
-    The files are walked oldest first; the one whose inode the cursor names is resumed at its offset and
-    later ones are read whole. A cursor whose file rotated out of reach starts at the oldest one kept.
+    The files are walked oldest first; the one the cursor names is resumed at its offset and later ones
+    are read whole. Listing and reading hold the rotation lock, so a rotation can't shift the files
+    under the reader. A cursor whose file rotated out of reach starts at the oldest one kept.
     """
-    files, inodes = [], []
-    for f in generations(path):
-        try:
-            st = os.stat(f)
-        except FileNotFoundError:
-            continue
-        files.append(f)
-        inodes.append((st.st_ino, st.st_size))
-    known = [ino for ino, _ in inodes]
-    start = known.index(cursor.inode) if cursor.inode in known else 0
+    from claude_docker.locking import state_lock
+
+    with state_lock("rotate-" + path.name, timeout=30):
+        contents = []
+        for f in generations(path):
+            try:
+                with open(f, "rb") as fh:
+                    contents.append((os.fstat(fh.fileno()).st_ino, fh.read()))
+            except FileNotFoundError:
+                continue
+    ids = [(inode, _head(data)) for inode, data in contents]
+    start = next((i for i, ident in enumerate(ids) if ident == (cursor.inode, cursor.head)
+                  or (not cursor.head and ident[0] == cursor.inode)), None)
     out: list[tuple[bytes, Cursor]] = []
-    for f, (inode, size) in zip(files[start:], inodes[start:]):
-        # Resume where the cursor stopped, unless the inode was reused by a smaller, newer file.
-        offset = cursor.offset if inode == cursor.inode and cursor.offset <= size else 0
-        try:
-            with open(f, "rb") as fh:
-                fh.seek(offset)
-                data = fh.read()
-        except FileNotFoundError:
-            continue
+    for i, (inode, data) in enumerate(contents[start or 0:], start or 0):
+        offset = cursor.offset if i == start and cursor.offset <= len(data) else 0
         position = offset
-        for line in data.split(b"\n")[:-1]:  # the last piece is "" or a torn line still being written
+        for line in data[offset:].split(b"\n")[:-1]:  # the last piece is "" or a torn line still being written
             position += len(line) + 1
             if line:
-                out.append((line, Cursor(inode, position)))
+                out.append((line, Cursor(inode, position, ids[i][1])))
     return out
 
 

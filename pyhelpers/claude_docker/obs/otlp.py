@@ -17,6 +17,15 @@ MAX_TRACES_PER_REQUEST = 256
 
 
 def endpoint() -> str | None:
+    """Where to POST traces: CLAUDE_DOCKER_OTLP_ENDPOINT, else the standard OTEL_EXPORTER_OTLP_* settings
+    when their protocol is http/json (or unset). A gRPC or protobuf endpoint, often set up for Claude
+    Code's own telemetry, can't take our JSON: then only CLAUDE_DOCKER_OTLP_ENDPOINT exports."""
+    ours = os.environ.get("CLAUDE_DOCKER_OTLP_ENDPOINT")
+    if ours:
+        return ours
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+    if protocol and protocol != "http/json":
+        return None
     url = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     if url:
         return url
@@ -52,6 +61,9 @@ def export() -> int:
                 except ValueError:
                     continue
             status, _, reason = post(url, json.dumps({"resourceSpans": spans}).encode(), headers())
+            if status in (400, 413):
+                cursors.save(SINK, batch[-1][1])  # the collector will never take these: pass them
+                continue
             if status is None or not 200 <= status < 300:
                 raise OSError(f"OTLP export to {url} failed: {status or reason}")
             cursors.save(SINK, batch[-1][1])

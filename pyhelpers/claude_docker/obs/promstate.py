@@ -19,6 +19,8 @@ from claude_docker.locking import state_lock
 from claude_docker.obs import jsonl, settings
 from claude_docker.obs.catalog import METRICS
 
+PUSH_JOB = "claude_docker"
+
 
 def _key(labels: dict) -> str:
     return json.dumps(labels, sort_keys=True, separators=(",", ":"))
@@ -56,23 +58,49 @@ def apply(state: dict, record: dict) -> None:
     state["observations"] = state.get("observations", 0) + 1
 
 
-def collect() -> dict:
-    """Fold the observations appended since the last collect; returns the series."""
-    with state_lock("metrics"):
-        state = load()
-        cursor = jsonl.Cursor.from_json(state.get("cursor"))
-        new = jsonl.read_new(settings.metrics_file(), cursor)
-        if new:
-            for line, _ in new:
-                try:
-                    apply(state, json.loads(line))
-                except ValueError:
-                    continue
-            state["cursor"] = new[-1][1].to_json()
-            path = settings.metric_state_file()
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            write_atomic(path, json.dumps(state).encode())
+def _fold() -> dict:
+    """Fold the observations appended since the last fold into the persisted series (hold the lock)."""
+    state = load()
+    new = jsonl.read_new(settings.metrics_file(), jsonl.Cursor.from_json(state.get("cursor")))
+    if new:
+        for line, _ in new:
+            try:
+                apply(state, json.loads(line))
+            except ValueError:
+                continue
+        state["cursor"] = new[-1][1].to_json()
+        path = settings.metric_state_file()
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(state).encode())
     return state
+
+
+def collect() -> dict:
+    """Fold what is new; returns the series."""
+    with state_lock("metrics"):
+        return _fold()
+
+
+def publish(pushgateway: str | None) -> dict:
+    """Fold, then write the textfile and push, all under the one lock: a slower concurrent publish can
+    never put older counters over newer ones (Prometheus would read that as a counter reset)."""
+    from claude_docker.liveness import host_name
+
+    with state_lock("metrics"):
+        state = _fold()
+        gauges = live_gauges()
+        result = {"textfile": str(write_textfile(render(state, gauges))),
+                  "observations": state.get("observations", 0), "pushgateway": None, "error": None}
+        if pushgateway:
+            from prometheus_client import push_to_gateway
+
+            try:
+                push_to_gateway(pushgateway, job=PUSH_JOB, registry=registry(state, gauges),
+                                grouping_key={"instance": host_name()}, timeout=10)
+                result["pushgateway"] = pushgateway
+            except Exception as exc:  # any failure of the push is reported, not raised
+                result["error"] = f"push to {pushgateway} failed: {exc}"
+    return result
 
 
 def live_gauges() -> dict:

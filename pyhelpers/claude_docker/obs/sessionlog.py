@@ -38,8 +38,9 @@ class SessionLog:
     def begin(self, session: str, project: str, slot: str, image: str) -> None:
         self.slot = slot
         context.bind(session=session, project=project, slot=slot)
-        self.tracer.root.attributes.update({"claude_docker.session": session, "claude_docker.project": project,
-                                            "claude_docker.slot": slot, "container.image.name": image})
+        self.tracer.root.attributes.update({"claude_docker.session": session, "claude_docker.slot": slot,
+                                            "claude_docker.project": context.clean_text(project)[0],
+                                            "container.image.name": image})
 
     def synced(self, direction: str, span: Span, report=None, tracked: int = 0, error: str | None = None) -> None:
         span.end(error=error)
@@ -62,9 +63,10 @@ class SessionLog:
         events.emit(f"sync.{direction}", error or f"config synced {direction}", level="error" if error else "info",
                     outcome="error" if error else "ok", duration_ms=span.seconds * 1000, fields=fields)
 
-    def container_started(self, started_at: float | None, spawned: float) -> None:
-        """`started_at`: the container's own start time from Docker, when it was seen running."""
-        self.startup_seconds = (started_at if started_at else spawned) - self.started
+    def container_started(self, started_at: float | None, fallback: float) -> None:
+        """`started_at`: the container's own start time from Docker, when it was seen running; else the
+        time it was last looked for."""
+        self.startup_seconds = (started_at if started_at else fallback) - self.started
         observe("claude_docker_session_startup_seconds", max(self.startup_seconds, 0.0), slot=self.slot)
         events.emit("session.start", "Claude Code started in its container", outcome="ok",
                     duration_ms=self.startup_seconds * 1000)
@@ -91,7 +93,7 @@ class SessionLog:
         if settings.enabled():
             try:
                 self.tracer.write(settings.traces_file())
-            except OSError:
+            except Exception:  # a trace that can't be stored never fails the session it describes
                 pass
         from claude_docker.obs.flush import spawn_background
 

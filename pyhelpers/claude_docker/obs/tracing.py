@@ -112,9 +112,10 @@ class Tracer:
     def write(self, path) -> None:
         from claude_docker.obs import jsonl, settings
 
+        failed = self.root.status_message if self.root.status == STATUS_ERROR else None
         for span in self.spans:
             if not span.end_ns:
-                span.end()
+                span.end(error=failed)  # a step cut short by the run's failure failed with it
         from claude_docker.obs import jsonline
 
         size, keep = settings.log_limits()
