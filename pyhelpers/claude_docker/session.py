@@ -100,6 +100,16 @@ def _recorded_failure(log: SessionLog, docker: bool):
         raise
 
 
+@contextmanager
+def _as_tool_error(what: str):
+    """An OSError here (a full disk, a read-only state dir) is one line and status 125, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise ToolError(f"{what}: {exc.strerror or exc}{where}", exitcodes.TOOL_FAILED) from None
+
+
 def _resource_attributes(existing: str, values: dict) -> str:
     """OTEL_RESOURCE_ATTRIBUTES for Claude Code's own telemetry: the user's, plus what ties it to this run."""
     ours = ",".join(f"{k}={quote(os.fsencode(str(v)), safe='')}" for k, v in values.items())
@@ -136,11 +146,12 @@ def run(claude_args: list[str]) -> int:
     log.begin(sid, str(project), slot, image)
     pid = os.getpid()
     header = {"host": host, "wrapper_pid": pid, "wrapper_start": process_start(pid)}
-    session = SessionDir.create(sid, header)
+    with _recorded_failure(log, docker=False), _as_tool_error("cannot create the session's state"):
+        session = SessionDir.create(sid, header)
     staging = Staging(claude, user_home, session)
     step = log.step("sync_in")
     try:
-        with _recorded_failure(log, docker=False):
+        with _recorded_failure(log, docker=False), _as_tool_error("cannot stage the session's config"):
             synced = sync_in(staging, cwd)
             mounts = plan_mounts(staging, synced, project, opts, user_home)
     except BaseException:

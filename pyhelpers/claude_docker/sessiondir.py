@@ -83,7 +83,7 @@ def all_sessions() -> list[SessionDir]:
     try:
         return sorted((SessionDir(p) for p in root.iterdir()
                        if not p.name.startswith(CREATING) and (p / MANIFEST).is_file()), key=lambda s: s.path.name)
-    except FileNotFoundError:
+    except OSError:  # no state dir yet, or not one we can list: no sessions to speak of
         return []
 
 
@@ -91,7 +91,7 @@ def abandoned_creations() -> list[Path]:
     """Session dirs whose creator died before finishing them (only ever empty or nearly so)."""
     try:
         candidates = [p for p in sessions_root().iterdir() if p.name.startswith(CREATING)]
-    except FileNotFoundError:
+    except OSError:
         return []
     dead = []
     for path in candidates:

@@ -422,3 +422,11 @@ def test_a_project_path_that_is_not_utf8_is_one_clear_refusal(home, env, no_left
     assert not list((home / ".claude-docker" / "sessions").iterdir())
     assert not any("\ufffd" in name for name in os.listdir(home))  # docker created no garbled twin of it
     assert [n for n in os.listdir(home) if n not in before and not n.startswith(".claude")] == []
+
+
+def test_an_unwritable_state_dir_is_one_line_and_125(project, env, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the state dir should be")
+    result = run_claude(project, dict(env, CLAUDE_DOCKER_STATE_DIR=str(blocker / "state")), "--version")
+    assert result.returncode == 125
+    assert result.stderr.count("\n") == 1 and "cannot create the session's state" in result.stderr
