@@ -22,7 +22,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import time
 from collections import namedtuple
 from pathlib import Path
 
@@ -177,7 +176,6 @@ class SyncReport:
         self.conflicts: list[str] = []
         self.quarantined: list[str] = []  # invalid or unsafe: never applied (data corruption detected)
         self.held: list[str] = []  # valid but not applied by policy: deletions, commands for the host
-        self.seconds = 0.0
 
     def messages(self) -> list[str]:
         lines = [f"conflict in {c}" for c in self.conflicts]
@@ -497,7 +495,6 @@ def sync_out(session: SessionDir, manifest: dict) -> SyncReport:
     `cleanup`) applies only what is left and never re-applies an older value over a newer one."""
     from claude_docker.locking import config_lock
 
-    started = time.perf_counter()
     report = SyncReport()
     try:
         with StagedTree(session) as tree:
@@ -522,5 +519,4 @@ def sync_out(session: SessionDir, manifest: dict) -> SyncReport:
     except OSError as exc:
         raise ToolError(f"cannot sync {exc.filename or 'the config'} back: {exc.strerror or exc}",
                         exitcodes.SYNC_FAILED) from None
-    report.seconds = time.perf_counter() - started
     return report

@@ -88,3 +88,24 @@ def test_doctor_reports_a_corrupt_config_with_its_fix(home):
     line = next(l for l in result.stdout.splitlines() if ".claude.json" in l and "not valid JSON" in l)
     assert line.startswith("✗")
     assert "fix: restore it from" in result.stdout
+
+
+def test_human_output_of_ps_health_and_trace(home):
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin:/usr/local/bin", "NO_COLOR": "1"}
+    ps = helper("ps", env=env)
+    if ps.returncode == 0:  # an engine to ask (other sessions may be live on it)
+        first = ps.stdout.splitlines()[0]
+        assert first == "no claude-docker sessions" or \
+            first.split() == ["SESSION", "STATUS", "SLOT", "IMAGE", "STARTED", "WRAPPER", "PROJECT"]
+    else:
+        assert ps.returncode == 125 and ps.stderr.count("\n") == 1
+    health = helper("health", "--live", env=env)
+    assert health.returncode == 0 and health.stdout.splitlines()[-1] == "live"
+    assert "\033[" not in health.stdout  # NO_COLOR
+    (home / ".claude.json").write_text("[]")
+    health = helper("health", env={**env, "CLAUDE_DOCKER_IMAGE": "claude-docker-test/absent:0"})
+    assert health.returncode == 1 and health.stdout.splitlines()[-1] == "not ready"
+    assert any(line.startswith("✗ .claude.json:") for line in health.stdout.splitlines())
+    trace = helper("trace", "start", "demo", env={**env, "TRACEPARENT": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
+    assert trace.returncode == 0
+    assert trace.stdout.startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-") and trace.stdout.endswith("-01\n")
