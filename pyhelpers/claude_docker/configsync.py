@@ -80,7 +80,8 @@ class Staging(namedtuple("Staging", "claude home session")):
         return mounts
 
 
-# tracked: the staged files' records; shared_dirs: (host source, container target); mounted: their names;
+# tracked: the staged files' records; shared_dirs: (host source, container target, read-only); mounted:
+# their names;
 # warnings: shared dirs the session will not be able to write to.
 SyncIn = namedtuple("SyncIn", "tracked shared_dirs mounted warnings")
 
@@ -106,7 +107,7 @@ def check_writable(staging: Staging, shared: list[tuple[Path, Path]], cwd: Path)
                         f"(left by `sudo claude`?); fix: sudo chown -R {user} {claude.config_dir}",
                         exitcodes.TOOL_FAILED)
     return [f"{src} is not writable by you: Claude Code can't save to {dst.name}/"
-            for src, dst in shared if not os.access(src, os.W_OK)]
+            for src, dst, read_only in shared if not read_only and not os.access(src, os.W_OK)]
 
 
 def sync_in(staging: Staging, cwd: Path) -> SyncIn:
@@ -131,7 +132,8 @@ def sync_in(staging: Staging, cwd: Path) -> SyncIn:
         if name in EPHEMERAL or _skipped(name):
             continue
         if entry.is_dir():
-            shared.append((Path(os.path.realpath(entry.path)), claude.config_dir / name))
+            read_only = name in HOST_COMMAND_DIRS and not apply_host_commands()
+            shared.append((Path(os.path.realpath(entry.path)), claude.config_dir / name, read_only))
             mounted.append(name)
         elif entry.is_file():
             tracked.append(_stage(session, Path(entry.path), f"{staging.config_key}/{name}"))
@@ -294,11 +296,48 @@ def _read_host(path: Path) -> bytes | None:
         return None
 
 
-# Settings whose values are commands Claude Code runs: changed inside the sandbox, they would run on the
-# host the next time Claude Code runs natively. Held back unless CLAUDE_DOCKER_SYNC_HOST_COMMANDS=apply.
+# Config whose values are commands Claude Code runs: changed inside the sandbox, they would run on the host
+# the next time Claude Code runs natively. Held back unless CLAUDE_DOCKER_SYNC_HOST_COMMANDS=apply; for the
+# same reason plugins/ (whose hooks run) is mounted read-only.
 SETTINGS_FILES = ("settings.json", "settings.local.json")
 HOST_COMMAND_KEYS = ("hooks", "statusLine", "apiKeyHelper", "awsAuthRefresh", "awsCredentialExport",
                      "otelHeadersHelper", "fileSuggestion", "env")
+HOST_COMMAND_DIRS = ("plugins",)
+
+
+def apply_host_commands() -> bool:
+    return os.environ.get("CLAUDE_DOCKER_SYNC_HOST_COMMANDS") == "apply"
+
+
+def host_command_paths(name: str, merged: dict, theirs: dict) -> list[tuple[str, ...]]:
+    """The key paths of a config file that hold commands for the host."""
+    if name in SETTINGS_FILES:
+        return [(k,) for k in HOST_COMMAND_KEYS]
+    if name == ".claude.json":  # MCP servers: user scope at the top, local scope per project
+        projects = set(merged.get("projects") or {}) | set(theirs.get("projects") or {})
+        return [("mcpServers",)] + [("projects", p, "mcpServers") for p in sorted(projects)]
+    return []
+
+
+def _get(doc, path: tuple[str, ...]):
+    for key in path:
+        if not isinstance(doc, dict) or key not in doc:
+            return MISSING
+        doc = doc[key]
+    return doc
+
+
+def _put(doc: dict, path: tuple[str, ...], value) -> None:
+    for key in path[:-1]:
+        if not isinstance(doc.get(key), dict):
+            if value is MISSING:
+                return
+            doc[key] = {}
+        doc = doc[key]
+    if value is MISSING:
+        doc.pop(path[-1], None)
+    else:
+        doc[path[-1]] = value
 # A session's JSON that lost more than half of at least this many top-level keys looks truncated (Claude
 # Code has shipped bugs that reset .claude.json to a minimal state): it is kept aside, not applied.
 TRUNCATION_MIN_KEYS = 4
@@ -312,7 +351,7 @@ class _Syncer:
         self.report = report
         self.tree = tree
         self.sid = session.session_id
-        self.apply_commands = os.environ.get("CLAUDE_DOCKER_SYNC_HOST_COMMANDS") == "apply"
+        self.apply_commands = apply_host_commands()
 
     def keep_aside(self, area: str, name: str, data: bytes) -> Path:
         folder = ensure_private_dir(state_dir() / area / self.sid)
@@ -377,7 +416,7 @@ class _Syncer:
         merged, conflicts = merge3(base, ours, theirs)
         if merged is MISSING:
             return  # deleted on the host meanwhile, unchanged in the session
-        if name in SETTINGS_FILES and not self.apply_commands and isinstance(merged, dict):
+        if not self.apply_commands and isinstance(merged, dict):
             merged = self.hold_back_commands(name, merged, theirs if isinstance(theirs, dict) else {}, ours_raw)
         if conflicts:
             self.report.conflicts += [f"{name}: {c.describe()}" for c in conflicts]
@@ -393,19 +432,21 @@ class _Syncer:
         self.write(host, data)
 
     def hold_back_commands(self, name: str, merged: dict, theirs: dict, ours_raw: bytes) -> dict:
-        changed = [k for k in HOST_COMMAND_KEYS if not same(merged.get(k, MISSING), theirs.get(k, MISSING))]
+        changed = [path for path in host_command_paths(name, merged, theirs)
+                   if not same(_get(merged, path), _get(theirs, path))]
         if not changed:
             return merged
-        kept = dict(merged)
-        for key in changed:
-            if key in theirs:
-                kept[key] = theirs[key]
-            else:
-                kept.pop(key, None)
+        import copy
+
+        kept = copy.deepcopy(merged)
+        for path in changed:
+            value = _get(theirs, path)
+            _put(kept, path, value if value is MISSING else copy.deepcopy(value))
         where = self.keep_aside("held", name, ours_raw)
         self.report.held.append(
-            f"{name}: the session changed {', '.join(changed)}, commands that would run on your host outside the "
-            f"sandbox; review {where} and apply it yourself, or set CLAUDE_DOCKER_SYNC_HOST_COMMANDS=apply")
+            f"{name}: the session changed {', '.join('.'.join(p) for p in changed)}, commands that would run on "
+            f"your host outside the sandbox; review {where} and apply it yourself, or set "
+            "CLAUDE_DOCKER_SYNC_HOST_COMMANDS=apply")
         return kept
 
     def sync_log(self, rec: dict, host: Path, name: str) -> None:

@@ -47,7 +47,8 @@ def project_root(cwd: Path) -> Path:
     """The git top level above cwd (a `.git` dir, or a worktree's `.git` file), else cwd itself.
 
     Below HOME the search stops short of HOME: a dotfiles repository in HOME is not every folder's project."""
-    user_home = home()
+    user_home = Path(os.path.realpath(home()))
+    cwd = Path(os.path.realpath(cwd))
     inside_home = user_home in cwd.parents
     for candidate in (cwd, *cwd.parents):
         if inside_home and candidate in (user_home, *user_home.parents):

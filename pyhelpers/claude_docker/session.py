@@ -40,12 +40,15 @@ def _is_within(path: Path, parent: Path) -> bool:
 
 
 def guarded_paths(user_home: Path, claude: ClaudeHome) -> tuple[Path, ...]:
-    return user_home, claude.config_dir, claude.claude_json, state_dir()
+    """HOME, Claude's config and our state, as real paths: a symlinked HOME or a dotfiles-linked ~/.claude
+    must not slip past a comparison of spellings."""
+    return tuple(Path(os.path.realpath(p)) for p in (user_home, claude.config_dir, claude.claude_json, state_dir()))
 
 
 def exposes_guarded(path: Path, guarded: tuple[Path, ...]) -> Path | None:
     """The guarded path a bind mount of `path` would expose: one inside it, or one it is inside of
     (HOME excepted for the latter: projects live in HOME)."""
+    path = Path(os.path.realpath(path))
     for g in guarded:
         if _is_within(g, path) or (g != guarded[0] and _is_within(path, g)):
             return g
@@ -62,7 +65,7 @@ def check_project(project: Path, user_home: Path, claude: ClaudeHome) -> None:
 
 def plan_mounts(staging: Staging, synced: SyncIn, project: Path, opts: RunOptions, user_home: Path) -> list[Mount]:
     mounts = [Mount(src, dst) for src, dst in staging.staging_mounts()]
-    mounts += [Mount(src, dst) for src, dst in synced.shared_dirs]
+    mounts += [Mount(src, dst, read_only) for src, dst, read_only in synced.shared_dirs]
     mounts.append(Mount(Path(os.path.realpath(project)), project))
     common = git_common_dir(project)
     if common is not None and not _is_within(common, project) \

@@ -73,7 +73,7 @@ def test_staging_mirrors_files_and_shares_directories(home, claude_home):
     assert json.loads(sim.claude_json.read_text())["numStartups"] == 1
     assert (sim.config / "settings.json").read_text() == '{"theme": "dark"}\n'
     assert (sim.config / ".credentials.json").stat().st_mode & 0o777 == 0o600
-    shared = {str(dst) for _, dst in sim.synced.shared_dirs}
+    shared = {str(dst) for _, dst, _ in sim.synced.shared_dirs}
     assert str(claude_home / "projects") in shared
     assert str(claude_home / "sessions") not in shared  # per-process state stays in the container
     assert not list(sim.config.glob("projects/*"))  # shared dirs are mounted, never copied
@@ -317,3 +317,17 @@ def test_a_staged_dir_replaced_by_a_file_is_refused(home, claude_home):
     sim.config.write_text("not a dir")
     report = sim.finish()
     assert report.quarantined and host_json(claude_home / "settings.json") == {"theme": "dark"}
+
+
+def test_mcp_servers_are_held_back_and_plugins_mounted_read_only(home, claude_home):
+    (claude_home / "plugins").mkdir()
+    sim = Sim(home)
+    assert [ro for _, dst, ro in sim.synced.shared_dirs if dst.name == "plugins"] == [True]
+    sim.rewrite_json(sim.claude_json, lambda d: (d.update(mcpServers={"evil": {"command": "sh"}}),
+                                                 d["projects"]["/p"].update(mcpServers={"x": {"command": "nc"}}),
+                                                 d.update(numStartups=2)))
+    report = sim.finish()
+    host = host_json(home / ".claude.json")
+    assert "mcpServers" not in host and "mcpServers" not in host["projects"]["/p"]
+    assert host["numStartups"] == 2
+    assert "mcpServers" in report.held[0] and "projects./p.mcpServers" in report.held[0]

@@ -224,3 +224,18 @@ def test_tail_since_reads_only_the_end(tmp_path, monkeypatch):
     window = jsonl.tail_since(path, "2026-11-20T23:00:00.000Z")
     assert len(window) == 60
     assert read[0] < path.stat().st_size / 10  # an hour of a day: it never read the rest
+
+
+def test_deleting_the_current_log_never_rereads_the_rotated_ones(tmp_path):
+    path = tmp_path / "log.jsonl"
+    for i in range(200):
+        jsonl.append(path, b'{"i":%d,"pad":"%s"}\n' % (i, b"z" * 60), 4096, 10)
+    cursor = jsonl.read_new(path, jsonl.Cursor())[-1][1]
+    cursor = jsonl.Cursor.from_json(json.loads(json.dumps(cursor.to_json())))  # as saved and loaded
+    path.unlink()  # freeing space by hand
+    jsonl.append(path, b'{"i":200}\n', 4096, 10)
+    assert [json.loads(l)["i"] for l, _ in jsonl.read_new(path, cursor)] == [200]
+    other = tmp_path / "timed.jsonl"
+    other.write_bytes(b'{"time":"2026-01-01T00:00:00.000Z","n":1}\n[1]\n"not a record"\n'
+                      b'{"time":"2026-01-02T00:00:00.000Z","n":2}\n')
+    assert [r["n"] for r in jsonl.tail_since(other, "2026-01-01T00:00:00.000Z")] == [1, 2]

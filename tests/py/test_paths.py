@@ -39,3 +39,28 @@ def test_a_forged_git_file_gets_nothing_mounted(home):
     assert git_common_dir(project) is None
     (target / "gitdir").write_text(str(home / "elsewhere" / ".git"))
     assert git_common_dir(project) is None
+
+
+def test_guards_compare_real_paths(home, tmp_path, monkeypatch):
+    from claude_docker.errors import ToolError
+    from claude_docker.paths import ClaudeHome
+    from claude_docker.session import check_project
+
+    import pytest
+
+    # HOME reached through a symlink: running in it must still be refused.
+    link = tmp_path / "home-link"
+    link.symlink_to(home)
+    monkeypatch.setenv("HOME", str(link))
+    with pytest.raises(ToolError):
+        check_project(home, link, ClaudeHome.from_env())
+    # ~/.claude linked into a dotfiles repo: that repo is not a project to mount either.
+    monkeypatch.setenv("HOME", str(home))
+    dotfiles = home / "dotfiles"
+    (dotfiles / "claude").mkdir(parents=True)
+    (dotfiles / ".git").mkdir()
+    (home / ".claude").symlink_to(dotfiles / "claude")
+    assert project_root(dotfiles) == dotfiles
+    with pytest.raises(ToolError) as err:
+        check_project(dotfiles, home, ClaudeHome.from_env())
+    assert str(dotfiles / "claude") in err.value.message

@@ -138,8 +138,9 @@ def _batched(path, sink: str, convert, max_items: int, max_bytes: int):
     for line, cursor in jsonl.read_new(path, cursors.load(sink)):
         end = cursor
         try:
-            piece = convert(json.loads(line))
-        except (ValueError, KeyError, TypeError):
+            record = json.loads(line)
+            piece = convert(record) if isinstance(record, dict) else None
+        except (ValueError, KeyError, TypeError, AttributeError):
             piece = None
         if piece is None:
             dropped += 1

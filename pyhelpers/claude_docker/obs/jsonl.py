@@ -65,22 +65,28 @@ def generations(path: Path) -> list[Path]:
     return rotated + ([path] if path.exists() else [])
 
 
+SEEN_KEPT = 64
+
+
 class Cursor:
     """A reader's position in a rotating log: which file (its inode, and a hash of its first line, since
-    a dropped file's inode is soon reused by a new one) and how far into it."""
+    a dropped file's inode is soon reused by a new one), how far into it, and which files it has already
+    read whole (so a deleted current file never makes it read the rotated ones again)."""
 
-    def __init__(self, inode: int = 0, offset: int = 0, head: str = ""):
+    def __init__(self, inode: int = 0, offset: int = 0, head: str = "", seen: list | None = None):
         self.inode = inode
         self.offset = offset
         self.head = head
+        self.seen = seen or []
 
     def to_json(self) -> dict:
-        return {"inode": self.inode, "offset": self.offset, "head": self.head}
+        return {"inode": self.inode, "offset": self.offset, "head": self.head, "seen": self.seen[-SEEN_KEPT:]}
 
     @classmethod
     def from_json(cls, data: dict | None) -> "Cursor":
         data = data or {}
-        return cls(int(data.get("inode", 0)), int(data.get("offset", 0)), str(data.get("head", "")))
+        return cls(int(data.get("inode", 0)), int(data.get("offset", 0)), str(data.get("head", "")),
+                   [list(x) for x in data.get("seen", [])])
 
 
 def _head(data: bytes) -> str:
@@ -110,14 +116,22 @@ def read_new(path: Path, cursor: Cursor) -> list[tuple[bytes, Cursor]]:
     ids = [(inode, _head(data)) for inode, data in contents]
     start = next((i for i, ident in enumerate(ids) if ident == (cursor.inode, cursor.head)
                   or (not cursor.head and ident[0] == cursor.inode)), None)
+    if start is None:
+        # Its file is gone (rotated past what is kept, or deleted): start after every file already read.
+        seen = {tuple(x) for x in cursor.seen}
+        start_at = next((i for i, ident in enumerate(ids) if ident not in seen), len(ids))
+    else:
+        start_at = start
     out: list[tuple[bytes, Cursor]] = []
-    for i, (inode, data) in enumerate(contents[start or 0:], start or 0):
+    for i in range(start_at, len(contents)):
+        inode, data = contents[i]
+        seen_so_far = (cursor.seen + [list(x) for x in ids[:i] if list(x) not in cursor.seen])[-SEEN_KEPT:]
         offset = cursor.offset if i == start and cursor.offset <= len(data) else 0
         position = offset
         for line in data[offset:].split(b"\n")[:-1]:  # the last piece is "" or a torn line still being written
             position += len(line) + 1
             if line:
-                out.append((line, Cursor(inode, position, ids[i][1])))
+                out.append((line, Cursor(inode, position, ids[i][1], seen_so_far)))
     return out
 
 
@@ -135,6 +149,8 @@ def tail_since(path: Path, since: str, time_key: str = "time") -> list[dict]:
 
                 record = json.loads(line)
             except ValueError:
+                continue
+            if not isinstance(record, dict):
                 continue
             if str(record.get(time_key, "")) < since:
                 older_reached = True

@@ -58,7 +58,7 @@ def export() -> int:
             for line, _ in batch:
                 try:
                     spans += json.loads(line).get("resourceSpans", [])
-                except ValueError:
+                except (ValueError, AttributeError, TypeError):
                     continue
             status, _, reason = post(url, json.dumps({"resourceSpans": spans}).encode(), headers())
             if status in (400, 413):

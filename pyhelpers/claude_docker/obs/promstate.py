@@ -34,6 +34,8 @@ def load() -> dict:
 
 
 def apply(state: dict, record: dict) -> None:
+    if not isinstance(record, dict):
+        return  # a valid JSON line that is not a record: nothing to count
     metric = METRICS.get(record.get("metric", ""))
     if metric is None or metric.kind != record.get("type"):
         return

@@ -25,7 +25,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
+        try:
+            self._answer(self.path.split("?", 1)[0])
+        except Exception as exc:  # a scrape always gets an answer, never a dropped connection
+            self._send(500, f"error: {getattr(exc, 'message', exc)}\n".encode(), "text/plain")
+
+    def _answer(self, path: str) -> None:
         if path == "/metrics":
             state = promstate.collect()
             self._send(200, promstate.render(state, promstate.live_gauges()), CONTENT_TYPE)
