@@ -37,7 +37,10 @@ strip_block() {
 # The file a path names, through any chain of symlinks (a dotfiles-managed ~/.zshrc stays a link).
 resolve() {
   p=$1
+  hops=0
   while [ -L "$p" ]; do
+    hops=$((hops + 1))
+    [ "$hops" -le 40 ] || err "$1: too many levels of symbolic links"
     t=$(readlink "$p")
     case $t in /*) p=$t ;; *) p=$(dirname "$p")/$t ;; esac
   done
@@ -120,12 +123,20 @@ install_package() {
     say "created $venv"
   fi
   hash=$(source_hash "$src")
-  if [ "$(cat "$PREFIX/.source-hash" 2>/dev/null)" != "$hash" ]; then
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-warn-script-location "$src" \
-      || err "pip could not install the helper package"
+  # The hash lives in the venv, so a venv made anew (deleted, or a new Python) always gets the package.
+  if [ "$(cat "$venv/.claude-docker-source-hash" 2>/dev/null)" != "$hash" ]; then
+    # Built from a copy: pip and setuptools write build files beside the sources, and the checkout
+    # may be read-only or shared.
+    build=$(mktemp -d) || err "cannot make a temporary directory"
+    cp -R "$src/pyproject.toml" "$src/pyhelpers" "$build/" || { rm -rf "$build"; err "cannot copy the sources"; }
+    if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-warn-script-location "$build"; then
+      rm -rf "$build"
+      err "pip could not install the helper package"
+    fi
+    rm -rf "$build"
     "$venv/bin/python" -m compileall -q "$("$venv/bin/python" -c 'import claude_docker, os; print(os.path.dirname(claude_docker.__file__))')" \
       || err "byte-compiling failed"
-    printf '%s\n' "$hash" >"$PREFIX/.source-hash"
+    printf '%s\n' "$hash" >"$venv/.claude-docker-source-hash"
     say "installed the helper package into $venv"
   fi
   main_py=$("$venv/bin/python" -c 'import claude_docker, os; print(os.path.join(os.path.dirname(claude_docker.__file__), "__main__.py"))') \
@@ -157,7 +168,9 @@ link_bin() {
 do_install() {
   src=$(src_dir) || err "cannot find the source directory"
   if [ ! -f "$src/ai-assistant.zsh" ] || [ ! -d "$src/pyhelpers" ]; then err "run install.sh from a claude-docker checkout"; fi
-  if [ -d "$PREFIX" ] && [ ! -e "$PREFIX/$OURS" ] && [ -n "$(ls -A "$PREFIX")" ]; then
+  # (an install made before the marker existed is recognised by its layout)
+  if [ -d "$PREFIX" ] && [ ! -e "$PREFIX/$OURS" ] && [ -n "$(ls -A "$PREFIX")" ] \
+      && ! { [ -f "$PREFIX/ai-assistant.zsh" ] && [ -d "$PREFIX/venv" ]; }; then
     err "$PREFIX is not empty and not a claude-docker install: choose another --prefix"
   fi
   mkdir -p "$PREFIX" || err "cannot create $PREFIX"

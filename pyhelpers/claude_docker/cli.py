@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         return exitcodes.INTERRUPTED
     except BrokenPipeError:
         return exitcodes.OK
+    except OSError as exc:  # an expected condition of the machine (a full disk, a path that isn't there)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"claude-docker: {exc.strerror or exc}{where}", file=sys.stderr)
+        return exitcodes.FAILURE
     except Exception as exc:
         click = sys.modules.get("click")
         if click is not None and isinstance(exc, click.exceptions.Abort):

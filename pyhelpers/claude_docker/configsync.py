@@ -242,8 +242,8 @@ class StagedTree:
             os.close(d)
         return [st.st_size, st.st_mtime_ns, st.st_ino]
 
-    def read(self, key: str) -> bytes | None:
-        """A staged regular file's bytes, or None if it is gone."""
+    def read(self, key: str, offset: int = 0) -> bytes | None:
+        """A staged regular file's bytes from `offset`, or None if it is gone."""
         parent = self._parent(key)
         if parent is None:
             return None
@@ -260,8 +260,9 @@ class StagedTree:
             st = os.fstat(f.fileno())
             if not stat.S_ISREG(st.st_mode):
                 raise _Invalid("not a regular file")
-            if st.st_size > MAX_STAGED_FILE:
+            if st.st_size - offset > MAX_STAGED_FILE:
                 raise _Invalid(f"larger than {MAX_STAGED_FILE >> 20} MiB")
+            f.seek(offset)
             return f.read()
 
     def entries(self, key: str) -> list[tuple[str, bool]]:
@@ -452,11 +453,10 @@ class _Syncer:
     def sync_log(self, rec: dict, host: Path, name: str) -> None:
         import orjson
 
-        ours_raw = self.tree.read(rec["key"])
         base_size = rec["base_size"] or 0
-        if ours_raw is None or len(ours_raw) <= base_size:
+        tail = self.tree.read(rec["key"], offset=base_size)  # only what the session appended: logs grow large
+        if not tail:
             return  # history is append-only: a session never shortens the host's
-        tail = ours_raw[base_size:]
         tail = tail[: tail.rfind(b"\n") + 1]  # whole lines only
         good, bad = [], []
         for line in tail.splitlines(keepends=True):

@@ -134,7 +134,8 @@ def run(claude_args: list[str]) -> int:
 
     user_home = home()
     claude = ClaudeHome.from_env()
-    cwd = Path(os.getcwd())
+    with _recorded_failure(log, docker=False), _as_tool_error("the current directory is gone"):
+        cwd = Path(os.getcwd())
     project = project_root(cwd)
     with _recorded_failure(log, docker=False):
         check_project(project, user_home, claude)
@@ -191,7 +192,12 @@ def run(claude_args: list[str]) -> int:
         "project": str(project), "started": spec.started, "trace_id": log.tracer.trace_id,
         **sync_state(staging, synced),
     }
-    session.write_manifest(manifest)
+    try:
+        with _recorded_failure(log, docker=False), _as_tool_error("cannot record the session"):
+            session.write_manifest(manifest)
+    except ToolError:
+        session.remove()
+        raise
     return _supervise(argv, session, manifest, log, container)
 
 
@@ -236,6 +242,8 @@ def _supervise(argv: list[str], session: SessionDir, manifest: dict, log: Sessio
         for signum in early:
             os.kill(child, signum)
         started_at, wait_status = _wait_for_start(child, manifest["container"])
+        if wait_status is not None:
+            child = 0  # reaped: its pid may be reused, no signal may go to it now
         # Not seen running (it ended first, or is still not up after the poll gave up): now is a bound.
         log.container_started(started_at, time.time())
         if wait_status is None:

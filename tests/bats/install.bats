@@ -97,3 +97,24 @@ snapshot() {
   [[ $output == *"but no '# <<< claude-docker <<<' line: fix the block by hand" ]]
   [ "$(cat "$HOME/dotfiles/zshrc")" = $'# >>> claude-docker >>>\nkeep me' ]
 }
+
+@test "a deleted venv is rebuilt with the package, and the checkout is never written to" {
+  rm -rf "$PREFIX/venv"
+  before=$(cd "$ROOT" && git status --porcelain --ignored pyhelpers | sort)
+  run "$ROOT/install.sh" --python "$(python3 -c 'import sys; print(sys.executable)')" --no-rc
+  [ "$status" -eq 0 ]
+  run "$HOME/.local/bin/claude-docker" --version
+  [ "$status" -eq 0 ]
+  [ "$(cd "$ROOT" && git status --porcelain --ignored pyhelpers | sort)" = "$before" ]
+}
+
+@test "a symlink loop for the rc file is one clear error" {
+  export HOME="$BATS_TEST_TMPDIR/loop"
+  mkdir -p "$HOME"
+  ln -s a "$HOME/b"
+  ln -s b "$HOME/a"
+  ln -s a "$HOME/.zshrc"
+  run timeout 20 "$ROOT/install.sh" --prefix "$INSTALL_HOME/.local/share/claude-docker" --bin-dir "$HOME/bin"
+  [ "$status" -eq 1 ]
+  [[ $output == *"too many levels of symbolic links"* ]]
+}

@@ -109,3 +109,33 @@ def test_human_output_of_ps_health_and_trace(home):
     trace = helper("trace", "start", "demo", env={**env, "TRACEPARENT": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
     assert trace.returncode == 0
     assert trace.stdout.startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-") and trace.stdout.endswith("-01\n")
+
+
+def test_expected_failures_of_helper_commands_are_one_line(home, tmp_path):
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin:/usr/local/bin", "NO_COLOR": "1"}
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    cases = [
+        (["trace", "start"], {"CLAUDE_DOCKER_TRACES_DIR": str(blocker / "traces")}, 1),
+        (["metrics", "collect"], {"CLAUDE_DOCKER_TEXTFILE_DIR": str(blocker / "textfile")}, 1),
+        (["datadog", "send"], {"DD_API_KEY": "k", "CLAUDE_DOCKER_DATADOG_RETRIES": "many"}, 2),
+        (["datadog", "send"], {"DD_API_KEY": "k", "CLAUDE_DOCKER_DATADOG_BACKOFF": "-1"}, 2),
+        (["metrics", "serve", "--listen", "127.0.0.1:70000"], {}, 2),
+    ]
+    for args, extra, code in cases:
+        result = helper(*args, env={**env, **extra})
+        assert result.returncode == code, (args, result.stderr)
+        assert result.stderr.count("\n") == 1 and "internal error" not in result.stderr, (args, result.stderr)
+
+
+def test_a_deleted_working_directory_is_one_line_and_125(home, tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    code = (f"import os, sys; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r}); "
+            "from claude_docker.cli import main; sys.exit(main(['run', '--', '--version']))")
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin:/usr/local/bin", "CLAUDE_DOCKER_IMAGE": "claude-docker-test/fake-claude:1"}
+    result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    if "not reachable" in result.stderr or "not present" in result.stderr:
+        pytest.skip("needs the engine and the fake image")
+    assert result.returncode == 125 and result.stderr.count("\n") == 1
+    assert "the current directory is gone" in result.stderr

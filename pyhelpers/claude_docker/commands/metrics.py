@@ -47,8 +47,8 @@ def serve(listen: str) -> int:
     from claude_docker.obs import server
 
     host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit():
-        raise ToolError(f"--listen {listen!r}: expected HOST:PORT", exitcodes.USAGE)
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise ToolError(f"--listen {listen!r}: expected HOST:PORT, the port from 0 to 65535", exitcodes.USAGE)
 
     def ready(address) -> None:
         print(f"http://{address[0]}:{address[1]}", flush=True)

@@ -3,8 +3,9 @@ and DD_SITE.
 
 Batches respect Datadog's documented limits (logs: ≤1000 per request, ≤5 MB uncompressed, ≤1 MB each,
 ≤18 h old; metrics: ≤500 KB per payload, points ≤1 h old and ≤10 min ahead) and are gzipped. 408, 429
-and 5xx are retried with exponential backoff (honouring Retry-After); 400 drops the batch (it can never
-succeed); 401/403 stop with everything kept; 413 splits the batch. The logs are the spool: a cursor per
+and 5xx are retried with exponential backoff (honouring Retry-After); 400 and 413 split the batch until
+the one item Datadog can't take is alone, and drop only it; 401/403 and any other refusal stop with
+everything kept. The logs are the spool: a cursor per
 stream advances only past what Datadog accepted, so nothing is lost and nothing is sent twice.
 The API key goes in a header only and appears in no message, event or error.
 """
@@ -76,9 +77,15 @@ def _epoch(iso: str) -> float:
 class _Sender:
     def __init__(self, report: Report):
         self.report = report
-        self.key = os.environ["DD_API_KEY"]
-        self.attempts = max(1, int(os.environ.get("CLAUDE_DOCKER_DATADOG_RETRIES") or 5))
-        self.backoff = float(os.environ.get("CLAUDE_DOCKER_DATADOG_BACKOFF") or 1.0)
+        self.key = os.environ["DD_API_KEY"].strip()
+        try:
+            self.attempts = max(1, int(os.environ.get("CLAUDE_DOCKER_DATADOG_RETRIES") or 5))
+            self.backoff = float(os.environ.get("CLAUDE_DOCKER_DATADOG_BACKOFF") or 1.0)
+            if not math.isfinite(self.backoff) or self.backoff < 0:
+                raise ValueError
+        except ValueError:
+            raise ToolError("CLAUDE_DOCKER_DATADOG_RETRIES must be a whole number and CLAUDE_DOCKER_DATADOG_BACKOFF "
+                            "a number of seconds >= 0", exitcodes.USAGE) from None
 
     def deliver(self, url: str, payload: bytes) -> int:
         """POST with retries; the final status (None: nothing answered)."""
