@@ -121,14 +121,9 @@ def container_started_at(sock_path: str, name: str) -> float | None:
         return None
     if not started or started.startswith("0001-"):
         return None
-    import calendar
-    import time
+    from claude_docker.obs.context import utc_seconds
 
-    seconds, _, fraction = started.rstrip("Z").partition(".")
-    try:
-        return calendar.timegm(time.strptime(seconds[:19], "%Y-%m-%dT%H:%M:%S")) + float("0." + (fraction or "0"))
-    except ValueError:
-        return None
+    return utc_seconds(started)
 
 
 def stop_container(sock_path: str, name: str, grace: int = 10) -> bool:

@@ -54,6 +54,18 @@ def utc_now() -> str:
     return f"{_second[1]}.{int(now * 1000) % 1000:03d}Z"
 
 
+def utc_seconds(iso: str) -> float | None:
+    """Unix time of an ISO 8601 UTC timestamp (ours, with milliseconds, or Docker's, with nanoseconds);
+    None if it isn't one."""
+    import calendar
+
+    whole, _, fraction = iso.rstrip("Z").partition(".")
+    try:
+        return calendar.timegm(time.strptime(whole[:19], "%Y-%m-%dT%H:%M:%S")) + float("0." + (fraction or "0"))
+    except (ValueError, TypeError):
+        return None
+
+
 def clean_text(value: str) -> tuple[str, str | None]:
     """`value` as valid Unicode, and its exact bytes in base64 when it was not valid UTF-8.
 

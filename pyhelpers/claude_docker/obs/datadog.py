@@ -12,7 +12,6 @@ The API key goes in a header only and appears in no message, event or error.
 
 from __future__ import annotations
 
-import calendar
 import gzip
 import json
 import math
@@ -25,6 +24,7 @@ from claude_docker.errors import ToolError
 from claude_docker.liveness import host_name
 from claude_docker.locking import state_lock
 from claude_docker.obs import cursors, jsonl, settings
+from claude_docker.obs.context import utc_seconds
 from claude_docker.obs.http import post
 
 LOGS, METRICS = "datadog-logs", "datadog-metrics"
@@ -67,11 +67,10 @@ def _urls() -> tuple[str, str]:
     return f"https://http-intake.logs.{site}/api/v2/logs", f"https://api.{site}/api/v2/series"
 
 
-def _epoch(iso: str) -> float:
-    try:
-        return calendar.timegm(time.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S")) + float("0" + iso[19:].rstrip("Z"))
-    except (ValueError, TypeError):
-        return 0.0
+def _epoch(iso) -> float:
+    """A record's time as Unix seconds; a missing or broken one counts as very old."""
+    seconds = utc_seconds(iso) if isinstance(iso, str) else None
+    return seconds if seconds is not None else 0.0
 
 
 class _Sender:

@@ -11,7 +11,7 @@ import time
 from claude_docker import exitcodes
 from claude_docker.obs import context, events, settings
 from claude_docker.obs.catalog import observe
-from claude_docker.obs.tracing import Span, Tracer
+from claude_docker.obs.tracing import SPAN_KIND_INTERNAL, Span, Tracer
 
 OUTCOMES = {0: "ok", exitcodes.TOOL_FAILED: "tool_failed", exitcodes.SYNC_FAILED: "sync_failed", 130: "interrupted",
             143: "interrupted", 129: "interrupted"}
@@ -29,7 +29,7 @@ class SessionLog:
         self.startup_seconds: float | None = None
         context.bind(trace_id=self.tracer.trace_id, span_id=self.tracer.root.span_id)
 
-    def step(self, name: str, kind: int = 1) -> Span:
+    def step(self, name: str, kind: int = SPAN_KIND_INTERNAL) -> Span:
         return self.tracer.start(name, kind=kind)
 
     def traceparent(self, span: Span) -> str:
