@@ -113,8 +113,10 @@ def test_rotation_loses_nothing_across_generations(home, monkeypatch):
         assert p.wait(timeout=300) == 0
     files = jsonl.generations(home / ".claude-docker-events.jsonl")
     assert len(files) > 10
-    assert all(f.stat().st_size < 200_000 + 2000 for f in files)
-    lines = [json.loads(line) for f in files for line in f.read_bytes().splitlines()]
+    raw = [line for f in files for line in f.read_bytes().splitlines(keepends=True)]
+    # The bound holds under any scheduling: the limit plus one line per concurrent writer.
+    assert all(f.stat().st_size <= 200_000 + 4 * max(map(len, raw)) for f in files)
+    lines = [json.loads(line) for line in raw]
     assert len(lines) == 12_000 and len({(r["fields"]["writer"], r["fields"]["i"]) for r in lines}) == 12_000
 
 

@@ -20,20 +20,37 @@ import os
 _BLOCK = 64 * 1024  # tail_since reads backwards in blocks of this size
 
 
-def append(path: Path | str, line: bytes, max_bytes: int, keep: int) -> None:
-    """Append one record (`line` ends with a newline and holds no other)."""
+def _open_for_append(path: Path | str) -> int:
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     except FileNotFoundError:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+
+def append(path: Path | str, line: bytes, max_bytes: int, keep: int) -> None:
+    """Append one record (`line` ends with a newline and holds no other).
+
+    A file found already over the limit is rotated before writing, so writers wait for the rotation
+    instead of piling onto the full file: a file never holds more than max_bytes plus one line per
+    concurrent writer."""
+    fd = _open_for_append(path)
     try:
         size = os.fstat(fd).st_size
+        if size > max_bytes:
+            os.close(fd)
+            fd = -1
+            from pathlib import Path
+
+            rotate(Path(path), max_bytes, keep)
+            fd = _open_for_append(path)
+            size = os.fstat(fd).st_size
         written = os.write(fd, line)
         if written != len(line):
             raise OSError(f"short write to {path}: {written} of {len(line)} bytes")
     finally:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
     if size + len(line) > max_bytes:
         from pathlib import Path
 
