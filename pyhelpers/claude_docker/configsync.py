@@ -37,7 +37,7 @@ ALWAYS_SHARED = ("projects",)
 MAX_STAGED_FILE = 64 * 1024 * 1024
 
 
-def _skipped(name: str) -> bool:
+def is_transient(name: str) -> bool:
     # Lock files and half-written temp files of any writer, ours included.
     return name.endswith(".lock") or ".tmp" in name or ".cd-tmp-" in name
 
@@ -129,7 +129,7 @@ def sync_in(staging: Staging, cwd: Path) -> SyncIn:
     mounted: list[str] = []
     for entry in entries:
         name = entry.name
-        if name in EPHEMERAL or _skipped(name):
+        if name in EPHEMERAL or is_transient(name):
             continue
         if entry.is_dir():
             read_only = name in HOST_COMMAND_DIRS and not apply_host_commands()
@@ -502,7 +502,7 @@ class _Syncer:
         for key in self.tree.files_under(rec["key"]):
             rel = key[len(prefix):]
             dst = host / rel
-            if dst.exists() or _skipped(os.path.basename(rel)):
+            if dst.exists() or is_transient(os.path.basename(rel)):
                 continue
             try:
                 data = self.tree.read(key)
@@ -522,7 +522,7 @@ def pending_changes(tree: StagedTree, manifest: dict) -> list[dict]:
     host_config = Path(manifest["host_config"])
     for name, is_dir in tree.entries(config_key):
         key = f"{config_key}/{name}"
-        if key in known or name in manifest["mounted"] or name in EPHEMERAL or _skipped(name):
+        if key in known or name in manifest["mounted"] or name in EPHEMERAL or is_transient(name):
             continue
         changed.append({"key": key, "host": str(host_config / name), "kind": "dir" if is_dir else kind_of(name),
                         "base_size": None, "staged_stat": None})

@@ -1,0 +1,154 @@
+"""Taking a backup: walk the state, store only what changed, commit the manifest last.
+
+Change detection is restic's: a file whose size, mtime and inode match the newest snapshot's entry reuses
+that entry without being read. A changed file is read and cut into chunks of up to 1 MiB at the same
+offsets as before, so a transcript that only grew reuses every chunk of its old content and stores just the
+appended tail (plus, now and then, a compaction of many small tails into whole chunks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+
+from claude_docker import exitcodes
+from claude_docker.backup import scope
+from claude_docker.backup.store import CHUNK_SIZE, ChunkError, Store, new_snapshot_id
+from claude_docker.errors import ToolError
+from claude_docker.liveness import host_name
+from claude_docker.paths import ClaudeHome
+
+# A file cut into more than this many chunks of under half CHUNK_SIZE (one per append) is re-cut whole.
+MAX_SMALL_CHUNKS = 32
+
+
+class _Writer:
+    """Stores a backup's chunks: each new one once, and an existing one only if it is sound."""
+
+    def __init__(self, store: Store, trusted: set[str]):
+        self.store = store
+        self.existing = store.chunk_names()
+        self.trusted = trusted & self.existing  # referenced by the parent snapshot: known sound
+        self.new_chunks = 0
+        self.new_bytes = 0
+
+    def put(self, data: bytes) -> list:
+        chunk_id = self.store.chunk_id(data)
+        if chunk_id in self.existing and chunk_id not in self.trusted:
+            # Left by a backup killed before its commit (maybe never flushed to disk): check before reuse.
+            try:
+                self.store.get_chunk(chunk_id, len(data))
+                self.trusted.add(chunk_id)
+            except ChunkError:
+                self.existing.discard(chunk_id)
+        if chunk_id not in self.existing:
+            self.new_bytes += self.store.put_chunk(chunk_id, data)
+            self.new_chunks += 1
+            self.existing.add(chunk_id)
+            self.trusted.add(chunk_id)
+        return [chunk_id, len(data)]
+
+
+def _unchanged(prev: dict | None, st: os.stat_result, writer: _Writer) -> bool:
+    return (prev is not None and prev.get("type") == "file" and prev["size"] == st.st_size
+            and prev["mtime_ns"] == st.st_mtime_ns and prev["ino"] == st.st_ino
+            and all(c[0] in writer.existing for c in prev["chunks"]))
+
+
+def _read_file(item: scope.Item, prev: dict | None, writer: _Writer, progress) -> dict:
+    """A changed file's entry: leading chunks equal to the previous version's are reused, the rest stored."""
+    top_level = item.key.count("/") <= 1  # followed if a link, as the walk did; below, never
+    fd = os.open(item.path, os.O_RDONLY | os.O_NONBLOCK | (0 if top_level else os.O_NOFOLLOW))
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        size = st.st_size  # a file still being appended to is taken as it was now: a whole-line prefix
+        whole = hashlib.sha256()
+        chunks: list = []
+        old = list(prev["chunks"]) if prev and prev.get("type") == "file" else []
+        if sum(1 for c in old if c[1] < CHUNK_SIZE // 2) > MAX_SMALL_CHUNKS:
+            old = []  # compaction: cut the whole file afresh
+        done = 0
+        for chunk_id, length in old:
+            if done + length > size:
+                break
+            data = f.read(length)
+            if writer.store.chunk_id(data) != chunk_id or chunk_id not in writer.existing:
+                f.seek(done)
+                break
+            whole.update(data)
+            chunks.append([chunk_id, length])
+            done += length
+            progress(length)
+        while done < size:
+            data = f.read(min(CHUNK_SIZE, size - done))
+            if not data:
+                break  # truncated while we read: take what there was
+            whole.update(data)
+            chunks.append(writer.put(data))
+            done += len(data)
+            progress(len(data))
+    return {"path": item.key, "type": "file", "mode": st.st_mode & 0o7777, "size": done,
+            "mtime_ns": st.st_mtime_ns, "ino": st.st_ino, "sha256": whole.hexdigest(), "chunks": chunks}
+
+
+def parent_of(store: Store, wanted_scope: str) -> dict | None:
+    """The newest readable snapshot that covers at least `wanted_scope`: what a new backup is compared to."""
+    for snapshot_id in reversed(store.snapshot_ids()):
+        try:
+            manifest = store.load(snapshot_id)
+        except ChunkError:
+            continue
+        if wanted_scope == "config" or manifest.get("scope") == "full":
+            return manifest
+    return None
+
+
+def create(claude: ClaudeHome, reason: str, backup_scope: str = "full", store: Store | None = None,
+           progress=None) -> dict:
+    """Back up Claude Code's state; the committed manifest, with `stats` of what this backup added."""
+    store = store or Store()
+    started = time.monotonic()
+    try:
+        store.init()
+        with store.lock():
+            parent = parent_of(store, backup_scope)
+            previous = {e["path"]: e for e in parent["entries"]} if parent else {}
+            trusted = {c[0] for e in previous.values() if e.get("type") == "file" for c in e["chunks"]}
+            writer = _Writer(store, trusted)
+            items, skipped = scope.walk(claude, backup_scope, exclude=(store.root,))
+            changed = [i for i in items if i.kind == "file" and not _unchanged(previous.get(i.key), i.st, writer)]
+            advance = progress.start(sum(i.st.st_size for i in changed)) if progress else (lambda n: None)
+            entries = []
+            for item in items:
+                prev = previous.get(item.key)
+                if item.kind == "dir":
+                    entries.append({"path": item.key, "type": "dir", "mode": item.st.st_mode & 0o7777})
+                elif item.kind == "link":
+                    entries.append({"path": item.key, "type": "link", "target": item.target})
+                elif _unchanged(prev, item.st, writer):
+                    entries.append(prev)
+                else:
+                    try:
+                        entries.append(_read_file(item, prev, writer, advance))
+                    except FileNotFoundError:
+                        continue  # removed since the walk
+                    except OSError as exc:
+                        skipped.append(f"{item.key}: unreadable ({exc.strerror})")
+            if progress:
+                progress.finish()
+            manifest = {
+                "format": 1, "id": new_snapshot_id(), "scope": backup_scope, "reason": reason, "host": host_name(),
+                "claude": {"config_dir": str(claude.config_dir), "claude_json": str(claude.claude_json),
+                           "custom": claude.custom},
+                "parent": parent["id"] if parent else None, "entries": entries, "skipped": skipped,
+                "stats": {"files": sum(1 for e in entries if e["type"] == "file"),
+                          "bytes": sum(e["size"] for e in entries if e["type"] == "file"),
+                          "files_read": len(changed), "new_chunks": writer.new_chunks,
+                          "added_bytes": writer.new_bytes, "seconds": round(time.monotonic() - started, 3)},
+            }
+            store.commit(manifest)
+            return manifest
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise ToolError(f"backup failed: {exc.strerror or exc}{where}", exitcodes.FAILURE) from None

@@ -1,0 +1,231 @@
+"""Putting a backup back: decide per file, stage and verify everything, then swap it in.
+
+Two modes:
+* repair (what `claude-dr` does): bring back only what is broken: files that are missing, and config files
+  that don't parse. Everything that is fine stays as it is, however much newer than the backup.
+* all (`backup restore`): every file of the backup, except where the current one is plainly newer: a log
+  (`*.jsonl`) that still starts with the backup's content, and OAuth credentials that expire later (refresh
+  tokens are single-use: putting an old one back logs the user out) unless `force_credentials`.
+Files the backup doesn't have are left alone in both.
+
+Nothing on the host changes until every file to write has been staged beside its target (same file
+system) and has hashed right. Then the current state is backed up (so a restore can be undone with
+another), and each file is renamed over its target: each one is old or new whatever is killed when, and a
+second run finishes what a killed one began. All of it under the config lock, which sync also takes.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+from claude_docker import exitcodes
+from claude_docker.backup import scope
+from claude_docker.backup.store import ChunkError, Store
+from claude_docker.backup.verify import json_problem, manifest_problems
+from claude_docker.errors import ToolError
+from claude_docker.fsio import fsync_dir, write_atomic
+from claude_docker.liveness import is_alive, process_start
+from claude_docker.paths import ClaudeHome
+
+STAGING_PREFIX = ".claude-docker-restore-"
+CREDENTIALS = scope.CONFIG + "/.credentials.json"
+
+
+class RestoreError(ToolError):
+    """The backup could not be restored (damaged, hostile, no room); nothing on the host was changed."""
+
+
+def _hash_prefix(path: Path, length: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while length > 0:
+            block = f.read(min(length, 1 << 20))
+            if not block:
+                break
+            digest.update(block)
+            length -= len(block)
+    return digest.hexdigest()
+
+
+def _expires_at(data: bytes | None) -> float:
+    import orjson
+
+    try:
+        value = orjson.loads(data or b"")["claudeAiOauth"]["expiresAt"]
+        return float(value)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return float("-inf")
+
+
+def _read_entry(store: Store, entry: dict) -> bytes:
+    return b"".join(store.get_chunk(c, n) for c, n in entry["chunks"])
+
+
+def decide(store: Store, entry: dict, target: Path, mode: str, force_credentials: bool) -> tuple[str, str]:
+    """(action, why) for one file: write, keep, or same."""
+    key = entry["path"]
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        return "write", "missing"
+    if scope.must_parse(key):
+        try:
+            current = target.read_bytes()
+        except OSError as exc:
+            return "write", f"unreadable ({exc.strerror})"
+        broken = json_problem(key, current)
+        if broken:
+            return "write", broken
+    if mode == "repair":
+        return "keep", "present and sound"
+    if st.st_size == entry["size"] and st.st_mtime_ns == entry["mtime_ns"]:
+        return "same", ""
+    if st.st_size >= entry["size"] and _hash_prefix(target, entry["size"]) == entry["sha256"]:
+        if st.st_size == entry["size"]:
+            return "same", ""
+        if key.endswith(".jsonl"):
+            return "keep", "grew since the backup (only appended to)"
+    if key == CREDENTIALS and not force_credentials:
+        if _expires_at(target.read_bytes()) > _expires_at(_read_entry(store, entry)):
+            return "keep", "newer OAuth credentials than the backup's (use --force-credentials to replace)"
+    return "write", "differs from the backup"
+
+
+def _clear_stale_staging(parent: Path) -> None:
+    """Staging dirs of restores that were killed: their pid is in the name."""
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(STAGING_PREFIX):
+            continue
+        pid, _, start = name[len(STAGING_PREFIX):].partition("-")
+        if pid.isdigit() and not is_alive(int(pid), start.rsplit("-", 1)[0]):
+            shutil.rmtree(parent / name, ignore_errors=True)
+
+
+def _stage_file(store: Store, entry: dict, staged: Path, advance) -> None:
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        for chunk_id, length in entry["chunks"]:
+            data = store.get_chunk(chunk_id, length)
+            digest.update(data)
+            f.write(data)
+            advance(length)
+        os.fchmod(f.fileno(), entry["mode"])
+    if digest.hexdigest() != entry["sha256"]:
+        raise ChunkError(f"{entry['path']} does not match its hash")
+    os.utime(staged, ns=(entry["mtime_ns"], entry["mtime_ns"]))
+
+
+def _move(staged: Path, target: Path, touched: set[Path]) -> None:
+    """Rename a staged file over its target (through a link, as config sync writes)."""
+    real = Path(os.path.realpath(target))
+    real.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(staged, real)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        write_atomic(real, staged.read_bytes(), mode=staged.stat().st_mode & 0o7777)
+    touched.add(real.parent)
+
+
+class Result:
+    def __init__(self, snapshot_id: str):
+        self.snapshot = snapshot_id
+        self.written: list[tuple[str, str]] = []  # (key, why)
+        self.kept: list[tuple[str, str]] = []
+        self.same = 0
+        self.pre_restore: str | None = None
+        self.bytes = 0
+
+    def to_json(self) -> dict:
+        return {"snapshot": self.snapshot, "written": [{"path": k, "why": w} for k, w in self.written],
+                "kept": [{"path": k, "why": w} for k, w in self.kept], "unchanged": self.same,
+                "pre_restore_backup": self.pre_restore, "bytes": self.bytes}
+
+
+def restore(manifest: dict, claude: ClaudeHome, mode: str = "all", force_credentials: bool = False,
+            store: Store | None = None, progress=None, backup_first: bool = True) -> Result:
+    from claude_docker.backup.create import create
+    from claude_docker.locking import config_lock
+
+    store = store or Store()
+    problems = manifest_problems(manifest)
+    if problems:
+        raise RestoreError(f"refusing backup {manifest.get('id')}: {problems[0]}", exitcodes.FAILURE)
+    result = Result(manifest["id"])
+    parent = Path(os.path.realpath(claude.config_dir)).parent
+    parent.mkdir(parents=True, exist_ok=True)
+    with config_lock(claude.config_dir):
+        plan = []
+        for entry in manifest["entries"]:
+            if entry["type"] != "file":
+                continue
+            action, why = decide(store, entry, scope.host_path(claude, entry["path"]), mode, force_credentials)
+            if action == "write":
+                plan.append((entry, why))
+            elif action == "keep":
+                result.kept.append((entry["path"], why))
+            else:
+                result.same += 1
+        missing_dirs = [e for e in manifest["entries"] if e["type"] == "dir"
+                        and not os.path.isdir(scope.host_path(claude, e["path"]))]
+        missing_links = [e for e in manifest["entries"] if e["type"] == "link"
+                         and not os.path.lexists(scope.host_path(claude, e["path"]))]
+        if not plan and not missing_dirs and not missing_links:
+            return result
+        need = sum(e["size"] for e, _ in plan)
+        free = shutil.disk_usage(parent).free
+        if need > free:
+            raise RestoreError(f"refusing backup {manifest['id']}: it needs {need >> 20} MiB and "
+                               f"{parent} has {free >> 20} MiB free", exitcodes.FAILURE)
+        _clear_stale_staging(parent)
+        pid = os.getpid()
+        staging = parent / f"{STAGING_PREFIX}{pid}-{process_start(pid)}-{os.urandom(3).hex()}"
+        staging.mkdir(mode=0o700)
+        try:
+            advance = progress.start(need) if progress else (lambda n: None)
+            for entry, _ in plan:
+                try:
+                    _stage_file(store, entry, staging / entry["path"], advance)
+                except ChunkError as exc:
+                    raise RestoreError(f"backup {manifest['id']} is damaged: {exc}; nothing was changed",
+                                       exitcodes.FAILURE) from None
+            if progress:
+                progress.finish()
+            if backup_first and (os.path.lexists(claude.config_dir) or os.path.lexists(claude.claude_json)):
+                result.pre_restore = create(claude, "pre-restore", manifest["scope"], store)["id"]
+            _swap_in(manifest, claude, staging, plan, missing_dirs, missing_links)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    result.written = [(e["path"], why) for e, why in plan]
+    result.bytes = need
+    return result
+
+
+def _swap_in(manifest: dict, claude: ClaudeHome, staging: Path, plan: list, missing_dirs: list,
+             missing_links: list) -> None:
+    touched: set[Path] = set()
+    for entry in sorted(missing_dirs, key=lambda e: e["path"]):
+        where = scope.host_path(claude, entry["path"])
+        where.mkdir(parents=True, exist_ok=True)
+        os.chmod(where, entry["mode"] | 0o700)  # never a dir we could not write the rest into
+        touched.add(where.parent)
+    for entry in missing_links:
+        where = scope.host_path(claude, entry["path"])
+        where.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(entry["target"], where)
+        touched.add(where.parent)
+    for entry, _ in plan:
+        _move(staging / entry["path"], scope.host_path(claude, entry["path"]), touched)
+    for directory in touched:
+        fsync_dir(directory)

@@ -1,0 +1,260 @@
+"""The backup store: content-addressed chunks and snapshot manifests, 0700 with files 0600.
+
+    <store>/chunks/<2 hex>/<64 hex>   a chunk: zstd-compressed (then age-encrypted, if the store is), named by
+                                      the SHA-256 of its plain bytes (keyed, if encrypted); written once, never changed
+    <store>/snapshots/<id>.json       one backup's manifest, compressed (and encrypted) likewise
+    <store>/store.json                the store's format and, if encrypted, its age recipients
+    <store>/lock                      taken by every writer: backups, prune
+
+Commit order as restic's: chunks, then one syncfs, then the manifest (fsynced, renamed into place). A backup
+killed at any instant leaves at worst unreferenced chunks (prune collects them), never a listed snapshot
+with missing data. Removal goes the other way: manifests first, then the chunks nothing references.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import time
+from pathlib import Path
+
+from claude_docker import exitcodes
+from claude_docker.errors import ToolError
+from claude_docker.fsio import fsync_dir, write_atomic
+from claude_docker.paths import ensure_private_dir, state_dir
+
+FORMAT = 1
+ID_PATTERN = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{6}$")
+CHUNK_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+# Largest plain chunk a manifest may name: our own are CHUNK_SIZE; a bigger one is a hostile backup.
+CHUNK_SIZE = 1 << 20
+MAX_CHUNK = 8 << 20
+
+
+def store_dir() -> Path:
+    raw = os.environ.get("CLAUDE_DOCKER_BACKUP_DIR")
+    return Path(raw).expanduser() if raw else state_dir() / "backups"
+
+
+def new_snapshot_id(now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f".{int(now * 1e6) % 1_000_000:06d}Z-" \
+        + os.urandom(3).hex()
+
+
+def snapshot_time(snapshot_id: str) -> float:
+    import calendar
+
+    whole, _, rest = snapshot_id.partition(".")
+    return calendar.timegm(time.strptime(whole, "%Y%m%dT%H%M%S")) + int(rest[:6]) / 1e6
+
+
+def _syncfs(path: Path) -> None:
+    """Flush every chunk written so far in one call, instead of one fsync per chunk."""
+    import ctypes
+
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.syncfs(fd) != 0:
+            os.sync()
+    except (OSError, AttributeError):
+        os.sync()
+    finally:
+        os.close(fd)
+
+
+class Store:
+    def __init__(self, root: Path | None = None):
+        self.root = root or store_dir()
+        self.chunks = self.root / "chunks"
+        self.snapshots = self.root / "snapshots"
+        self._codec = None
+
+    # --- setup and locking -----------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return (self.root / "store.json").exists()
+
+    def init(self) -> None:
+        """Create the store if missing (0700). Its format, and encryption if asked for, are fixed at creation."""
+        if self.exists():
+            return
+        from claude_docker.backup import crypto
+
+        ensure_private_dir(self.root)
+        os.chmod(self.root, 0o700)
+        ensure_private_dir(self.chunks)
+        ensure_private_dir(self.snapshots)
+        meta = {"format": FORMAT, **crypto.new_store_settings()}
+        import orjson
+
+        write_atomic(self.root / "store.json", orjson.dumps(meta, option=orjson.OPT_INDENT_2), mode=0o600)
+
+    def meta(self) -> dict:
+        import orjson
+
+        try:
+            meta = orjson.loads((self.root / "store.json").read_bytes())
+        except FileNotFoundError:
+            raise ToolError(f"no backups yet: {self.root} holds no backup store "
+                            "(`claude-docker backup create` makes one)", exitcodes.NO_GOOD_BACKUP) from None
+        except (orjson.JSONDecodeError, OSError) as exc:
+            raise ToolError(f"the backup store's {self.root / 'store.json'} is unreadable: {exc}") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise ToolError(f"{self.root} is not a backup store of this version (format {meta!r:.40})")
+        return meta
+
+    @property
+    def codec(self):
+        if self._codec is None:
+            from claude_docker.backup import crypto
+
+            self._codec = crypto.Codec(self.meta(), self.root)
+        return self._codec
+
+    def lock(self, timeout: float = 60.0):
+        from claude_docker.locking import locked
+
+        ensure_private_dir(self.root)
+        return locked(self.root / "lock", timeout, exitcodes.FAILURE)
+
+    # --- chunks ----------------------------------------------------------------------------------
+
+    def chunk_id(self, data: bytes) -> str:
+        key = self.codec.name_key
+        if key:
+            return hmac.new(key, data, hashlib.sha256).hexdigest()
+        return hashlib.sha256(data).hexdigest()
+
+    def chunk_path(self, chunk_id: str) -> Path:
+        return self.chunks / chunk_id[:2] / chunk_id
+
+    def chunk_names(self) -> set[str]:
+        names: set[str] = set()
+        try:
+            shards = list(os.scandir(self.chunks))
+        except FileNotFoundError:
+            return names
+        for shard in shards:
+            if shard.is_dir(follow_symlinks=False):
+                names.update(n for n in os.listdir(shard.path) if CHUNK_PATTERN.match(n))
+        return names
+
+    def put_chunk(self, chunk_id: str, data: bytes) -> int:
+        """Store a chunk not yet in the store; the bytes it takes on disk. Not durable until `sync()`."""
+        stored = self.codec.seal(data)
+        path = self.chunk_path(chunk_id)
+        tmp = path.parent / f".tmp-{os.getpid()}-{os.urandom(4).hex()}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileNotFoundError:
+            ensure_private_dir(path.parent)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(stored)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        return len(stored)
+
+    def get_chunk(self, chunk_id: str, length: int) -> bytes:
+        """A chunk's plain bytes, checked against its name and length. Raises ChunkError if it is not."""
+        try:
+            with open(self.chunk_path(chunk_id), "rb") as f:
+                stored = f.read(MAX_CHUNK + 1024 * 1024)
+        except FileNotFoundError:
+            raise ChunkError(f"chunk {chunk_id[:12]} is missing") from None
+        try:
+            data = self.codec.open(stored, length)
+        except ValueError as exc:
+            raise ChunkError(f"chunk {chunk_id[:12]} is damaged ({exc})") from None
+        if len(data) != length or self.chunk_id(data) != chunk_id:
+            raise ChunkError(f"chunk {chunk_id[:12]} does not match its hash")
+        return data
+
+    def sync(self) -> None:
+        _syncfs(self.root)
+
+    # --- snapshots -------------------------------------------------------------------------------
+
+    def snapshot_ids(self) -> list[str]:
+        """Committed snapshots, oldest first."""
+        try:
+            names = os.listdir(self.snapshots)
+        except FileNotFoundError:
+            return []
+        return sorted(n[:-5] for n in names if n.endswith(".json") and ID_PATTERN.match(n[:-5]))
+
+    def load(self, snapshot_id: str) -> dict:
+        """A snapshot's manifest. Raises ChunkError if it can't be read or decoded."""
+        import orjson
+
+        try:
+            raw = (self.snapshots / f"{snapshot_id}.json").read_bytes()
+            manifest = orjson.loads(self.codec.open(raw))
+        except FileNotFoundError:
+            raise ChunkError(f"snapshot {snapshot_id} does not exist") from None
+        except (OSError, ValueError) as exc:
+            raise ChunkError(f"its manifest is unreadable ({exc})") from None
+        if not isinstance(manifest, dict) or manifest.get("id") != snapshot_id:
+            raise ChunkError("its manifest is not a snapshot manifest")
+        return manifest
+
+    def commit(self, manifest: dict) -> None:
+        """Make a snapshot visible: after its chunks are on disk, never before."""
+        import orjson
+
+        self.sync()
+        ensure_private_dir(self.snapshots)
+        data = self.codec.seal(orjson.dumps(manifest))
+        write_atomic(self.snapshots / f"{manifest['id']}.json", data, mode=0o600)
+
+    def forget(self, snapshot_id: str) -> None:
+        path = self.snapshots / f"{snapshot_id}.json"
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return
+        fsync_dir(self.snapshots)
+
+    def collect_garbage(self, referenced: set[str]) -> tuple[int, int]:
+        """Delete chunks no snapshot references, and temp files of killed writers: (chunks, bytes) freed.
+        Only under the lock, after the manifests that referenced them are gone."""
+        freed = freed_bytes = 0
+        try:
+            shards = list(os.scandir(self.chunks))
+        except FileNotFoundError:
+            return 0, 0
+        for shard in shards:
+            if not shard.is_dir(follow_symlinks=False):
+                continue
+            for entry in os.scandir(shard.path):
+                name = entry.name
+                temp = name.startswith(".tmp-")  # a writer killed mid-chunk: under the lock, none is running
+                if temp or (CHUNK_PATTERN.match(name) and name not in referenced):
+                    freed_bytes += entry.stat(follow_symlinks=False).st_size
+                    os.unlink(entry.path)
+                    freed += 0 if temp else 1
+        return freed, freed_bytes
+
+    def disk_bytes(self) -> int:
+        total = 0
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                try:
+                    total += os.lstat(os.path.join(dirpath, name)).st_size
+                except FileNotFoundError:
+                    pass
+        return total
+
+
+class ChunkError(Exception):
+    """A piece of a backup is missing or damaged: the backup is not good."""

@@ -1,0 +1,129 @@
+"""Is a backup good? Its manifest is sound and safe to restore, every piece hashes right, and the config
+files Claude Code needs parse as JSON objects.
+
+The manifest checks are also the restore's defence against a hostile backup: paths that climb out
+(`..`, absolute, empty parts), links pointing outside the config dir, a path below a link, and sizes
+beyond what one file of Claude Code's state can be.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from claude_docker.backup import scope
+from claude_docker.backup.store import CHUNK_PATTERN, MAX_CHUNK, ChunkError, Store
+
+MAX_FILE = 16 << 30
+TYPES = ("file", "dir", "link")
+
+
+def _path_problem(path) -> str | None:
+    if not isinstance(path, str) or not path or "\0" in path:
+        return "an empty or non-text path"
+    if path != scope.CLAUDE_JSON and path != scope.CONFIG and not path.startswith(scope.CONFIG + "/"):
+        return f"a path outside Claude's state: {path!r}"
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        return f"a path that climbs out or is not normal: {path!r}"
+    return None
+
+
+def _entry_problem(e) -> str | None:
+    if not isinstance(e, dict) or e.get("type") not in TYPES:
+        return "an entry of unknown type"
+    problem = _path_problem(e.get("path"))
+    if problem:
+        return problem
+    path = e["path"]
+    if e["type"] == "link":
+        target = e.get("target")
+        if not isinstance(target, str) or not scope.link_stays_inside(path, target):
+            return f"{path}: a link pointing outside the config dir ({target!r:.80})"
+        return None
+    mode = e.get("mode")
+    if not isinstance(mode, int) or not 0 <= mode <= 0o7777:
+        return f"{path}: a bad mode"
+    if e["type"] == "dir":
+        return None
+    size, chunks = e.get("size"), e.get("chunks")
+    if not isinstance(size, int) or not 0 <= size <= MAX_FILE:
+        return f"{path}: an absurd size ({size!r:.40})"
+    if not isinstance(chunks, list) or not all(
+            isinstance(c, list) and len(c) == 2 and isinstance(c[0], str) and CHUNK_PATTERN.match(c[0])
+            and isinstance(c[1], int) and 0 < c[1] <= MAX_CHUNK for c in chunks):
+        return f"{path}: a bad chunk list"
+    if sum(c[1] for c in chunks) != size:
+        return f"{path}: its chunks don't add up to its size"
+    if not isinstance(e.get("sha256"), str) or len(e["sha256"]) != 64:
+        return f"{path}: no content hash"
+    return None
+
+
+def manifest_problems(manifest: dict) -> list[str]:
+    """What makes a manifest unsafe or unsound to restore, without reading any data."""
+    entries = manifest.get("entries")
+    if not isinstance(entries, list) or manifest.get("scope") not in scope.SCOPES:
+        return ["not a snapshot manifest"]
+    problems = [p for p in map(_entry_problem, entries) if p]
+    if problems:
+        return problems
+    paths = [e["path"] for e in entries]
+    if len(set(paths)) != len(paths):
+        return ["a path listed twice"]
+    links = {e["path"] for e in entries if e["type"] == "link"}
+    for path in paths:
+        parts = path.split("/")
+        if any("/".join(parts[:i]) in links for i in range(1, len(parts))):
+            return [f"{path}: below a link"]
+    return []
+
+
+def data_problems(store: Store, entry: dict) -> str | None:
+    """Read one file of a backup whole: every chunk, the file's hash, and JSON for the files that must parse."""
+    whole = hashlib.sha256()
+    keep = scope.must_parse(entry["path"])
+    parts = []
+    try:
+        for chunk_id, length in entry["chunks"]:
+            data = store.get_chunk(chunk_id, length)
+            whole.update(data)
+            if keep:
+                parts.append(data)
+    except ChunkError as exc:
+        return f"{entry['path']}: {exc}"
+    if whole.hexdigest() != entry["sha256"]:
+        return f"{entry['path']}: its content does not match its hash"
+    if keep:
+        return json_problem(entry["path"], b"".join(parts))
+    return None
+
+
+def json_problem(key: str, data: bytes) -> str | None:
+    import orjson
+
+    name = ".claude.json" if key == scope.CLAUDE_JSON else key[len(scope.CONFIG) + 1:]
+    if not data.strip():
+        return f"{name} is empty"
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return f"{name} is not valid JSON ({exc})"
+    if not isinstance(value, dict):
+        return f"{name} holds a JSON {type(value).__name__}, not an object"
+    return None
+
+
+def verify(store: Store, manifest: dict, progress=None) -> list[str]:
+    """Every reason the backup is not good; [] when it is."""
+    problems = manifest_problems(manifest)
+    if problems:
+        return problems
+    files = [e for e in manifest["entries"] if e["type"] == "file"]
+    advance = progress.start(sum(e["size"] for e in files)) if progress else (lambda n: None)
+    for entry in files:
+        problem = data_problems(store, entry)
+        if problem:
+            problems.append(problem)
+        advance(entry["size"])
+    if progress:
+        progress.finish()
+    return problems
