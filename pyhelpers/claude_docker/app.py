@@ -8,6 +8,8 @@ from claude_docker import __version__
 
 COMMANDS = {
     "run": "claude_docker.commands.run",
+    "backup": "claude_docker.commands.backup",
+    "dr": "claude_docker.commands.dr",
     "ps": "claude_docker.commands.ps",
     "cleanup": "claude_docker.commands.cleanup",
     "doctor": "claude_docker.commands.doctor",

@@ -36,3 +36,45 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     return "\n".join(lines)
+
+
+class Progress:
+    """A progress bar on stderr for long operations, only on a terminal (quiet otherwise, and for small
+    jobs), redrawn at most ten times a second and cleared when done."""
+
+    MIN_BYTES = 32 << 20
+
+    def __init__(self, label: str, stream: TextIO = sys.stderr):
+        self.label = label
+        self.stream = stream
+        self.total = 0
+        self.done = 0
+        self.shown = 0.0
+        self.active = False
+
+    def start(self, total: int):
+        import time
+
+        self.total, self.done = total, 0
+        self.active = total >= self.MIN_BYTES and self.stream.isatty()
+        self._clock = time.monotonic
+        return self.advance
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if not self.active:
+            return
+        now = self._clock()
+        if now - self.shown < 0.1 and self.done < self.total:
+            return
+        self.shown = now
+        share = min(self.done / self.total, 1.0)
+        bar = "#" * int(share * 30)
+        self.stream.write(f"\r{self.label} [{bar:<30}] {share:4.0%} {self.done >> 20}/{self.total >> 20} MiB")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.active:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+        self.active = False

@@ -15,8 +15,11 @@ import time
 from claude_docker import exitcodes
 from claude_docker.backup import scope
 from claude_docker.backup.store import CHUNK_SIZE, ChunkError, Store, new_snapshot_id
+from claude_docker.backup.triggers import record_full
 from claude_docker.errors import ToolError
 from claude_docker.liveness import host_name
+from claude_docker.obs import events
+from claude_docker.obs.catalog import observe
 from claude_docker.paths import ClaudeHome
 
 # A file cut into more than this many chunks of under half CHUNK_SIZE (one per append) is re-cut whole.
@@ -148,7 +151,20 @@ def create(claude: ClaudeHome, reason: str, backup_scope: str = "full", store: S
                           "added_bytes": writer.new_bytes, "seconds": round(time.monotonic() - started, 3)},
             }
             store.commit(manifest)
-            return manifest
-    except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename else ""
-        raise ToolError(f"backup failed: {exc.strerror or exc}{where}", exitcodes.FAILURE) from None
+            if backup_scope == "full":
+                record_full(store.root, manifest["id"])
+    except (OSError, ToolError) as exc:
+        message = getattr(exc, "message", None) or f"{exc.strerror or exc}" + (
+            f" ({exc.filename})" if getattr(exc, "filename", None) else "")
+        observe("claude_docker_backups_total", 1, scope=backup_scope, outcome="error")
+        events.emit("backup.failed", message, level="error", outcome="error", fields={"scope": backup_scope,
+                                                                                      "reason": reason})
+        raise ToolError(f"backup failed: {message}", getattr(exc, "code", exitcodes.FAILURE)) from None
+    stats = manifest["stats"]
+    observe("claude_docker_backups_total", 1, scope=backup_scope, outcome="ok")
+    observe("claude_docker_backup_duration_seconds", stats["seconds"], scope=backup_scope)
+    observe("claude_docker_backup_added_bytes_total", stats["added_bytes"])
+    observe("claude_docker_backup_last_success_timestamp_seconds", time.time(), scope=backup_scope)
+    events.emit("backup.created", f"backup {manifest['id']}", outcome="ok", duration_ms=stats["seconds"] * 1000,
+                fields={"snapshot": manifest["id"], "scope": backup_scope, "reason": reason, **stats})
+    return manifest

@@ -20,6 +20,7 @@ import errno
 import hashlib
 import os
 import shutil
+from contextlib import nullcontext
 from pathlib import Path
 
 from claude_docker import exitcodes
@@ -39,15 +40,17 @@ class RestoreError(ToolError):
     """The backup could not be restored (damaged, hostile, no room); nothing on the host was changed."""
 
 
-def _hash_prefix(path: Path, length: int) -> str:
+def hash_file(path: Path, length: int | None = None) -> str:
+    """SHA-256 of a file's first `length` bytes (all of it by default)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while length > 0:
-            block = f.read(min(length, 1 << 20))
+        while length is None or length > 0:
+            block = f.read(1 << 20 if length is None else min(length, 1 << 20))
             if not block:
                 break
             digest.update(block)
-            length -= len(block)
+            if length is not None:
+                length -= len(block)
     return digest.hexdigest()
 
 
@@ -84,7 +87,7 @@ def decide(store: Store, entry: dict, target: Path, mode: str, force_credentials
         return "keep", "present and sound"
     if st.st_size == entry["size"] and st.st_mtime_ns == entry["mtime_ns"]:
         return "same", ""
-    if st.st_size >= entry["size"] and _hash_prefix(target, entry["size"]) == entry["sha256"]:
+    if st.st_size >= entry["size"] and hash_file(target, entry["size"]) == entry["sha256"]:
         if st.st_size == entry["size"]:
             return "same", ""
         if key.endswith(".jsonl"):
@@ -154,7 +157,7 @@ class Result:
 
 
 def restore(manifest: dict, claude: ClaudeHome, mode: str = "all", force_credentials: bool = False,
-            store: Store | None = None, progress=None, backup_first: bool = True) -> Result:
+            store: Store | None = None, progress=None, backup_first: bool = True, dry_run: bool = False) -> Result:
     from claude_docker.backup.create import create
     from claude_docker.locking import config_lock
 
@@ -164,8 +167,10 @@ def restore(manifest: dict, claude: ClaudeHome, mode: str = "all", force_credent
         raise RestoreError(f"refusing backup {manifest.get('id')}: {problems[0]}", exitcodes.FAILURE)
     result = Result(manifest["id"])
     parent = Path(os.path.realpath(claude.config_dir)).parent
-    parent.mkdir(parents=True, exist_ok=True)
-    with config_lock(claude.config_dir):
+    if not dry_run:
+        parent.mkdir(parents=True, exist_ok=True)
+    # A dry run changes nothing, not even by creating the config dir that holds the lock.
+    with nullcontext() if dry_run else config_lock(claude.config_dir):
         plan = []
         for entry in manifest["entries"]:
             if entry["type"] != "file":
@@ -181,7 +186,8 @@ def restore(manifest: dict, claude: ClaudeHome, mode: str = "all", force_credent
                         and not os.path.isdir(scope.host_path(claude, e["path"]))]
         missing_links = [e for e in manifest["entries"] if e["type"] == "link"
                          and not os.path.lexists(scope.host_path(claude, e["path"]))]
-        if not plan and not missing_dirs and not missing_links:
+        if dry_run or (not plan and not missing_dirs and not missing_links):
+            result.written = [(e["path"], why) for e, why in plan]
             return result
         need = sum(e["size"] for e, _ in plan)
         free = shutil.disk_usage(parent).free

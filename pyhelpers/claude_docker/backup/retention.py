@@ -49,3 +49,42 @@ def kept(snapshots: list[tuple[str, float]], policy: Policy) -> dict[str, list[s
                 seen.add(bucket)
                 reasons.setdefault(snapshot_id, []).append(rule)
     return reasons
+
+
+def prune(store, policy: Policy, dry_run: bool = False) -> dict:
+    """Forget the snapshots no rule keeps, then delete the chunks nothing references any more. The newest
+    good snapshot of each scope is always kept, whatever the policy says."""
+    from claude_docker.backup.recovery import find_good_backup
+    from claude_docker.backup.store import ChunkError, snapshot_time
+
+    with store.lock():
+        manifests: dict[str, dict | None] = {}
+        for snapshot_id in store.snapshot_ids():
+            try:
+                manifests[snapshot_id] = store.load(snapshot_id)
+            except ChunkError:
+                manifests[snapshot_id] = None  # unreadable: only the policy can keep it
+        groups: dict[str, list] = {}
+        for snapshot_id, manifest in manifests.items():
+            group = manifest.get("scope", "?") if manifest else "?"
+            groups.setdefault(group, []).append((snapshot_id, snapshot_time(snapshot_id)))
+        reasons: dict[str, list[str]] = {}
+        for group, members in groups.items():
+            for snapshot_id, why in kept(members, policy).items():
+                reasons.setdefault(snapshot_id, []).extend(why)
+            if group != "?":
+                good, _ = find_good_backup(store, group)
+                if good is not None:
+                    reasons.setdefault(good["id"], []).append("newest good")
+        removed = [s for s in manifests if s not in reasons]
+        freed = (0, 0)
+        if not dry_run:
+            for snapshot_id in removed:
+                store.forget(snapshot_id)
+            referenced = {c[0] for s in reasons if manifests.get(s) for e in manifests[s]["entries"]
+                          if e.get("type") == "file" for c in e["chunks"]}
+            if any(manifests.get(s) is None for s in reasons):
+                referenced = None  # an unreadable manifest kept: its chunks are unknown, delete none
+            if referenced is not None:
+                freed = store.collect_garbage(referenced)
+        return {"kept": reasons, "removed": removed, "freed_chunks": freed[0], "freed_bytes": freed[1]}

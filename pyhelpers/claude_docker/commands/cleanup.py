@@ -14,32 +14,17 @@ def cli(dry_run: bool, as_json: bool) -> int:
     Only sessions started on this host whose wrapper process has exited are touched. Exit status
     122 if a session's config could not be synced back (it is kept for another try).
     """
-    from docker.errors import APIError, NotFound
-
     from claude_docker import dockerclient, exitcodes, inventory, ui
     from claude_docker.configsync import sync_out
     from claude_docker.errors import ToolError
     from claude_docker.liveness import host_name
+    from claude_docker.orphans import remove_orphans
     from claude_docker.sessiondir import SessionDir, abandoned_creations, all_sessions, interrupted
 
     client = dockerclient.connect(operation="cleanup")
-    actions: list[dict] = []
-    failed = False
     live = inventory.sessions(client)
-    for s in live:
-        if s.orphaned:
-            action = {"action": "remove-container", "session": s.session, "container": s.name}
-            actions.append(action)
-            if not dry_run:
-                try:
-                    client.containers.get(s.name).remove(force=True)
-                except NotFound:
-                    pass  # it ended (--rm) between the listing and now
-                except APIError as exc:
-                    if exc.status_code == 409 and "already in progress" in str(exc.explanation or ""):
-                        continue  # --rm is removing it already
-                    action["error"] = str(exc.explanation or exc)
-                    failed = True
+    actions: list[dict] = remove_orphans(client, live, dry_run)
+    failed = any("error" in a for a in actions)
     still_running = {s.session for s in live if not s.orphaned}
     for session, manifest in interrupted(all_sessions(), host_name()):
         if session.session_id in still_running:

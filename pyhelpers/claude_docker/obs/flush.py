@@ -9,7 +9,6 @@ others go on; what it could not take stays in the logs for the next flush.
 from __future__ import annotations
 
 import os
-import sys
 
 from claude_docker.obs import events, promstate, settings
 
@@ -51,12 +50,9 @@ def flush() -> dict:
 
 
 def spawn_background() -> None:
-    """Start a detached `claude-docker flush` and return at once (its own session, stdio on /dev/null)."""
+    """Start a detached `claude-docker flush` and return at once."""
     if not settings.enabled() or os.environ.get("CLAUDE_DOCKER_BACKGROUND_FLUSH", "1") == "0":
         return
-    devnull = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
-    try:
-        os.posix_spawn(sys.executable, [sys.executable, "-I", "-m", "claude_docker", "flush", "--quiet"],
-                       os.environ, file_actions=devnull, setsid=True)
-    except OSError:
-        pass  # the next flush (or `collect_metrics`) catches up
+    from claude_docker.background import spawn_detached
+
+    spawn_detached(["flush", "--quiet"])
