@@ -26,8 +26,9 @@ typeset -g _CLAUDE_DOCKER_ROOT=${${(%):-%x}:A:h}
   fi
   # compinit already ran: register ours now, as it would have found them on fpath.
   if (( ${+functions[compdef]} )); then
-    autoload -Uz _claude _claude-docker
+    autoload -Uz _claude _claude-docker _claude-dr
     compdef _claude claude
     compdef _claude-docker claude-docker
+    compdef _claude-dr claude-dr disaster_recovery
   fi
 }

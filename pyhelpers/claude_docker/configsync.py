@@ -145,7 +145,15 @@ def sync_in(staging: Staging, cwd: Path) -> SyncIn:
 def sync_state(staging: Staging, synced: SyncIn) -> dict:
     """What the session manifest must hold for sync_out to finish this session, now or after a crash."""
     return {"host_config": str(staging.claude.config_dir), "config_key": staging.config_key,
-            "mounted": synced.mounted, "tracked": synced.tracked}
+            "claude_json": str(staging.claude.claude_json), "mounted": synced.mounted, "tracked": synced.tracked}
+
+
+def host_claude(manifest: dict) -> ClaudeHome:
+    """The host's Claude state a session syncs with, from its manifest."""
+    config_dir = Path(manifest["host_config"])
+    custom = manifest["config_key"] == "config"
+    default = config_dir / ".claude.json" if custom else config_dir.parent / ".claude.json"
+    return ClaudeHome(config_dir, Path(manifest.get("claude_json") or default), custom)
 
 
 def _stage(session: SessionDir, host: Path, key: str) -> dict:
@@ -178,12 +186,13 @@ class SyncReport:
         self.conflicts: list[str] = []
         self.quarantined: list[str] = []  # invalid or unsafe: never applied (data corruption detected)
         self.held: list[str] = []  # valid but not applied by policy: deletions, commands for the host
+        self.warnings: list[str] = []
 
     def messages(self) -> list[str]:
         lines = [f"conflict in {c}" for c in self.conflicts]
         lines += [f"not applied (kept aside): {q}" for q in self.quarantined]
         lines += [f"not applied: {h}" for h in self.held]
-        return lines
+        return lines + [f"warning: {w}" for w in self.warnings]
 
 
 class _Invalid(Exception):
@@ -545,8 +554,13 @@ def sync_out(session: SessionDir, manifest: dict) -> SyncReport:
                 report.quarantined.append(f"{exc}: nothing from this session was applied")
                 changes = []
             if changes:
+                from claude_docker.backup.triggers import before_sync
+
                 syncer = _Syncer(session, report, tree)
                 with config_lock(Path(manifest["host_config"]), code=exitcodes.SYNC_FAILED):
+                    warning = before_sync(host_claude(manifest))
+                    if warning:
+                        report.warnings.append(warning)
                     for rec in changes:
                         host = Path(rec["host"])
                         try:

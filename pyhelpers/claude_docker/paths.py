@@ -17,6 +17,12 @@ def state_dir() -> Path:
     return Path(raw).expanduser() if raw else home() / ".claude-docker"
 
 
+def backup_dir() -> Path:
+    """The backup store: CLAUDE_DOCKER_BACKUP_DIR (a shared disk, say), else inside the state dir."""
+    raw = os.environ.get("CLAUDE_DOCKER_BACKUP_DIR")
+    return Path(raw).expanduser() if raw else state_dir() / "backups"
+
+
 def ensure_private_dir(path: Path) -> Path:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from claude_docker import engine, exitcodes
-from claude_docker.configsync import Staging, SyncIn, sync_in, sync_out, sync_state
+from claude_docker.configsync import Staging, SyncIn, host_claude, sync_in, sync_out, sync_state
 from claude_docker.container import Mount, SessionSpec, container_name, default_env, run_argv
 from claude_docker.errors import ToolError
 from claude_docker.obs import settings
@@ -140,6 +140,9 @@ def run(claude_args: list[str]) -> int:
     with _recorded_failure(log, docker=False):
         check_project(project, user_home, claude)
 
+    from claude_docker.backup.triggers import at_start
+
+    at_start(claude)
     host = host_name()
     stale = interrupted(all_sessions(), host)
     if stale:
@@ -266,6 +269,9 @@ def _supervise(argv: list[str], session: SessionDir, manifest: dict, log: Sessio
             session.update(state="sync-failed", error=exc.message, exit_status=status)
             log.synced("out", step, error=exc.message)
             log.finish(exitcodes.SYNC_FAILED, error=exc.message)
+            from claude_docker.backup.triggers import check_config
+
+            check_config(host_claude(manifest), "after a failed sync")
             raise ToolError(f"{exc.message}; the session's config is kept in {session.path}: "
                             "run `claude-docker cleanup` to retry", exitcodes.SYNC_FAILED) from None
         log.synced("out", step, report)

@@ -29,16 +29,23 @@ MAX_SMALL_CHUNKS = 32
 class _Writer:
     """Stores a backup's chunks: each new one once, and an existing one only if it is sound."""
 
-    def __init__(self, store: Store, trusted: set[str]):
+    def __init__(self, store: Store, trusted: set[str], list_store: bool):
         self.store = store
-        self.existing = store.chunk_names()
-        self.trusted = trusted & self.existing  # referenced by the parent snapshot: known sound
+        # A full backup lists the store once; a config backup (a handful of files) stats what it needs.
+        self.listed = list_store
+        self.existing = store.chunk_names() if list_store else set()
+        self.trusted = trusted  # referenced by the parent snapshot: sound if present
         self.new_chunks = 0
         self.new_bytes = 0
 
+    def has(self, chunk_id: str) -> bool:
+        if chunk_id not in self.existing and not self.listed and self.store.chunk_path(chunk_id).exists():
+            self.existing.add(chunk_id)
+        return chunk_id in self.existing
+
     def put(self, data: bytes) -> list:
         chunk_id = self.store.chunk_id(data)
-        if chunk_id in self.existing and chunk_id not in self.trusted:
+        if self.has(chunk_id) and chunk_id not in self.trusted:
             # Left by a backup killed before its commit (maybe never flushed to disk): check before reuse.
             try:
                 self.store.get_chunk(chunk_id, len(data))
@@ -56,7 +63,7 @@ class _Writer:
 def _unchanged(prev: dict | None, st: os.stat_result, writer: _Writer) -> bool:
     return (prev is not None and prev.get("type") == "file" and prev["size"] == st.st_size
             and prev["mtime_ns"] == st.st_mtime_ns and prev["ino"] == st.st_ino
-            and all(c[0] in writer.existing for c in prev["chunks"]))
+            and all(writer.has(c[0]) for c in prev["chunks"]))
 
 
 def _read_file(item: scope.Item, prev: dict | None, writer: _Writer, progress) -> dict:
@@ -76,7 +83,7 @@ def _read_file(item: scope.Item, prev: dict | None, writer: _Writer, progress) -
             if done + length > size:
                 break
             data = f.read(length)
-            if writer.store.chunk_id(data) != chunk_id or chunk_id not in writer.existing:
+            if writer.store.chunk_id(data) != chunk_id or not writer.has(chunk_id):
                 f.seek(done)
                 break
             whole.update(data)
@@ -96,13 +103,13 @@ def _read_file(item: scope.Item, prev: dict | None, writer: _Writer, progress) -
 
 
 def parent_of(store: Store, wanted_scope: str) -> dict | None:
-    """The newest readable snapshot that covers at least `wanted_scope`: what a new backup is compared to."""
+    """The newest readable snapshot of the same scope: what a new backup is compared to."""
     for snapshot_id in reversed(store.snapshot_ids()):
         try:
             manifest = store.load(snapshot_id)
         except ChunkError:
             continue
-        if wanted_scope == "config" or manifest.get("scope") == "full":
+        if manifest.get("scope") == wanted_scope:
             return manifest
     return None
 
@@ -118,7 +125,7 @@ def create(claude: ClaudeHome, reason: str, backup_scope: str = "full", store: S
             parent = parent_of(store, backup_scope)
             previous = {e["path"]: e for e in parent["entries"]} if parent else {}
             trusted = {c[0] for e in previous.values() if e.get("type") == "file" for c in e["chunks"]}
-            writer = _Writer(store, trusted)
+            writer = _Writer(store, trusted, list_store=backup_scope == "full")
             items, skipped = scope.walk(claude, backup_scope, exclude=(store.root,))
             changed = [i for i in items if i.kind == "file" and not _unchanged(previous.get(i.key), i.st, writer)]
             advance = progress.start(sum(i.st.st_size for i in changed)) if progress else (lambda n: None)

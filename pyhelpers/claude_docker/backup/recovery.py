@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from collections import namedtuple
 from typing import Callable
 
@@ -21,39 +22,12 @@ from claude_docker import exitcodes
 from claude_docker.backup import scope
 from claude_docker.backup.restore import RestoreError, hash_file, restore
 from claude_docker.backup.store import ChunkError, Store
-from claude_docker.backup.verify import json_problem, verify
+from claude_docker.backup.configcheck import config_files, json_problem, quick_check
+from claude_docker.backup.verify import verify
 from claude_docker.errors import ToolError
 from claude_docker.paths import ClaudeHome
 
 Check = namedtuple("Check", "name ok detail")
-
-
-def quick_check(claude: ClaudeHome) -> list[str]:
-    """Config files Claude Code reads at start that are present but don't parse (cheap: a few small files).
-    Missing ones are no corruption: a fresh install has none."""
-    problems = []
-    candidates = [(scope.CLAUDE_JSON, claude.claude_json)]
-    try:
-        with os.scandir(claude.config_dir) as it:
-            candidates += [(f"{scope.CONFIG}/{e.name}", e.path) for e in it
-                           if scope.must_parse(f"{scope.CONFIG}/{e.name}") and e.is_file()]
-    except OSError:
-        pass
-    for key, path in candidates:
-        if key == f"{scope.CONFIG}/.claude.json" and claude.custom:
-            continue  # the same file as claude.json
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            problems.append(f"{path} is unreadable ({exc.strerror})")
-            continue
-        problem = json_problem(key, data)
-        if problem:
-            problems.append(problem)
-    return problems
 
 
 def find_good_backup(store: Store, wanted_scope: str | None = None, progress=None,
@@ -82,17 +56,9 @@ def verify_recovery(claude: ClaudeHome, manifests: list[dict] = (), restored: di
     present, those just restored ({key: sha256}) match the backup byte for byte, and the image runs
     `claude --version`."""
     restored = restored or {}
-    checks = [_json_check(scope.CLAUDE_JSON, claude.claude_json)]
-    try:
-        names = sorted(e.name for e in os.scandir(claude.config_dir))
-        checks.append(Check("config dir", True, str(claude.config_dir)))
-    except OSError as exc:
-        names = []
-        checks.append(Check("config dir", False, f"{claude.config_dir}: {exc.strerror}"))
-    for name in names:
-        key = f"{scope.CONFIG}/{name}"
-        if scope.must_parse(key) and not (claude.custom and name == ".claude.json"):
-            checks.append(_json_check(key, claude.config_dir / name))
+    present = os.path.isdir(claude.config_dir)
+    checks = [Check("config dir", present, str(claude.config_dir) + ("" if present else " is missing"))]
+    checks += [_json_check(key, Path(path)) for key, path in config_files(claude)]
     if manifests:
         expected = {e["path"] for m in manifests for e in m["entries"] if e["type"] == "file"}
         missing = sorted(k for k in expected if not scope.host_path(claude, k).exists())

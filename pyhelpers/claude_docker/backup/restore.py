@@ -26,7 +26,8 @@ from pathlib import Path
 from claude_docker import exitcodes
 from claude_docker.backup import scope
 from claude_docker.backup.store import ChunkError, Store
-from claude_docker.backup.verify import json_problem, manifest_problems
+from claude_docker.backup.configcheck import json_problem
+from claude_docker.backup.verify import manifest_problems
 from claude_docker.errors import ToolError
 from claude_docker.fsio import fsync_dir, write_atomic
 from claude_docker.liveness import is_alive, process_start

@@ -23,7 +23,7 @@ from pathlib import Path
 from claude_docker import exitcodes
 from claude_docker.errors import ToolError
 from claude_docker.fsio import fsync_dir, write_atomic
-from claude_docker.paths import ensure_private_dir, state_dir
+from claude_docker.paths import backup_dir, ensure_private_dir
 
 FORMAT = 1
 ID_PATTERN = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{6}$")
@@ -31,11 +31,7 @@ CHUNK_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 # Largest plain chunk a manifest may name: our own are CHUNK_SIZE; a bigger one is a hostile backup.
 CHUNK_SIZE = 1 << 20
 MAX_CHUNK = 8 << 20
-
-
-def store_dir() -> Path:
-    raw = os.environ.get("CLAUDE_DOCKER_BACKUP_DIR")
-    return Path(raw).expanduser() if raw else state_dir() / "backups"
+FSYNC_EACH_MAX = 64
 
 
 def new_snapshot_id(now: float | None = None) -> str:
@@ -68,10 +64,11 @@ def _syncfs(path: Path) -> None:
 
 class Store:
     def __init__(self, root: Path | None = None):
-        self.root = root or store_dir()
+        self.root = root or backup_dir()
         self.chunks = self.root / "chunks"
         self.snapshots = self.root / "snapshots"
         self._codec = None
+        self._unsynced: list[Path] = []  # chunks written since the last sync
 
     # --- setup and locking -----------------------------------------------------------------------
 
@@ -157,6 +154,7 @@ class Store:
             with os.fdopen(fd, "wb") as f:
                 f.write(stored)
             os.replace(tmp, path)
+            self._unsynced.append(path)
         except BaseException:
             try:
                 os.unlink(tmp)
@@ -181,7 +179,20 @@ class Store:
         return data
 
     def sync(self) -> None:
-        _syncfs(self.root)
+        """Make the chunks written so far durable: a few are fsynced one by one, many with one syncfs
+        (which also flushes whatever else is dirty on that file system, so not for a handful)."""
+        written, self._unsynced = self._unsynced, []
+        if len(written) > FSYNC_EACH_MAX:
+            _syncfs(self.root)
+            return
+        for path in written:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        for folder in {p.parent for p in written}:
+            fsync_dir(folder)
 
     # --- snapshots -------------------------------------------------------------------------------
 

@@ -47,10 +47,10 @@ def full_backup_due(store_root) -> bool:
 
 def at_start(claude: ClaudeHome) -> None:
     """The checks every `claude` run makes before its session: cheap, and never in the way."""
-    from claude_docker.backup.store import store_dir
+    from claude_docker.paths import backup_dir
 
     check_config(claude, "at start")
-    if full_backup_due(store_dir()):
+    if full_backup_due(backup_dir()):
         from claude_docker.background import spawn_detached
 
         spawn_detached(["backup", "create", "--reason", "hourly", "--prune", "--quiet"])
@@ -58,13 +58,14 @@ def at_start(claude: ClaudeHome) -> None:
 
 def check_config(claude: ClaudeHome, when: str) -> bool:
     """True if the config is sound (or was recovered); else says what is broken and how to recover."""
-    from claude_docker.backup.recovery import quick_check
-    from claude_docker.obs import events
-    from claude_docker.obs.catalog import observe
+    from claude_docker.backup.configcheck import quick_check
 
     problems = quick_check(claude)
     if not problems:
         return True
+    from claude_docker.obs import events
+    from claude_docker.obs.catalog import observe
+
     observe("claude_docker_config_corruption_total", 1)
     events.emit("config.corrupt", "; ".join(problems), level="error", outcome="error",
                 fields={"when": when, "problems": len(problems)})

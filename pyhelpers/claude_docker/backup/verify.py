@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 
 from claude_docker.backup import scope
+from claude_docker.backup.configcheck import json_problem
 from claude_docker.backup.store import CHUNK_PATTERN, MAX_CHUNK, ChunkError, Store
 
 MAX_FILE = 16 << 30
@@ -94,21 +95,6 @@ def data_problems(store: Store, entry: dict) -> str | None:
         return f"{entry['path']}: its content does not match its hash"
     if keep:
         return json_problem(entry["path"], b"".join(parts))
-    return None
-
-
-def json_problem(key: str, data: bytes) -> str | None:
-    import orjson
-
-    name = ".claude.json" if key == scope.CLAUDE_JSON else key[len(scope.CONFIG) + 1:]
-    if not data.strip():
-        return f"{name} is empty"
-    try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        return f"{name} is not valid JSON ({exc})"
-    if not isinstance(value, dict):
-        return f"{name} holds a JSON {type(value).__name__}, not an object"
     return None
 
 
