@@ -25,7 +25,7 @@ CONFIG_LOCK = ".claude-docker-sync.lock"
 def locked(lock_path: Path, timeout: float = DEFAULT_TIMEOUT, code: int = exitcodes.FAILURE) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
-    lock = FileLock(str(lock_path), timeout=timeout)
+    lock = FileLock(str(lock_path), timeout=timeout, mode=0o600)
     try:
         lock.acquire()
     except Timeout:

@@ -52,8 +52,22 @@ def new_store_settings() -> dict:
 
     lines = _read_lines("CLAUDE_DOCKER_BACKUP_AGE_RECIPIENTS", "AGE1")
     key = os.urandom(32)
-    sealed = pyrage.encrypt(key, _recipients(lines))
-    return {"encryption": "age", "recipients": lines, "name_key": base64.b64encode(sealed).decode()}
+    sealed = base64.b64encode(pyrage.encrypt(key, _recipients(lines))).decode()
+    _remember(sealed, key)
+    return {"encryption": "age", "recipients": lines, "name_key": sealed}
+
+
+def _key_cache(sealed: str) -> Path:
+    import hashlib
+
+    return state_dir() / "backup-keys" / hashlib.sha256(sealed.encode()).hexdigest()[:16]
+
+
+def _remember(sealed: str, key: bytes) -> None:
+    """Keep the plaintext naming key locally, so backups never need the identity."""
+    cache = _key_cache(sealed)
+    ensure_private_dir(cache.parent)
+    write_atomic(cache, key, mode=0o600)
 
 
 class Codec:
@@ -72,23 +86,17 @@ class Codec:
 
     # --- keys ------------------------------------------------------------------------------------
 
-    def _key_cache(self) -> Path:
-        import hashlib
-
-        return state_dir() / "backup-keys" / hashlib.sha256(self.meta["name_key"].encode()).hexdigest()[:16]
-
     @property
     def name_key(self) -> bytes | None:
         if not self.encrypted:
             return None
         if self._name_key is None:
-            cache = self._key_cache()
+            sealed = self.meta["name_key"]
             try:
-                self._name_key = cache.read_bytes()
-            except FileNotFoundError:
-                self._name_key = self._decrypt(base64.b64decode(self.meta["name_key"]))
-                ensure_private_dir(cache.parent)
-                write_atomic(cache, self._name_key, mode=0o600)
+                self._name_key = _key_cache(sealed).read_bytes()
+            except FileNotFoundError:  # another machine: the identity opens the store's copy
+                self._name_key = self._decrypt(base64.b64decode(sealed))
+                _remember(sealed, self._name_key)
         return self._name_key
 
     def _decrypt(self, data: bytes) -> bytes:
