@@ -142,7 +142,7 @@ def run(claude_args: list[str]) -> int:
 
     from claude_docker.backup.triggers import at_start
 
-    at_start(claude)
+    backup_due = at_start(claude)
     host = host_name()
     stale = interrupted(all_sessions(), host)
     if stale:
@@ -201,7 +201,7 @@ def run(claude_args: list[str]) -> int:
     except ToolError:
         session.remove()
         raise
-    return _supervise(argv, session, manifest, log, container)
+    return _supervise(argv, session, manifest, log, container, backup_due)
 
 
 def _wait_for_start(child: int, name: str) -> tuple[float | None, int | None]:
@@ -219,7 +219,8 @@ def _wait_for_start(child: int, name: str) -> tuple[float | None, int | None]:
     return None, None
 
 
-def _supervise(argv: list[str], session: SessionDir, manifest: dict, log: SessionLog, container) -> int:
+def _supervise(argv: list[str], session: SessionDir, manifest: dict, log: SessionLog, container,
+               backup_due: bool) -> int:
     child = 0
     early: list[int] = []  # signals that came before the docker CLI existed
 
@@ -249,6 +250,10 @@ def _supervise(argv: list[str], session: SessionDir, manifest: dict, log: Sessio
             child = 0  # reaped: its pid may be reused, no signal may go to it now
         # Not seen running (it ended first, or is still not up after the poll gave up): now is a bound.
         log.container_started(started_at, time.time())
+        if backup_due:
+            from claude_docker.backup.triggers import spawn_full_backup
+
+            spawn_full_backup()  # while the user works: the start never waits for it
         if wait_status is None:
             _, wait_status = os.waitpid(child, 0)
         child = 0

@@ -16,7 +16,10 @@ def plugin_env(home: Path, image: str, **extra: str) -> dict:
     """An environment for the plugin: this interpreter as the helper, containers on the host network only."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE_", "ANTHROPIC_"))}
     env.update(HOME=str(home), CLAUDE_DOCKER_PYTHON=sys.executable, CLAUDE_DOCKER_IMAGE=image,
-               CLAUDE_DOCKER_NETWORK="none", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", NO_COLOR="1")
+               CLAUDE_DOCKER_NETWORK="none", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", NO_COLOR="1",
+               # No automatic backups (a detached process that would outlive the test): the tests of
+               # those triggers turn them on.
+               CLAUDE_DOCKER_BACKUP_INTERVAL="0")
     env.update(extra)
     return env
 

@@ -87,4 +87,8 @@ def prune(store, policy: Policy, dry_run: bool = False) -> dict:
                 referenced = None  # an unreadable manifest kept: its chunks are unknown, delete none
             if referenced is not None:
                 freed = store.collect_garbage(referenced)
+            from claude_docker.obs import events
+
+            events.emit("backup.pruned", f"removed {len(removed)} backup(s)", outcome="ok",
+                        fields={"removed": len(removed), "kept": len(reasons), "freed_bytes": freed[1]})
         return {"kept": reasons, "removed": removed, "freed_chunks": freed[0], "freed_bytes": freed[1]}

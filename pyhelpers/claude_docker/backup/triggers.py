@@ -2,7 +2,8 @@
 
 * before every sync that changes the host's config: a config-scope backup of the files it will write;
 * at a `claude` start, when the last full backup is older than CLAUDE_DOCKER_BACKUP_INTERVAL (seconds,
-  default 3600: the one-hour recovery point), a full one in a detached process, then a prune;
+  default 3600: the one-hour recovery point), a full one in a detached process once the session's
+  container runs, then a prune;
 * at a `claude` start and after a failed sync, a cheap check of the config files Claude Code reads: if one
   is broken, say so and point at `claude-dr`, or run the recovery at once with CLAUDE_DOCKER_AUTO_RECOVER=1.
 
@@ -43,17 +44,23 @@ def full_backup_due(store_root) -> bool:
         return time.time() - os.stat(store_root / LATEST_FULL).st_mtime >= every
     except FileNotFoundError:
         return True
+    except OSError:
+        return False  # a broken state dir: the session reports it; a backup could not be stored either
 
 
-def at_start(claude: ClaudeHome) -> None:
-    """The checks every `claude` run makes before its session: cheap, and never in the way."""
+def at_start(claude: ClaudeHome) -> bool:
+    """The check every `claude` run makes before its session (cheap, never in the way); True if a full
+    backup is due, to be started once the session runs (so it never slows the start)."""
     from claude_docker.paths import backup_dir
 
     check_config(claude, "at start")
-    if full_backup_due(backup_dir()):
-        from claude_docker.background import spawn_detached
+    return full_backup_due(backup_dir())
 
-        spawn_detached(["backup", "create", "--reason", "hourly", "--prune", "--quiet"])
+
+def spawn_full_backup() -> None:
+    from claude_docker.background import spawn_detached
+
+    spawn_detached(["backup", "create", "--reason", "hourly", "--prune", "--quiet"])
 
 
 def check_config(claude: ClaudeHome, when: str) -> bool:
