@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 
 from claude_docker import exitcodes
 from claude_docker.backup import scope
-from claude_docker.backup.store import CHUNK_SIZE, ChunkError, Store, new_snapshot_id
+from claude_docker.backup.store import CHUNK_SIZE, ChunkError, Store, in_parallel, new_snapshot_id
 from claude_docker.backup.triggers import record_full
 from claude_docker.errors import ToolError
 from claude_docker.liveness import host_name
@@ -27,7 +28,8 @@ MAX_SMALL_CHUNKS = 32
 
 
 class _Writer:
-    """Stores a backup's chunks: each new one once, and an existing one only if it is sound."""
+    """Stores a backup's chunks: each new one once, and an existing one only if it is sound. Shared by the
+    worker threads that read files (hashing, compression and file creation release the GIL)."""
 
     def __init__(self, store: Store, trusted: set[str], list_store: bool):
         self.store = store
@@ -37,6 +39,7 @@ class _Writer:
         self.trusted = trusted  # referenced by the parent snapshot: sound if present
         self.new_chunks = 0
         self.new_bytes = 0
+        self.lock = threading.Lock()
 
     def has(self, chunk_id: str) -> bool:
         if chunk_id not in self.existing and not self.listed and self.store.chunk_path(chunk_id).exists():
@@ -45,18 +48,22 @@ class _Writer:
 
     def put(self, data: bytes) -> list:
         chunk_id = self.store.chunk_id(data)
-        if self.has(chunk_id) and chunk_id not in self.trusted:
-            # Left by a backup killed before its commit (maybe never flushed to disk): check before reuse.
-            try:
-                self.store.get_chunk(chunk_id, len(data))
-                self.trusted.add(chunk_id)
-            except ChunkError:
-                self.existing.discard(chunk_id)
-        if chunk_id not in self.existing:
-            self.new_bytes += self.store.put_chunk(chunk_id, data)
-            self.new_chunks += 1
+        with self.lock:  # decide and reserve at once, so two files holding one chunk store it once
+            if self.has(chunk_id) and chunk_id not in self.trusted:
+                # Left by a backup killed before its commit (maybe never flushed to disk): check before reuse.
+                try:
+                    self.store.get_chunk(chunk_id, len(data))
+                    self.trusted.add(chunk_id)
+                except ChunkError:
+                    self.existing.discard(chunk_id)
+            fresh = chunk_id not in self.existing
             self.existing.add(chunk_id)
             self.trusted.add(chunk_id)
+        if fresh:
+            stored = self.store.put_chunk(chunk_id, data)
+            with self.lock:
+                self.new_bytes += stored
+                self.new_chunks += 1
         return [chunk_id, len(data)]
 
 
@@ -129,22 +136,27 @@ def create(claude: ClaudeHome, reason: str, backup_scope: str = "full", store: S
             items, skipped = scope.walk(claude, backup_scope, exclude=(store.root,))
             changed = [i for i in items if i.kind == "file" and not _unchanged(previous.get(i.key), i.st, writer)]
             advance = progress.start(sum(i.st.st_size for i in changed)) if progress else (lambda n: None)
+            def read(item: scope.Item) -> dict | None:
+                try:
+                    return _read_file(item, previous.get(item.key), writer, advance)
+                except FileNotFoundError:
+                    return None  # removed since the walk
+                except OSError as exc:
+                    skipped.append(f"{item.key}: unreadable ({exc.strerror})")
+                    return None
+
+            read_entries = dict(zip((i.key for i in changed), in_parallel(read, changed)))
             entries = []
             for item in items:
-                prev = previous.get(item.key)
                 if item.kind == "dir":
                     entries.append({"path": item.key, "type": "dir", "mode": item.st.st_mode & 0o7777})
                 elif item.kind == "link":
                     entries.append({"path": item.key, "type": "link", "target": item.target})
-                elif _unchanged(prev, item.st, writer):
-                    entries.append(prev)
+                elif item.key in read_entries:
+                    if read_entries[item.key] is not None:
+                        entries.append(read_entries[item.key])
                 else:
-                    try:
-                        entries.append(_read_file(item, prev, writer, advance))
-                    except FileNotFoundError:
-                        continue  # removed since the walk
-                    except OSError as exc:
-                        skipped.append(f"{item.key}: unreadable ({exc.strerror})")
+                    entries.append(previous[item.key])
             if progress:
                 progress.finish()
             manifest = {

@@ -78,11 +78,19 @@ class Codec:
         self._recipients = None
         self._identities = None
         self._name_key: bytes | None = None
+        import threading
+
         import zstandard
 
         self._zstd = zstandard
-        self._compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
-        self._decompressor = zstandard.ZstdDecompressor()
+        self._local = threading.local()  # zstd contexts are not thread-safe: one per thread
+
+    def _contexts(self):
+        local = self._local
+        if not hasattr(local, "compressor"):
+            local.compressor = self._zstd.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
+            local.decompressor = self._zstd.ZstdDecompressor()
+        return local.compressor, local.decompressor
 
     # --- keys ------------------------------------------------------------------------------------
 
@@ -127,7 +135,7 @@ class Codec:
     # --- chunks and manifests --------------------------------------------------------------------
 
     def seal(self, data: bytes) -> bytes:
-        sealed = self._compressor.compress(data)
+        sealed = self._contexts()[0].compress(data)
         return self._encrypt(sealed) if self.encrypted else sealed
 
     def open(self, stored: bytes, length: int | None = None) -> bytes:
@@ -140,6 +148,6 @@ class Codec:
             declared = self._zstd.frame_content_size(stored)
             if declared < 0 or declared > limit or (length is not None and declared != length):
                 raise ValueError(f"declares {declared} bytes, not {limit}")
-            return self._decompressor.decompress(stored, max_output_size=limit)
+            return self._contexts()[1].decompress(stored, max_output_size=limit)
         except self._zstd.ZstdError as exc:
             raise ValueError(str(exc)) from None

@@ -21,7 +21,7 @@ from typing import Callable
 from claude_docker import exitcodes
 from claude_docker.backup import scope
 from claude_docker.backup.restore import RestoreError, hash_file, restore
-from claude_docker.backup.store import ChunkError, Store
+from claude_docker.backup.store import ChunkError, Store, in_parallel
 from claude_docker.backup.configcheck import config_files, json_problem, quick_check
 from claude_docker.backup.verify import verify
 from claude_docker.errors import ToolError
@@ -62,8 +62,9 @@ def verify_recovery(claude: ClaudeHome, manifests: list[dict] = (), restored: di
     if manifests:
         expected = {e["path"] for m in manifests for e in m["entries"] if e["type"] == "file"}
         missing = sorted(k for k in expected if not scope.host_path(claude, k).exists())
-        mismatched = sorted(k for k, sha in restored.items() if k not in missing
-                            and hash_file(scope.host_path(claude, k)) != sha)
+        keys = [k for k in restored if k not in missing]
+        hashes = in_parallel(lambda k: hash_file(scope.host_path(claude, k)), keys)
+        mismatched = sorted(k for k, digest in zip(keys, hashes) if digest != restored[k])
         bad = missing + mismatched
         names = " and ".join(m["id"] for m in manifests)
         detail = (f"{len(missing)} file(s) of backup {names} missing, {len(mismatched)} not as restored"

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from claude_docker import exitcodes
 from claude_docker.backup import scope
-from claude_docker.backup.store import ChunkError, Store
+from claude_docker.backup.store import ChunkError, Store, in_parallel
 from claude_docker.backup.configcheck import json_problem
 from claude_docker.backup.verify import manifest_problems
 from claude_docker.errors import ToolError
@@ -41,7 +41,7 @@ class RestoreError(ToolError):
     """The backup could not be restored (damaged, hostile, no room); nothing on the host was changed."""
 
 
-def hash_file(path: Path, length: int | None = None) -> str:
+def hash_file(path: Path | str, length: int | None = None) -> str:
     """SHA-256 of a file's first `length` bytes (all of it by default)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -69,7 +69,12 @@ def _read_entry(store: Store, entry: dict) -> bytes:
     return b"".join(store.get_chunk(c, n) for c, n in entry["chunks"])
 
 
-def decide(store: Store, entry: dict, target: Path, mode: str, force_credentials: bool) -> tuple[str, str]:
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def decide(store: Store, entry: dict, target: str, mode: str, force_credentials: bool) -> tuple[str, str]:
     """(action, why) for one file: write, keep, or same."""
     key = entry["path"]
     try:
@@ -78,7 +83,7 @@ def decide(store: Store, entry: dict, target: Path, mode: str, force_credentials
         return "write", "missing"
     if scope.must_parse(key):
         try:
-            current = target.read_bytes()
+            current = _read(target)
         except OSError as exc:
             return "write", f"unreadable ({exc.strerror})"
         broken = json_problem(key, current)
@@ -94,7 +99,7 @@ def decide(store: Store, entry: dict, target: Path, mode: str, force_credentials
         if key.endswith(".jsonl"):
             return "keep", "grew since the backup (only appended to)"
     if key == CREDENTIALS and not force_credentials:
-        if _expires_at(target.read_bytes()) > _expires_at(_read_entry(store, entry)):
+        if _expires_at(_read(target)) > _expires_at(_read_entry(store, entry)):
             return "keep", "newer OAuth credentials than the backup's (use --force-credentials to replace)"
     return "write", "differs from the backup"
 
@@ -113,33 +118,50 @@ def _clear_stale_staging(parent: Path) -> None:
             shutil.rmtree(parent / name, ignore_errors=True)
 
 
-def _stage_file(store: Store, entry: dict, staged: Path, advance) -> None:
-    staged.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
+def _stage_file(store: Store, entry: dict, staged: str) -> None:
+    """Write one file of the backup into the staging tree. Each chunk is checked against its content
+    address as it is read, so the file is exactly the backup's."""
     fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
+    try:
         for chunk_id, length in entry["chunks"]:
-            data = store.get_chunk(chunk_id, length)
-            digest.update(data)
-            f.write(data)
-            advance(length)
-        os.fchmod(f.fileno(), entry["mode"])
-    if digest.hexdigest() != entry["sha256"]:
-        raise ChunkError(f"{entry['path']} does not match its hash")
-    os.utime(staged, ns=(entry["mtime_ns"], entry["mtime_ns"]))
+            view = memoryview(store.get_chunk(chunk_id, length))
+            while view:
+                view = view[os.write(fd, view):]
+        if entry["mode"] != 0o600:
+            os.fchmod(fd, entry["mode"])
+        os.utime(fd, ns=(entry["mtime_ns"], entry["mtime_ns"]))
+    finally:
+        os.close(fd)
 
 
-def _move(staged: Path, target: Path, touched: set[Path]) -> None:
-    """Rename a staged file over its target (through a link, as config sync writes)."""
-    real = Path(os.path.realpath(target))
-    real.parent.mkdir(parents=True, exist_ok=True)
+def _move(staged: str, real: str, touched: set[str]) -> None:
+    """Rename a staged file over its target."""
     try:
         os.replace(staged, real)
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-        write_atomic(real, staged.read_bytes(), mode=staged.stat().st_mode & 0o7777)
-    touched.add(real.parent)
+        write_atomic(Path(real), _read(staged), mode=os.stat(staged).st_mode & 0o7777)
+    touched.add(os.path.dirname(real))
+
+
+class _RealPaths:
+    """Where each restored file really goes: a top-level file is written through a link (a dotfiles-managed
+    settings.json stays a link), deeper ones into their directory's real path, resolved once per directory."""
+
+    def __init__(self, claude: ClaudeHome):
+        self.claude = claude
+        self.dirs: dict[str, str] = {}
+
+    def __call__(self, key: str) -> str:
+        target = scope.host_str(self.claude, key)
+        if key.count("/") <= 1:
+            return os.path.realpath(target)
+        folder, name = os.path.split(target)
+        real = self.dirs.get(folder)
+        if real is None:
+            real = self.dirs[folder] = os.path.realpath(folder)
+        return os.path.join(real, name)
 
 
 class Result:
@@ -176,7 +198,7 @@ def restore(manifest: dict, claude: ClaudeHome, mode: str = "all", force_credent
         for entry in manifest["entries"]:
             if entry["type"] != "file":
                 continue
-            action, why = decide(store, entry, scope.host_path(claude, entry["path"]), mode, force_credentials)
+            action, why = decide(store, entry, scope.host_str(claude, entry["path"]), mode, force_credentials)
             if action == "write":
                 plan.append((entry, why))
             elif action == "keep":
@@ -201,12 +223,18 @@ def restore(manifest: dict, claude: ClaudeHome, mode: str = "all", force_credent
         staging.mkdir(mode=0o700)
         try:
             advance = progress.start(need) if progress else (lambda n: None)
-            for entry, _ in plan:
-                try:
-                    _stage_file(store, entry, staging / entry["path"], advance)
-                except ChunkError as exc:
-                    raise RestoreError(f"backup {manifest['id']} is damaged: {exc}; nothing was changed",
-                                       exitcodes.FAILURE) from None
+            for folder in sorted({os.path.dirname(e["path"]) for e, _ in plan}):
+                os.makedirs(staging / folder, exist_ok=True)
+
+            def stage(entry: dict) -> None:
+                _stage_file(store, entry, os.path.join(staging, entry["path"]))
+                advance(entry["size"])
+
+            try:
+                in_parallel(stage, [e for e, _ in plan])
+            except ChunkError as exc:
+                raise RestoreError(f"backup {manifest['id']} is damaged: {exc}; nothing was changed",
+                                   exitcodes.FAILURE) from None
             if progress:
                 progress.finish()
             if backup_first and (os.path.lexists(claude.config_dir) or os.path.lexists(claude.claude_json)):
@@ -221,18 +249,20 @@ def restore(manifest: dict, claude: ClaudeHome, mode: str = "all", force_credent
 
 def _swap_in(manifest: dict, claude: ClaudeHome, staging: Path, plan: list, missing_dirs: list,
              missing_links: list) -> None:
-    touched: set[Path] = set()
+    touched: set[str] = set()
     for entry in sorted(missing_dirs, key=lambda e: e["path"]):
         where = scope.host_path(claude, entry["path"])
         where.mkdir(parents=True, exist_ok=True)
         os.chmod(where, entry["mode"] | 0o700)  # never a dir we could not write the rest into
-        touched.add(where.parent)
+        touched.add(str(where.parent))
     for entry in missing_links:
         where = scope.host_path(claude, entry["path"])
         where.parent.mkdir(parents=True, exist_ok=True)
         os.symlink(entry["target"], where)
-        touched.add(where.parent)
-    for entry, _ in plan:
-        _move(staging / entry["path"], scope.host_path(claude, entry["path"]), touched)
-    for directory in touched:
-        fsync_dir(directory)
+        touched.add(str(where.parent))
+    real_path = _RealPaths(claude)
+    targets = [(os.path.join(staging, entry["path"]), real_path(entry["path"])) for entry, _ in plan]
+    for folder in sorted({os.path.dirname(real) for _, real in targets}):
+        os.makedirs(folder, exist_ok=True)
+    in_parallel(lambda pair: _move(pair[0], pair[1], touched), targets)
+    in_parallel(lambda d: fsync_dir(Path(d)), sorted(touched))

@@ -32,10 +32,15 @@ SCOPES = ("full", "config")
 Item = namedtuple("Item", "key kind path st target")
 
 
-def host_path(claude: ClaudeHome, key: str) -> Path:
+def host_str(claude: ClaudeHome, key: str) -> str:
+    """Where a backup's path goes on this host (a string: restores map tens of thousands of these)."""
     if key == CLAUDE_JSON:
-        return claude.claude_json
-    return claude.config_dir / key[len(CONFIG) + 1:] if key != CONFIG else claude.config_dir
+        return str(claude.claude_json)
+    return f"{claude.config_dir}/{key[len(CONFIG) + 1:]}" if key != CONFIG else str(claude.config_dir)
+
+
+def host_path(claude: ClaudeHome, key: str) -> Path:
+    return Path(host_str(claude, key))
 
 
 def must_parse(key: str) -> bool:

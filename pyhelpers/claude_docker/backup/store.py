@@ -47,6 +47,21 @@ def snapshot_time(snapshot_id: str) -> float:
     return calendar.timegm(time.strptime(whole, "%Y%m%dT%H%M%S")) + int(rest[:6]) / 1e6
 
 
+def in_parallel(fn, items: list) -> list:
+    """fn over items on a thread per core, results in order: creating and writing files, hashing and
+    (de)compressing all release the GIL. Each thread takes a run of items (a task per item costs more in
+    the executor than a small file's work), and more threads than cores only fight over the GIL."""
+    workers = min(8, os.cpu_count() or 2)
+    if len(items) < 8 or workers < 2:
+        return [fn(i) for i in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    size = -(-len(items) // (workers * 4))
+    runs = [items[i:i + size] for i in range(0, len(items), size)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return [result for run in pool.map(lambda run: [fn(i) for i in run], runs) for result in run]
+
+
 def _syncfs(path: Path) -> None:
     """Flush every chunk written so far in one call, instead of one fsync per chunk."""
     import ctypes

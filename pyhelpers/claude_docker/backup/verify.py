@@ -12,7 +12,7 @@ import hashlib
 
 from claude_docker.backup import scope
 from claude_docker.backup.configcheck import json_problem
-from claude_docker.backup.store import CHUNK_PATTERN, MAX_CHUNK, ChunkError, Store
+from claude_docker.backup.store import CHUNK_PATTERN, MAX_CHUNK, ChunkError, Store, in_parallel
 
 MAX_FILE = 16 << 30
 TYPES = ("file", "dir", "link")
@@ -105,11 +105,12 @@ def verify(store: Store, manifest: dict, progress=None) -> list[str]:
         return problems
     files = [e for e in manifest["entries"] if e["type"] == "file"]
     advance = progress.start(sum(e["size"] for e in files)) if progress else (lambda n: None)
-    for entry in files:
+    def check(entry: dict) -> str | None:
         problem = data_problems(store, entry)
-        if problem:
-            problems.append(problem)
         advance(entry["size"])
+        return problem
+
+    problems += [p for p in in_parallel(check, files) if p]
     if progress:
         progress.finish()
     return problems
