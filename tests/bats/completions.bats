@@ -147,7 +147,17 @@ assert_no_program_ran() {
   [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
   assert_contains "$output" doctor cleanup image ps run "list sessions" \
     "remove orphaned containers, sync back interrupted sessions" "build the session image" \
-    log-event metrics trace datadog health flush
+    log-event metrics trace datadog health flush backup dr
+  assert_no_program_ran
+}
+
+@test "TAB after claude-docker backup lists its commands, and claude-dr completes its options" {
+  complete_line 'claude-docker backup ' '*create*--*'
+  [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
+  assert_contains "$output" create list verify prune restore find-good verify-recovery
+  complete_line 'claude-dr --' '*--yes*'
+  [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
+  assert_contains "$output" --yes --no-smoke "recover without asking"
   assert_no_program_ran
 }
 

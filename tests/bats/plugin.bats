@@ -33,18 +33,36 @@ load test_helper
 }
 
 @test "the functions exist and completions go on fpath once, even when sourced twice" {
-  run zsh -f -c "source '$PLUGIN'; source '$PLUGIN'; whence -w claude claude-docker; print -l -- \$fpath | grep -c -x '$ROOT/completions'; print -r -- \$fpath[1]"
+  run zsh -f -c "source '$PLUGIN'; source '$PLUGIN'; whence -w claude claude-docker claude-dr disaster_recovery find_good_backup restore_from_backup verify_recovery; print -l -- \$fpath | grep -c -x '$ROOT/completions'; print -r -- \$fpath[1]"
   [ "$status" -eq 0 ]
   [ "${lines[0]}" = "claude: function" ]
   [ "${lines[1]}" = "claude-docker: function" ]
-  [ "${lines[2]}" = "1" ]
-  [ "${lines[3]}" = "$ROOT/completions" ]
+  [ "${lines[2]}" = "claude-dr: function" ]
+  [ "${lines[3]}" = "disaster_recovery: function" ]
+  [ "${lines[4]}" = "find_good_backup: function" ]
+  [ "${lines[5]}" = "restore_from_backup: function" ]
+  [ "${lines[6]}" = "verify_recovery: function" ]
+  [ "${lines[7]}" = "1" ]
+  [ "${lines[8]}" = "$ROOT/completions" ]
+}
+
+@test "the recovery shims call the helper's backup and dr commands with their arguments" {
+  create_stub python
+  export CLAUDE_DOCKER_PYTHON=$STUBS/python
+  for pair in "claude-dr --yes:dr --yes" "disaster_recovery --json:dr --json" "find_good_backup:backup find-good" \
+              "restore_from_backup 2026 --repair:backup restore 2026 --repair" \
+              "verify_recovery --no-smoke:backup verify-recovery --no-smoke"; do
+    rm -f "$BATS_TEST_TMPDIR/python.argv"
+    run zsh -f -c "source '$PLUGIN'; ${pair%%:*}"
+    [ "$status" -eq 0 ]
+    [ "$(tr '\0' ' ' <"$BATS_TEST_TMPDIR/python.argv")" = "-I -m claude_docker ${pair#*:} " ]
+  done
 }
 
 @test "completions are registered when compinit ran before the plugin" {
-  run zsh -f -c "autoload -Uz compinit && compinit -D -u; source '$PLUGIN'; print -r -- \$_comps[claude] \$_comps[claude-docker]"
+  run zsh -f -c "autoload -Uz compinit && compinit -D -u; source '$PLUGIN'; print -r -- \$_comps[claude] \$_comps[claude-docker] \$_comps[claude-dr]"
   [ "$status" -eq 0 ]
-  [ "$output" = "_claude _claude-docker" ]
+  [ "$output" = "_claude _claude-docker _claude-dr" ]
 }
 
 @test "claude passes its arguments to the helper untouched, after run --" {
