@@ -2,7 +2,8 @@
 
 write_atomic: temp file in the same directory, write, fsync, rename over the target, fsync the directory.
 A reader (or a crash) sees the old content or the new, never a torn or empty file. Symlinks are written
-through, so a dotfiles-managed `settings.json` stays a link.
+through, so a dotfiles-managed `settings.json` stays a link. replace_file is its core, also used alone
+where many files are written and made durable together (backup chunks).
 """
 
 from __future__ import annotations
@@ -19,14 +20,10 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
-    """Replace `path` with `data` atomically and durably. Keeps the existing file's mode unless `mode` is given."""
-    target = Path(os.path.realpath(path))
-    if mode is None:
-        try:
-            mode = target.stat().st_mode & 0o7777
-        except FileNotFoundError:
-            mode = 0o600
+def replace_file(target: Path, data: bytes, mode: int, durable: bool = True) -> None:
+    """Write `data` to a temp file beside `target` and rename it over `target`: readers see the old file or
+    the new one, never a torn one. `durable` fsyncs the file first; a caller writing many files (backup
+    chunks) may leave that out and sync them all at once before it relies on them."""
     tmp = target.with_name(f".{target.name}.cd-tmp-{os.getpid()}-{os.urandom(4).hex()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -34,8 +31,9 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            os.fchmod(fd, mode)
-            os.fsync(fd)
+            os.fchmod(fd, mode)  # exactly `mode`, whatever the umask
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, target)
@@ -46,6 +44,17 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Replace `path` with `data` atomically and durably. Keeps the existing file's mode unless `mode` is given."""
+    target = Path(os.path.realpath(path))
+    if mode is None:
+        try:
+            mode = target.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o600
+    replace_file(target, data, mode)
     fsync_dir(target.parent)
 
 

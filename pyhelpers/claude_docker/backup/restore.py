@@ -127,8 +127,7 @@ def _stage_file(store: Store, entry: dict, staged: str) -> None:
             view = memoryview(store.get_chunk(chunk_id, length))
             while view:
                 view = view[os.write(fd, view):]
-        if entry["mode"] != 0o600:
-            os.fchmod(fd, entry["mode"])
+        os.fchmod(fd, entry["mode"])  # exactly the backup's, whatever the umask
         os.utime(fd, ns=(entry["mtime_ns"], entry["mtime_ns"]))
     finally:
         os.close(fd)

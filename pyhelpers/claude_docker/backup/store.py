@@ -22,7 +22,7 @@ from pathlib import Path
 
 from claude_docker import exitcodes
 from claude_docker.errors import ToolError
-from claude_docker.fsio import fsync_dir, write_atomic
+from claude_docker.fsio import fsync_dir, replace_file, write_atomic
 from claude_docker.paths import backup_dir, ensure_private_dir
 
 FORMAT = 1
@@ -159,23 +159,12 @@ class Store:
         """Store a chunk not yet in the store; the bytes it takes on disk. Not durable until `sync()`."""
         stored = self.codec.seal(data)
         path = self.chunk_path(chunk_id)
-        tmp = path.parent / f".tmp-{os.getpid()}-{os.urandom(4).hex()}"
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileNotFoundError:
+            replace_file(path, stored, 0o600, durable=False)
+        except FileNotFoundError:  # its shard dir is new
             ensure_private_dir(path.parent)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(stored)
-            os.replace(tmp, path)
-            self._unsynced.append(path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+            replace_file(path, stored, 0o600, durable=False)
+        self._unsynced.append(path)
         return len(stored)
 
     def get_chunk(self, chunk_id: str, length: int) -> bytes:
@@ -264,22 +253,12 @@ class Store:
                 continue
             for entry in os.scandir(shard.path):
                 name = entry.name
-                temp = name.startswith(".tmp-")  # a writer killed mid-chunk: under the lock, none is running
+                temp = ".cd-tmp-" in name  # a writer killed mid-chunk: under the lock, none is running
                 if temp or (CHUNK_PATTERN.match(name) and name not in referenced):
                     freed_bytes += entry.stat(follow_symlinks=False).st_size
                     os.unlink(entry.path)
                     freed += 0 if temp else 1
         return freed, freed_bytes
-
-    def disk_bytes(self) -> int:
-        total = 0
-        for dirpath, _dirs, files in os.walk(self.root):
-            for name in files:
-                try:
-                    total += os.lstat(os.path.join(dirpath, name)).st_size
-                except FileNotFoundError:
-                    pass
-        return total
 
 
 class ChunkError(Exception):
