@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -139,3 +140,15 @@ def test_a_deleted_working_directory_is_one_line_and_125(home, tmp_path):
         pytest.skip("needs the engine and the fake image")
     assert result.returncode == 125 and result.stderr.count("\n") == 1
     assert "the current directory is gone" in result.stderr
+
+
+def test_the_checks_at_every_claude_start_import_nothing_heavy(home):
+    (home / ".claude").mkdir()
+    (home / ".claude.json").write_text('{"numStartups": 1}')
+    (home / ".claude" / "settings.json").write_text("{}")
+    code = ("import sys; from claude_docker.backup.triggers import at_start; "
+            "from claude_docker.paths import ClaudeHome; at_start(ClaudeHome.from_env()); "
+            f"print([m for m in {HOT_PATH_FORBIDDEN!r} if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, "HOME": str(home)})
+    assert result.stdout.strip() == "[]"

@@ -248,20 +248,14 @@ def find_good(as_json: bool) -> int:
 @click.option("--no-smoke", is_flag=True, help="Skip the smoke run of the image.")
 @JSON_OPTION
 def verify_recovery_cmd(no_smoke: bool, as_json: bool) -> int:
-    """Check the state now: each config file parses, the newest backup's files are present, and the
+    """Check the state now: each config file parses, the newest good backup's files are present, and the
     image runs `claude --version`. One pass/fail line per check; exit status 5 if any failed."""
     from claude_docker import ui
-    from claude_docker.backup.recovery import verify_recovery
-    from claude_docker.backup.store import ChunkError
+    from claude_docker.backup.recovery import find_good_backup, verify_recovery
 
     store = _store()
-    manifests = []
-    if store.exists() and store.snapshot_ids():
-        try:
-            manifests = [store.load(store.snapshot_ids()[-1])]
-        except ChunkError:
-            manifests = []
-    checks = verify_recovery(_claude(), manifests, image=None if no_smoke else _image())
+    good = find_good_backup(store, progress=_progress("verifying"))[0] if store.exists() else None
+    checks = verify_recovery(_claude(), [good] if good else [], image=None if no_smoke else _image())
     if as_json:
         ui.print_json([{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
     else:
