@@ -285,3 +285,29 @@ def test_bad_input_is_one_line_with_a_documented_status(home):
     assert unknown.returncode == 2 and unknown.stderr == "claude-docker: no backup 'nope'\n"
     bad = cli("backup", "prune", "--keep-last", "-1")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_a_long_backup_shows_progress_on_a_terminal_and_nothing_otherwise(home):
+    import pty
+
+    make_state(home, 40 << 20, 200)
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-I", "-m", "claude_docker", "backup", "create", "--quiet"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=secondary)
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the terminal closed: the backup is done
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(primary)
+    assert proc.wait(timeout=120) == 0
+    assert b"\rbacking up [" in seen and b"% " in seen and b"MiB" in seen
+    assert seen.endswith(b"\r\x1b[K")  # the bar is cleared when done
+    shutil.rmtree(home / ".claude" / "projects")
+    piped = cli("backup", "restore")
+    assert piped.returncode == 0 and "[" not in piped.stderr  # not a terminal: no bar

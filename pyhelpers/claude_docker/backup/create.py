@@ -127,8 +127,8 @@ def create(claude: ClaudeHome, reason: str, backup_scope: str = "full", store: S
     store = store or Store()
     started = time.monotonic()
     try:
-        store.init()
         with store.lock():
+            store.init()  # under the lock: two first backups must not make two stores (two naming keys)
             parent = parent_of(store, backup_scope)
             previous = {e["path"]: e for e in parent["entries"]} if parent else {}
             trusted = {c[0] for e in previous.values() if e.get("type") == "file" for c in e["chunks"]}

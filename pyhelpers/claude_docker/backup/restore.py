@@ -127,7 +127,7 @@ def _stage_file(store: Store, entry: dict, staged: str) -> None:
             view = memoryview(store.get_chunk(chunk_id, length))
             while view:
                 view = view[os.write(fd, view):]
-        os.fchmod(fd, entry["mode"])  # exactly the backup's, whatever the umask
+        os.fchmod(fd, entry["mode"] & 0o777)  # the backup's, whatever the umask; never setuid or setgid
         os.utime(fd, ns=(entry["mtime_ns"], entry["mtime_ns"]))
     finally:
         os.close(fd)
@@ -252,7 +252,7 @@ def _swap_in(manifest: dict, claude: ClaudeHome, staging: Path, plan: list, miss
     for entry in sorted(missing_dirs, key=lambda e: e["path"]):
         where = scope.host_path(claude, entry["path"])
         where.mkdir(parents=True, exist_ok=True)
-        os.chmod(where, entry["mode"] | 0o700)  # never a dir we could not write the rest into
+        os.chmod(where, entry["mode"] & 0o777 | 0o700)  # never a dir we could not write the rest into
         touched.add(str(where.parent))
     for entry in missing_links:
         where = scope.host_path(claude, entry["path"])
