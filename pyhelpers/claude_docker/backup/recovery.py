@@ -20,7 +20,7 @@ from typing import Callable
 
 from claude_docker import exitcodes
 from claude_docker.backup import scope
-from claude_docker.backup.restore import RestoreError, hash_file, restore
+from claude_docker.backup.restore import hash_file, restore
 from claude_docker.backup.store import ChunkError, Store, in_parallel
 from claude_docker.backup.configcheck import config_files, json_problem, quick_check
 from claude_docker.backup.verify import verify
@@ -213,8 +213,8 @@ def disaster_recovery(claude: ClaudeHome, confirm: Callable[[Recovery], bool], i
         log.finish("error" if failed else "ok", f"recovered {len(rec.restored)} file(s) in {rec.seconds:.2f}s",
                    files=len(rec.restored), failed_checks=len(failed))
         return rec
-    except (ToolError, RestoreError) as exc:
+    except (ToolError, OSError) as exc:  # (a RestoreError is a ToolError)
         rec.outcome = "failed"
         observe("claude_docker_recoveries_total", 1, outcome="failed")
-        log.finish("error", exc.message)
+        log.finish("error", getattr(exc, "message", None) or f"{exc.strerror or exc}")
         raise

@@ -234,11 +234,19 @@ def restore(manifest: dict, claude: ClaudeHome, mode: str = "all", force_credent
             except ChunkError as exc:
                 raise RestoreError(f"backup {manifest['id']} is damaged: {exc}; nothing was changed",
                                    exitcodes.FAILURE) from None
+            except OSError as exc:
+                raise RestoreError(f"cannot stage the restore in {parent}: {exc.strerror or exc}; nothing was "
+                                   "changed", exitcodes.FAILURE) from None
             if progress:
                 progress.finish()
             if backup_first and (os.path.lexists(claude.config_dir) or os.path.lexists(claude.claude_json)):
                 result.pre_restore = create(claude, "pre-restore", manifest["scope"], store)["id"]
-            _swap_in(manifest, claude, staging, plan, missing_dirs, missing_links)
+            try:
+                _swap_in(manifest, claude, staging, plan, missing_dirs, missing_links)
+            except OSError as exc:
+                where = f" ({exc.filename})" if exc.filename else ""
+                raise RestoreError(f"the restore stopped part way: {exc.strerror or exc}{where}; every file is "
+                                   "whole, old or new: fix that and run it again", exitcodes.FAILURE) from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     result.written = [(e["path"], why) for e, why in plan]
