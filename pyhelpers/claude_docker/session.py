@@ -250,10 +250,15 @@ def _supervise(argv: list[str], session: SessionDir, manifest: dict, log: Sessio
             child = 0  # reaped: its pid may be reused, no signal may go to it now
         # Not seen running (it ended first, or is still not up after the poll gave up): now is a bound.
         log.container_started(started_at, time.time())
-        if backup_due:
-            from claude_docker.backup.triggers import spawn_full_backup
+        from claude_docker.backup.triggers import interval, spawn_full_backup
 
+        if backup_due:
             spawn_full_backup()  # while the user works: the start never waits for it
+        every = interval()
+        if every:
+            # A session longer than the interval still gets its hourly backups (waitpid resumes after).
+            previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, lambda _s, _f: spawn_full_backup())
+            signal.setitimer(signal.ITIMER_REAL, every, every)
         if wait_status is None:
             _, wait_status = os.waitpid(child, 0)
         child = 0
@@ -286,6 +291,8 @@ def _supervise(argv: list[str], session: SessionDir, manifest: dict, log: Sessio
         log.finish(status)
         return status
     finally:
+        if signal.SIGALRM in previous:
+            signal.setitimer(signal.ITIMER_REAL, 0)
         for s, handler in previous.items():
             signal.signal(s, handler)
 

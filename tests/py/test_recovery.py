@@ -152,3 +152,33 @@ def test_a_sync_that_changes_the_host_is_preceded_by_a_backup_and_an_hourly_one_
     data = b"".join(store.get_chunk(c, n) for c, n in entry["chunks"])
     assert json.loads(data) == {"numStartups": 1, "projects": {}}  # the state before the sync wrote it
     assert any(m["reason"] == "hourly" and m["scope"] == "full" for m in manifests)
+
+
+@pytest.mark.docker
+def test_a_long_session_is_backed_up_every_interval(home, fake_image, no_leftover_containers):
+    (home / ".claude").mkdir()
+    (home / ".claude.json").write_text('{"numStartups": 1}')
+    project = home / "proj"
+    project.mkdir()
+    env = plugin_env(home, fake_image, CLAUDE_DOCKER_BACKUP_INTERVAL="1")
+    result = run_claude(project, env, "sh", "sleep 3.5")
+    assert result.returncode == 0, result.stderr
+    log = home / ".claude-docker-events.jsonl"
+
+    def counts():
+        events = [json.loads(line) for line in log.read_text().splitlines()]
+        made = sum(1 for e in events if e["event"] == "backup.created" and e["fields"]["reason"] == "hourly")
+        return made, sum(1 for e in events if e["event"] == "backup.pruned")
+
+    # Each detached backup, then its prune, one after another under the store's lock; done when every
+    # backup has been pruned after and nothing new came for 2 s (the last one spawned has started by then).
+    deadline, last, stable_since = time.time() + 60, None, time.time()
+    while time.time() < deadline:
+        now = counts()
+        if now != last:
+            last, stable_since = now, time.time()
+        elif now[0] >= 3 and now[0] == now[1] and time.time() - stable_since > 2:
+            break
+        time.sleep(0.2)
+    made, pruned = counts()
+    assert made >= 3 and made == pruned  # at the start, then once a second while the session ran

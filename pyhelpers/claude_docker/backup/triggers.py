@@ -3,7 +3,7 @@
 * before every sync that changes the host's config: a config-scope backup of the files it will write;
 * at a `claude` start, when the last full backup is older than CLAUDE_DOCKER_BACKUP_INTERVAL (seconds,
   default 3600: the one-hour recovery point), a full one in a detached process once the session's
-  container runs, then a prune;
+  container runs, then a prune; and again every interval while the session lasts;
 * at a `claude` start and after a failed sync, a cheap check of the config files Claude Code reads: if one
   is broken, say so and point at `claude-dr`, or run the recovery at once with CLAUDE_DOCKER_AUTO_RECOVER=1.
 
