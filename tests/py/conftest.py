@@ -37,6 +37,10 @@ def home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("HOME", str(h))
     monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
     monkeypatch.delenv("CLAUDE_DOCKER_STATE_DIR", raising=False)
+    for var in ("CLAUDE_DOCKER_BACKUP_DIR", "CLAUDE_DOCKER_BACKUP_AGE_RECIPIENTS", "CLAUDE_DOCKER_BACKUP_AGE_IDENTITY",
+                "CLAUDE_DOCKER_AUTO_RECOVER"):
+        monkeypatch.delenv(var, raising=False)  # never the developer's own store
+    monkeypatch.setenv("CLAUDE_DOCKER_BACKUP_INTERVAL", "0")  # no detached backups unless a test asks
     monkeypatch.setenv("NO_COLOR", "1")
     return h
 

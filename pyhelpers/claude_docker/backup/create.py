@@ -17,6 +17,7 @@ from claude_docker import exitcodes
 from claude_docker.backup import scope
 from claude_docker.backup.store import CHUNK_SIZE, ChunkError, Store, in_parallel, new_snapshot_id
 from claude_docker.backup.triggers import record_full
+from claude_docker.backup.verify import manifest_problems, state_problems
 from claude_docker.errors import ToolError
 from claude_docker.liveness import host_name
 from claude_docker.obs import events
@@ -39,6 +40,7 @@ class _Writer:
         self.trusted = trusted  # referenced by the parent snapshot: sound if present
         self.new_chunks = 0
         self.new_bytes = 0
+        self.replaced: set[str] = set()  # bad copies a committed snapshot may still use: rewritten durably
         self.lock = threading.Lock()
 
     def has(self, chunk_id: str) -> bool:
@@ -50,17 +52,23 @@ class _Writer:
         chunk_id = self.store.chunk_id(data)
         with self.lock:  # decide and reserve at once, so two files holding one chunk store it once
             if self.has(chunk_id) and chunk_id not in self.trusted:
-                # Left by a backup killed before its commit (maybe never flushed to disk): check before reuse.
+                # Left by a killed backup, maybe never flushed to disk: reused only if it reads back right
+                # (and then flushed with this backup's), else written again. An encrypted store can't be
+                # read without the identity, which backups don't need: there it is written again.
                 try:
+                    if not self.store.codec.can_read:
+                        raise ChunkError("unreadable without the identity")
                     self.store.get_chunk(chunk_id, len(data))
+                    self.store.mark_unsynced(chunk_id)
                     self.trusted.add(chunk_id)
                 except ChunkError:
                     self.existing.discard(chunk_id)
+                    self.replaced.add(chunk_id)
             fresh = chunk_id not in self.existing
             self.existing.add(chunk_id)
             self.trusted.add(chunk_id)
         if fresh:
-            stored = self.store.put_chunk(chunk_id, data)
+            stored = self.store.put_chunk(chunk_id, data, durable=chunk_id in self.replaced)
             with self.lock:
                 self.new_bytes += stored
                 self.new_chunks += 1
@@ -70,6 +78,7 @@ class _Writer:
 def _unchanged(prev: dict | None, st: os.stat_result, writer: _Writer) -> bool:
     return (prev is not None and prev.get("type") == "file" and prev["size"] == st.st_size
             and prev["mtime_ns"] == st.st_mtime_ns and prev["ino"] == st.st_ino
+            and prev.get("ctime_ns") == st.st_ctime_ns and prev["mode"] == st.st_mode & 0o7777
             and all(writer.has(c[0]) for c in prev["chunks"]))
 
 
@@ -106,17 +115,23 @@ def _read_file(item: scope.Item, prev: dict | None, writer: _Writer, progress) -
             done += len(data)
             progress(len(data))
     return {"path": item.key, "type": "file", "mode": st.st_mode & 0o7777, "size": done,
-            "mtime_ns": st.st_mtime_ns, "ino": st.st_ino, "sha256": whole.hexdigest(), "chunks": chunks}
+            "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "ino": st.st_ino, "sha256": whole.hexdigest(),
+            "chunks": chunks}
 
 
 def parent_of(store: Store, wanted_scope: str) -> dict | None:
-    """The newest readable snapshot of the same scope: what a new backup is compared to."""
+    """The newest sound snapshot of the same scope, of a state not already lost: what a new backup is compared
+    to (for what changed, and for what it lost). An encrypted store's is read from the local copy its backup
+    left (backups never need the identity)."""
+    if not store.codec.can_read:
+        return store.local_parent(wanted_scope)
     for snapshot_id in reversed(store.snapshot_ids()):
         try:
             manifest = store.load(snapshot_id)
         except ChunkError:
             continue
-        if manifest.get("scope") == wanted_scope:
+        if manifest.get("scope") == wanted_scope and not manifest_problems(manifest) \
+                and not state_problems(manifest):
             return manifest
     return None
 
@@ -159,17 +174,21 @@ def create(claude: ClaudeHome, reason: str, backup_scope: str = "full", store: S
                     entries.append(previous[item.key])
             if progress:
                 progress.finish()
+            files = {e["path"] for e in entries if e["type"] == "file"}
+            before = {k for k, e in previous.items() if e.get("type") == "file"}
             manifest = {
                 "format": 1, "id": new_snapshot_id(), "scope": backup_scope, "reason": reason, "host": host_name(),
+                "config_dir_missing": not os.path.isdir(claude.config_dir),
                 "claude": {"config_dir": str(claude.config_dir), "claude_json": str(claude.claude_json),
                            "custom": claude.custom},
                 "parent": parent["id"] if parent else None, "entries": entries, "skipped": skipped,
                 "stats": {"files": sum(1 for e in entries if e["type"] == "file"),
                           "bytes": sum(e["size"] for e in entries if e["type"] == "file"),
                           "files_read": len(changed), "new_chunks": writer.new_chunks,
+                          "parent_files": len(before), "lost_files": len(before - files),
                           "added_bytes": writer.new_bytes, "seconds": round(time.monotonic() - started, 3)},
             }
-            store.commit(manifest)
+            store.commit(manifest, as_parent=not state_problems(manifest))
             if backup_scope == "full":
                 record_full(store.root, manifest["id"])
     except (OSError, ToolError) as exc:

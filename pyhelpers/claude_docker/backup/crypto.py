@@ -19,7 +19,7 @@ from claude_docker.errors import ToolError
 from claude_docker.fsio import write_atomic
 from claude_docker.paths import ensure_private_dir, state_dir
 
-MAX_MANIFEST = 1 << 30
+MAX_MANIFEST = 256 << 20  # a manifest of 20,000 files is ~4 MiB
 ZSTD_LEVEL = 1  # restic's "auto" ratio, at 2-3x the speed of higher levels on transcript-like JSON
 
 
@@ -138,10 +138,17 @@ class Codec:
         sealed = self._contexts()[0].compress(data)
         return self._encrypt(sealed) if self.encrypted else sealed
 
-    def open(self, stored: bytes, length: int | None = None) -> bytes:
+    @property
+    def can_read(self) -> bool:
+        return not self.encrypted or bool(os.environ.get("CLAUDE_DOCKER_BACKUP_AGE_IDENTITY"))
+
+    def compress_only(self, data: bytes) -> bytes:
+        return self._contexts()[0].compress(data)
+
+    def open(self, stored: bytes, length: int | None = None, plain: bool = False) -> bytes:
         """Plain bytes of a stored chunk of `length` bytes (a manifest: None); ValueError if it is not a sound
         one. The frame's declared size is checked first: a hostile one can't make us allocate more."""
-        if self.encrypted:
+        if self.encrypted and not plain:
             stored = self._decrypt(stored)
         limit = MAX_MANIFEST if length is None else length
         try:

@@ -42,6 +42,8 @@ def find_good_backup(store: Store, wanted_scope: str | None = None, progress=Non
             continue
         if wanted_scope and manifest.get("scope") != wanted_scope:
             continue
+        if any(s == snapshot_id for s, _ in skipped):
+            continue  # skipped already (a second search, for the other scope)
         problems = verify(store, manifest, progress)
         if not problems:
             return manifest, skipped

@@ -29,11 +29,13 @@ from claude_docker.backup.store import ChunkError, Store, in_parallel
 from claude_docker.backup.configcheck import json_problem
 from claude_docker.backup.verify import manifest_problems
 from claude_docker.errors import ToolError
-from claude_docker.fsio import fsync_dir, write_atomic
+from claude_docker.fsio import fsync_dir, sync_files, write_atomic
 from claude_docker.liveness import is_alive, process_start
 from claude_docker.paths import ClaudeHome
 
 STAGING_PREFIX = ".claude-docker-restore-"
+# Modes come from the backup, but never setuid, setgid, sticky, or writable by others than the user.
+FILE_MODES, DIR_MODES = 0o755, 0o755
 CREDENTIALS = scope.CONFIG + "/.credentials.json"
 
 
@@ -99,7 +101,12 @@ def decide(store: Store, entry: dict, target: str, mode: str, force_credentials:
         if key.endswith(".jsonl"):
             return "keep", "grew since the backup (only appended to)"
     if key == CREDENTIALS and not force_credentials:
-        if _expires_at(_read(target)) > _expires_at(_read_entry(store, entry)):
+        try:
+            backed_up = _read_entry(store, entry)
+        except ChunkError as exc:
+            raise RestoreError(f"backup {entry['path']} is damaged: {exc}; nothing was changed",
+                               exitcodes.FAILURE) from None
+        if _expires_at(_read(target)) > _expires_at(backed_up):
             return "keep", "newer OAuth credentials than the backup's (use --force-credentials to replace)"
     return "write", "differs from the backup"
 
@@ -127,7 +134,7 @@ def _stage_file(store: Store, entry: dict, staged: str) -> None:
             view = memoryview(store.get_chunk(chunk_id, length))
             while view:
                 view = view[os.write(fd, view):]
-        os.fchmod(fd, entry["mode"] & 0o777)  # the backup's, whatever the umask; never setuid or setgid
+        os.fchmod(fd, entry["mode"] & FILE_MODES)
         os.utime(fd, ns=(entry["mtime_ns"], entry["mtime_ns"]))
     finally:
         os.close(fd)
@@ -151,6 +158,16 @@ class _RealPaths:
     def __init__(self, claude: ClaudeHome):
         self.claude = claude
         self.dirs: dict[str, str] = {}
+
+    def allowed(self, real: str) -> bool:
+        """Within the config dir (or a top-level dir of it that is a link: a dotfiles-managed skills/), or
+        `.claude.json` itself."""
+        config = os.path.realpath(self.claude.config_dir)
+        if real == os.path.realpath(self.claude.claude_json) or real.startswith(config + os.sep):
+            return True
+        with os.scandir(config) as it:
+            roots = [os.path.realpath(e.path) for e in it if e.is_symlink()]
+        return any(real.startswith(root + os.sep) or real == root for root in roots)
 
     def __call__(self, key: str) -> str:
         target = scope.host_str(self.claude, key)
@@ -193,6 +210,8 @@ def restore(manifest: dict, claude: ClaudeHome, mode: str = "all", force_credent
         parent.mkdir(parents=True, exist_ok=True)
     # A dry run changes nothing, not even by creating the config dir that holds the lock.
     with nullcontext() if dry_run else config_lock(claude.config_dir):
+        if not dry_run:
+            _clear_stale_staging(parent)
         plan = []
         for entry in manifest["entries"]:
             if entry["type"] != "file":
@@ -216,7 +235,6 @@ def restore(manifest: dict, claude: ClaudeHome, mode: str = "all", force_credent
         if need > free:
             raise RestoreError(f"refusing backup {manifest['id']}: it needs {need >> 20} MiB and "
                                f"{parent} has {free >> 20} MiB free", exitcodes.FAILURE)
-        _clear_stale_staging(parent)
         pid = os.getpid()
         staging = parent / f"{STAGING_PREFIX}{pid}-{process_start(pid)}-{os.urandom(3).hex()}"
         staging.mkdir(mode=0o700)
@@ -239,6 +257,8 @@ def restore(manifest: dict, claude: ClaudeHome, mode: str = "all", force_credent
                                    "changed", exitcodes.FAILURE) from None
             if progress:
                 progress.finish()
+            # Durable before any is renamed over the user's files: a power cut must not leave them empty.
+            sync_files([os.path.join(staging, e["path"]) for e, _ in plan], parent)
             if backup_first and (os.path.lexists(claude.config_dir) or os.path.lexists(claude.claude_json)):
                 result.pre_restore = create(claude, "pre-restore", manifest["scope"], store)["id"]
             try:
@@ -260,7 +280,7 @@ def _swap_in(manifest: dict, claude: ClaudeHome, staging: Path, plan: list, miss
     for entry in sorted(missing_dirs, key=lambda e: e["path"]):
         where = scope.host_path(claude, entry["path"])
         where.mkdir(parents=True, exist_ok=True)
-        os.chmod(where, entry["mode"] & 0o777 | 0o700)  # never a dir we could not write the rest into
+        os.chmod(where, entry["mode"] & DIR_MODES | 0o700)  # never one we could not write the rest into
         touched.add(str(where.parent))
     for entry in missing_links:
         where = scope.host_path(claude, entry["path"])
@@ -269,6 +289,11 @@ def _swap_in(manifest: dict, claude: ClaudeHome, staging: Path, plan: list, miss
         touched.add(str(where.parent))
     real_path = _RealPaths(claude)
     targets = [(os.path.join(staging, entry["path"]), real_path(entry["path"])) for entry, _ in plan]
+    reals = [real for _, real in targets]
+    outside = next((r for r in reals if not real_path.allowed(r)), None)
+    if outside or len(set(reals)) != len(reals):
+        raise RestoreError(f"refusing backup {manifest['id']}: it would write "
+                           f"{outside or 'one file twice'}, outside Claude's state", exitcodes.FAILURE)
     for folder in sorted({os.path.dirname(real) for _, real in targets}):
         os.makedirs(folder, exist_ok=True)
     in_parallel(lambda pair: _move(pair[0], pair[1], touched), targets)

@@ -55,38 +55,36 @@ def prune(store, policy: Policy, dry_run: bool = False) -> dict:
     """Forget the snapshots no rule keeps, then delete the chunks nothing references any more. The newest
     good snapshot of each scope is always kept, whatever the policy says."""
     from claude_docker.backup.recovery import find_good_backup
+    from claude_docker.backup.scope import SCOPES
     from claude_docker.backup.store import ChunkError, snapshot_time
 
     with store.lock():
-        manifests: dict[str, dict | None] = {}
+        chunks: dict[str, set | None] = {}  # each snapshot's chunk ids (not its manifest: prune keeps many)
+        groups: dict[str, list] = {}
         for snapshot_id in store.snapshot_ids():
             try:
-                manifests[snapshot_id] = store.load(snapshot_id)
-            except ChunkError:
-                manifests[snapshot_id] = None  # unreadable: only the policy can keep it
-        groups: dict[str, list] = {}
-        for snapshot_id, manifest in manifests.items():
-            group = manifest.get("scope", "?") if manifest else "?"
-            groups.setdefault(group, []).append((snapshot_id, snapshot_time(snapshot_id)))
-        reasons: dict[str, list[str]] = {}
+                manifest = store.load(snapshot_id)
+                when = snapshot_time(snapshot_id)
+            except (ChunkError, ValueError):
+                chunks[snapshot_id] = None  # unreadable (a key rotated, a permission): never forgotten
+                continue
+            chunks[snapshot_id] = {c[0] for e in manifest.get("entries", ()) if isinstance(e, dict)
+                                   and e.get("type") == "file" for c in e.get("chunks", ())}
+            groups.setdefault(manifest.get("scope", "?"), []).append((snapshot_id, when))
+        reasons: dict[str, list[str]] = {s: ["unreadable"] for s, ids in chunks.items() if ids is None}
         for group, members in groups.items():
             for snapshot_id, why in kept(members, policy).items():
                 reasons.setdefault(snapshot_id, []).extend(why)
-            if group != "?":
-                good, _ = find_good_backup(store, group)
-                if good is not None:
-                    reasons.setdefault(good["id"], []).append("newest good")
-        removed = [s for s in manifests if s not in reasons]
+            good, _ = find_good_backup(store, group) if group in SCOPES else (None, [])
+            if good is not None:
+                reasons.setdefault(good["id"], []).append("newest good")
+        removed = [s for s in chunks if s not in reasons]
         freed = (0, 0)
         if not dry_run:
             for snapshot_id in removed:
                 store.forget(snapshot_id)
-            referenced = {c[0] for s in reasons if manifests.get(s) for e in manifests[s]["entries"]
-                          if e.get("type") == "file" for c in e["chunks"]}
-            if any(manifests.get(s) is None for s in reasons):
-                referenced = None  # an unreadable manifest kept: its chunks are unknown, delete none
-            if referenced is not None:
-                freed = store.collect_garbage(referenced)
+            if not any(chunks[s] is None for s in reasons):  # an unreadable one's chunks are unknown
+                freed = store.collect_garbage(set().union(*(chunks[s] for s in reasons)))
             from claude_docker.obs import events
 
             events.emit("backup.pruned", f"removed {len(removed)} backup(s)", outcome="ok",

@@ -10,8 +10,9 @@ Two scopes:
   written by Claude Code itself): the small backup taken before every sync that changes the host.
 
 Left out: per-process state (`sessions/`, `shell-snapshots/`, `ide/`), lock and temp files, sockets and
-devices, the backup store itself, and links inside the config dir that point outside it (a backup that
-holds one is refused on restore, so ours never do): each one left out is listed in the manifest.
+devices, the backup store itself, and links inside the config dir that could point outside it (any with
+an absolute target or a `..`: a backup holding one is refused, so ours never do). Each one left out is
+listed in the manifest.
 """
 
 from __future__ import annotations
@@ -50,11 +51,11 @@ def must_parse(key: str) -> bool:
 
 
 def link_stays_inside(key: str, target: str) -> bool:
-    """A link's target, read relative to where the link is, stays within the config dir."""
-    if not target or target.startswith("/") or "\0" in target:
-        return False
-    resolved = os.path.normpath(os.path.join(os.path.dirname(key), target))
-    return resolved == CONFIG or resolved.startswith(CONFIG + "/")
+    """A link that can only point down from where it is: relative, with no `..` (nor `.` or empty) parts.
+    A `..` could climb through another link, or out of a config dir not named `config`; such links are
+    left out of backups and refused in them."""
+    return bool(target) and "\0" not in target and not target.startswith("/") \
+        and all(part not in ("", ".", "..") for part in target.split("/"))
 
 
 def _file_item(key: str, path: Path, follow: bool) -> Item | None:
@@ -129,6 +130,6 @@ def _walk_dir(key: str, path: Path, items: list[Item], skipped: list[str], exclu
                 if link_stays_inside(ekey, target):
                     items.append(Item(ekey, "link", Path(entry.path), st, target))
                 else:
-                    skipped.append(f"{ekey}: a link to outside the config dir ({target})")
+                    skipped.append(f"{ekey}: a link that may point outside the config dir ({target})")
             else:
                 skipped.append(f"{ekey}: not a regular file, directory or link")

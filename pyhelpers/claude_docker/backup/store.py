@@ -17,13 +17,14 @@ import hashlib
 import hmac
 import os
 import re
+import stat
 import time
 from pathlib import Path
 
 from claude_docker import exitcodes
 from claude_docker.errors import ToolError
-from claude_docker.fsio import fsync_dir, replace_file, write_atomic
-from claude_docker.paths import backup_dir, ensure_private_dir
+from claude_docker.fsio import SYNC_EACH_MAX, fsync_dir, replace_file, sync_files, write_atomic
+from claude_docker.paths import backup_dir, ensure_private_dir, state_dir
 
 FORMAT = 1
 ID_PATTERN = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{6}$")
@@ -31,7 +32,7 @@ CHUNK_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 # Largest plain chunk a manifest may name: our own are CHUNK_SIZE; a bigger one is a hostile backup.
 CHUNK_SIZE = 1 << 20
 MAX_CHUNK = 8 << 20
-FSYNC_EACH_MAX = 64
+MAX_STORED_MANIFEST = 64 << 20
 
 
 def new_snapshot_id(now: float | None = None) -> str:
@@ -62,21 +63,6 @@ def in_parallel(fn, items: list) -> list:
         return [result for run in pool.map(lambda run: [fn(i) for i in run], runs) for result in run]
 
 
-def _syncfs(path: Path) -> None:
-    """Flush every chunk written so far in one call, instead of one fsync per chunk."""
-    import ctypes
-
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.syncfs(fd) != 0:
-            os.sync()
-    except (OSError, AttributeError):
-        os.sync()
-    finally:
-        os.close(fd)
-
-
 class Store:
     def __init__(self, root: Path | None = None):
         self.root = root or backup_dir()
@@ -97,7 +83,6 @@ class Store:
         from claude_docker.backup import crypto
 
         ensure_private_dir(self.root)
-        os.chmod(self.root, 0o700)
         ensure_private_dir(self.chunks)
         ensure_private_dir(self.snapshots)
         meta = {"format": FORMAT, **crypto.new_store_settings()}
@@ -155,25 +140,49 @@ class Store:
                 names.update(n for n in os.listdir(shard.path) if CHUNK_PATTERN.match(n))
         return names
 
-    def put_chunk(self, chunk_id: str, data: bytes) -> int:
-        """Store a chunk not yet in the store; the bytes it takes on disk. Not durable until `sync()`."""
+    def put_chunk(self, chunk_id: str, data: bytes, durable: bool = False) -> int:
+        """Store a chunk; the bytes it takes on disk. Not durable until `sync()`, unless `durable` (a chunk
+        replacing a bad copy that a committed snapshot may use)."""
         stored = self.codec.seal(data)
         path = self.chunk_path(chunk_id)
         try:
-            replace_file(path, stored, 0o600, durable=False)
-        except FileNotFoundError:  # its shard dir is new
+            replace_file(path, stored, 0o600, durable=durable)
+        except FileNotFoundError:  # its shard dir is new: make it, durably
             ensure_private_dir(path.parent)
-            replace_file(path, stored, 0o600, durable=False)
+            fsync_dir(self.chunks)
+            replace_file(path, stored, 0o600, durable=durable)
         self._unsynced.append(path)
         return len(stored)
 
+    def mark_unsynced(self, chunk_id: str) -> None:
+        """A chunk found in the store (left by a killed backup) that this backup reuses: flushed with its own."""
+        self._unsynced.append(self.chunk_path(chunk_id))
+
+    def _read_regular(self, path: Path, limit: int) -> bytes:
+        """A store file's bytes: a regular file only (a FIFO or device planted in the store would block or
+        never end), at most `limit` bytes, any failure a ChunkError."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except FileNotFoundError:
+            raise ChunkError(f"{path.name[:12]} is missing") from None
+        except OSError as exc:
+            raise ChunkError(f"{path.name[:12]} is unreadable ({exc.strerror})") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise ChunkError(f"{path.name[:12]} is not a regular file")
+            if st.st_size > limit:
+                raise ChunkError(f"{path.name[:12]} is larger than anything we write ({st.st_size} bytes)")
+            with os.fdopen(fd, "rb", closefd=False) as f:
+                return f.read(limit + 1)
+        except OSError as exc:
+            raise ChunkError(f"{path.name[:12]} is unreadable ({exc.strerror})") from None
+        finally:
+            os.close(fd)
+
     def get_chunk(self, chunk_id: str, length: int) -> bytes:
         """A chunk's plain bytes, checked against its name and length. Raises ChunkError if it is not."""
-        try:
-            with open(self.chunk_path(chunk_id), "rb") as f:
-                stored = f.read(MAX_CHUNK + 1024 * 1024)
-        except FileNotFoundError:
-            raise ChunkError(f"chunk {chunk_id[:12]} is missing") from None
+        stored = self._read_regular(self.chunk_path(chunk_id), MAX_CHUNK + (1 << 20))
         try:
             data = self.codec.open(stored, length)
         except ValueError as exc:
@@ -183,20 +192,12 @@ class Store:
         return data
 
     def sync(self) -> None:
-        """Make the chunks written so far durable: a few are fsynced one by one, many with one syncfs
-        (which also flushes whatever else is dirty on that file system, so not for a handful)."""
+        """Make the chunks written so far durable (and the dirs that hold them)."""
         written, self._unsynced = self._unsynced, []
-        if len(written) > FSYNC_EACH_MAX:
-            _syncfs(self.root)
-            return
-        for path in written:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        for folder in {p.parent for p in written}:
-            fsync_dir(folder)
+        sync_files(written, self.root)
+        if len(written) <= SYNC_EACH_MAX:
+            for folder in {p.parent for p in written}:
+                fsync_dir(folder)
 
     # --- snapshots -------------------------------------------------------------------------------
 
@@ -212,25 +213,42 @@ class Store:
         """A snapshot's manifest. Raises ChunkError if it can't be read or decoded."""
         import orjson
 
+        raw = self._read_regular(self.snapshots / f"{snapshot_id}.json", MAX_STORED_MANIFEST)
         try:
-            raw = (self.snapshots / f"{snapshot_id}.json").read_bytes()
             manifest = orjson.loads(self.codec.open(raw))
-        except FileNotFoundError:
-            raise ChunkError(f"snapshot {snapshot_id} does not exist") from None
-        except (OSError, ValueError) as exc:
+        except ValueError as exc:  # (orjson's decode error is one)
             raise ChunkError(f"its manifest is unreadable ({exc})") from None
         if not isinstance(manifest, dict) or manifest.get("id") != snapshot_id:
             raise ChunkError("its manifest is not a snapshot manifest")
         return manifest
 
-    def commit(self, manifest: dict) -> None:
-        """Make a snapshot visible: after its chunks are on disk, never before."""
+    def commit(self, manifest: dict, as_parent: bool = True) -> None:
+        """Make a snapshot visible: after its chunks are on disk, never before. An encrypted store keeps a
+        local plaintext copy of it too (`as_parent`): the next backup compares with it without the identity."""
         import orjson
 
         self.sync()
         ensure_private_dir(self.snapshots)
-        data = self.codec.seal(orjson.dumps(manifest))
-        write_atomic(self.snapshots / f"{manifest['id']}.json", data, mode=0o600)
+        data = orjson.dumps(manifest)
+        write_atomic(self.snapshots / f"{manifest['id']}.json", self.codec.seal(data), mode=0o600)
+        if self.codec.encrypted and as_parent:
+            write_atomic(self._local_parent_path(manifest["scope"]), self.codec.compress_only(data), mode=0o600)
+
+    def _local_parent_path(self, scope: str) -> Path:
+        import hashlib
+
+        key = hashlib.sha256(str(os.path.realpath(self.root)).encode()).hexdigest()[:16]
+        return ensure_private_dir(state_dir() / "backup-keys") / f"parent-{key}-{scope}.json.zst"
+
+    def local_parent(self, scope: str) -> dict | None:
+        """The local copy of this store's newest backup of `scope`, if that backup is still in the store."""
+        import orjson
+
+        try:
+            manifest = orjson.loads(self.codec.open(self._local_parent_path(scope).read_bytes(), plain=True))
+        except (OSError, ValueError):
+            return None
+        return manifest if manifest.get("id") in self.snapshot_ids() else None
 
     def forget(self, snapshot_id: str) -> None:
         path = self.snapshots / f"{snapshot_id}.json"
@@ -258,6 +276,9 @@ class Store:
                     freed_bytes += entry.stat(follow_symlinks=False).st_size
                     os.unlink(entry.path)
                     freed += 0 if temp else 1
+        for entry in os.scandir(self.snapshots):
+            if ".cd-tmp-" in entry.name:  # a manifest whose commit was killed: never listed
+                os.unlink(entry.path)
         return freed, freed_bytes
 
 

@@ -58,9 +58,12 @@ def at_start(claude: ClaudeHome) -> bool:
 
 
 def spawn_full_backup() -> None:
+    """A full backup (then a prune) in a detached process, unless another session's took one meanwhile."""
     from claude_docker.background import spawn_detached
+    from claude_docker.paths import backup_dir
 
-    spawn_detached(["backup", "create", "--reason", "hourly", "--prune", "--quiet"])
+    if full_backup_due(backup_dir()):
+        spawn_detached(["backup", "create", "--reason", "hourly", "--prune", "--quiet"])
 
 
 def check_config(claude: ClaudeHome, when: str) -> bool:
@@ -108,4 +111,6 @@ def before_sync(claude: ClaudeHome) -> str | None:
         create(claude, "pre-sync", "config")
     except ToolError as exc:
         return f"the backup before sync failed: {exc.message}"
+    except Exception as exc:  # whatever a damaged store does to it, the session's changes still go back
+        return f"the backup before sync failed: {type(exc).__name__}: {exc}"
     return None

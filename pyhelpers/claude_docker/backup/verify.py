@@ -15,6 +15,8 @@ from claude_docker.backup.configcheck import json_problem
 from claude_docker.backup.store import CHUNK_PATTERN, MAX_CHUNK, ChunkError, Store, in_parallel
 
 MAX_FILE = 16 << 30
+MAX_CONFIG_FILE = 64 << 20  # a config file that must parse is read whole into memory: never more than this
+WIPED_MIN_FILES = 10
 TYPES = ("file", "dir", "link")
 
 
@@ -28,6 +30,10 @@ def _path_problem(path) -> str | None:
     return None
 
 
+def _int(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
 def _entry_problem(e) -> str | None:
     if not isinstance(e, dict) or e.get("type") not in TYPES:
         return "an entry of unknown type"
@@ -38,19 +44,20 @@ def _entry_problem(e) -> str | None:
     if e["type"] == "link":
         target = e.get("target")
         if not isinstance(target, str) or not scope.link_stays_inside(path, target):
-            return f"{path}: a link pointing outside the config dir ({target!r:.80})"
+            return f"{path}: a link that may point outside the config dir ({target!r:.80})"
         return None
-    mode = e.get("mode")
-    if not isinstance(mode, int) or not 0 <= mode <= 0o7777:
+    if not _int(e.get("mode"), 0, 0o7777):
         return f"{path}: a bad mode"
     if e["type"] == "dir":
         return None
     size, chunks = e.get("size"), e.get("chunks")
-    if not isinstance(size, int) or not 0 <= size <= MAX_FILE:
+    if not _int(size, 0, MAX_FILE) or (scope.must_parse(path) and size > MAX_CONFIG_FILE):
         return f"{path}: an absurd size ({size!r:.40})"
+    if not _int(e.get("mtime_ns"), 0, 1 << 63) or not _int(e.get("ino"), 0, 1 << 64):
+        return f"{path}: a bad time or inode"
     if not isinstance(chunks, list) or not all(
             isinstance(c, list) and len(c) == 2 and isinstance(c[0], str) and CHUNK_PATTERN.match(c[0])
-            and isinstance(c[1], int) and 0 < c[1] <= MAX_CHUNK for c in chunks):
+            and _int(c[1], 1, MAX_CHUNK) for c in chunks):
         return f"{path}: a bad chunk list"
     if sum(c[1] for c in chunks) != size:
         return f"{path}: its chunks don't add up to its size"
@@ -70,6 +77,8 @@ def manifest_problems(manifest: dict) -> list[str]:
     paths = [e["path"] for e in entries]
     if len(set(paths)) != len(paths):
         return ["a path listed twice"]
+    if scope.CLAUDE_JSON in paths and f"{scope.CONFIG}/.claude.json" in paths:
+        return [".claude.json listed twice (inside the config dir too)"]
     links = {e["path"] for e in entries if e["type"] == "link"}
     for path in paths:
         parts = path.split("/")
@@ -78,8 +87,22 @@ def manifest_problems(manifest: dict) -> list[str]:
     return []
 
 
-def data_problems(store: Store, entry: dict) -> str | None:
-    """Read one file of a backup whole: every chunk, the file's hash, and JSON for the files that must parse."""
+def state_problems(manifest: dict) -> list[str]:
+    """Why a sound backup is still no recovery point: it was taken of a state already lost (the config dir
+    gone, or most of the files the backup before it had) -- a backup taken after a wipe, or a restore's
+    backup of what it found."""
+    if manifest.get("config_dir_missing"):
+        return ["Claude's config dir was missing when it was taken"]
+    stats = manifest.get("stats") or {}
+    lost, before = stats.get("lost_files", 0), stats.get("parent_files", 0)
+    if isinstance(lost, int) and isinstance(before, int) and before >= WIPED_MIN_FILES and 2 * lost > before:
+        return [f"it lacks {lost} of the {before} files of the backup before it (a wiped state)"]
+    return []
+
+
+def data_problems(store: Store, entry: dict) -> tuple[str | None, str | None]:
+    """Read one file of a backup whole: (damage: a chunk or the file's hash is wrong, a config file that must
+    parse and doesn't)."""
     whole = hashlib.sha256()
     keep = scope.must_parse(entry["path"])
     parts = []
@@ -90,27 +113,34 @@ def data_problems(store: Store, entry: dict) -> str | None:
             if keep:
                 parts.append(data)
     except ChunkError as exc:
-        return f"{entry['path']}: {exc}"
+        return f"{entry['path']}: {exc}", None
     if whole.hexdigest() != entry["sha256"]:
-        return f"{entry['path']}: its content does not match its hash"
-    if keep:
-        return json_problem(entry["path"], b"".join(parts))
-    return None
+        return f"{entry['path']}: its content does not match its hash", None
+    return None, json_problem(entry["path"], b"".join(parts)) if keep else None
+
+
+def check(store: Store, manifest: dict, progress=None) -> tuple[list[str], list[str]]:
+    """(damage: the backup can't be restored as it was taken; why it is no recovery point though whole)."""
+    problems = manifest_problems(manifest)
+    if problems:
+        return problems, []
+    files = [e for e in manifest["entries"] if e["type"] == "file"]
+    advance = progress.start(sum(e["size"] for e in files)) if progress else (lambda n: None)
+
+    def one(entry: dict) -> tuple[str | None, str | None]:
+        found = data_problems(store, entry)
+        advance(entry["size"])
+        return found
+
+    results = in_parallel(one, files)
+    if progress:
+        progress.finish()
+    damage = [d for d, _ in results if d]
+    unusable = [u for _, u in results if u] + state_problems(manifest)
+    return damage, unusable
 
 
 def verify(store: Store, manifest: dict, progress=None) -> list[str]:
     """Every reason the backup is not good; [] when it is."""
-    problems = manifest_problems(manifest)
-    if problems:
-        return problems
-    files = [e for e in manifest["entries"] if e["type"] == "file"]
-    advance = progress.start(sum(e["size"] for e in files)) if progress else (lambda n: None)
-    def check(entry: dict) -> str | None:
-        problem = data_problems(store, entry)
-        advance(entry["size"])
-        return problem
-
-    problems += [p for p in in_parallel(check, files) if p]
-    if progress:
-        progress.finish()
-    return problems
+    damage, unusable = check(store, manifest, progress)
+    return damage + unusable

@@ -78,7 +78,8 @@ def create(backup_scope: str, reason: str, then_prune: bool, quiet: bool, as_jso
 
     store = _store()
     manifest = create_backup(_claude(), reason, backup_scope, store, progress=_progress("backing up"))
-    pruned = retention.prune(store, retention.DEFAULT) if then_prune else None
+    # An encrypted store is pruned by hand, with the identity: backups alone never need it.
+    pruned = retention.prune(store, retention.DEFAULT) if then_prune and store.codec.can_read else None
     stats = manifest["stats"]
     if as_json:
         ui.print_json({"id": manifest["id"], "scope": backup_scope, "skipped": manifest["skipped"], **stats,
@@ -135,11 +136,11 @@ def list_(as_json: bool) -> int:
 @click.argument("snapshot_id", required=False)
 @JSON_OPTION
 def verify_cmd(snapshot_id: str | None, as_json: bool) -> int:
-    """Read every backup (or one) whole: each chunk hashes right and the config files parse.
-    Exit status 1 if any is not good."""
+    """Read every backup (or one) whole. ✗: damaged (a chunk missing or wrong); !: whole, but no recovery
+    point (taken while a config file was broken, or of a wiped state). Exit status 1 if any is damaged."""
     from claude_docker import ui
     from claude_docker.backup.store import ChunkError
-    from claude_docker.backup.verify import verify
+    from claude_docker.backup.verify import check
 
     store = _store()
     store.meta()
@@ -147,17 +148,18 @@ def verify_cmd(snapshot_id: str | None, as_json: bool) -> int:
     results = []
     for sid in ids:
         try:
-            problems = verify(store, store.load(sid), _progress(f"verifying {sid}"))
+            damage, unusable = check(store, store.load(sid), _progress(f"verifying {sid}"))
         except ChunkError as exc:
-            problems = [str(exc)]
-        results.append({"id": sid, "good": not problems, "problems": problems})
+            damage, unusable = [str(exc)], []
+        results.append({"id": sid, "good": not damage and not unusable, "damaged": bool(damage),
+                        "problems": damage + unusable})
     if as_json:
         ui.print_json(results)
     else:
         for r in results:
-            status = "ok" if r["good"] else "fail"
+            status = "ok" if r["good"] else "fail" if r["damaged"] else "warn"
             print(f"{ui.mark(status)} {r['id']}" + ("" if r["good"] else f": {'; '.join(r['problems'][:3])}"))
-    return exitcodes.OK if all(r["good"] for r in results) else exitcodes.FAILURE
+    return exitcodes.FAILURE if any(r["damaged"] for r in results) else exitcodes.OK
 
 
 @cli.command()
