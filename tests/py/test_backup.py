@@ -148,7 +148,8 @@ def _chunk_of(data: bytes) -> list:
     return [chunk_id, len(data)]
 
 
-@pytest.mark.parametrize("case", ["dotdot", "absolute", "link_out", "below_link", "huge", "chunk_lies"])
+@pytest.mark.parametrize("case", ["dotdot", "absolute", "link_out", "link_climbs", "below_link", "twice", "huge",
+                                  "chunk_lies"])
 def test_hostile_backups_are_refused_and_nothing_is_written(home, tmp_path, case):
     (home / ".claude").mkdir()
     (home / ".claude.json").write_text('{"a": 1}')
@@ -160,6 +161,10 @@ def test_hostile_backups_are_refused_and_nothing_is_written(home, tmp_path, case
         "dotdot": [dict(good, path="config/../../escaped")],
         "absolute": [dict(good, path=str(tmp_path / "escaped"))],
         "link_out": [{"path": "config/evil", "type": "link", "target": "../../../../etc"}],
+        # Text that stays inside, but `up` is itself a link: on disk it would climb out of the config dir.
+        "link_climbs": [{"path": "config/sub/up", "type": "link", "target": "x"},
+                        {"path": "config/evil", "type": "link", "target": "sub/up/../.."}],
+        "twice": [dict(good, path="claude.json"), dict(good, path="config/.claude.json")],
         "below_link": [{"path": "config/lnk", "type": "link", "target": "."}, dict(good, path="config/lnk/x")],
         "huge": [dict(good, path="config/big", size=1 << 50, chunks=[[good["chunks"][0][0], 1 << 20]] * 4)],
         "chunk_lies": [dict(good, path="config/x", size=len(data) + 1, chunks=[[good["chunks"][0][0], len(data) + 1]])],
@@ -268,11 +273,17 @@ def test_an_encrypted_store_needs_the_identity_to_read_and_the_age_cli_agrees(ho
     no_key = cli("backup", "verify")
     assert no_key.returncode == 2 and "CLAUDE_DOCKER_BACKUP_AGE_IDENTITY" in no_key.stderr
     assert no_key.stderr.count("\n") == 1
+    # Later backups need no identity either: they compare with a local copy of the last one.
+    (home / ".claude" / "settings.json").write_text('{"theme": "changed"}')
+    for args in (["--scope", "config"], []):
+        later = cli("backup", "create", "--json", *args, env=env)
+        assert later.returncode == 0, later.stderr
+    assert json.loads(later.stdout)["files_read"] == 1  # the full one, against the first full one
     with_key = dict(os.environ, CLAUDE_DOCKER_BACKUP_AGE_IDENTITY=str(key))
     assert cli("backup", "verify", env=with_key).returncode == 0
     shutil.rmtree(home / ".claude")
     assert cli("backup", "restore", env=with_key).returncode == 0
-    assert json.loads((home / ".claude" / "settings.json").read_text())["theme"] == "dark"
+    assert json.loads((home / ".claude" / "settings.json").read_text())["theme"] == "changed"
 
 
 def test_bad_input_is_one_line_with_a_documented_status(home):
@@ -311,3 +322,32 @@ def test_a_long_backup_shows_progress_on_a_terminal_and_nothing_otherwise(home):
     shutil.rmtree(home / ".claude" / "projects")
     piped = cli("backup", "restore")
     assert piped.returncode == 0 and "[" not in piped.stderr  # not a terminal: no bar
+
+
+def test_a_store_file_that_is_not_a_regular_file_skips_to_an_older_backup(home, state):
+    claude = ClaudeHome.from_env()
+    older = create(claude, "manual")
+    append_turns(state, 0.2, 5000)
+    newest = create(claude, "manual")
+    old_chunks = {c[0] for e in older["entries"] if e["type"] == "file" for c in e["chunks"]}
+    ours = next(c[0] for e in newest["entries"] if e["type"] == "file" for c in e["chunks"] if c[0] not in old_chunks)
+    path = home / ".claude-docker" / "backups" / "chunks" / ours[:2] / ours
+    path.unlink()
+    os.mkfifo(path)  # would block a plain open() forever
+    found = cli("backup", "find-good")
+    assert found.returncode == 0 and found.stdout.strip() == older["id"]
+    assert "is not a regular file" in found.stderr
+
+
+def test_prune_never_forgets_a_backup_it_cannot_read(home, state):
+    claude = ClaudeHome.from_env()
+    first = create(claude, "manual")
+    for i in range(3):
+        append_turns(state, 0.1, 2000, seed=20 + i)
+        create(claude, "manual")
+    (home / ".claude-docker" / "backups" / "snapshots" / f"{first['id']}.json").write_bytes(b"garbage")
+    result = cli("backup", "prune", "--keep-last", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["kept"][first["id"]] == ["unreadable"] and first["id"] not in report["removed"]
+    assert report["freed_chunks"] == 0  # its chunks are unknown: none is deleted

@@ -183,3 +183,20 @@ def test_a_long_session_is_backed_up_every_interval(home, fake_image, no_leftove
     made, pruned = counts()
     # At the start, then whenever the last one is a second old while the session ran (each takes a while).
     assert made >= 3 and made == pruned
+
+
+def test_a_backup_taken_after_a_wipe_is_no_recovery_point(home, backed_up):
+    shutil.rmtree(home / ".claude")
+    (home / ".claude").mkdir()
+    wiped = cli("backup", "create", "--json")  # an hourly backup after the wipe
+    assert wiped.returncode == 0
+    result = cli("dr", "--yes", "--no-smoke", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["skipped"][0]["snapshot"] == json.loads(wiped.stdout)["id"]
+    assert "(a wiped state)" in report["skipped"][0]["why"]
+    after = tree(home / ".claude")
+    after.pop(".claude-docker-sync.lock", None)
+    assert after == backed_up["tree"]
+    verify = cli("backup", "verify")
+    assert verify.returncode == 0 and "! " in verify.stdout  # whole, but no recovery point
