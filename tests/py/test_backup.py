@@ -219,9 +219,10 @@ def test_a_dry_run_changes_nothing(home, state):
     assert not (home / ".claude").exists()
 
 
-def test_retention_rules_follow_restic(monkeypatch):
+def test_retention_rules_follow_restic(monkeypatch, request):
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
+    request.addfinalizer(time.tzset)  # after monkeypatch has put TZ back
     base = 1_700_000_000 - 1_700_000_000 % 86400  # a midnight
     snaps = [(f"s{i}", base + i * 1800) for i in range(96)]  # every 30 minutes for two days
     kept = retention.kept(snaps, retention.Policy(last=2, hourly=3, daily=2, weekly=0))
@@ -351,3 +352,19 @@ def test_prune_never_forgets_a_backup_it_cannot_read(home, state):
     report = json.loads(result.stdout)
     assert report["kept"][first["id"]] == ["unreadable"] and first["id"] not in report["removed"]
     assert report["freed_chunks"] == 0  # its chunks are unknown: none is deleted
+
+
+def test_a_store_whose_encryption_was_switched_off_is_refused(home, state, tmp_path):
+    subprocess.run(["age-keygen", "-o", str(tmp_path / "key")], check=True, capture_output=True)
+    recipient = subprocess.run(["age-keygen", "-y", str(tmp_path / "key")], check=True, capture_output=True,
+                               text=True).stdout
+    (tmp_path / "recipients").write_text(recipient)
+    env = dict(os.environ, CLAUDE_DOCKER_BACKUP_AGE_RECIPIENTS=str(tmp_path / "recipients"))
+    assert cli("backup", "create", "--quiet", env=env).returncode == 0
+    meta_path = home / ".claude-docker" / "backups" / "store.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps(dict(meta, encryption=None)))  # someone with write access to the store
+    result = cli("backup", "create")
+    assert result.returncode == 1 and "encryption settings" in result.stderr and result.stderr.count("\n") == 1
+    stored = [p.read_bytes() for p in (home / ".claude-docker" / "backups").rglob("*") if p.is_file()]
+    assert all(b"hasTrustDialogAccepted" not in data for data in stored)  # nothing went in in plain

@@ -63,6 +63,11 @@ def in_parallel(fn, items: list) -> list:
         return [result for run in pool.map(lambda run: [fn(i) for i in run], runs) for result in run]
 
 
+def _root_key(root: Path) -> str:
+    """A store's name in the local state dir: its real path, hashed."""
+    return hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:16]
+
+
 class Store:
     def __init__(self, root: Path | None = None):
         self.root = root or backup_dir()
@@ -102,7 +107,27 @@ class Store:
             raise ToolError(f"the backup store's {self.root / 'store.json'} is unreadable: {exc}") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise ToolError(f"{self.root} is not a backup store of this version (format {meta!r:.40})")
+        self._check_pinned(meta)
         return meta
+
+    def _check_pinned(self, meta: dict) -> None:
+        """Whether the store is encrypted, and to whom, is pinned in the local state dir the first time this
+        machine uses it: someone who can write a shared store must not be able to switch encryption off or
+        add their own recipient for the backups taken after."""
+        import orjson
+
+        settings = {"encryption": meta.get("encryption"), "recipients": meta.get("recipients")}
+        pin = ensure_private_dir(state_dir() / "backup-keys") / f"store-{_root_key(self.root)}.json"
+        try:
+            pinned = orjson.loads(pin.read_bytes())
+        except FileNotFoundError:
+            write_atomic(pin, orjson.dumps(settings), mode=0o600)
+            return
+        except (OSError, ValueError):
+            pinned = None
+        if pinned != settings:
+            raise ToolError(f"the encryption settings in {self.root / 'store.json'} changed since this machine "
+                            f"last used the store (pinned in {pin}): refusing to use it", exitcodes.FAILURE)
 
     @property
     def codec(self):
@@ -235,10 +260,7 @@ class Store:
             write_atomic(self._local_parent_path(manifest["scope"]), self.codec.compress_only(data), mode=0o600)
 
     def _local_parent_path(self, scope: str) -> Path:
-        import hashlib
-
-        key = hashlib.sha256(str(os.path.realpath(self.root)).encode()).hexdigest()[:16]
-        return ensure_private_dir(state_dir() / "backup-keys") / f"parent-{key}-{scope}.json.zst"
+        return ensure_private_dir(state_dir() / "backup-keys") / f"parent-{_root_key(self.root)}-{scope}.json.zst"
 
     def local_parent(self, scope: str) -> dict | None:
         """The local copy of this store's newest backup of `scope`, if that backup is still in the store."""
