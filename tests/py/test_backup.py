@@ -219,10 +219,17 @@ def test_a_dry_run_changes_nothing(home, state):
     assert not (home / ".claude").exists()
 
 
-def test_retention_rules_follow_restic(monkeypatch, request):
+def test_retention_rules_follow_restic(monkeypatch):
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
-    request.addfinalizer(time.tzset)  # after monkeypatch has put TZ back
+    try:
+        _retention_rules()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def _retention_rules():
     base = 1_700_000_000 - 1_700_000_000 % 86400  # a midnight
     snaps = [(f"s{i}", base + i * 1800) for i in range(96)]  # every 30 minutes for two days
     kept = retention.kept(snaps, retention.Policy(last=2, hourly=3, daily=2, weekly=0))
