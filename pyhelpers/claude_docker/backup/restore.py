@@ -159,16 +159,19 @@ class _RealPaths:
     def __init__(self, claude: ClaudeHome):
         self.claude = claude
         self.dirs: dict[str, str] = {}
+        self.roots: tuple | None = None
 
     def allowed(self, real: str) -> bool:
-        """Within the config dir (or a top-level dir of it that is a link: a dotfiles-managed skills/), or
-        `.claude.json` itself."""
-        config = os.path.realpath(self.claude.config_dir)
-        if real == os.path.realpath(self.claude.claude_json) or real.startswith(config + os.sep):
-            return True
-        with os.scandir(config) as it:
-            roots = [os.path.realpath(e.path) for e in it if e.is_symlink()]
-        return any(real.startswith(root + os.sep) or real == root for root in roots)
+        """Within the config dir (or a top-level entry of it that is a link: a dotfiles-managed skills/ or
+        settings.json), or `.claude.json` itself."""
+        if self.roots is None:
+            config = os.path.realpath(self.claude.config_dir)
+            with os.scandir(config) as it:
+                linked = [os.path.realpath(e.path) for e in it if e.is_symlink()]
+            self.roots = (config, os.path.realpath(self.claude.claude_json), linked)
+        config, claude_json, linked = self.roots
+        return real == claude_json or real.startswith(config + os.sep) or any(
+            real == root or real.startswith(root + os.sep) for root in linked)
 
     def __call__(self, key: str) -> str:
         target = scope.host_str(self.claude, key)
