@@ -8,7 +8,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import orjson
 
 from claude_docker import engine
 from claude_docker.errors import ToolError
@@ -77,24 +76,24 @@ def check_images(client, opts: RunOptions) -> list[Check]:
 
 
 def check_host_config(claude: ClaudeHome) -> list[Check]:
-    files = [claude.claude_json, claude.config_dir / "settings.json", claude.config_dir / ".credentials.json"]
+    from claude_docker.backup import scope
+    from claude_docker.backup.configcheck import json_problem
+
     checks = []
-    for path in files:
+    for key in (scope.CLAUDE_JSON, f"{scope.CONFIG}/settings.json", f"{scope.CONFIG}/.credentials.json"):
+        path = scope.host_path(claude, key)
         try:
-            data = orjson.loads(path.read_bytes())
+            data = path.read_bytes()
         except FileNotFoundError:
             checks.append(Check(path.name, "info", f"{path} does not exist yet"))
-            continue
-        except orjson.JSONDecodeError as exc:
-            checks.append(Check(path.name, "fail", f"{path} is not valid JSON ({exc})",
-                                f"restore it from {claude.config_dir / 'backups'} or fix it by hand"))
             continue
         except OSError as exc:
             checks.append(Check(path.name, "fail", f"cannot read {path}: {exc.strerror}", f"check the permissions of {path}"))
             continue
-        if not isinstance(data, dict):
-            checks.append(Check(path.name, "fail", f"{path} holds a JSON {type(data).__name__}, not an object",
-                                f"restore it from {claude.config_dir / 'backups'}"))
+        problem = json_problem(key, data)  # begins with the file's name
+        if problem:
+            checks.append(Check(path.name, "fail", f"{path.parent}/{problem}",
+                                "restore it from the last good backup: claude-dr"))
         else:
             checks.append(Check(path.name, "ok", f"{path} is valid"))
     return checks

@@ -375,3 +375,20 @@ def test_a_store_whose_encryption_was_switched_off_is_refused(home, state, tmp_p
     assert result.returncode == 1 and "encryption settings" in result.stderr and result.stderr.count("\n") == 1
     stored = [p.read_bytes() for p in (home / ".claude-docker" / "backups").rglob("*") if p.is_file()]
     assert all(b"hasTrustDialogAccepted" not in data for data in stored)  # nothing went in in plain
+
+
+def test_list_shows_each_backup_and_restore_repair_brings_back_only_what_is_broken(home, state):
+    claude = ClaudeHome.from_env()
+    full = create(claude, "manual")
+    config = create(claude, "pre-sync", "config")
+    lines = cli("backup", "list").stdout.splitlines()
+    assert lines[0].split() == ["ID", "SCOPE", "REASON", "FILES", "SIZE", "ADDED"]
+    assert lines[1].split()[:3] == [full["id"], "full", "manual"]
+    assert lines[2].split()[:3] == [config["id"], "config", "pre-sync"]
+    (home / ".claude" / "settings.json").write_text('{"theme": "mine, and fine"}')
+    (home / ".claude.json").write_text("{")
+    result = cli("backup", "restore", full["id"], "--repair")
+    assert result.returncode == 0, result.stderr
+    assert "restored claude.json (.claude.json is not valid JSON" in result.stdout
+    assert "kept config/settings.json: present and sound" in result.stdout
+    assert json.loads((home / ".claude" / "settings.json").read_text())["theme"] == "mine, and fine"

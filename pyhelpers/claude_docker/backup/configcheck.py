@@ -17,7 +17,7 @@ def json_problem(key: str, data: bytes) -> str | None:
     """Why a config file's bytes are not a JSON object Claude Code can read; None if they are."""
     import json
 
-    name = ".claude.json" if key == scope.CLAUDE_JSON else key[len(scope.CONFIG) + 1:]
+    name = scope.file_name(key)
     if not data.strip():
         return f"{name} is empty"
     try:

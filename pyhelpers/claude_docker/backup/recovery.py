@@ -82,7 +82,7 @@ def verify_recovery(claude: ClaudeHome, manifests: list[dict] = (), restored: di
 
 
 def _json_check(key: str, path) -> Check:
-    name = ".claude.json" if key == scope.CLAUDE_JSON else key[len(scope.CONFIG) + 1:]
+    name = scope.file_name(key)
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -44,6 +44,11 @@ def host_path(claude: ClaudeHome, key: str) -> Path:
     return Path(host_str(claude, key))
 
 
+def file_name(key: str) -> str:
+    """A file of the backup as people know it: `.claude.json`, `settings.json`, `projects/…/x.jsonl`."""
+    return ".claude.json" if key == CLAUDE_JSON else key[len(CONFIG) + 1:]
+
+
 def must_parse(key: str) -> bool:
     """Config files Claude Code can't start without reading: `.claude.json` and the config dir's top-level
     JSON (settings, credentials, keybindings …). A backup where one of them does not parse is not good."""

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from claude_docker import exitcodes
 from claude_docker.errors import ToolError
-from claude_docker.fsio import SYNC_EACH_MAX, fsync_dir, replace_file, sync_files, write_atomic
+from claude_docker.fsio import SYNC_EACH_MAX, fsync_dir, remove_durable, replace_file, sync_files, write_atomic
 from claude_docker.paths import backup_dir, ensure_private_dir, state_dir
 
 FORMAT = 1
@@ -273,12 +273,7 @@ class Store:
         return manifest if manifest.get("id") in self.snapshot_ids() else None
 
     def forget(self, snapshot_id: str) -> None:
-        path = self.snapshots / f"{snapshot_id}.json"
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            return
-        fsync_dir(self.snapshots)
+        remove_durable(self.snapshots / f"{snapshot_id}.json")
 
     def collect_garbage(self, referenced: set[str]) -> tuple[int, int]:
         """Delete chunks no snapshot references, and temp files of killed writers: (chunks, bytes) freed.
