@@ -20,6 +20,7 @@ COMMANDS = {
     "datadog": "claude_docker.commands.datadog",
     "health": "claude_docker.commands.health",
     "flush": "claude_docker.commands.flush",
+    "held": "claude_docker.commands.held",
 }
 
 

@@ -13,8 +13,11 @@ The session sees Claude Code's state at the host's own paths, assembled from two
     - `*.jsonl` (prompt history): the lines the session appended are appended to the host's file;
     - anything else: taken if the host's copy did not change meanwhile, else the later writer wins.
   What the session wrote that is invalid is never applied: it is kept aside and reported.
-* Per-process state (`sessions/`, `shell-snapshots/`, `ide/`) stays inside the container: its pids and
-  lock files mean nothing on the host.
+* Per-process state (`sessions/`, `shell-snapshots/`, `ide/`, `session-env/`, …) stays inside the container.
+
+What may flow back at all is decided by one policy (boundary/policy.py, docs/SECURITY.md): data directories
+are shared read-write, directories the host runs code from are read-only, and every staged file and JSON key
+the session changed is applied, held for review (`claude-docker held`), refused or dropped by that policy.
 """
 
 from __future__ import annotations
@@ -26,13 +29,13 @@ from collections import namedtuple
 from pathlib import Path
 
 from claude_docker import exitcodes
+from claude_docker.boundary import policy
 from claude_docker.errors import ToolError
 from claude_docker.fsio import append_durable, write_atomic
 from claude_docker.jsonmerge import MISSING, merge3, same
 from claude_docker.paths import ClaudeHome, ensure_private_dir, state_dir
 from claude_docker.sessiondir import SessionDir
 
-EPHEMERAL = frozenset({"sessions", "shell-snapshots", "ide"})
 ALWAYS_SHARED = ("projects",)
 MAX_STAGED_FILE = 64 * 1024 * 1024
 
@@ -81,9 +84,11 @@ class Staging(namedtuple("Staging", "claude home session")):
 
 
 # tracked: the staged files' records; shared_dirs: (host source, container target, read-only); mounted:
-# their names;
-# warnings: shared dirs the session will not be able to write to.
-SyncIn = namedtuple("SyncIn", "tracked shared_dirs mounted warnings")
+# their names; warnings: shared dirs the session will not be able to write to; since_ns: when it began
+# (what changed in the shared dirs after that is the session's to review, by ctime, which it can't set back).
+SyncIn = namedtuple("SyncIn", "tracked shared_dirs mounted warnings since_ns")
+# Coarse file-system clocks stamp a write up to a tick before the clock we read: look back this far.
+CTIME_SLACK_NS = 1_000_000_000
 
 
 def transcript_dir_name(cwd: Path) -> str:
@@ -111,6 +116,9 @@ def check_writable(staging: Staging, shared: list[tuple[Path, Path]], cwd: Path)
 
 
 def sync_in(staging: Staging, cwd: Path) -> SyncIn:
+    import time
+
+    since_ns = time.time_ns() - CTIME_SLACK_NS
     session, claude = staging.session, staging.claude
     staged_config = session.path / staging.config_key
     for d in (session.home, staged_config, session.base):
@@ -127,25 +135,27 @@ def sync_in(staging: Staging, cwd: Path) -> SyncIn:
     tracked: list[dict] = []
     shared: list[tuple[Path, Path]] = []
     mounted: list[str] = []
+    relaxed = policy.relaxed()
     for entry in entries:
         name = entry.name
-        if name in EPHEMERAL or is_transient(name):
+        mode = policy.dir_mode(name, relaxed) if entry.is_dir() else None
+        if mode == policy.LOCAL or is_transient(name):
             continue
-        if entry.is_dir():
-            read_only = name in HOST_COMMAND_DIRS and not apply_host_commands()
-            shared.append((Path(os.path.realpath(entry.path)), claude.config_dir / name, read_only))
+        if mode is not None:
+            shared.append((Path(os.path.realpath(entry.path)), claude.config_dir / name, mode == policy.READ_ONLY))
             mounted.append(name)
         elif entry.is_file():
             tracked.append(_stage(session, Path(entry.path), f"{staging.config_key}/{name}"))
     if not any(t["key"] == staging.claude_json_key for t in tracked):
         tracked.append(_stage(session, claude.claude_json, staging.claude_json_key))
-    return SyncIn(tracked, shared, mounted, check_writable(staging, shared, cwd))
+    return SyncIn(tracked, shared, mounted, check_writable(staging, shared, cwd), since_ns)
 
 
 def sync_state(staging: Staging, synced: SyncIn) -> dict:
     """What the session manifest must hold for sync_out to finish this session, now or after a crash."""
     return {"host_config": str(staging.claude.config_dir), "config_key": staging.config_key,
-            "claude_json": str(staging.claude.claude_json), "mounted": synced.mounted, "tracked": synced.tracked}
+            "claude_json": str(staging.claude.claude_json), "mounted": synced.mounted, "tracked": synced.tracked,
+            "sync_since_ns": synced.since_ns}
 
 
 def host_claude(manifest: dict) -> ClaudeHome:
@@ -185,14 +195,28 @@ class SyncReport:
         self.merges = 0  # files merged with changes the host got meanwhile
         self.conflicts: list[str] = []
         self.quarantined: list[str] = []  # invalid or unsafe: never applied (data corruption detected)
-        self.held: list[str] = []  # valid but not applied by policy: deletions, commands for the host
+        self.held: list[str] = []  # changes the policy held back for review: what and why
+        self.refused: list[str] = []  # changes the policy refused
+        self.held_in: Path | None = None  # the session's held record, if it has one
+        self.notes: list[str] = []  # valid but not applied: deletions
         self.warnings: list[str] = []
 
+    def note_held(self, label: str, verdict: policy.Verdict) -> None:
+        line = f"{label}: {verdict.reason}" if verdict.reason else label
+        (self.refused if verdict.action == policy.REFUSE else self.held).append(line)
+
     def messages(self) -> list[str]:
+        from claude_docker.redact import printable
+
         lines = [f"conflict in {c}" for c in self.conflicts]
         lines += [f"not applied (kept aside): {q}" for q in self.quarantined]
-        lines += [f"not applied: {h}" for h in self.held]
-        return lines + [f"warning: {w}" for w in self.warnings]
+        lines += [f"not applied: {n}" for n in self.notes]
+        if self.held or self.refused:
+            what = [f"{len(items)} {word}" for items, word in ((self.held, "held for your review"),
+                                                                (self.refused, "refused")) if items]
+            lines.append(f"{' and '.join(what)}: changes the session made that would run on or steer your host; "
+                         f"see `claude-docker held show {self.held_in.name if self.held_in else ''}`".rstrip())
+        return [printable(line) for line in lines + [f"warning: {w}" for w in self.warnings]]
 
 
 class _Invalid(Exception):
@@ -306,62 +330,39 @@ def _read_host(path: Path) -> bytes | None:
         return None
 
 
-# Config whose values are commands Claude Code runs: changed inside the sandbox, they would run on the host
-# the next time Claude Code runs natively. Held back unless CLAUDE_DOCKER_SYNC_HOST_COMMANDS=apply; for the
-# same reason plugins/ (whose hooks run) is mounted read-only.
-SETTINGS_FILES = ("settings.json", "settings.local.json")
-HOST_COMMAND_KEYS = ("hooks", "statusLine", "apiKeyHelper", "awsAuthRefresh", "awsCredentialExport",
-                     "otelHeadersHelper", "fileSuggestion", "env")
-HOST_COMMAND_DIRS = ("plugins",)
-
-
-def apply_host_commands() -> bool:
-    return os.environ.get("CLAUDE_DOCKER_SYNC_HOST_COMMANDS") == "apply"
-
-
-def host_command_paths(name: str, merged: dict, theirs: dict) -> list[tuple[str, ...]]:
-    """The key paths of a config file that hold commands for the host."""
-    if name in SETTINGS_FILES:
-        return [(k,) for k in HOST_COMMAND_KEYS]
-    if name == ".claude.json":  # MCP servers: user scope at the top, local scope per project
-        projects = set(merged.get("projects") or {}) | set(theirs.get("projects") or {})
-        return [("mcpServers",)] + [("projects", p, "mcpServers") for p in sorted(projects)]
-    return []
-
-
-def _get(doc, path: tuple[str, ...]):
-    for key in path:
-        if not isinstance(doc, dict) or key not in doc:
-            return MISSING
-        doc = doc[key]
-    return doc
-
-
-def _put(doc: dict, path: tuple[str, ...], value) -> None:
-    for key in path[:-1]:
-        if not isinstance(doc.get(key), dict):
-            if value is MISSING:
-                return
-            doc[key] = {}
-        doc = doc[key]
-    if value is MISSING:
-        doc.pop(path[-1], None)
-    else:
-        doc[path[-1]] = value
 # A session's JSON that lost more than half of at least this many top-level keys looks truncated (Claude
 # Code has shipped bugs that reset .claude.json to a minimal state): it is kept aside, not applied.
 TRUNCATION_MIN_KEYS = 4
 
 
 class _Syncer:
-    """Applies one session's changes to the host, file by file, under the config lock."""
+    """Applies one session's changes to the host, file by file, under the config lock, as the policy allows."""
 
-    def __init__(self, session: SessionDir, report: SyncReport, tree: StagedTree):
+    def __init__(self, session: SessionDir, report: SyncReport, tree: StagedTree, manifest: dict, held):
         self.session = session
         self.report = report
         self.tree = tree
         self.sid = session.session_id
-        self.apply_commands = apply_host_commands()
+        self.manifest = manifest
+        self.held = held
+        self.claude = host_claude(manifest)
+        self.ctx = policy.Context(projects=tuple(p for p in (manifest.get("project"), manifest.get("cwd")) if p),
+                                  account_switched=self._account_switched(), relaxed=policy.relaxed())
+
+    def _account_switched(self) -> bool:
+        import orjson
+
+        rec = next((r for r in self.manifest["tracked"] if r["key"] == self.manifest_claude_json_key()), None)
+        try:
+            ours = orjson.loads(self.tree.read(rec["key"]) or b"{}") if rec else {}
+            base = orjson.loads(self.base(rec) or b"{}") if rec else {}
+            theirs = orjson.loads(_read_host(self.claude.claude_json) or b"{}")
+        except (orjson.JSONDecodeError, _Invalid):
+            return False
+        return policy.account_switched(base, ours, theirs)
+
+    def manifest_claude_json_key(self) -> str:
+        return "config/.claude.json" if self.manifest["config_key"] == "config" else "home/.claude.json"
 
     def keep_aside(self, area: str, name: str, data: bytes) -> Path:
         folder = ensure_private_dir(state_dir() / area / self.sid)
@@ -382,11 +383,22 @@ class _Syncer:
 
     def deleted(self, name: str, host: Path) -> None:
         if host.exists():
-            self.report.held.append(f"{name} was deleted in the session; the host's copy is kept")
+            self.report.notes.append(f"{name} was deleted in the session; the host's copy is kept")
 
     def base(self, rec: dict) -> bytes | None:
         path = self.session.base / rec["key"]
         return path.read_bytes() if rec["base_size"] is not None and path.exists() else None
+
+    def root_and_rel(self, host: Path) -> tuple[Path, str]:
+        """Where a held item goes: below Claude's config dir, or HOME's `.claude.json`."""
+        if host == self.claude.claude_json:
+            return host.parent, host.name
+        return self.claude.config_dir, str(host.relative_to(self.claude.config_dir))
+
+    def hold_file(self, host: Path, data: bytes | None, verdict: policy.Verdict) -> None:
+        root, rel = self.root_and_rel(host)
+        self.held.add_file(root, rel, rel, data, verdict)
+        self.report.note_held(rel, verdict)
 
     # --- one function per kind -------------------------------------------------------------------
 
@@ -407,7 +419,8 @@ class _Syncer:
             ours = orjson.loads(ours_raw)
         except orjson.JSONDecodeError as exc:
             return self.quarantine(name, f"invalid JSON ({exc})", ours_raw)
-        if isinstance(base, dict) and not isinstance(ours, dict):
+        classify = policy.KEY_POLICIES.get(name) if "/" not in self.root_and_rel(host)[1] else None
+        if (isinstance(base, dict) or classify) and not isinstance(ours, dict):
             return self.quarantine(name, f"a JSON {type(ours).__name__} where an object belongs", ours_raw)
         if isinstance(base, dict) and len(base) >= TRUNCATION_MIN_KEYS:
             lost = [k for k in base if k not in ours]
@@ -420,14 +433,23 @@ class _Syncer:
             try:
                 theirs = orjson.loads(host_raw)
             except orjson.JSONDecodeError:
-                # Corrupted on the host meanwhile: keep that aside and apply the session's changes to the base.
-                self.quarantine(name + ".host", "the host's copy was invalid JSON; replaced", host_raw)
-                theirs, host_raw = base, None
-        merged, conflicts = merge3(base, ours, theirs)
+                theirs = None
+            if not isinstance(theirs, dict):
+                # Broken on the host meanwhile: never overwritten by a session, whose copy may be the stub a
+                # fresh Claude Code writes. claude-dr brings back the last good one; the session's is kept.
+                return self.quarantine(name, f"your {host} is broken, so it was not replaced; run `claude-dr`, "
+                                             "then review the session's copy", ours_raw)
+        allowed = ours
+        if classify is not None:
+            allowed, held = policy.filter_changes(classify, base, ours, theirs, self.ctx)
+            root, rel = self.root_and_rel(host)
+            for change in held:
+                label = f"{rel}: {'.'.join(change.path)}"
+                self.held.add_key(root, rel, label, change.path, change.value, change.verdict)
+                self.report.note_held(label, change.verdict)
+        merged, conflicts = merge3(base, allowed, theirs)
         if merged is MISSING:
             return  # deleted on the host meanwhile, unchanged in the session
-        if not self.apply_commands and isinstance(merged, dict):
-            merged = self.hold_back_commands(name, merged, theirs if isinstance(theirs, dict) else {}, ours_raw)
         if conflicts:
             self.report.conflicts += [f"{name}: {c.describe()}" for c in conflicts]
             if host_raw is not None:
@@ -440,24 +462,6 @@ class _Syncer:
         # Unchanged-by-merge output keeps the session's bytes exactly; a real merge is re-serialised.
         data = ours_raw if same(merged, ours) else orjson.dumps(merged, option=orjson.OPT_INDENT_2)
         self.write(host, data)
-
-    def hold_back_commands(self, name: str, merged: dict, theirs: dict, ours_raw: bytes) -> dict:
-        changed = [path for path in host_command_paths(name, merged, theirs)
-                   if not same(_get(merged, path), _get(theirs, path))]
-        if not changed:
-            return merged
-        import copy
-
-        kept = copy.deepcopy(merged)
-        for path in changed:
-            value = _get(theirs, path)
-            _put(kept, path, value if value is MISSING else copy.deepcopy(value))
-        where = self.keep_aside("held", name, ours_raw)
-        self.report.held.append(
-            f"{name}: the session changed {', '.join('.'.join(p) for p in changed)}, commands that would run on "
-            f"your host outside the sandbox; review {where} and apply it yourself, or set "
-            "CLAUDE_DOCKER_SYNC_HOST_COMMANDS=apply")
-        return kept
 
     def sync_log(self, rec: dict, host: Path, name: str) -> None:
         import orjson
@@ -506,20 +510,40 @@ class _Syncer:
         self.write(host, ours)
 
     def sync_dir(self, rec: dict, host: Path, name: str) -> None:
-        """A directory the session created that was not mounted: copy in what the host lacks."""
+        """A directory the session created that was not mounted: what the policy lets through is copied in
+        where the host lacks it; the rest is held or refused file by file."""
         prefix = rec["key"] + "/"
         for key in self.tree.files_under(rec["key"]):
             rel = key[len(prefix):]
             dst = host / rel
-            if dst.exists() or is_transient(os.path.basename(rel)):
+            if is_transient(os.path.basename(rel)):
+                continue
+            verdict = policy.config_entry(f"{name}/{rel}")
+            if verdict.action == policy.DROP:
                 continue
             try:
                 data = self.tree.read(key)
             except _Invalid as exc:
                 self.quarantine(f"{name}/{rel}", str(exc))
                 continue
-            if data is not None:
+            if data is None:
+                continue
+            if verdict.action != policy.FLOW:
+                self.hold_file(dst, data, verdict)
+            elif not dst.exists():
                 self.write(dst, data)
+
+    def apply(self, rec: dict) -> None:
+        """One changed staged entry, through the policy: by kind when it flows, else held or refused."""
+        host = Path(rec["host"])
+        name = host.name
+        if rec["kind"] != "dir" and not (rec["kind"] == "json" and name in policy.KEYED_FILES):
+            verdict = policy.config_entry(self.root_and_rel(host)[1])
+            if verdict.action == policy.DROP:
+                return
+            if verdict.action != policy.FLOW:
+                return self.hold_file(host, self.tree.read(rec["key"]), verdict)
+        getattr(self, "sync_" + rec["kind"])(rec, host, name)
 
 
 def pending_changes(tree: StagedTree, manifest: dict) -> list[dict]:
@@ -531,11 +555,56 @@ def pending_changes(tree: StagedTree, manifest: dict) -> list[dict]:
     host_config = Path(manifest["host_config"])
     for name, is_dir in tree.entries(config_key):
         key = f"{config_key}/{name}"
-        if key in known or name in manifest["mounted"] or name in EPHEMERAL or is_transient(name):
+        if key in known or name in manifest["mounted"] or is_transient(name):
+            continue
+        if is_dir and policy.dir_mode(name) == policy.LOCAL:
             continue
         changed.append({"key": key, "host": str(host_config / name), "kind": "dir" if is_dir else kind_of(name),
                         "base_size": None, "staged_stat": None})
     return changed
+
+
+def _live_transcript_dirs(own: str) -> frozenset:
+    """projects/ folders that other sessions, still running, write: each checks them itself when it ends."""
+    from claude_docker.liveness import is_alive
+    from claude_docker.sessiondir import all_sessions
+
+    names = set()
+    for other in all_sessions():
+        if other.session_id == own:
+            continue
+        try:
+            m = other.read_manifest()
+            if m.get("cwd") and is_alive(int(m.get("wrapper_pid", 0)), m.get("wrapper_start", "")):
+                names.add(transcript_dir_name(Path(m["cwd"])))
+        except (OSError, ValueError, TypeError):
+            continue
+    return frozenset(names)
+
+
+def review_shared(session: SessionDir, manifest: dict, report: SyncReport, held) -> None:
+    """What the session wrote straight to the host, through its bind mounts: transcripts, and the project's
+    self-running places. Done once per session (marked in the manifest), also after a crash, by cleanup."""
+    if manifest.get("reviewed"):
+        return
+    from claude_docker.boundary import project, transcripts
+
+    since = int(manifest.get("sync_since_ns", 0))
+    removed, busy = transcripts.review(os.path.join(os.path.realpath(manifest["host_config"]), "projects"), since,
+                                       _live_transcript_dirs(session.session_id))
+    for item in removed:
+        held.add_lines(Path(manifest["host_config"]), f"projects/{item.rel}", f"projects/{item.rel}", item.lines,
+                       transcripts.REASON)
+        report.note_held(f"projects/{item.rel}", policy.Verdict(policy.HOLD, transcripts.REASON))
+    report.warnings += [f"projects/{rel} changed while it was checked; `claude-docker cleanup` checks it again"
+                        for rel in busy]
+    guard = manifest.get("project_guard")
+    if guard:
+        ctx = policy.Context(projects=(guard["root"],), relaxed=policy.relaxed())
+        for item in project.review(guard, session.path / "project-base", held, ctx):
+            report.note_held(item["label"], policy.Verdict(item["verdict"], item["reason"]))
+    manifest["reviewed"] = not busy
+    session.write_manifest(manifest)
 
 
 def sync_out(session: SessionDir, manifest: dict) -> SyncReport:
@@ -543,9 +612,11 @@ def sync_out(session: SessionDir, manifest: dict) -> SyncReport:
 
     Each file applied is marked so in the manifest at once, so a retry after a crash or a failure (by
     `cleanup`) applies only what is left and never re-applies an older value over a newer one."""
+    from claude_docker.boundary.held import HeldRecord
     from claude_docker.locking import config_lock
 
     report = SyncReport()
+    held = HeldRecord(session.session_id, manifest.get("project", ""))
     try:
         with StagedTree(session) as tree:
             try:
@@ -556,22 +627,23 @@ def sync_out(session: SessionDir, manifest: dict) -> SyncReport:
             if changes:
                 from claude_docker.backup.triggers import before_sync
 
-                syncer = _Syncer(session, report, tree)
+                syncer = _Syncer(session, report, tree, manifest, held)
                 with config_lock(Path(manifest["host_config"]), code=exitcodes.SYNC_FAILED):
                     warning = before_sync(host_claude(manifest))
                     if warning:
                         report.warnings.append(warning)
                     for rec in changes:
-                        host = Path(rec["host"])
                         try:
-                            getattr(syncer, "sync_" + rec["kind"])(rec, host, host.name)
+                            syncer.apply(rec)
                         except _Invalid as exc:
-                            syncer.quarantine(host.name, str(exc))
+                            syncer.quarantine(Path(rec["host"]).name, str(exc))
                         rec["applied"] = True
                         if rec not in manifest["tracked"]:
                             manifest["tracked"].append(rec)
                         session.write_manifest(manifest)
+        review_shared(session, manifest, report, held)
     except OSError as exc:
         raise ToolError(f"cannot sync {exc.filename or 'the config'} back: {exc.strerror or exc}",
                         exitcodes.SYNC_FAILED) from None
+    report.held_in = held.dir if held.items else None
     return report

@@ -12,7 +12,11 @@ import os
 from pathlib import Path
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path | int) -> None:
+    """fsync a directory, by path or by an open descriptor (which stays open)."""
+    if isinstance(path, int):
+        os.fsync(path)
+        return
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -20,27 +24,40 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def replace_file(target: Path, data: bytes, mode: int, durable: bool = True) -> None:
+def replace_file(target: Path | str, data: bytes, mode: int, durable: bool = True, dir_fd: int | None = None,
+                 owner: tuple[int, int] | None = None, unchanged=None) -> bool:
     """Write `data` to a temp file beside `target` and rename it over `target`: readers see the old file or
     the new one, never a torn one. `durable` fsyncs the file first; a caller writing many files (backup
-    chunks) may leave that out and sync them all at once before it relies on them."""
-    tmp = target.with_name(f".{target.name}.cd-tmp-{os.getpid()}-{os.urandom(4).hex()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    chunks) may leave that out and sync them all at once before it relies on them.
+
+    With `dir_fd`, `target` is a name in that open directory, so no link on the way to it is followed.
+    `owner` keeps a file's uid:gid when root rewrites it. `unchanged`, if given, is asked right before the
+    rename; False leaves the target alone (another writer got there first) and returns False."""
+    target = str(target)
+    head, name = os.path.split(target)
+    tmp = os.path.join(head, f".{name}.cd-tmp-{os.getpid()}-{os.urandom(4).hex()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
     try:
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
+            if owner is not None and os.getuid() == 0:
+                os.fchown(fd, *owner)
             os.fchmod(fd, mode)  # exactly `mode`, whatever the umask
             if durable:
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, target)
+        if unchanged is not None and not unchanged():
+            os.unlink(tmp, dir_fd=dir_fd)
+            return False
+        os.replace(tmp, target, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        return True
     except BaseException:
         # Only the failure path removes the temp file: after a successful rename it is the target.
         try:
-            os.unlink(tmp)
+            os.unlink(tmp, dir_fd=dir_fd)
         except FileNotFoundError:
             pass
         raise

@@ -25,7 +25,11 @@ def _names(raw: str) -> tuple[str, ...]:
 
 
 _FIELDS = ("image v2_image v2_probability network memory pids_limit cap_add allow_new_privileges docker_socket"
-           " read_only mount_gitconfig extra_env extra_args")
+           " read_only mount_gitconfig extra_env extra_args protect_git protect_project")
+
+
+def _on_unless_off(env: dict, name: str) -> bool:
+    return env.get(name, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 class RunOptions(namedtuple("RunOptions", _FIELDS)):
@@ -70,9 +74,13 @@ class RunOptions(namedtuple("RunOptions", _FIELDS)):
             allow_new_privileges=_flag(env, "CLAUDE_DOCKER_ALLOW_NEW_PRIVILEGES"),
             docker_socket=_flag(env, "CLAUDE_DOCKER_DOCKER_SOCKET"),
             read_only=_flag(env, "CLAUDE_DOCKER_READ_ONLY"),
-            mount_gitconfig=env.get("CLAUDE_DOCKER_GITCONFIG", "1").strip() not in ("0", "false", "no", "off"),
+            mount_gitconfig=_on_unless_off(env, "CLAUDE_DOCKER_GITCONFIG"),
             extra_env=_names(env.get("CLAUDE_DOCKER_ENV", "")),
             extra_args=extra_args,
+            # The project's self-running places (boundary/project.py): git's hooks and config read-only, and
+            # the project's Claude settings, MCP servers and commands reviewed when the session ends.
+            protect_git=_on_unless_off(env, "CLAUDE_DOCKER_PROTECT_GIT"),
+            protect_project=_on_unless_off(env, "CLAUDE_DOCKER_PROTECT_PROJECT"),
         )
 
     def pick_slot(self, rand: float | None = None) -> tuple[str, str]:

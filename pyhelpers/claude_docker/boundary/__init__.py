@@ -1,0 +1,1 @@
+"""The sandbox boundary: what a session may send back to the host (docs/SECURITY.md)."""

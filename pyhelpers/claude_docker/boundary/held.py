@@ -1,0 +1,167 @@
+"""What the policy held back from a session, kept for the user's review: `claude-docker held`.
+
+One record per session, `<state>/held/<session>/held.json`, beside copies of the files and lines it holds
+(`blobs/`). Each item is one change: a JSON key of a config file, a whole file, or transcript lines. Items the
+policy refused are listed too, for the record, but never applied. Applying an item writes it through the one
+safe-write path under the config lock, after a config-scope backup, and never through a link.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from claude_docker import exitcodes
+from claude_docker.boundary.policy import HOLD, REFUSE
+from claude_docker.errors import ToolError
+from claude_docker.fsio import write_atomic
+from claude_docker.jsonmerge import MISSING
+from claude_docker.paths import ensure_private_dir, state_dir
+
+RECORD = "held.json"
+KEYS, FILE, LINES = "keys", "file", "lines"
+
+
+def held_root() -> Path:
+    return state_dir() / "held"
+
+
+class HeldRecord:
+    """The items one session left for review. Saved whole after each change, so a sync killed halfway
+    still leaves a record of what it held so far."""
+
+    def __init__(self, session_id: str, project: str = ""):
+        self.session_id = session_id
+        self.dir = held_root() / session_id
+        self.data = {"session": session_id, "project": project, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                                          time.gmtime()), "items": []}
+        try:
+            loaded = json.loads((self.dir / RECORD).read_bytes())
+            if isinstance(loaded, dict) and isinstance(loaded.get("items"), list):
+                self.data = loaded
+        except (OSError, ValueError):
+            pass
+
+    @property
+    def items(self) -> list[dict]:
+        return self.data["items"]
+
+    def _add(self, item: dict, blob: bytes | None = None) -> dict:
+        item["n"] = max((i["n"] for i in self.items), default=0) + 1
+        ensure_private_dir(self.dir)
+        if blob is not None:
+            ensure_private_dir(self.dir / "blobs")
+            item["blob"] = f"blobs/{item['n']}"
+            write_atomic(self.dir / item["blob"], blob, mode=0o600)
+        self.items.append(item)
+        self.save()
+        return item
+
+    def add_key(self, root: Path, rel: str, label: str, path: tuple, value, verdict) -> dict:
+        item = {"kind": KEYS, "root": str(root), "rel": rel, "label": label, "path": list(path), "verdict": verdict.action,
+                "reason": verdict.reason, "absent": value is MISSING}
+        if value is not MISSING:
+            item["value"] = value
+        return self._add(item)
+
+    def add_file(self, root: Path, rel: str, label: str, data: bytes | None, verdict) -> dict:
+        item = {"kind": FILE, "root": str(root), "rel": rel, "label": label, "verdict": verdict.action,
+                "reason": verdict.reason, "absent": data is None}
+        return self._add(item, data)
+
+    def add_lines(self, root: Path, rel: str, label: str, lines: bytes, reason: str) -> dict:
+        return self._add({"kind": LINES, "root": str(root), "rel": rel, "label": label, "verdict": HOLD, "reason": reason},
+                         lines)
+
+    def save(self) -> None:
+        ensure_private_dir(self.dir)
+        write_atomic(self.dir / RECORD, json.dumps(self.data, indent=1).encode(), mode=0o600)
+
+
+def all_records() -> list[HeldRecord]:
+    try:
+        names = sorted(p.name for p in held_root().iterdir() if (p / RECORD).is_file())
+    except OSError:
+        return []
+    return [HeldRecord(n) for n in names]
+
+
+def find(ref: str) -> HeldRecord:
+    """A record by its session id, or an unambiguous prefix of it."""
+    matches = [r for r in all_records() if r.session_id.startswith(ref)] if ref else []
+    if len(matches) != 1:
+        raise ToolError(f"no held changes {'match' if not matches else 'are uniquely named by'} {ref!r}; "
+                        "see `claude-docker held list`", exitcodes.USAGE)
+    return matches[0]
+
+
+def count_pending() -> int:
+    return sum(1 for r in all_records() for i in r.items if i["verdict"] == HOLD and not i.get("applied"))
+
+
+# --- applying ---------------------------------------------------------------------------------------
+
+def target_of(item: dict) -> Path:
+    """Where an item goes: below its root (Claude's config dir, HOME for .claude.json, or the project), with
+    no link at any component below that root: a session could have planted one to point the write at the
+    user's dotfiles."""
+    root = Path(os.path.realpath(item["root"]))
+    parts = [p for p in item["rel"].split("/") if p]
+    if not parts or any(p in (".", "..") for p in parts):
+        raise ToolError(f"item {item['n']}: a malformed path {item['rel']!r}", exitcodes.FAILURE)
+    path = root
+    for part in parts:
+        path = path / part
+        if os.path.islink(path):
+            raise ToolError(f"{path} is a link now; item {item['n']} not applied", exitcodes.FAILURE)
+    return path
+
+
+def _set_key(doc: dict, path: list, value, absent: bool) -> None:
+    for key in path[:-1]:
+        if not isinstance(doc.get(key), dict):
+            doc[key] = {}
+        doc = doc[key]
+    if absent:
+        doc.pop(path[-1], None)
+    else:
+        doc[path[-1]] = value
+
+
+def apply_item(record: HeldRecord, item: dict) -> None:
+    """Write one held change to the host. Raises ToolError with a one-line reason when it can't."""
+    if item["verdict"] == REFUSE:
+        raise ToolError(f"item {item['n']} ({item['label']}) was refused, not held: claude-docker never applies it"
+                        + (f"; its content is in {record.dir / item['blob']}" if item.get("blob") else ""),
+                        exitcodes.FAILURE)
+    target = target_of(item)
+    if item["kind"] == KEYS:
+        try:
+            doc = json.loads(target.read_bytes()) if target.exists() else {}
+        except ValueError:
+            raise ToolError(f"{target} is not valid JSON now; run `claude-dr` first", exitcodes.FAILURE) from None
+        if not isinstance(doc, dict):
+            raise ToolError(f"{target} is not a JSON object now; run `claude-dr` first", exitcodes.FAILURE)
+        _set_key(doc, item["path"], item.get("value"), item["absent"])
+        data = json.dumps(doc, indent=2, ensure_ascii=False).encode() + b"\n"
+        write_atomic(target, data, mode=None if target.exists() else 0o600)
+    elif item["kind"] == FILE:
+        if item["absent"]:
+            target.unlink(missing_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, (record.dir / item["blob"]).read_bytes(), mode=None if target.exists() else 0o600)
+    else:
+        from claude_docker.fsio import append_durable
+
+        append_durable(target, (record.dir / item["blob"]).read_bytes())
+    item["applied"] = True
+    record.save()
+
+
+def drop(record: HeldRecord) -> None:
+    import shutil
+
+    shutil.rmtree(record.dir, ignore_errors=True)

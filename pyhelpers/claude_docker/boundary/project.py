@@ -1,0 +1,282 @@
+"""The project's self-running places: what in the bind-mounted project the host would run without asking.
+
+* git: `.git/hooks/` and `.git/config` (fsmonitor, hooksPath, aliases, filters, sshCommand) run at the next
+  `git status` or commit on the host. They are mounted read-only into the session (also a linked worktree's
+  main repository's, and every submodule's under `.git/modules/`), so git inside still commits, fetches and
+  branches but cannot plant a hook.
+* Claude Code: the project's `.claude/settings*.json` (hooks, env, permissions), `.mcp.json` (servers that
+  start even in untrusted folders under `-p`), and `.claude/{commands,skills,agents,workflows,routines,hooks}`.
+  These stay writable (the agent edits them on request) but are reviewed when the session ends, through the
+  same policy as the user's own settings: settings keys that flow stay; everything else is put back as it
+  was and kept for review (`claude-docker held`). The snapshot they are compared with is taken at the start.
+
+Never through a link: every path below the project root is opened component by component with O_NOFOLLOW,
+and a link the session planted where one of these belongs is removed (and listed) rather than followed.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from claude_docker.boundary import policy
+from claude_docker.fsio import fsync_dir, replace_file
+
+MAX_FILE = 1 << 20  # per guarded file; larger ones are no settings or commands and are left out
+MAX_FILES = 2000  # per guarded directory
+
+
+class Link(str):
+    """A link found where a guarded file or directory belongs (its target, never followed)."""
+
+
+def _walk_to(root_fd: int, parts: list[str]) -> int | Link | None:
+    """An open descriptor of the directory `parts` below root_fd, a Link if a component is one, None if absent."""
+    fd = os.dup(root_fd)
+    for part in parts:
+        try:
+            nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+        except FileNotFoundError:
+            os.close(fd)
+            return None
+        except OSError:
+            try:
+                target = Link(os.readlink(part, dir_fd=fd))
+            except OSError:
+                target = None  # a file where a directory belongs: nothing of ours below it
+            os.close(fd)
+            return target
+        os.close(fd)
+        fd = nxt
+    return fd
+
+
+def read(root_fd: int, rel: str) -> bytes | Link | None:
+    """A guarded file's bytes; a Link if it or a directory above it is a link; None if absent or not a file."""
+    *dirs, name = rel.split("/")
+    d = _walk_to(root_fd, dirs)
+    if not isinstance(d, int):
+        return d
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=d)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        try:
+            return Link(os.readlink(name, dir_fd=d))
+        except OSError:
+            return None
+    finally:
+        os.close(d)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE:
+            return None
+        return f.read()
+
+
+def list_files(root_fd: int, rel_dir: str) -> list[str] | Link | None:
+    """The files (and links) below a guarded directory, relative to the project; None if it is absent."""
+    d = _walk_to(root_fd, rel_dir.split("/"))
+    if not isinstance(d, int):
+        return d
+    found: list[str] = []
+    try:
+        for dirpath, _dirs, files, dir_fd in os.fwalk(".", dir_fd=d, follow_symlinks=False):
+            sub = os.path.normpath(dirpath)
+            # Links to directories are listed among the dirs (fwalk does not enter them): review them too.
+            links = [n for n in _dirs if stat.S_ISLNK(os.stat(n, dir_fd=dir_fd, follow_symlinks=False).st_mode)]
+            for name in files + links:
+                found.append(f"{rel_dir}/{name}" if sub == "." else f"{rel_dir}/{sub}/{name}")
+            if len(found) > MAX_FILES:
+                break
+    finally:
+        os.close(d)
+    return sorted(found)
+
+
+def guarded_files(root_fd: int) -> list[str] | None:
+    """Every guarded file that exists now (None if a guarded directory holds too many to review)."""
+    rels = [r for r in (*policy.PROJECT_SETTINGS, *policy.PROJECT_FILES) if read(root_fd, r) is not None]
+    for rel_dir in policy.PROJECT_DIRS:
+        below = list_files(root_fd, rel_dir)
+        if isinstance(below, Link):
+            rels.append(rel_dir)
+        elif below:
+            if len(below) > MAX_FILES:
+                return None
+            rels += below
+    return rels
+
+
+def snapshot(project: Path, base: Path) -> dict | None:
+    """Copy what the guarded places hold now into `base`; the record review() compares with. None if the
+    project can't be guarded (a guarded directory with more than MAX_FILES files: told to the user)."""
+    root_fd = os.open(project, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        rels = guarded_files(root_fd)
+        if rels is None:
+            return None
+        files, links = [], {}
+        for rel in rels:
+            data = read(root_fd, rel)
+            if isinstance(data, Link):
+                links[rel] = str(data)
+            elif data is not None:
+                copy = base / rel
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                copy.write_bytes(data)
+                files.append(rel)
+    finally:
+        os.close(root_fd)
+    return {"root": str(project), "files": files, "links": links}
+
+
+def _open_parent(root_fd: int, rel: str, create: bool) -> tuple[int, str] | None:
+    """(descriptor of rel's directory, its name), making missing directories when `create`; never via a link."""
+    *dirs, name = rel.split("/")
+    fd = os.dup(root_fd)
+    for part in dirs:
+        if create:
+            try:
+                os.mkdir(part, 0o755, dir_fd=fd)
+            except FileExistsError:
+                pass
+        try:
+            nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+        except OSError:
+            os.close(fd)
+            return None
+        os.close(fd)
+        fd = nxt
+    return fd, name
+
+
+def _put_back(root_fd: int, rel: str, data: bytes | None) -> None:
+    """Make `rel` hold `data` again (None: remove what the session created), never following a link."""
+    _unlink_links_on_the_way(root_fd, rel)
+    where = _open_parent(root_fd, rel, create=data is not None)
+    if where is None:
+        return
+    d, name = where
+    try:
+        if data is None:
+            try:
+                os.unlink(name, dir_fd=d)
+            except FileNotFoundError:
+                pass
+        else:
+            replace_file(name, data, 0o644, dir_fd=d)
+        fsync_dir(d)
+    finally:
+        os.close(d)
+
+
+def _unlink_links_on_the_way(root_fd: int, rel: str) -> None:
+    """Remove a link the session planted in place of a guarded directory or file (the link only)."""
+    parts = rel.split("/")
+    fd = os.dup(root_fd)
+    try:
+        for i, part in enumerate(parts):
+            try:
+                st = os.stat(part, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return
+            if stat.S_ISLNK(st.st_mode):
+                os.unlink(part, dir_fd=fd)
+                return
+            if i == len(parts) - 1 or not stat.S_ISDIR(st.st_mode):
+                return
+            nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+    finally:
+        os.close(fd)
+
+
+def review(record: dict, base: Path, held, ctx: policy.Context) -> list[dict]:
+    """Put the guarded places back as the snapshot had them, except for settings keys that flow, and keep
+    what the session changed for review in `held` (a HeldRecord). Returns the items held."""
+    project = Path(record["root"])
+    try:
+        root_fd = os.open(project, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return []  # the project is gone: nothing of it can run
+    items: list[dict] = []
+    try:
+        now = guarded_files(root_fd) or []
+        for rel in sorted(set(now) | set(record["files"]) | set(record["links"])):
+            before = (base / rel).read_bytes() if rel in record["files"] else None
+            if rel in record["links"]:
+                continue  # the user's own link, left as it was found (and never followed)
+            current = read(root_fd, rel)
+            if isinstance(current, Link):
+                _put_back(root_fd, rel, before)
+                items.append(held.add_file(project, rel, f"{rel} (a link to {current})", None, policy.Verdict(
+                    policy.HOLD, "a link planted where Claude Code reads code or settings")))
+            elif current is None or current == before:
+                continue  # deleted (removing code runs nothing), or untouched
+            elif rel in policy.PROJECT_SETTINGS:
+                items += _review_settings(root_fd, project, rel, before, current, held, ctx)
+            else:
+                _put_back(root_fd, rel, before)
+                items.append(held.add_file(project, rel, rel, current,
+                                           policy.Verdict(policy.HOLD, policy.project_file_reason(rel))))
+    finally:
+        os.close(root_fd)
+    return items
+
+
+def _review_settings(root_fd: int, project: Path, rel: str, before: bytes | None, current: bytes, held,
+                     ctx: policy.Context) -> list[dict]:
+    import json
+
+    try:
+        base_doc = json.loads(before) if before else {}
+        doc = json.loads(current)
+    except ValueError:
+        base_doc = doc = None
+    if not isinstance(doc, dict) or not isinstance(base_doc, dict):
+        _put_back(root_fd, rel, before)
+        return [held.add_file(project, rel, rel, current,
+                              policy.Verdict(policy.HOLD, "settings that are not a JSON object"))]
+    allowed, held_keys = policy.filter_changes(policy.settings_change, base_doc, doc, doc, ctx)
+    if not held_keys:
+        return []
+    _put_back(root_fd, rel, json.dumps(allowed, indent=2, ensure_ascii=False).encode() + b"\n"
+              if allowed or before is not None else None)
+    return [held.add_key(project, rel, f"{rel}: {'.'.join(change.path)}", change.path, change.value, change.verdict)
+            for change in held_keys]
+
+
+def git_dirs(project: Path, common: Path | None) -> list[Path]:
+    """The git directories a session sees: the project's `.git`, a worktree's main one, and their submodules'."""
+    found = []
+    for top in (project / ".git", common):
+        if top is None or not top.is_dir() or top.is_symlink():
+            continue
+        found.append(top)
+        modules = top / "modules"
+        if modules.is_dir() and not modules.is_symlink():
+            for dirpath, dirs, files, _fd in os.fwalk(modules, follow_symlinks=False):
+                if "HEAD" in files and "config" in files:
+                    found.append(Path(dirpath))
+    return found
+
+
+def git_read_only(project: Path, common: Path | None) -> list[Path]:
+    """The paths to mount read-only so that git on the host runs nothing a session wrote. A missing hooks
+    dir is created first (empty, as `git init` makes it), since a session could otherwise create it."""
+    paths = []
+    for gitdir in git_dirs(project, common):
+        hooks = gitdir / "hooks"
+        try:
+            hooks.mkdir(mode=0o755, exist_ok=True)
+        except OSError:
+            pass
+        configs = [gitdir / "config", gitdir / "config.worktree", *sorted(gitdir.glob("worktrees/*/config.worktree"))]
+        for path in (hooks, *configs):
+            if path.exists() and not path.is_symlink():
+                paths.append(path)
+    return paths
