@@ -48,7 +48,8 @@ SHARED_DIRS = frozenset({
 # Per-process or per-machine state, and places whose content the host would run or restore: the session gets
 # its own empty one, which never leaves the container (session-env/ scripts run on `--resume`; backups/ holds
 # old .claude.json copies with their env and MCP servers).
-LOCAL_DIRS = frozenset({"sessions", "shell-snapshots", "ide", "session-env", "backups", "daemon", "jobs"})
+PER_PROCESS_DIRS = frozenset({"sessions", "shell-snapshots", "ide"})  # meaningless after the process: not backed up
+LOCAL_DIRS = PER_PROCESS_DIRS | {"session-env", "backups", "daemon", "jobs"}
 # Code the host runs or loads (plugins, commands, skills, agents, …), or text loaded into every session.
 # Mounted read-only when they exist; created in a session, they are held (or refused) at its end.
 CODE_DIRS = {
@@ -369,7 +370,9 @@ def filter_changes(classify, base, ours, theirs, ctx: Context, path: tuple = ())
         here = path + (key,)
         verdict = classify(here, b, o, theirs.get(key, MISSING), ctx)
         if verdict.action == DESCEND:
-            allowed[key], below = filter_changes(classify, b, o, theirs.get(key, MISSING), ctx, here)
+            inner, below = filter_changes(classify, b, o, theirs.get(key, MISSING), ctx, here)
+            if inner or b is not MISSING:  # an entry whose every key was held is not created empty
+                allowed[key] = inner
             held += below
         elif verdict.action == FLOW:
             if o is MISSING:
