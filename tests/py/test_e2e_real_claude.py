@@ -64,3 +64,21 @@ def test_version_through_the_wrapper(home, project, real_image, no_leftover_cont
     assert result.returncode == 0
     assert result.stdout.strip() == "2.1.197 (Claude Code)"
     assert result.stderr == ""
+
+
+def test_a_benign_session_and_its_continuation_leave_nothing_held(home, project, real_image, no_leftover_containers):
+    """What real Claude Code writes in an ordinary session all flows: no notice, nothing held, and the
+    transcript resumes (here in the container; natively it is the same file, without state lines)."""
+    with FakeAnthropic(reply="first answer") as api:
+        env = plugin_env(home, real_image, CLAUDE_DOCKER_NETWORK="host", ANTHROPIC_BASE_URL=api.url,
+                         ANTHROPIC_API_KEY="sk-test-key")
+        first = run_claude(project, env, "-p", "remember the word pelican")
+        assert first.returncode == 0 and first.stderr == "", first.stderr
+        again = run_claude(project, env, "-p", "--continue", "which word?")
+        assert again.returncode == 0 and again.stderr == "", again.stderr
+        sent = json.dumps(api.messages_requests()[-1]["json"]["messages"])
+        assert "remember the word pelican" in sent  # the continued session carried the first one
+    held = home / ".claude-docker" / "held"
+    assert not held.exists() or not list(held.iterdir())
+    [transcript] = (home / ".claude" / "projects" / transcript_dir_name(project)).glob("*.jsonl")
+    assert "which word?" in transcript.read_text()

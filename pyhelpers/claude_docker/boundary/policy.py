@@ -397,8 +397,17 @@ def may_hold_state_lines(data: bytes) -> bool:
     return any(m in data for m in _STATE_MARKERS)
 
 
+# Values every ordinary session writes (real Claude Code 2.1.197 appends a `mode: normal` line to each
+# transcript): they restore nothing but the defaults, and stay. `plan` is never restored by a resume.
+DEFAULT_STATE = {"mode": ("mode", {"normal"}), "permission-mode": ("permissionMode", {"default", "plan"})}
+
+
 def is_state_line(record) -> bool:
-    return isinstance(record, dict) and record.get("type") in STATE_LINE_TYPES
+    """A transcript line that a resume would turn into non-default session state."""
+    if not isinstance(record, dict) or record.get("type") not in STATE_LINE_TYPES:
+        return False
+    field, defaults = DEFAULT_STATE.get(record["type"], ("", ()))
+    return record.get(field) not in defaults
 
 
 # --- the project ------------------------------------------------------------------------------------

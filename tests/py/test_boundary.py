@@ -1,0 +1,239 @@
+"""The boundary's pieces without Docker: the policy's verdicts, the walk over JSON changes, the transcript
+check (with a concurrent writer), the project review (with planted links), and the held store."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+
+import pytest
+
+from claude_docker.boundary import policy, transcripts
+from claude_docker.boundary.held import HeldRecord, apply_item, target_of
+from claude_docker.boundary.project import review, snapshot
+from claude_docker.errors import ToolError
+from claude_docker.jsonmerge import MISSING
+
+CTX = policy.Context(projects=("/work/proj",))
+
+
+def verdicts(classify, base, ours, theirs=None, ctx=CTX):
+    allowed, held = policy.filter_changes(classify, base, ours, ours if theirs is None else theirs, ctx)
+    return allowed, {".".join(h.path): h.verdict.action for h in held}
+
+
+@pytest.mark.parametrize("rel,action", [
+    (".config.json", policy.REFUSE), ("remote-settings.json", policy.REFUSE), ("daemon.json", policy.REFUSE),
+    ("history.jsonl", policy.FLOW), ("stats-cache.json", policy.FLOW), ("CLAUDE.md", policy.HOLD),
+    ("keybindings.json", policy.HOLD), ("statusline-command.sh", policy.HOLD), ("anything-new", policy.HOLD),
+    ("plugins/installed_plugins.json", policy.REFUSE), ("workflows/a.js", policy.REFUSE),
+    ("local/claude", policy.REFUSE), ("commands/x.md", policy.HOLD), ("agents/a.md", policy.HOLD),
+    ("todos/t.json", policy.FLOW), ("file-history/s/1", policy.FLOW), ("session-env/s/hook-0.sh", policy.DROP),
+    ("brand-new-dir/x", policy.HOLD),
+])
+def test_every_config_path_has_one_verdict(rel, action):
+    assert policy.config_entry(rel).action == action
+
+
+def test_directories_are_shared_only_when_they_are_data():
+    assert policy.dir_mode("projects") == policy.SHARED
+    assert policy.dir_mode("plugins") == policy.READ_ONLY
+    assert policy.dir_mode("commands") == policy.READ_ONLY
+    assert policy.dir_mode("a-dir-from-a-newer-claude") == policy.READ_ONLY  # unknown: default deny
+    assert policy.dir_mode("session-env") == policy.LOCAL
+    assert policy.dir_mode("commands", relaxed=True) == policy.SHARED
+    assert policy.dir_mode("plugins", relaxed=True) == policy.READ_ONLY  # refused kinds stay refused
+
+
+def test_settings_keys_flow_only_as_plain_preferences():
+    allowed, held = verdicts(policy.settings_change, {"theme": "dark"},
+                             {"theme": "light", "model": "opus", "hooks": {}, "env": {"A": "1"},
+                              "verbose": "yes-but-a-string", "defaultShell": "/tmp/evil", "unknownKey": 1})
+    assert allowed == {"theme": "light", "model": "opus", "hooks": {}}  # an empty hooks object grants nothing
+    assert held == {"env": "hold", "verbose": "hold", "defaultShell": "hold", "unknownKey": "hold"}
+    _, held = verdicts(policy.settings_change, {}, {"model": "arn:aws:bedrock:us-east-1:1:model/x"})
+    assert held == {"model": "hold"}
+    _, held = verdicts(policy.settings_change, {"respectGitignore": True}, {"respectGitignore": False})
+    assert held == {"respectGitignore": "hold"}
+    _, held = verdicts(policy.settings_change, {"hooks": {"Stop": []}}, {})
+    assert held == {"hooks": "hold"}  # a deletion is a change like any other
+
+
+def test_global_config_keys():
+    base = {"numStartups": 1, "projects": {"/work/proj": {"lastCost": 1}}}
+    ours = {"numStartups": 2, "cachedGrowthBookFeatures": {"x": 1}, "hasSeenTasksHint": True,
+            "env": {"X": "1"}, "bypassPermissionsModeAccepted": True, "somethingNew": "x",
+            "projects": {"/work/proj": {"lastCost": 2, "hasTrustDialogAccepted": True, "mcpServers": {"a": {}},
+                                        "enabledMcpjsonServers": ["x"]},
+                         "/work/proj/sub": {"hasTrustDialogAccepted": True},
+                         "/elsewhere": {"hasTrustDialogAccepted": True, "allowedTools": []}}}
+    allowed, held = verdicts(policy.claude_json_change, base, ours)
+    assert allowed == {"numStartups": 2, "hasSeenTasksHint": True,
+                       "projects": {"/work/proj": {"lastCost": 2, "hasTrustDialogAccepted": True},
+                                    "/work/proj/sub": {"hasTrustDialogAccepted": True},
+                                    "/elsewhere": {"allowedTools": []}}}
+    assert held == {"env": "hold", "bypassPermissionsModeAccepted": "refuse", "somethingNew": "hold",
+                    "projects./work/proj.mcpServers": "hold", "projects./work/proj.enabledMcpjsonServers": "refuse",
+                    "projects./elsewhere.hasTrustDialogAccepted": "hold"}
+    assert "cachedGrowthBookFeatures" not in allowed  # dropped: the host refetches its own
+
+
+def test_oauth_tokens_only_move_forward_and_never_to_another_account():
+    host = {"claudeAiOauth": {"accessToken": "h", "expiresAt": 5000}}
+    older = {"claudeAiOauth": {"accessToken": "o", "expiresAt": 1000}}
+    newer = {"claudeAiOauth": {"accessToken": "n", "expiresAt": 9000}}
+    assert verdicts(policy.credentials_change, host, older, host)[0] == host  # dropped, silently
+    assert verdicts(policy.credentials_change, host, newer, host)[0] == newer
+    assert verdicts(policy.credentials_change, {}, newer, {})[0] == newer  # a first login
+    switched = CTX._replace(account_switched=True)
+    assert verdicts(policy.credentials_change, host, newer, host, switched)[1] == {"claudeAiOauth": "hold"}
+    assert policy.account_switched({}, {"oauthAccount": {"accountUuid": "b"}}, {"oauthAccount": {"accountUuid": "a"}})
+    assert not policy.account_switched({}, {"oauthAccount": {"accountUuid": "a"}}, {})
+
+
+def test_relaxed_lets_host_commands_through_but_never_refused_keys():
+    ctx = CTX._replace(relaxed=True)
+    allowed, held = verdicts(policy.claude_json_change, {}, {"mcpServers": {"a": {}},
+                                                             "bypassPermissionsModeAccepted": True}, ctx=ctx)
+    assert allowed == {"mcpServers": {"a": {}}} and held == {"bypassPermissionsModeAccepted": "refuse"}
+
+
+def test_state_lines_are_the_non_default_ones():
+    assert policy.is_state_line({"type": "permission-mode", "permissionMode": "acceptEdits"})
+    assert policy.is_state_line({"type": "agent-setting", "agentSetting": "x"})
+    assert policy.is_state_line({"type": "worktree-state"})
+    assert not policy.is_state_line({"type": "mode", "mode": "normal"})  # every real session writes it
+    assert not policy.is_state_line({"type": "permission-mode", "permissionMode": "default"})
+    assert not policy.is_state_line({"type": "user", "message": "permission-mode"})
+
+
+# --- transcripts --------------------------------------------------------------------------------------
+
+
+def test_transcript_review_removes_state_lines_keeps_the_rest_byte_for_byte(tmp_path):
+    projects = tmp_path / "projects"
+    (projects / "-p" / "sid" / "subagents").mkdir(parents=True)
+    convo = b'{"type":"user","message":"x"}\r\n{"type":"assistant"}\n'
+    evil = b'{"type":"permission-mode","permissionMode":"bypassPermissions"}\n'
+    (projects / "-p" / "a.jsonl").write_bytes(convo + evil + b'{"bad json\n')
+    (projects / "-p" / "sid" / "subagents" / "b.jsonl").write_bytes(evil)
+    os.chmod(projects / "-p" / "a.jsonl", 0o640)
+    old = projects / "-p" / "old.jsonl"
+    old.write_bytes(evil)
+    os.utime(old, ns=(0, 0))  # an mtime set back does not hide a change: ctime decides
+    outside = tmp_path / "outside.jsonl"
+    outside.write_bytes(evil)
+    (projects / "-link").symlink_to(tmp_path)
+    (projects / "-p" / "l.jsonl").symlink_to(outside)
+    removed, busy = transcripts.review(str(projects), 0)
+    assert sorted(r.rel for r in removed) == ["-p/a.jsonl", "-p/old.jsonl", "-p/sid/subagents/b.jsonl"]
+    assert (projects / "-p" / "a.jsonl").read_bytes() == convo + b'{"bad json\n'
+    assert os.stat(projects / "-p" / "a.jsonl").st_mode & 0o777 == 0o640
+    assert outside.read_bytes() == evil and not busy  # never through a link
+    future = transcripts.review(str(projects), 2 ** 62)
+    assert future == ([], [])
+
+
+def test_a_transcript_that_changes_while_checked_is_left_for_later(tmp_path, monkeypatch):
+    projects = tmp_path / "projects"
+    (projects / "-p").mkdir(parents=True)
+    path = projects / "-p" / "a.jsonl"
+    path.write_bytes(b'{"type":"agent-setting","agentSetting":"x"}\n')
+    real_split = transcripts.split_state_lines
+
+    def split_while_someone_appends(data):
+        with open(path, "ab") as f:
+            f.write(b'{"type":"user"}\n')
+        return real_split(data)
+
+    monkeypatch.setattr(transcripts, "split_state_lines", split_while_someone_appends)
+    removed, busy = transcripts.review(str(projects), 0)
+    assert not removed and busy == ["-p/a.jsonl"]
+    assert path.read_bytes().endswith(b'{"type":"user"}\n')  # the writer's line survived
+
+
+def test_skipped_folders_of_live_sessions_are_left_to_them(tmp_path):
+    projects = tmp_path / "projects"
+    (projects / "-live").mkdir(parents=True)
+    (projects / "-live" / "a.jsonl").write_bytes(b'{"type":"agent-setting","agentSetting":"x"}\n')
+    assert transcripts.review(str(projects), 0, frozenset({"-live"})) == ([], [])
+
+
+# --- the project --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def held(home):
+    return HeldRecord("s1", "/p")
+
+
+def test_project_review_puts_back_what_would_run_and_keeps_the_rest(home, tmp_path, held):
+    proj = tmp_path / "proj"
+    (proj / ".claude" / "commands").mkdir(parents=True)
+    (proj / ".claude" / "settings.json").write_text('{"permissions": {"deny": ["x"]}}')
+    (proj / ".claude" / "commands" / "ok.md").write_text("mine")
+    record = snapshot(proj, tmp_path / "base")
+    (proj / ".claude" / "settings.json").write_text('{"permissions": {}, "outputStyle": "terse"}')
+    (proj / ".claude" / "commands" / "ok.md").write_text("changed")
+    (proj / ".claude" / "commands" / "new.md").write_text("new")
+    (proj / ".mcp.json").write_text('{"mcpServers": {}}')
+    items = review(record, tmp_path / "base", held, policy.Context(projects=(str(proj),)))
+    assert json.loads((proj / ".claude" / "settings.json").read_text()) == {"permissions": {"deny": ["x"]},
+                                                                            "outputStyle": "terse"}
+    assert (proj / ".claude" / "commands" / "ok.md").read_text() == "mine"
+    assert not (proj / ".claude" / "commands" / "new.md").exists() and not (proj / ".mcp.json").exists()
+    assert sorted(i["label"] for i in items) == [".claude/commands/new.md", ".claude/commands/ok.md",
+                                                 ".claude/settings.json: permissions", ".mcp.json"]
+    # Applied on purpose, the held version comes back.
+    apply_item(held, next(i for i in held.items if i["label"] == ".mcp.json"))
+    assert (proj / ".mcp.json").read_text() == '{"mcpServers": {}}'
+
+
+def test_project_review_never_follows_a_planted_link(home, tmp_path, held):
+    proj = tmp_path / "proj"
+    (proj / ".claude").mkdir(parents=True)
+    (proj / ".claude" / "settings.json").write_text("{}")
+    dotfile = tmp_path / "zshenv"
+    dotfile.write_text("user's")
+    record = snapshot(proj, tmp_path / "base")
+    (proj / ".claude" / "settings.json").unlink()
+    (proj / ".claude" / "settings.json").symlink_to(dotfile)
+    (proj / ".claude" / "commands").symlink_to(tmp_path)
+    items = review(record, tmp_path / "base", held, policy.Context(projects=(str(proj),)))
+    assert dotfile.read_text() == "user's"
+    assert (proj / ".claude" / "settings.json").read_text() == "{}" and not (proj / ".claude" / "commands").exists()
+    assert len(items) == 2
+
+
+def test_held_items_are_never_applied_through_a_link(home, tmp_path, held):
+    root = tmp_path / "cfg"
+    (root / "commands").mkdir(parents=True)
+    item = held.add_file(root, "commands/x.md", "commands/x.md", b"data", policy.Verdict(policy.HOLD, "r"))
+    os.rmdir(root / "commands")
+    (root / "commands").symlink_to(home)
+    with pytest.raises(ToolError):
+        target_of(item)
+    with pytest.raises(ToolError):
+        apply_item(held, item)
+    assert not (home / "x.md").exists()
+    refused = held.add_key(root, "s.json", "s.json: x", ("x",), 1, policy.Verdict(policy.REFUSE, "no"))
+    with pytest.raises(ToolError, match="never applies"):
+        apply_item(held, refused)
+    bad = dict(item, rel="../escape")
+    with pytest.raises(ToolError):
+        target_of(bad)
+
+
+def test_held_keys_apply_into_the_current_file(home, tmp_path, held):
+    root = tmp_path / "cfg"
+    root.mkdir()
+    (root / "settings.json").write_text('{"theme": "dark"}')
+    item = held.add_key(root, "settings.json", "settings.json: hooks", ("hooks",), {"Stop": []},
+                        policy.Verdict(policy.HOLD, "r"))
+    gone = held.add_key(root, "settings.json", "settings.json: theme", ("theme",), MISSING,
+                        policy.Verdict(policy.HOLD, "r"))
+    apply_item(held, item)
+    apply_item(held, gone)
+    assert json.loads((root / "settings.json").read_text()) == {"hooks": {"Stop": []}}
+    assert HeldRecord("s1").items[0]["applied"] is True  # saved
