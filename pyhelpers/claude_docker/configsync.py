@@ -445,7 +445,7 @@ class _Syncer:
             root, rel = self.root_and_rel(host)
             for change in held:
                 label = f"{rel}: {'.'.join(change.path)}"
-                self.held.add_key(root, rel, label, change.path, change.value, change.verdict)
+                self.held.add_key(root, rel, label, change.path, change.value, change.verdict, own_link="/" not in rel)
                 self.report.note_held(label, change.verdict)
         merged, conflicts = merge3(base, allowed, theirs)
         if merged is MISSING:

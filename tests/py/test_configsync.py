@@ -104,7 +104,7 @@ def test_overlapping_sessions_keep_every_change(home, claude_home):
     """Each session reads .claude.json at start and rewrites it whole later: no lost update."""
     sims = [Sim(home) for _ in range(4)]
     for i, sim in enumerate(sims):
-        sim.rewrite_json(sim.claude_json, lambda d, i=i: d["projects"].setdefault(f"/proj{i}", {"n": i}))
+        sim.rewrite_json(sim.claude_json, lambda d, i=i: d["projects"].setdefault(f"/proj{i}", {"lastCost": i + 1}))
     for sim in sims:
         sim.finish()
     projects = host_json(home / ".claude.json")["projects"]

@@ -59,9 +59,10 @@ class HeldRecord:
         self.save()
         return item
 
-    def add_key(self, root: Path, rel: str, label: str, path: tuple, value, verdict) -> dict:
-        item = {"kind": KEYS, "root": str(root), "rel": rel, "label": label, "path": list(path), "verdict": verdict.action,
-                "reason": verdict.reason, "absent": value is MISSING}
+    def add_key(self, root: Path, rel: str, label: str, path: tuple, value, verdict, own_link: bool = False) -> dict:
+        """`own_link`: the target is a file only the user can make a link (a top-level config file)."""
+        item = {"kind": KEYS, "root": str(root), "rel": rel, "label": label, "path": list(path),
+                "verdict": verdict.action, "reason": verdict.reason, "absent": value is MISSING, "own_link": own_link}
         if value is not MISSING:
             item["value"] = value
         return self._add(item)
@@ -112,9 +113,10 @@ def target_of(item: dict) -> Path:
     if not parts or any(p in (".", "..") for p in parts):
         raise ToolError(f"item {item['n']}: a malformed path {item['rel']!r}", exitcodes.FAILURE)
     path = root
-    for part in parts:
+    for i, part in enumerate(parts):
         path = path / part
-        if os.path.islink(path):
+        # A top-level config file no session can reach may be the user's own dotfiles link: written through.
+        if os.path.islink(path) and not (item.get("own_link") and i == len(parts) - 1):
             raise ToolError(f"{path} is a link now; item {item['n']} not applied", exitcodes.FAILURE)
     return path
 
