@@ -86,7 +86,8 @@ class Staging(namedtuple("Staging", "claude home session")):
 # tracked: the staged files' records; shared_dirs: (host source, container target, read-only); mounted:
 # their names; warnings: shared dirs the session will not be able to write to; since_ns: when it began
 # (what changed in the shared dirs after that is the session's to review, by ctime, which it can't set back).
-SyncIn = namedtuple("SyncIn", "tracked shared_dirs mounted warnings since_ns")
+# transcripts: the one projects/ folder the session may write (its cwd's), or None if all of projects/ is writable.
+SyncIn = namedtuple("SyncIn", "tracked shared_dirs mounted warnings since_ns transcripts")
 # Coarse file-system clocks stamp a write up to a tick before the clock we read: look back this far.
 CTIME_SLACK_NS = 1_000_000_000
 
@@ -96,6 +97,24 @@ def transcript_dir_name(cwd: Path) -> str:
     return "".join(c if c.isalnum() else "-" for c in str(cwd))
 
 
+MAX_TRANSCRIPT_DIR_NAME = 200  # longer names are truncated and hashed by Claude Code: we can't predict them
+
+
+def own_transcripts(claude: ClaudeHome, cwd: Path) -> str | None:
+    """The projects/ folder a session in `cwd` writes its transcripts to, made now if missing. Only it is
+    writable in the session: the transcripts of every other project are read-only there, so a session can't
+    plant lines that another project's native `--resume` would obey (and only it needs checking at the end)."""
+    name = transcript_dir_name(cwd)
+    if len(name) > MAX_TRANSCRIPT_DIR_NAME:
+        return None
+    path = claude.config_dir / "projects" / name
+    path.mkdir(mode=0o700, exist_ok=True)
+    if path.is_symlink() or not path.is_dir():
+        raise ToolError(f"{path} is not a directory (a link left by an earlier session?); remove it",
+                        exitcodes.TOOL_FAILED)
+    return name
+
+
 def check_writable(staging: Staging, shared: list[tuple[Path, Path]], cwd: Path) -> list[str]:
     """Claude Code exits 0 and silently saves nothing where it can't write: refuse to start a session
     whose transcripts or config could not be saved (e.g. left root-owned by a `sudo claude`), and
@@ -103,7 +122,7 @@ def check_writable(staging: Staging, shared: list[tuple[Path, Path]], cwd: Path)
     claude = staging.claude
     must = [claude.config_dir, claude.config_dir / "projects", staging.home if not claude.custom else None]
     name = transcript_dir_name(cwd)
-    if len(name) <= 200:  # longer names are truncated and hashed by Claude Code
+    if len(name) <= MAX_TRANSCRIPT_DIR_NAME:
         must.append(claude.config_dir / "projects" / name)
     blocked = [p for p in must if p is not None and p.exists() and not os.access(p, os.W_OK)]
     if blocked:
@@ -127,6 +146,7 @@ def sync_in(staging: Staging, cwd: Path) -> SyncIn:
         ensure_private_dir(claude.config_dir)
         for name in ALWAYS_SHARED:
             (claude.config_dir / name).mkdir(mode=0o700, exist_ok=True)
+        transcripts = own_transcripts(claude, cwd)
         entries = sorted(os.scandir(claude.config_dir), key=lambda e: e.name)
     except OSError as exc:
         raise ToolError(f"cannot prepare Claude's config dir {claude.config_dir}: {exc.strerror}",
@@ -142,20 +162,24 @@ def sync_in(staging: Staging, cwd: Path) -> SyncIn:
         if mode == policy.LOCAL or is_transient(name):
             continue
         if mode is not None:
-            shared.append((Path(os.path.realpath(entry.path)), claude.config_dir / name, mode == policy.READ_ONLY))
+            source, target = Path(os.path.realpath(entry.path)), claude.config_dir / name
+            if name == "projects" and transcripts is not None:
+                shared += [(source, target, True), (source / transcripts, target / transcripts, False)]
+            else:
+                shared.append((source, target, mode == policy.READ_ONLY))
             mounted.append(name)
         elif entry.is_file():
             tracked.append(_stage(session, Path(entry.path), f"{staging.config_key}/{name}"))
     if not any(t["key"] == staging.claude_json_key for t in tracked):
         tracked.append(_stage(session, claude.claude_json, staging.claude_json_key))
-    return SyncIn(tracked, shared, mounted, check_writable(staging, shared, cwd), since_ns)
+    return SyncIn(tracked, shared, mounted, check_writable(staging, shared, cwd), since_ns, transcripts)
 
 
 def sync_state(staging: Staging, synced: SyncIn) -> dict:
     """What the session manifest must hold for sync_out to finish this session, now or after a crash."""
     return {"host_config": str(staging.claude.config_dir), "config_key": staging.config_key,
             "claude_json": str(staging.claude.claude_json), "mounted": synced.mounted, "tracked": synced.tracked,
-            "sync_since_ns": synced.since_ns}
+            "sync_since_ns": synced.since_ns, "transcripts": synced.transcripts}
 
 
 def host_claude(manifest: dict) -> ClaudeHome:
@@ -564,24 +588,6 @@ def pending_changes(tree: StagedTree, manifest: dict) -> list[dict]:
     return changed
 
 
-def _live_transcript_dirs(own: str) -> frozenset:
-    """projects/ folders that other sessions, still running, write: each checks them itself when it ends."""
-    from claude_docker.liveness import is_alive
-    from claude_docker.sessiondir import all_sessions
-
-    names = set()
-    for other in all_sessions():
-        if other.session_id == own:
-            continue
-        try:
-            m = other.read_manifest()
-            if m.get("cwd") and is_alive(int(m.get("wrapper_pid", 0)), m.get("wrapper_start", "")):
-                names.add(transcript_dir_name(Path(m["cwd"])))
-        except (OSError, ValueError, TypeError):
-            continue
-    return frozenset(names)
-
-
 def review_shared(session: SessionDir, manifest: dict, report: SyncReport, held) -> None:
     """What the session wrote straight to the host, through its bind mounts: transcripts, and the project's
     self-running places. Done once per session (marked in the manifest), also after a crash, by cleanup."""
@@ -590,13 +596,14 @@ def review_shared(session: SessionDir, manifest: dict, report: SyncReport, held)
     from claude_docker.boundary import project, transcripts
 
     since = int(manifest.get("sync_since_ns", 0))
-    removed, busy = transcripts.review(os.path.join(os.path.realpath(manifest["host_config"]), "projects"), since,
-                                       _live_transcript_dirs(session.session_id))
+    # Only the session's own folder was writable; a manifest of an older version had all of projects/.
+    folder = "projects/" + manifest["transcripts"] if manifest.get("transcripts") else "projects"
+    removed, busy = transcripts.review(os.path.join(os.path.realpath(manifest["host_config"]), folder), since)
     for item in removed:
-        held.add_lines(Path(manifest["host_config"]), f"projects/{item.rel}", f"projects/{item.rel}", item.lines,
+        held.add_lines(Path(manifest["host_config"]), f"{folder}/{item.rel}", f"{folder}/{item.rel}", item.lines,
                        transcripts.REASON)
-        report.note_held(f"projects/{item.rel}", policy.Verdict(policy.HOLD, transcripts.REASON))
-    report.warnings += [f"projects/{rel} changed while it was checked; `claude-docker cleanup` checks it again"
+        report.note_held(f"{folder}/{item.rel}", policy.Verdict(policy.HOLD, transcripts.REASON))
+    report.warnings += [f"{folder}/{rel} changed while it was checked; `claude-docker cleanup` checks it again"
                         for rel in busy]
     guard = manifest.get("project_guard")
     if guard:

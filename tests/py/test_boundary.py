@@ -153,13 +153,6 @@ def test_a_transcript_that_changes_while_checked_is_left_for_later(tmp_path, mon
     assert path.read_bytes().endswith(b'{"type":"user"}\n')  # the writer's line survived
 
 
-def test_skipped_folders_of_live_sessions_are_left_to_them(tmp_path):
-    projects = tmp_path / "projects"
-    (projects / "-live").mkdir(parents=True)
-    (projects / "-live" / "a.jsonl").write_bytes(b'{"type":"agent-setting","agentSetting":"x"}\n')
-    assert transcripts.review(str(projects), 0, frozenset({"-live"})) == ([], [])
-
-
 # --- the project --------------------------------------------------------------------------------------
 
 

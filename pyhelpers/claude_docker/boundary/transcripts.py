@@ -1,7 +1,7 @@
 """Transcripts are not only data: `--resume` turns some of their lines into session state.
 
-`projects/` is bind-mounted read-write (transcripts land on the host as they are written), so a session
-can append, or rewrite, any transcript of any project. When a session ends (or `cleanup` finishes an
+A session's own folder of `projects/` is bind-mounted read-write (its transcripts land on the host as they are
+written; the rest of `projects/` is read-only), so it can append to, or rewrite, any transcript there. When a session ends (or `cleanup` finishes an
 interrupted one), every transcript changed since it started is checked: the lines a native resume would turn
 into state (the permission mode, the main agent, the worktree: policy.STATE_LINE_TYPES) are removed from the
 host's copy and kept for review, so the next native `claude --resume` starts with the user's own defaults.
@@ -82,18 +82,15 @@ def _clean(dir_fd: int, name: str) -> bytes | None:
     return removed
 
 
-def review(projects_dir: str, since_ns: int, skip: frozenset = frozenset()) -> tuple[list[Removed], list[str]]:
-    """Check every transcript under `projects_dir` whose ctime is at or after `since_ns`. Returns what was
-    removed, and the transcripts that were busy (changing under us) and are left for a later check.
-    `skip`: top-level project folders that live sessions still write (each checks them when it ends)."""
+def review(folder: str, since_ns: int) -> tuple[list[Removed], list[str]]:
+    """Check every transcript under `folder` whose ctime is at or after `since_ns`. Returns what was removed
+    (paths relative to `folder`), and the transcripts that were busy (changing under us: left for a later
+    check; another session of the same folder may still be writing them)."""
     removed: list[Removed] = []
     busy: list[str] = []
     try:
-        walker = os.fwalk(projects_dir, follow_symlinks=False)
-        for dirpath, dirs, files, dir_fd in walker:
-            rel_dir = os.path.relpath(dirpath, projects_dir)
-            if rel_dir == ".":
-                dirs[:] = [d for d in dirs if d not in skip]
+        for dirpath, _dirs, files, dir_fd in os.fwalk(folder, follow_symlinks=False):
+            rel_dir = os.path.relpath(dirpath, folder)
             for name in files:
                 if not name.endswith(".jsonl"):
                     continue
