@@ -8,7 +8,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-
 from claude_docker import engine
 from claude_docker.errors import ToolError
 from claude_docker.options import RunOptions
@@ -147,6 +146,22 @@ def check_install() -> Check:
     return Check("install", "ok", f"{prefix} (python {sys.version.split()[0]})")
 
 
+def check_exporters() -> list[Check]:
+    """Where telemetry goes, when configured. Such URLs and headers often carry credentials: shown redacted."""
+    from claude_docker import redact
+    from claude_docker.obs import datadog, flush, otlp
+
+    checks = []
+    if flush.pushgateway():
+        checks.append(Check("pushgateway", "info", redact.url(flush.pushgateway())))
+    if otlp.endpoint():
+        sent = ", ".join(f"{k}: {v}" for k, v in redact.headers(otlp.headers()).items() if k != "Content-Type")
+        checks.append(Check("otlp", "info", redact.url(otlp.endpoint()) + (f" with {sent}" if sent else "")))
+    if datadog.configured():
+        checks.append(Check("datadog", "info", " and ".join(map(redact.url, datadog.urls())) + ", with DD-API-KEY"))
+    return checks
+
+
 def run_checks() -> list[Check]:
     checks = [check_docker_cli()]
     try:
@@ -165,4 +180,4 @@ def run_checks() -> list[Check]:
     checks += check_host_config(claude)
     checks += check_disk([state_dir(), claude.config_dir])
     checks.append(check_install())
-    return checks
+    return checks + check_exporters()

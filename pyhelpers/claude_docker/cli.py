@@ -3,6 +3,9 @@
 Two hot paths skip click's import (~30 ms): the `claude` shim's exact form, `run -- ARGS`, which every
 session starts with, and `log-event EVENT [KEY=VALUE...]`, which shell scripts call in loops (its goal:
 under 30 ms as a whole process). Everything else, and both with --help, goes through `app.py`.
+
+Every error line goes out through `ui.error`: credentials in URLs redacted, terminal escapes shown, not run
+(messages quote file names and server answers). `ui` is imported only once there is an error to print.
 """
 
 from __future__ import annotations
@@ -16,16 +19,37 @@ from claude_docker.errors import ToolError
 def _save_crash() -> str:
     import traceback
 
-    from claude_docker import __version__
+    from claude_docker import __version__, ui
     from claude_docker.paths import ensure_private_dir, state_dir
 
+    report = f"--- claude-docker {__version__}: {' '.join(sys.argv)}\n{traceback.format_exc()}"
+    # The report is for sharing: no credential from an argument or a message, nothing that would act on
+    # the terminal of whoever reads it.
+    report = "\n".join(map(ui.shown, report.splitlines()))
     try:
         path = ensure_private_dir(state_dir()) / "crash.log"
         with open(path, "a", encoding="utf-8") as f:
-            f.write(f"--- claude-docker {__version__}: {' '.join(sys.argv)}\n{traceback.format_exc()}\n")
+            f.write(report + "\n\n")
         return str(path)
     except OSError:
         return "nowhere (the state dir is not writable)"
+
+
+def _error(message: str) -> None:
+    from claude_docker import ui
+
+    ui.error(message)
+
+
+def _show_click(exc) -> None:
+    """click's usage error, whose lines quote the arguments given, as safe as every other error line."""
+    import io
+
+    from claude_docker import ui
+
+    out = io.StringIO()
+    exc.show(file=out)
+    sys.stderr.write("".join(ui.shown(line) + "\n" for line in out.getvalue().splitlines()))
 
 
 def _dispatch(argv: list[str]) -> int:
@@ -48,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(sys.argv[1:] if argv is None else list(argv))
     except ToolError as exc:
-        print(f"claude-docker: {exc.message}", file=sys.stderr)
+        _error(exc.message)
         return exc.code
     except KeyboardInterrupt:
         return exitcodes.INTERRUPTED
@@ -56,16 +80,16 @@ def main(argv: list[str] | None = None) -> int:
         return exitcodes.OK
     except OSError as exc:  # an expected condition of the machine (a full disk, a path that isn't there)
         where = f": {exc.filename}" if exc.filename else ""
-        print(f"claude-docker: {exc.strerror or exc}{where}", file=sys.stderr)
+        _error(f"{exc.strerror or exc}{where}")
         return exitcodes.FAILURE
     except Exception as exc:
         click = sys.modules.get("click")
         if click is not None and isinstance(exc, click.exceptions.Abort):
             return exitcodes.INTERRUPTED
         if click is not None and isinstance(exc, click.ClickException):
-            exc.show()
+            _show_click(exc)
             return exc.exit_code
         # A bug: one line for the user, the traceback for the report.
         where = _save_crash()
-        print(f"claude-docker: internal error ({type(exc).__name__}: {exc}); details in {where}", file=sys.stderr)
+        _error(f"internal error ({type(exc).__name__}: {exc}); details in {where}")
         return exitcodes.INTERNAL

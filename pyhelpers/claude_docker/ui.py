@@ -1,4 +1,9 @@
-"""Output for people: colour only on a terminal and never with NO_COLOR; JSON for machines."""
+"""Output for people: colour only on a terminal and never with NO_COLOR; JSON for machines.
+
+Every line and table cell for people goes through `shown`: credentials in URLs redacted, and text that is
+not ours (file and container names, paths, server messages) made printable, so a name holding terminal
+escapes shows them instead of running them. Every error line goes through `error`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import os
 import sys
 from typing import Any, TextIO
 
-import orjson
+from claude_docker import redact
 
 MARKS = {"ok": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red"), "info": ("·", None)}
 _CODES = {"green": "32", "yellow": "33", "red": "31", "bold": "1"}
@@ -27,11 +32,34 @@ def mark(status: str, stream: TextIO = sys.stdout) -> str:
     return paint(symbol, color, stream)
 
 
+def shown(value: Any) -> str:
+    return redact.printable(redact.text(value))
+
+
+def say(line: str, status: str | None = None, stream: TextIO | None = None) -> None:
+    """One line for people, after the painted mark of `status` if given."""
+    stream = stream or sys.stdout
+    stream.write((mark(status, stream) + " " if status else "") + shown(line) + "\n")
+
+
+def error(message: str) -> None:
+    """The one form of an error line: `claude-docker: …` on stderr."""
+    say("claude-docker: " + message, stream=sys.stderr)
+
+
+# JSON escapes C0 controls itself; C1 controls (CSI 0x9b) and bidi overrides are valid JSON as they are,
+# and would reach a terminal raw.
+_JSON_UNSAFE = {code: f"\\u{code:04x}" for code in [*range(0x7F, 0xA0), *redact.BIDI_CONTROLS]}
+
+
 def print_json(data: Any) -> None:
-    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+    import orjson
+
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode().translate(_JSON_UNSAFE) + "\n")
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:
+    rows = [[shown(c) for c in r] for r in rows]
     widths = [max(len(str(r[i])) for r in rows + [headers]) for i in range(len(headers))]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 from fakeintake import FakeIntake
+from test_redact import Server
 
 KEY = "dd-test-key-0123456789abcdef"
 LOGS, SERIES = "/api/v2/logs", "/api/v2/series"
@@ -156,6 +157,26 @@ def test_the_key_never_appears_in_logs_or_output(intake, home):
     files = [p for p in home.rglob("*") if p.is_file()]
     for text in [result.stdout, result.stderr, flush.stdout, flush.stderr] + [p.read_text(errors="replace") for p in files]:
         assert KEY not in text
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_never_followed_and_everything_goes_once_it_answers(home, monkeypatch, status):
+    """Followed, a redirect would take the key (and, for 307/308, the data) to a host nobody configured,
+    and count what it answers as sent."""
+    emit(5)
+    with Server() as elsewhere, Server(redirect_to=elsewhere.url) as intake:
+        monkeypatch.setenv("DD_API_KEY", KEY)
+        monkeypatch.setenv("CLAUDE_DOCKER_DATADOG_URL", intake.url.replace("//", "//proxy:PXPW@"))
+        intake.statuses = [status]
+        report = send()
+        assert report.logs_sent == report.metrics_sent == 0 and f"HTTP {status}, a redirect, not followed" in report.error
+        assert "PXPW" not in report.error
+        report = send()
+        assert report.error is None and report.logs_sent == 5 and report.metrics_sent == 2
+    assert elsewhere.requests == []
+    assert [(r["path"], r["status"]) for r in intake.requests] == [(LOGS, status), (LOGS, 202), (SERIES, 202)]
+    assert [item["fields"]["i"] for item in json.loads(intake.requests[1]["body"])] == list(range(5))
+    assert {r["headers"]["authorization"] for r in intake.requests} == {"Basic cHJveHk6UFhQVw=="}  # proxy:PXPW
 
 
 def test_without_a_key_it_says_so(home, monkeypatch):

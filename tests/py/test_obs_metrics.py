@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from daemons import daemon, free_port, http_get
+from test_redact import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -160,6 +161,27 @@ def test_a_push_that_fails_is_one_line_and_status_1(home):
     result = helper(home, "metrics", "collect", env={"CLAUDE_DOCKER_PUSHGATEWAY": f"http://127.0.0.1:{free_port()}"})
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "push to http://127.0.0.1:" in result.stderr
+
+
+def test_a_pushgateway_redirect_is_not_followed_and_url_credentials_go_as_basic_auth(home):
+    record(home)
+    with Server() as elsewhere, Server(redirect_to=elsewhere.url) as gateway:
+        gateway.statuses = [307]
+        url = gateway.url.replace("//", "//pusher:pw%40PGPW@") + "/?token=PGTOK"
+        refused = helper(home, "metrics", "collect", env={"CLAUDE_DOCKER_PUSHGATEWAY": url})
+        pushed = helper(home, "metrics", "collect", "--json", env={"CLAUDE_DOCKER_PUSHGATEWAY": url})
+    assert refused.returncode == 1 and "HTTP 307, a redirect, not followed" in refused.stderr
+    assert pushed.returncode == 0, pushed.stderr
+    assert json.loads(pushed.stdout)["pushgateway"] == gateway.url.replace("//", "//***:***@") + "/?token=***"
+    assert elsewhere.requests == []
+    assert [(r["method"], r["status"]) for r in gateway.requests] == [("PUT", 307), ("PUT", 202)]
+    second = gateway.requests[1]
+    assert second["path"].startswith("/metrics/job/claude_docker/instance/")
+    assert second["path"].endswith("?token=PGTOK")  # the query stays at the end, after the path the client adds
+    assert second["headers"]["authorization"] == "Basic cHVzaGVyOnB3QFBHUFc="  # pusher:pw@PGPW
+    assert b'claude_docker_sessions_total{outcome="ok",slot="v1"} 3.0' in second["body"]
+    for secret in ("PGPW", "PGTOK"):
+        assert secret not in refused.stdout + refused.stderr + pushed.stdout + pushed.stderr
 
 
 def test_health_live_and_ready(home):

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 from fakeintake import FakeIntake
+from test_redact import Server
 
 from claude_docker.obs.tracing import Tracer, format_traceparent, parse_traceparent
 
@@ -74,3 +75,25 @@ def test_start_trace_then_export_each_trace_once_by_otlp_http(home):
     assert sent["headers"]["content-type"] == "application/json" and sent["headers"]["x-team"] == "a b"
     span = sent["body"]["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
     assert f"00-{span['traceId']}-{span['spanId']}-01" == traceparent
+
+
+def test_an_otlp_redirect_is_not_followed_and_the_trace_goes_next_time(home):
+    env = {**os.environ, "HOME": str(home)}
+    subprocess.run([sys.executable, "-m", "claude_docker", "trace", "start", "deploy"], env=env, check=True,
+                   capture_output=True)
+    with Server() as elsewhere, Server(redirect_to=elsewhere.url) as collector:
+        collector.statuses = [302]
+        env["CLAUDE_DOCKER_OTLP_ENDPOINT"] = collector.url.replace("//", "//otel:OTPW@") + "/v1/traces?token=OTTOK"
+        flushes = [subprocess.run([sys.executable, "-m", "claude_docker", "flush", "--json"], env=env,
+                                  capture_output=True, text=True) for _ in range(3)]
+    assert [f.returncode for f in flushes] == [1, 0, 0]
+    [error] = json.loads(flushes[0].stdout)["errors"]
+    assert error == (f"OTLP export to {collector.url.replace('//', '//***:***@')}/v1/traces?token=*** failed: "
+                     "HTTP 302, a redirect, not followed")
+    assert [json.loads(f.stdout).get("otlp_traces") for f in flushes[1:]] == [1, 0]  # kept, then sent once
+    assert elsewhere.requests == []
+    assert [(r["path"], r["status"]) for r in collector.requests] == [("/v1/traces?token=OTTOK", 302),
+                                                                      ("/v1/traces?token=OTTOK", 202)]
+    assert json.loads(collector.requests[1]["body"])["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["name"] == "deploy"
+    stored = (home / ".claude-docker-events.jsonl").read_text() + (home / ".claude-docker-traces" / "traces.jsonl").read_text()
+    assert "telemetry.export_failed" in stored and "OTPW" not in stored and "OTTOK" not in stored

@@ -18,8 +18,6 @@ def send(as_json: bool) -> int:
     What can't be sent now stays spooled in the logs and goes with the next send; nothing is sent
     twice. Exit status 1 if something is left (the reason is printed; the API key never is).
     """
-    import sys
-
     from claude_docker import ui
     from claude_docker.obs import datadog
 
@@ -27,9 +25,9 @@ def send(as_json: bool) -> int:
     if as_json:
         ui.print_json(report.to_json())
     else:
-        print(f"{report.logs_sent} log(s) and {report.metrics_sent} metric point(s) sent"
-              + (f", {report.dropped} dropped (outside Datadog's time window or refused)" if report.dropped else ""))
+        ui.say(f"{report.logs_sent} log(s) and {report.metrics_sent} metric point(s) sent"
+               + (f", {report.dropped} dropped (outside Datadog's time window or refused)" if report.dropped else ""))
     if report.error:
-        print(f"claude-docker: {report.error}; the rest stays spooled", file=sys.stderr)
+        ui.error(f"{report.error}; the rest stays spooled")
         return 1
     return 0

@@ -14,7 +14,6 @@ def cli(as_json: bool) -> int:
     """
     from claude_docker import exitcodes, ui
     from claude_docker.checks import run_checks
-
     from claude_docker.obs import events
 
     checks = run_checks()
@@ -26,7 +25,7 @@ def cli(as_json: bool) -> int:
     else:
         width = max(len(c.name) for c in checks)
         for c in checks:
-            print(f"{ui.mark(c.status)} {c.name.ljust(width)}  {c.detail}")
+            ui.say(f"{c.name.ljust(width)}  {c.detail}", c.status)
             if c.fix and c.status != "ok":
-                print(f"  {' ' * width}  fix: {c.fix}")
+                ui.say(f"  {' ' * width}  fix: {c.fix}")
     return exitcodes.FAILURE if failed else exitcodes.OK

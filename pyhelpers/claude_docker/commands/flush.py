@@ -18,5 +18,5 @@ def cli(quiet: bool, as_json: bool) -> int:
         ui.print_json(result)
     elif not quiet:
         for error in result["errors"]:
-            print(f"claude-docker: {error}")
+            ui.error(error)
     return 1 if result["errors"] else 0

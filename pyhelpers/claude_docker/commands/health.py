@@ -23,6 +23,6 @@ def cli(only_live: bool, as_json: bool) -> int:
         ui.print_json({"status": "ok" if ok else "fail", "checks": [c.to_json() for c in checks]})
     else:
         for c in checks:
-            print(f"{ui.mark(c.status)} {c.name}: {c.detail}" + (f" (fix: {c.fix})" if c.fix and c.status == "fail" else ""))
-        print("live" if only_live and ok else "ready" if ok else "not ready")
+            ui.say(f"{c.name}: {c.detail}" + (f" (fix: {c.fix})" if c.fix and c.status == "fail" else ""), c.status)
+        ui.say("live" if only_live and ok else "ready" if ok else "not ready")
     return 0 if ok else 1

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 
@@ -23,16 +21,15 @@ def collect(as_json: bool) -> int:
     from claude_docker import exitcodes, ui
     from claude_docker.obs import flush, promstate
 
-    gateway = flush.pushgateway()
-    result = promstate.publish(gateway)
+    result = promstate.publish(flush.pushgateway())  # the gateway comes back redacted, fit to print
     if as_json:
         ui.print_json(result)
     else:
-        print(result["textfile"])
+        ui.say(result["textfile"])
         if result["pushgateway"]:
-            print(f"pushed to {gateway}")
+            ui.say(f"pushed to {result['pushgateway']}")
     if result["error"]:
-        print(f"claude-docker: {result['error']}", file=sys.stderr)
+        ui.error(result["error"])
         return exitcodes.FAILURE
     return exitcodes.OK
 

@@ -5,9 +5,9 @@ Batches respect Datadog's documented limits (logs: ≤1000 per request, ≤5 MB 
 ≤18 h old; metrics: ≤500 KB per payload, points ≤1 h old and ≤10 min ahead) and are gzipped. 408, 429
 and 5xx are retried with exponential backoff (honouring Retry-After); 400 and 413 split the batch until
 the one item Datadog can't take is alone, and drop only it; 401/403 and any other refusal stop with
-everything kept. The logs are the spool: a cursor per
-stream advances only past what Datadog accepted, so nothing is lost and nothing is sent twice.
-The API key goes in a header only and appears in no message, event or error.
+everything kept, and so does a redirect, which is never followed (it would take the key elsewhere). The
+logs are the spool: a cursor per stream advances only past what Datadog accepted, so nothing is lost and
+nothing is sent twice. The API key goes in a header only and appears in no message, event or error.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ import os
 import random
 import time
 
-from claude_docker import __version__, exitcodes
+from claude_docker import __version__, exitcodes, redact
 from claude_docker.errors import ToolError
 from claude_docker.liveness import host_name
 from claude_docker.locking import state_lock
 from claude_docker.obs import cursors, jsonl, settings
 from claude_docker.obs.context import utc_seconds
-from claude_docker.obs.http import post
+from claude_docker.obs.http import describe, post
 
 LOGS, METRICS = "datadog-logs", "datadog-metrics"
 MAX_LOGS = 1000
@@ -58,7 +58,8 @@ def configured() -> bool:
     return bool(os.environ.get("DD_API_KEY"))
 
 
-def _urls() -> tuple[str, str]:
+def urls() -> tuple[str, str]:
+    """(logs intake, series API)."""
     base = os.environ.get("CLAUDE_DOCKER_DATADOG_URL")  # a proxy, or a local stand-in in tests
     if base:
         base = base.rstrip("/")
@@ -97,8 +98,7 @@ class _Sender:
                 return status
             if attempt + 1 < self.attempts:
                 time.sleep(self._delay(attempt, response_headers))
-        raise _Stop(f"Datadog did not accept the data after {self.attempts} attempts "
-                    f"({status if status is not None else reason})")
+        raise _Stop(f"Datadog did not accept the data after {self.attempts} attempts ({describe(status, reason)})")
 
     def _delay(self, attempt: int, headers: dict) -> float:
         hint = headers.get("Retry-After") or headers.get("X-RateLimit-Reset")
@@ -132,6 +132,9 @@ class _Sender:
             return 0
         if status in (401, 403):
             raise _Stop(f"Datadog refused the API key (HTTP {status}): check DD_API_KEY and DD_SITE")
+        if 300 <= status < 400:
+            raise _Stop(f"Datadog answered {describe(status, '')} (check DD_SITE and CLAUDE_DOCKER_DATADOG_URL); "
+                        "everything is kept for the next send")
         raise _Stop(f"Datadog answered HTTP {status} (a proxy?); everything is kept for the next send")
 
 
@@ -168,6 +171,9 @@ def _log_piece(record: dict, now: float, host: str) -> bytes | None:
             "timestamp": record.get("time"), "message": record.get("message") or record.get("event", ""),
             **{k: v for k, v in record.items() if k not in ("message", "level")}}
     piece = json.dumps(item, ensure_ascii=False).encode()
+    if b"://" in piece:  # an event stored before redaction existed may hold a credential URL
+        item = redact.strings(item)
+        piece = json.dumps(item, ensure_ascii=False).encode()
     if len(piece) > MAX_LOG_BYTES:  # truncate it ourselves rather than let the intake do it silently
         item["message"] = item["message"][:MAX_LOG_BYTES // 4]
         item.pop("fields", None)
@@ -210,7 +216,7 @@ def send(now: float | None = None) -> Report:
     now = time.time() if now is None else now
     host = host_name()
     report = Report()
-    logs_url, series_url = _urls()
+    logs_url, series_url = urls()
     sender = _Sender(report)
     streams = (
         (LOGS, settings.events_file(), logs_url, lambda r: _log_piece(r, now, host), MAX_LOGS, MAX_LOG_BATCH_BYTES,

@@ -29,6 +29,21 @@ def emit(event: str, message: str = "", level: str = "info", outcome: str | None
     on, path, size, keep = settings.events_sink()
     if not on:
         return None
+    text = _record(event, message, level, outcome, duration_ms, fields)
+    if "://" in text:  # a URL, which may carry credentials (rare: the check is all the hot path pays)
+        from claude_docker import redact
+
+        text = _record(redact.text(event), redact.text(message), level, outcome, duration_ms, redact.strings(fields))
+    try:
+        jsonl.append(path, text.encode("utf-8"), size, keep)
+    except Exception as exc:  # a log that can't be written (full disk, a rotation lock timeout, ...)
+        if strict:
+            reason = exc.strerror if isinstance(exc, OSError) else getattr(exc, "message", str(exc))
+            raise ToolError(f"cannot write the event log {path}: {reason}", exitcodes.FAILURE) from None
+
+
+def _record(event: str, message: str, level: str, outcome: str | None, duration_ms: float | None,
+            fields: dict | None) -> str:
     dumps = jsonline.dumps
     # Built member by member, in the schema's order, with the process's context encoded once.
     text = f'{{"time":"{context.utc_now()}","level":{dumps(level)},"event":{dumps(event)}'
@@ -41,16 +56,12 @@ def emit(event: str, message: str = "", level: str = "info", outcome: str | None
         text += ',"outcome":' + dumps(outcome)
     if fields:
         text += ',"fields":' + dumps(fields)
-    try:
-        jsonl.append(path, (text + "}\n").encode("utf-8"), size, keep)
-    except Exception as exc:  # a log that can't be written (full disk, a rotation lock timeout, ...)
-        if strict:
-            reason = exc.strerror if isinstance(exc, OSError) else getattr(exc, "message", str(exc))
-            raise ToolError(f"cannot write the event log {path}: {reason}", exitcodes.FAILURE) from None
+    return text + "}\n"
 
 
 def from_shell(event: str, pairs: list[str]) -> None:
-    """`log_event EVENT key=value ...`: values keep their text exactly, whatever bytes it holds."""
+    """`log_event EVENT key=value ...`: values keep their text exactly, whatever bytes it holds (but for
+    credentials in URLs, which `emit` redacts)."""
     if not event or "=" in event:
         raise ToolError("usage: log_event EVENT [KEY=VALUE ...]", exitcodes.USAGE)
     top: dict = {}

@@ -13,7 +13,6 @@ import os
 from claude_docker.obs import events, promstate, settings
 
 
-
 def pushgateway() -> str | None:
     return os.environ.get("CLAUDE_DOCKER_PUSHGATEWAY") or None
 
@@ -44,6 +43,10 @@ def flush() -> dict:
                 result["errors"].append(report.error)
         except Exception as exc:
             result["errors"].append(f"datadog: {getattr(exc, 'message', exc)}")
+    from claude_docker import redact
+
+    # Exporters redact their own messages; an exception from anywhere else might quote a credential URL.
+    result["errors"] = [redact.text(error) for error in result["errors"]]
     for error in result["errors"]:
         events.emit("telemetry.export_failed", error, level="warn", outcome="error")
     return result

@@ -8,9 +8,10 @@ import json
 import os
 from urllib.parse import unquote
 
+from claude_docker import redact
 from claude_docker.locking import state_lock
 from claude_docker.obs import cursors, jsonl, settings
-from claude_docker.obs.http import post
+from claude_docker.obs.http import describe, post
 
 SINK = "otlp-traces"
 MAX_TRACES_PER_REQUEST = 256
@@ -60,12 +61,15 @@ def export() -> int:
                     spans += json.loads(line).get("resourceSpans", [])
                 except (ValueError, AttributeError, TypeError):
                     continue
-            status, _, reason = post(url, json.dumps({"resourceSpans": spans}).encode(), headers())
+            body = json.dumps({"resourceSpans": spans})
+            if "://" in body:  # a trace stored before redaction existed may hold a credential URL
+                body = json.dumps({"resourceSpans": redact.strings(spans)})
+            status, _, reason = post(url, body.encode(), headers())
             if status in (400, 413):
                 cursors.save(SINK, batch[-1][1])  # the collector will never take these: pass them
                 continue
             if status is None or not 200 <= status < 300:
-                raise OSError(f"OTLP export to {url} failed: {status or reason}")
+                raise OSError(f"OTLP export to {redact.url(url)} failed: {describe(status, reason)}")
             cursors.save(SINK, batch[-1][1])
             sent += len(batch)
     return sent

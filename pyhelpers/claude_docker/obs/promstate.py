@@ -96,13 +96,33 @@ def publish(pushgateway: str | None) -> dict:
         if pushgateway:
             from prometheus_client import push_to_gateway
 
+            from claude_docker import redact
+
+            base, _, query = pushgateway.partition("?")
             try:
-                push_to_gateway(pushgateway, job=PUSH_JOB, registry=registry(state, gauges),
-                                grouping_key={"instance": host_name()}, timeout=10)
-                result["pushgateway"] = pushgateway
+                push_to_gateway(base, job=PUSH_JOB, registry=registry(state, gauges),
+                                grouping_key={"instance": host_name()}, timeout=10, handler=_put_handler(query))
+                result["pushgateway"] = redact.url(pushgateway)
             except Exception as exc:  # any failure of the push is reported, not raised
-                result["error"] = f"push to {pushgateway} failed: {exc}"
+                result["error"] = f"push to {redact.url(pushgateway)} failed: {redact.text(exc)}"
     return result
+
+
+def _put_handler(query: str):
+    """prometheus_client's push through obs.http, so a Pushgateway's redirect is never followed and
+    credentials in its URL are neither shown nor sent anywhere but in a header. The gateway's query string
+    (`?token=...`, for a proxy in front of it) goes after the path the client appends."""
+    from claude_docker.obs.http import describe, request
+
+    def handler(url, method, timeout, headers, data):
+        def push() -> None:
+            status, _, reason = request(method, url + ("?" + query if query else ""), data, dict(headers),
+                                        timeout or 10.0)
+            if status is None or not 200 <= status < 300:
+                raise OSError(describe(status, reason))
+        return push
+
+    return handler
 
 
 def live_gauges() -> dict:

@@ -28,7 +28,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self._answer(self.path.split("?", 1)[0])
         except Exception as exc:  # a scrape always gets an answer, never a dropped connection
-            self._send(500, f"error: {getattr(exc, 'message', exc)}\n".encode(), "text/plain")
+            from claude_docker.redact import text
+
+            self._send(500, f"error: {text(getattr(exc, 'message', exc))}\n".encode(), "text/plain")
 
     def _answer(self, path: str) -> None:
         if path == "/metrics":

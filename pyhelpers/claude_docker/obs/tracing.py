@@ -118,8 +118,13 @@ class Tracer:
                 span.end(error=failed)  # a step cut short by the run's failure failed with it
         from claude_docker.obs import jsonline
 
+        line = jsonline.line(self.to_otlp())
+        if b"://" in line:  # a URL in a span (an error message, say), which may carry credentials
+            from claude_docker import redact
+
+            line = jsonline.line(redact.strings(self.to_otlp()))
         size, keep = settings.log_limits()
-        jsonl.append(path, jsonline.line(self.to_otlp()), size, keep)
+        jsonl.append(path, line, size, keep)
 
 
 def _value(value) -> dict:
