@@ -605,6 +605,11 @@ def review_shared(session: SessionDir, manifest: dict, report: SyncReport, held)
         report.note_held(f"{folder}/{item.rel}", policy.Verdict(policy.HOLD, transcripts.REASON))
     report.warnings += [f"{folder}/{rel} changed while it was checked; `claude-docker cleanup` checks it again"
                         for rel in busy]
+    if manifest.get("git_guard"):
+        from claude_docker.boundary import git
+
+        for item in git.review(manifest["git_guard"], Path(manifest["project"]), held):
+            report.note_held(item["label"], policy.Verdict(item["verdict"], item["reason"]))
     guard = manifest.get("project_guard")
     if guard:
         ctx = policy.Context(projects=(guard["root"],), relaxed=policy.relaxed())

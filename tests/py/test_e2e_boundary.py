@@ -253,3 +253,53 @@ def test_cleanup_of_a_killed_session_applies_the_same_policy(project, env, home,
     assert "hooks" not in json.loads((home / ".claude" / "settings.json").read_text())
     assert not (project / ".mcp.json").exists()
     assert {"settings.json: hooks", ".mcp.json", f"projects/{transcript_dir_name(project)}/s2.jsonl"} <= labels(env)
+
+
+def test_git_dir_cannot_be_swapped_or_redirected(project, env, home, no_leftover_containers):
+    script = r'''
+cd "$PWD"
+mv .git .git-old 2>/dev/null && echo MOVED
+rm -rf .git/hooks 2>/dev/null; [ -d .git/hooks ] || echo HOOKS-GONE
+mkdir -p evil && printf '[core]\n\tfsmonitor = touch /tmp/pwned\n' > evil/config
+echo ../evil > .git/commondir
+echo '[core]' > .git/config.worktree
+'''
+    result = hostile(project, env, script)
+    assert "MOVED" not in result.stdout and "HOOKS-GONE" not in result.stdout
+    assert not (project / ".git" / "commondir").exists() and not (project / ".git" / "config.worktree").exists()
+    assert {".git/commondir", ".git/config.worktree"} <= labels(env)
+    status = subprocess.run(["git", "-C", str(project), "config", "--get", "core.fsmonitor"], capture_output=True)
+    assert status.returncode == 1  # git on the host sees no fsmonitor
+
+
+def test_a_repository_the_session_creates_keeps_no_hook_or_program(home, env, tmp_path, no_leftover_containers):
+    plain = home / "work" / "plain"
+    plain.mkdir(parents=True)
+    script = r'''
+mkdir -p .git/hooks .git/objects .git/refs/heads
+echo 'ref: refs/heads/main' > .git/HEAD
+printf '[core]\n\trepositoryformatversion = 0\n\tfsmonitor = touch /tmp/pwned\n[user]\n\tname = Agent\n[alias]\n\tst = !touch /tmp/pwned\n' > .git/config
+echo 'touch /tmp/pwned' > .git/hooks/pre-commit
+echo '# sample' > .git/hooks/pre-commit.sample
+'''
+    hostile(plain, env, script)
+    listed = subprocess.run(["git", "config", "--file", str(plain / ".git" / "config"), "--list"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert listed == ["core.repositoryformatversion=0", "user.name=Agent"]
+    assert not (plain / ".git" / "hooks" / "pre-commit").exists()
+    assert (plain / ".git" / "hooks" / "pre-commit.sample").exists()
+    assert {".git/config", ".git/hooks/pre-commit"} <= labels(env)
+
+
+def test_a_worktrees_git_file_is_read_only(home, env, no_leftover_containers):
+    main = home / "work" / "main"
+    subprocess.run(["git", "init", "-q", str(main)], check=True)
+    subprocess.run(["git", "-C", str(main), "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-q",
+                    "--allow-empty", "-m", "init"], check=True)
+    tree = home / "work" / "tree"
+    subprocess.run(["git", "-C", str(main), "worktree", "add", "-q", str(tree)], check=True)
+    before = (tree / ".git").read_text()
+    result = hostile(tree, env, 'echo "gitdir: /tmp" > .git 2>/dev/null && echo WROTE; '
+                                f'echo x > "{main}/.git/hooks/post-checkout" 2>/dev/null && echo WROTE-MAIN; true')
+    assert "WROTE" not in result.stdout
+    assert (tree / ".git").read_text() == before and not (main / ".git" / "hooks" / "post-checkout").exists()

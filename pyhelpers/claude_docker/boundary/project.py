@@ -1,10 +1,7 @@
-"""The project's self-running places: what in the bind-mounted project the host would run without asking.
+"""The project's self-running places for Claude Code: what in the bind-mounted project the host's Claude Code
+would run or obey without asking (git's are boundary/git.py's).
 
-* git: `.git/hooks/` and `.git/config` (fsmonitor, hooksPath, aliases, filters, sshCommand) run at the next
-  `git status` or commit on the host. They are mounted read-only into the session (also a linked worktree's
-  main repository's, and every submodule's under `.git/modules/`), so git inside still commits, fetches and
-  branches but cannot plant a hook.
-* Claude Code: the project's `.claude/settings*.json` (hooks, env, permissions), `.mcp.json` (servers that
+* the project's `.claude/settings*.json` (hooks, env, permissions), `.mcp.json` (servers that
   start even in untrusted folders under `-p`), and `.claude/{commands,skills,agents,workflows,routines,hooks}`.
   These stay writable (the agent edits them on request) but are reviewed when the session ends, through the
   same policy as the user's own settings: settings keys that flow stay; everything else is put back as it
@@ -248,35 +245,3 @@ def _review_settings(root_fd: int, project: Path, rel: str, before: bytes | None
               if allowed or before is not None else None)
     return [held.add_key(project, rel, f"{rel}: {'.'.join(change.path)}", change.path, change.value, change.verdict)
             for change in held_keys]
-
-
-def git_dirs(project: Path, common: Path | None) -> list[Path]:
-    """The git directories a session sees: the project's `.git`, a worktree's main one, and their submodules'."""
-    found = []
-    for top in (project / ".git", common):
-        if top is None or not top.is_dir() or top.is_symlink():
-            continue
-        found.append(top)
-        modules = top / "modules"
-        if modules.is_dir() and not modules.is_symlink():
-            for dirpath, dirs, files, _fd in os.fwalk(modules, follow_symlinks=False):
-                if "HEAD" in files and "config" in files:
-                    found.append(Path(dirpath))
-    return found
-
-
-def git_read_only(project: Path, common: Path | None) -> list[Path]:
-    """The paths to mount read-only so that git on the host runs nothing a session wrote. A missing hooks
-    dir is created first (empty, as `git init` makes it), since a session could otherwise create it."""
-    paths = []
-    for gitdir in git_dirs(project, common):
-        hooks = gitdir / "hooks"
-        try:
-            hooks.mkdir(mode=0o755, exist_ok=True)
-        except OSError:
-            pass
-        configs = [gitdir / "config", gitdir / "config.worktree", *sorted(gitdir.glob("worktrees/*/config.worktree"))]
-        for path in (hooks, *configs):
-            if path.exists() and not path.is_symlink():
-                paths.append(path)
-    return paths

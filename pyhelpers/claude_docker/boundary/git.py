@@ -1,0 +1,181 @@
+"""Git's self-running places in a session's project: nothing the session writes may run at the host's next
+`git status`, commit or checkout.
+
+Git runs what its config names (`core.fsmonitor`, `core.hooksPath`, `core.sshCommand`, aliases, filter and
+diff drivers, `credential.helper`…) and what its hooks dir holds. So, in the session:
+
+* every git dir it sees (the project's `.git`, a linked worktree's main repository, every submodule's under
+  `modules/`) is pinned: bind-mounted onto itself, so it can't be renamed away and replaced by a look-alike;
+  its `hooks/` and `config` (and a `config.worktree`) are mounted read-only. Git inside still commits,
+  fetches and branches; what writes the config (`git remote add`) fails there;
+* a `.git` *file* (a worktree's or a submodule's pointer) is read-only, so it can't be pointed elsewhere.
+
+Two things a mount can't stop are checked when the session ends (`review`): a `commondir` or
+`config.worktree` file that appeared in a git dir (git would read its config from there), and a repository
+the session created where there was none (`git init` is a normal request; its hooks and any config beyond
+plain data are removed and held).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+from pathlib import Path
+
+from claude_docker.boundary import policy
+
+# Files that, created in a git dir, redirect where git reads its config.
+REDIRECTS = ("commondir", "config.worktree")
+# Config keys that are plain data (`git config --list` spelling: section and key lowercased).
+SAFE_CONFIG = re.compile(r"core\.(repositoryformatversion|filemode|bare|logallrefupdates|ignorecase|precomposeunicode|"
+                         r"symlinks)|remote\..+\.(url|fetch|pushurl)|branch\..+\.(remote|merge|rebase)|"
+                         r"user\.(name|email)|init\.defaultbranch|extensions\.objectformat")
+REASON = "git on your host would run it (hooks, or config that names a program)"
+
+
+def git_dirs(project: Path, common: Path | None) -> list[Path]:
+    """The git directories a session sees: the project's `.git`, a worktree's main one, and their submodules'."""
+    found = []
+    for top in (project / ".git", common):
+        if top is None or top.is_symlink() or not top.is_dir():
+            continue
+        found.append(top)
+        modules = top / "modules"
+        if modules.is_dir() and not modules.is_symlink():
+            for dirpath, _dirs, files, _fd in os.fwalk(modules, follow_symlinks=False):
+                if "HEAD" in files and "config" in files:
+                    found.append(Path(dirpath))
+    return found
+
+
+def mounts(project: Path, common: Path | None) -> list[tuple[Path, bool]]:
+    """(path, read-only) of the mounts that protect git, each at its own path. A missing hooks dir is made
+    first (empty, as `git init` makes it), since the session could otherwise create it."""
+    dotgit = project / ".git"
+    if dotgit.is_file() and not dotgit.is_symlink():
+        found = [(dotgit, True)]
+    else:
+        found = []
+    for gitdir in git_dirs(project, common):
+        found.append((gitdir, False))  # pinned: a mount point can't be renamed or removed
+        hooks = gitdir / "hooks"
+        try:
+            hooks.mkdir(mode=0o755, exist_ok=True)
+        except OSError:
+            pass
+        for path in (hooks, gitdir / "config", gitdir / "config.worktree",
+                     *sorted(gitdir.glob("worktrees/*/config.worktree"))):
+            if path.exists() and not path.is_symlink():
+                found.append((path, True))
+    return found
+
+
+def snapshot(project: Path, common: Path | None) -> dict:
+    """What review() compares with: which git dirs there were, and which redirect files they held."""
+    dirs = git_dirs(project, common)
+    return {"repo": (project / ".git").exists() or (project / ".git").is_symlink(),
+            "dirs": {str(d): [name for name in REDIRECTS if os.path.lexists(d / name)] for d in dirs}}
+
+
+def _remove(path: Path) -> bytes | None:
+    """Remove a file the session planted, never following a link; its bytes (None for a link or a dir)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        data = None
+    else:
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(1 << 20) if stat.S_ISREG(os.fstat(f.fileno()).st_mode) else None
+    try:
+        os.unlink(path)
+    except IsADirectoryError:
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+    except FileNotFoundError:
+        pass
+    return data
+
+
+def review(record: dict, project: Path, held) -> list[dict]:
+    """Undo what the session did to git that git on the host would obey, keeping it in `held`."""
+    items = []
+    for gitdir, before in record["dirs"].items():
+        for name in REDIRECTS:
+            path = Path(gitdir) / name
+            if name not in before and os.path.lexists(path):
+                items.append(_hold(held, path, _remove(path), project))
+    dotgit = project / ".git"
+    if not record["repo"] and dotgit.is_dir() and not dotgit.is_symlink():
+        items += _review_new_repo(dotgit, project, held)
+    return items
+
+
+def _hold(held, path: Path, data: bytes | None, project: Path) -> dict:
+    root, rel = (project, str(path.relative_to(project))) if project in path.parents else (path.parent, path.name)
+    return held.add_file(root, rel, str(path.relative_to(project)) if root == project else str(path), data,
+                         policy.Verdict(policy.HOLD, REASON))
+
+
+def _review_new_repo(dotgit: Path, project: Path, held) -> list[dict]:
+    """A repository the session created: its hooks (not git's own samples) and its config keys that name a
+    program are removed; what is left is a plain repository."""
+    items = []
+    hooks = dotgit / "hooks"
+    if hooks.is_symlink():
+        items.append(_hold(held, hooks, _remove(hooks), project))
+    elif hooks.is_dir():
+        for entry in sorted(os.scandir(hooks), key=lambda e: e.name):
+            if not entry.name.endswith(".sample") or entry.is_symlink() or not entry.is_file(follow_symlinks=False):
+                items.append(_hold(held, Path(entry.path), _remove(Path(entry.path)), project))
+    config = dotgit / "config"
+    if config.is_symlink() or (config.exists() and not config.is_file()):
+        items.append(_hold(held, config, _remove(config), project))
+    elif config.exists():
+        entries = _config_entries(config)
+        unsafe = [k for k, _ in entries if not SAFE_CONFIG.fullmatch(k)] if entries is not None else ["?"]
+        if unsafe:
+            data = config.read_bytes()
+            _rewrite_config(config, [(k, v) for k, v in entries or [] if SAFE_CONFIG.fullmatch(k)])
+            items.append(_hold(held, config, data, project))
+    return items
+
+
+def _config_entries(config: Path) -> list[tuple[str, str]] | None:
+    """The (key, value) pairs of a git config file, read by git itself (no includes followed, nothing run);
+    None if git can't read it."""
+    try:
+        out = subprocess.run(["git", "config", "--file", str(config), "--no-includes", "--null", "--list"],
+                             capture_output=True, timeout=10, env={"PATH": os.environ.get("PATH", ""),
+                                                                   "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/nonexistent"})
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    pairs = []
+    for record in out.stdout.split(b"\0"):
+        if record:
+            key, _, value = record.decode("utf-8", "replace").partition("\n")
+            pairs.append((key, value))
+    return pairs
+
+
+def _rewrite_config(config: Path, pairs: list[tuple[str, str]]) -> None:
+    """A config holding only `pairs`, written by git into a temp file then renamed over the old one."""
+    from claude_docker.fsio import write_atomic
+
+    tmp = config.with_name(f".config.cd-new-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    env = {"PATH": os.environ.get("PATH", ""), "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/nonexistent"}
+    try:
+        for key, value in pairs:
+            subprocess.run(["git", "config", "--file", str(tmp), "--add", key, value], check=True, capture_output=True,
+                           timeout=10, env=env)
+        data = tmp.read_bytes() if tmp.exists() else b""
+    except (OSError, subprocess.SubprocessError):
+        data = b"[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n"
+    finally:
+        tmp.unlink(missing_ok=True)
+    write_atomic(config, data)
