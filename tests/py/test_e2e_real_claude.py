@@ -4,8 +4,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
+import tarfile
+from pathlib import Path
 
 import pytest
 from fakeapi import FakeAnthropic
@@ -66,9 +69,24 @@ def test_version_through_the_wrapper(home, project, real_image, no_leftover_cont
     assert result.stderr == ""
 
 
-def test_a_benign_session_and_its_continuation_leave_nothing_held(home, project, real_image, no_leftover_containers):
-    """What real Claude Code writes in an ordinary session all flows: no notice, nothing held, and the
-    transcript resumes (here in the container; natively it is the same file, without state lines)."""
+@pytest.fixture(scope="session")
+def native_claude(real_image, docker_client, tmp_path_factory) -> Path:
+    """The same Claude Code binary, taken out of the image to run on the host: what `natively` means."""
+    out = tmp_path_factory.mktemp("native")
+    container = docker_client.containers.create(real_image, entrypoint=["true"], network_disabled=True)
+    try:
+        stream, _ = container.get_archive("/usr/local/bin/claude")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            tar.extract("claude", out)
+    finally:
+        container.remove()
+    return out / "claude"
+
+
+def test_a_benign_session_leaves_nothing_held_and_resumes_natively(home, project, real_image, native_claude,
+                                                                   no_leftover_containers):
+    """What real Claude Code writes in an ordinary session all flows: no notice, nothing held; the
+    transcript continues in the container, and then natively on the host."""
     with FakeAnthropic(reply="first answer") as api:
         env = plugin_env(home, real_image, CLAUDE_DOCKER_NETWORK="host", ANTHROPIC_BASE_URL=api.url,
                          ANTHROPIC_API_KEY="sk-test-key")
@@ -76,9 +94,16 @@ def test_a_benign_session_and_its_continuation_leave_nothing_held(home, project,
         assert first.returncode == 0 and first.stderr == "", first.stderr
         again = run_claude(project, env, "-p", "--continue", "which word?")
         assert again.returncode == 0 and again.stderr == "", again.stderr
+        assert "remember the word pelican" in json.dumps(api.messages_requests()[-1]["json"]["messages"])
+        native_env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "ANTHROPIC_BASE_URL": api.url,
+                      "ANTHROPIC_API_KEY": "sk-test-key", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+                      "DISABLE_AUTOUPDATER": "1"}
+        native = subprocess.run([str(native_claude), "-p", "--continue", "and natively?"], cwd=project, env=native_env,
+                                capture_output=True, text=True, timeout=120)
+        assert native.returncode == 0, native.stdout + native.stderr
         sent = json.dumps(api.messages_requests()[-1]["json"]["messages"])
-        assert "remember the word pelican" in sent  # the continued session carried the first one
+        assert "remember the word pelican" in sent and "which word?" in sent  # both container turns resumed
     held = home / ".claude-docker" / "held"
     assert not held.exists() or not list(held.iterdir())
     [transcript] = (home / ".claude" / "projects" / transcript_dir_name(project)).glob("*.jsonl")
-    assert "which word?" in transcript.read_text()
+    assert "and natively?" in transcript.read_text()
