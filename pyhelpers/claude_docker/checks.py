@@ -162,6 +162,17 @@ def check_exporters() -> list[Check]:
     return checks
 
 
+def check_held() -> Check:
+    """Changes sessions made that the boundary held: the user should look at them (docs/SECURITY.md)."""
+    from claude_docker.boundary.held import count_pending
+
+    pending = count_pending()
+    if pending:
+        return Check("held changes", "warn", f"{pending} change(s) from sessions held for your review",
+                     "claude-docker held list")
+    return Check("held changes", "ok", "nothing held for review")
+
+
 def run_checks() -> list[Check]:
     checks = [check_docker_cli()]
     try:
@@ -180,4 +191,5 @@ def run_checks() -> list[Check]:
     checks += check_host_config(claude)
     checks += check_disk([state_dir(), claude.config_dir])
     checks.append(check_install())
+    checks.append(check_held())
     return checks + check_exporters()

@@ -230,3 +230,42 @@ def test_held_keys_apply_into_the_current_file(home, tmp_path, held):
     apply_item(held, gone)
     assert json.loads((root / "settings.json").read_text()) == {"hooks": {"Stop": []}}
     assert HeldRecord("s1").items[0]["applied"] is True  # saved
+
+
+def test_the_held_command_lists_shows_applies_and_drops(home, tmp_path):
+    import subprocess
+    import sys
+
+    from claude_docker.checks import check_held
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAUDE_")}
+    env.update(HOME=str(home), NO_COLOR="1", CLAUDE_DOCKER_BACKUP_INTERVAL="0")
+
+    def held_cmd(*args):
+        return subprocess.run([sys.executable, "-m", "claude_docker", "held", *args], env=env, capture_output=True,
+                              text=True, timeout=60)
+
+    assert held_cmd("list").stdout == "nothing held\n" and check_held().status == "ok"
+    cfg = home / ".claude"
+    cfg.mkdir()
+    (cfg / "settings.json").write_text('{"theme": "dark"}')
+    record = HeldRecord("abc123", "/p")
+    record.add_key(cfg, "settings.json", "settings.json: env", ("env",), {"GITHUB_TOKEN": "ghp_secret", "A": "1"},
+                   policy.Verdict(policy.HOLD, "runs a program on your host"), own_link=True)
+    record.add_file(cfg, "commands/x.md", "commands/x.md", b"!`id`", policy.Verdict(policy.HOLD, "code"))
+    assert check_held().status == "warn" and "2 change(s)" in check_held().detail
+    listing = held_cmd("list")
+    assert "abc123" in listing.stdout and listing.returncode == 0
+    shown = held_cmd("show", "abc")
+    assert "settings.json: env: runs a program on your host" in shown.stdout
+    assert "ghp_secret" not in shown.stdout and '"A": "1"' in shown.stdout
+    missing = held_cmd("show", "zzz")
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "held list" in missing.stderr
+    assert held_cmd("apply", "abc123").returncode == 2  # neither numbers nor --all
+    applied = held_cmd("apply", "abc123", "--all")
+    assert applied.returncode == 0, applied.stderr
+    assert json.loads((cfg / "settings.json").read_text())["env"]["GITHUB_TOKEN"] == "ghp_secret"
+    assert (cfg / "commands" / "x.md").read_bytes() == b"!`id`"
+    assert check_held().status == "ok"  # applied items are no longer pending
+    assert held_cmd("drop", "--all").stdout == "dropped 1 record(s)\n"
+    assert held_cmd("list").stdout == "nothing held\n"
