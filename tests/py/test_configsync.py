@@ -344,3 +344,13 @@ def test_mcp_servers_are_held_back_and_plugins_mounted_read_only(home, claude_ho
     assert host["numStartups"] == 2
     assert sorted(report.held) == [".claude.json: mcpServers: runs a program on your host",
                                    ".claude.json: projects./p.mcpServers: runs a program on your host"]
+
+
+def test_json_nested_too_deeply_is_kept_aside_and_the_rest_applies(home, claude_home):
+    sim = Sim(home)
+    sim.claude_json.write_text('{"numStartups": 1, "deep": ' + "[" * 1000 + "]" * 1000 + "}")
+    sim.rewrite_json(sim.config / "settings.json", lambda d: d.update(theme="light"))
+    report = sim.finish()
+    assert host_json(claude_home / "settings.json")["theme"] == "light"
+    assert "deep" not in host_json(home / ".claude.json")
+    assert report.quarantined == [".claude.json: JSON nested too deeply to merge"]
