@@ -354,3 +354,16 @@ def test_json_nested_too_deeply_is_kept_aside_and_the_rest_applies(home, claude_
     assert host_json(claude_home / "settings.json")["theme"] == "light"
     assert "deep" not in host_json(home / ".claude.json")
     assert report.quarantined == [".claude.json: JSON nested too deeply to merge"]
+
+
+def test_a_held_value_too_deep_to_record_does_not_stop_the_next_ones(home, claude_home):
+    sim = Sim(home)
+    sim.rewrite_json(sim.config / "settings.json", lambda d: d.update(env={"A": "1"}))
+    sim.claude_json.write_text('{"numStartups": 1, "deep": ' + "[" * 1000 + "]" * 1000 + "}")
+    report = sim.finish()
+    assert report.held == ["settings.json: env: runs a program on your host"]
+    record = json.loads((state_dir() / "held" / sim.session.session_id / "held.json").read_text())
+    assert [i["label"] for i in record["items"]] == ["settings.json: env"]  # the unrecordable one left no trace
+    more = Sim(home)
+    more.rewrite_json(more.config / "settings.json", lambda d: d.update(hooks={"Stop": []}))
+    assert more.finish().held == ["settings.json: hooks: runs a program on your host"]

@@ -56,7 +56,11 @@ class HeldRecord:
             item["blob"] = f"blobs/{item['n']}"
             write_atomic(self.dir / item["blob"], blob, mode=0o600)
         self.items.append(item)
-        self.save()
+        try:
+            self.save()
+        except BaseException:
+            self.items.remove(item)  # an item that can't be recorded must not stop the ones after it
+            raise
         return item
 
     def add_key(self, root: Path, rel: str, label: str, path: tuple, value, verdict, own_link: bool = False) -> dict:
