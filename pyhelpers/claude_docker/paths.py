@@ -64,6 +64,68 @@ def project_root(cwd: Path) -> Path:
     return cwd
 
 
+# Never a project: mounting one gives a session the machine's own files (and, for /tmp and /run, every
+# program's sockets). A project below one (/opt/work/app, /srv/git/repo, a scratch dir in /tmp) is fine.
+SYSTEM_DIRS = ("/", "/tmp", "/var", "/usr", "/etc", "/opt", "/srv", "/mnt", "/media", "/run", "/proc", "/sys",
+               "/dev", "/boot", "/bin", "/sbin", "/lib", "/root")
+
+
+def _socket_dirs(user_home: str) -> list[tuple[str, str]]:
+    """(what, real path) of the user's agent sockets and runtime dirs: mounted into a session, one would let
+    it drive the host's tmux, ssh-agent, X server, D-Bus or gpg-agent outside the sandbox."""
+    env, uid = os.environ, os.getuid()
+    found = [("tmux's sockets", f"/tmp/tmux-{uid}"), ("the X11 sockets", "/tmp/.X11-unix"),
+             ("the XDG runtime dir", f"/run/user/{uid}"), ("gpg-agent's dir", f"{user_home}/.gnupg")]
+    if env.get("TMUX_TMPDIR"):
+        found.append(("tmux's sockets", f"{env['TMUX_TMPDIR']}/tmux-{uid}"))
+    if env.get("TMUX"):
+        found.append(("tmux's sockets", os.path.dirname(env["TMUX"].split(",")[0])))
+    if env.get("SSH_AUTH_SOCK"):
+        found.append(("ssh-agent's socket dir", os.path.dirname(env["SSH_AUTH_SOCK"])))
+    if env.get("XDG_RUNTIME_DIR"):
+        found.append(("the XDG runtime dir", env["XDG_RUNTIME_DIR"]))
+    if env.get("GNUPGHOME"):
+        found.append(("gpg-agent's dir", env["GNUPGHOME"]))
+    for address in env.get("DBUS_SESSION_BUS_ADDRESS", "").split(";"):  # unix:path=/run/user/1000/bus,guid=…
+        for key, _, value in (kv.partition("=") for kv in address.partition(":")[2].split(",")):
+            if key == "path":
+                found.append(("D-Bus's socket dir", os.path.dirname(value)))
+    # A relative or empty value would resolve against the cwd and so match every project: ignored.
+    return [(what, os.path.realpath(p)) for what, p in found if os.path.isabs(p)]
+
+
+def is_system_dir(project: Path, user_home: Path) -> bool:
+    """Is `project` `/`, a system directory or any /lib* (lib64, libx32 …)? Compared by identity (device and
+    inode), which resolves links as real paths would (/bin may be /usr/bin) at one stat each. /root not when
+    it is HOME: HOME's own guard refuses it, while its subdirectories stay projects."""
+    try:
+        st = os.stat(project)
+    except OSError:
+        return False  # gone: nothing to mount
+    try:
+        libs = tuple(f"/{name}" for name in os.listdir("/") if name.startswith("lib"))
+    except OSError:
+        libs = ()
+    for path in SYSTEM_DIRS + libs:
+        try:
+            if os.path.samestat(st, os.stat(path)):
+                return not (path == "/root" and os.path.samestat(st, os.stat(user_home)))
+        except OSError:
+            continue
+    return False
+
+
+def exposed_socket_dir(project: Path, user_home: Path) -> tuple[str, str] | None:
+    """(what, real path) of the first socket or runtime dir a mount of `project` would expose (it is that dir,
+    or holds it); None if none. Compared as real paths."""
+    real = os.path.realpath(project)
+    inside = real.rstrip("/") + "/"
+    for what, path in _socket_dirs(os.path.realpath(user_home)):
+        if path == real or path.startswith(inside):
+            return what, path
+    return None
+
+
 def git_common_dir(root: Path) -> Path | None:
     """For a linked worktree (`.git` is a file), the main repository's `.git` dir, which git inside needs too.
 

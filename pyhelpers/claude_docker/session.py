@@ -56,11 +56,21 @@ def exposes_guarded(path: Path, guarded: tuple[Path, ...]) -> Path | None:
 
 
 def check_project(project: Path, user_home: Path, claude: ClaudeHome) -> None:
-    """Refuse project roots whose mount would expose or shadow the host's Claude state or ours."""
+    """Refuse project roots that are system directories, whose mount would expose or shadow the host's
+    Claude state or ours, or that are or hold the user's sockets (tmux, ssh-agent, X11, D-Bus, gpg-agent)."""
+    from claude_docker.paths import exposed_socket_dir, is_system_dir
+
+    def refuse(why: str):
+        raise ToolError(f"refusing to run in {project}: {why}; cd into a project directory", exitcodes.TOOL_FAILED)
+
+    if is_system_dir(project, user_home):  # first: a system dir is no project even with HOME below it (/tmp)
+        refuse("it is a system directory, not a project")
     exposed = exposes_guarded(project, guarded_paths(user_home, claude))
     if exposed is not None:
-        raise ToolError(f"refusing to run in {project}: mounting it would expose {exposed}, which a session must "
-                        "only see through claude-docker; cd into a project directory", exitcodes.TOOL_FAILED)
+        refuse(f"mounting it would expose {exposed}, which a session must only see through claude-docker")
+    socket = exposed_socket_dir(project, user_home)
+    if socket is not None:
+        refuse(f"mounting it would expose {socket[0]} {socket[1]}, through which a session could act on the host")
 
 
 def plan_mounts(staging: Staging, synced: SyncIn, project: Path, opts: RunOptions, user_home: Path) -> list[Mount]:
@@ -142,7 +152,8 @@ def run(claude_args: list[str]) -> int:
 
     from claude_docker.backup.triggers import at_start
 
-    backup_due = at_start(claude)
+    with _recorded_failure(log, docker=False):
+        backup_due = at_start(claude)  # a broken config stops the run here, before anything is staged
     host = host_name()
     stale = interrupted(all_sessions(), host)
     if stale:

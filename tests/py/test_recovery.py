@@ -119,8 +119,9 @@ def test_a_claude_start_says_the_config_is_broken_and_points_at_claude_dr(home, 
     project = home / "proj"
     project.mkdir()
     result = run_claude(project, plugin_env(home, fake_image), "--version")
-    assert result.returncode == 0
-    assert "claude-docker: Claude Code's config is broken: .claude.json is not valid JSON" in result.stderr
+    assert result.returncode == 125
+    assert result.stderr.startswith("claude-docker: not starting Claude Code on a broken config")
+    assert f"{home / '.claude.json'} is not valid JSON" in result.stderr
     assert "run `claude-dr` to restore it from the last good backup" in result.stderr
     auto = run_claude(project, plugin_env(home, fake_image, CLAUDE_DOCKER_AUTO_RECOVER="1"), "--version")
     assert auto.returncode == 0 and "claude-docker: recovered 1 file(s) in " in auto.stderr

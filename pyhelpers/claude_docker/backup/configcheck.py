@@ -13,20 +13,25 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not JSON")  # NaN and Infinity: Python takes them, Claude Code's JSON.parse not
 
 
-def json_problem(key: str, data: bytes) -> str | None:
-    """Why a config file's bytes are not a JSON object Claude Code can read; None if they are."""
+def json_defect(data: bytes) -> str | None:
+    """What keeps a config file's bytes from being a JSON object Claude Code can read ("is empty", …)."""
     import json
 
-    name = scope.file_name(key)
     if not data.strip():
-        return f"{name} is empty"
+        return "is empty"
     try:
         value = json.loads(data, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
-        return f"{name} is not valid JSON ({exc})"
+        return f"is not valid JSON ({exc})"
     if not isinstance(value, dict):
-        return f"{name} holds a JSON {type(value).__name__}, not an object"
+        return f"holds a JSON {type(value).__name__}, not an object"
     return None
+
+
+def json_problem(key: str, data: bytes) -> str | None:
+    """Why a config file's bytes are not a JSON object Claude Code can read, naming it; None if they are."""
+    defect = json_defect(data)
+    return f"{scope.file_name(key)} {defect}" if defect else None
 
 
 def config_files(claude: ClaudeHome) -> list[tuple[str, str]]:
@@ -42,9 +47,19 @@ def config_files(claude: ClaudeHome) -> list[tuple[str, str]]:
     return sorted(found)
 
 
-def quick_check(claude: ClaudeHome) -> list[str]:
-    """Config files present that don't parse. Missing ones are no corruption: a fresh install has none."""
-    problems = []
+def holds_user_state(key: str) -> bool:
+    """Does Claude Code keep the user's own state in this config file (login, projects, settings), which the
+    sync applies key by key? Broken, a session would replace it with a fresh one. Others (stats-cache.json)
+    are caches Claude Code rebuilds."""
+    from claude_docker.boundary.policy import KEYED_FILES
+
+    return scope.file_name(key) in KEYED_FILES
+
+
+def defects(claude: ClaudeHome) -> list[tuple[str, str, str]]:
+    """(key, host path, what is wrong) for each config file present that doesn't parse. Missing ones are no
+    corruption: a fresh install has none."""
+    found = []
     for key, path in config_files(claude):
         try:
             with open(path, "rb") as f:
@@ -52,9 +67,14 @@ def quick_check(claude: ClaudeHome) -> list[str]:
         except FileNotFoundError:
             continue
         except OSError as exc:
-            problems.append(f"{path} is unreadable ({exc.strerror})")
+            found.append((key, path, f"is unreadable ({exc.strerror})"))
             continue
-        problem = json_problem(key, data)
-        if problem:
-            problems.append(problem)
-    return problems
+        defect = json_defect(data)
+        if defect:
+            found.append((key, path, defect))
+    return found
+
+
+def quick_check(claude: ClaudeHome) -> list[str]:
+    """Config files present that don't parse, each by the name people know it by."""
+    return [f"{scope.file_name(key)} {defect}" for key, _, defect in defects(claude)]

@@ -6,6 +6,9 @@
   container runs, then a prune; and again every interval while the session lasts;
 * at a `claude` start and after a failed sync, a cheap check of the config files Claude Code reads: if one
   is broken, say so and point at `claude-dr`, or run the recovery at once with CLAUDE_DOCKER_AUTO_RECOVER=1.
+  At a start, a broken file holding the user's state (`.claude.json`, settings, credentials) that was not
+  recovered stops the run: Claude Code would write a fresh one over it and the sync would take that, leaving
+  nothing broken for `claude-dr` to find. A broken cache (stats-cache.json) only gets said: it is rebuilt.
 
 CLAUDE_DOCKER_BACKUP_INTERVAL=0 turns the automatic backups off.
 """
@@ -49,11 +52,22 @@ def full_backup_due(store_root) -> bool:
 
 
 def at_start(claude: ClaudeHome) -> bool:
-    """The check every `claude` run makes before its session (cheap, never in the way); True if a full
-    backup is due, to be started once the session runs (so it never slows the start)."""
+    """The check every `claude` run makes before its session (cheap); True if a full backup is due, to be
+    started once the session runs (so it never slows the start). Raises ToolError (125) while a file holding
+    the user's state is broken: nothing may be staged or started on it."""
+    from claude_docker.backup.configcheck import holds_user_state
     from claude_docker.paths import backup_dir
 
-    check_config(claude, "at start")
+    broken, failure = _check(claude, "at start")
+    if any(holds_user_state(key) for key, _, _ in broken):
+        from claude_docker import exitcodes
+        from claude_docker.errors import ToolError
+
+        why = _describe(broken) + (f", and its automatic recovery failed ({failure})" if failure else "")
+        raise ToolError(f"not starting Claude Code on a broken config (it would write a fresh one over it): {why}; "
+                        "run `claude-dr` to restore it from the last good backup, or move the broken file aside "
+                        "to start afresh", exitcodes.TOOL_FAILED)
+    _report(broken, failure)
     return full_backup_due(backup_dir())
 
 
@@ -66,37 +80,77 @@ def spawn_full_backup() -> None:
         spawn_detached(["backup", "create", "--reason", "hourly", "--prune", "--quiet"])
 
 
-def check_config(claude: ClaudeHome, when: str) -> bool:
-    """True if the config is sound (or was recovered); else says what is broken and how to recover."""
-    from claude_docker.backup.configcheck import quick_check
+def _say(line: str) -> None:
+    print(f"claude-docker: {line}", file=sys.stderr)
 
-    problems = quick_check(claude)
-    if not problems:
-        return True
-    from claude_docker.obs import events
-    from claude_docker.obs.catalog import observe
 
-    observe("claude_docker_config_corruption_total", 1)
-    events.emit("config.corrupt", "; ".join(problems), level="error", outcome="error",
-                fields={"when": when, "problems": len(problems)})
-    for problem in problems:
-        print(f"claude-docker: Claude Code's config is broken: {problem}", file=sys.stderr)
-    if os.environ.get("CLAUDE_DOCKER_AUTO_RECOVER") != "1":
-        print("claude-docker: run `claude-dr` to restore it from the last good backup "
-              "(CLAUDE_DOCKER_AUTO_RECOVER=1 does that by itself)", file=sys.stderr)
-        return False
+def _auto_recover() -> bool:
+    return os.environ.get("CLAUDE_DOCKER_AUTO_RECOVER") == "1"
+
+
+def _describe(broken: list[tuple[str, str, str]]) -> str:
+    return " and ".join(f"{path} {defect}" for _, path, defect in broken)
+
+
+def _broken(claude: ClaudeHome, when: str) -> list[tuple[str, str, str]]:
+    """The config files Claude Code can't read (key, path, what is wrong); each finding counted and logged."""
+    from claude_docker.backup.configcheck import defects
+
+    broken = defects(claude)
+    if broken:
+        from claude_docker.obs import events
+        from claude_docker.obs.catalog import observe
+
+        observe("claude_docker_config_corruption_total", 1)
+        events.emit("config.corrupt", _describe(broken), level="error", outcome="error",
+                    fields={"when": when, "problems": len(broken)})
+    return broken
+
+
+def _recover(claude: ClaudeHome) -> str | None:
+    """claude-dr's runbook, unasked; None once it recovered and verified, else why not."""
     from claude_docker.backup.recovery import disaster_recovery
     from claude_docker.errors import ToolError
 
     try:
-        rec = disaster_recovery(claude, confirm=lambda _rec: True, stop_orphans=False,
-                                say=lambda line: print(f"claude-docker: {line}", file=sys.stderr))
+        rec = disaster_recovery(claude, confirm=lambda _rec: True, stop_orphans=False, say=_say)
     except ToolError as exc:
-        print(f"claude-docker: automatic recovery failed: {exc.message}", file=sys.stderr)
-        return False
-    print(f"claude-docker: recovered {len(rec.restored)} file(s) in {rec.seconds:.2f}s "
-          f"(trace {rec.trace_id})", file=sys.stderr)
-    return rec.outcome == "recovered"
+        return exc.message
+    except OSError as exc:  # the runbook records it and re-raises: here it is one line, as any failure
+        return f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+    failed = [c for c in rec.checks if not c.ok]
+    if failed:
+        return f"restored, but a check failed: {failed[0].name}: {failed[0].detail}"
+    _say(f"recovered {len(rec.restored)} file(s) in {rec.seconds:.2f}s (trace {rec.trace_id})")
+    return None
+
+
+def _check(claude: ClaudeHome, when: str) -> tuple[list[tuple[str, str, str]], str | None]:
+    """(the config files still broken, why the automatic recovery failed): with CLAUDE_DOCKER_AUTO_RECOVER=1
+    a broken config is recovered first, and nothing is left broken once that verified."""
+    broken = _broken(claude, when)
+    if not broken or not _auto_recover():
+        return broken, None
+    _say("Claude Code's config is broken; recovering it (CLAUDE_DOCKER_AUTO_RECOVER=1)")
+    failure = _recover(claude)
+    return (broken if failure else []), failure
+
+
+def _report(broken: list[tuple[str, str, str]], failure: str | None) -> None:
+    for _, path, defect in broken:
+        _say(f"Claude Code's config is broken: {path} {defect}")
+    if failure:
+        _say(f"automatic recovery failed: {failure}")
+    elif broken:
+        _say("run `claude-dr` to restore it from the last good backup (CLAUDE_DOCKER_AUTO_RECOVER=1 does that "
+             "by itself)")
+
+
+def check_config(claude: ClaudeHome, when: str) -> bool:
+    """True if the config is sound (or was recovered); else says what is broken and how to recover."""
+    broken, failure = _check(claude, when)
+    _report(broken, failure)
+    return not broken
 
 
 def before_sync(claude: ClaudeHome) -> str | None:
@@ -104,6 +158,11 @@ def before_sync(claude: ClaudeHome) -> str | None:
     goes on: its own writes are atomic, and the session's changes matter more than this backup)."""
     if not interval():
         return None
+    broken = _broken(claude, "before sync")
+    if broken:
+        # A backup of this state is no recovery point (verify skips it), and the sync never replaces a broken
+        # file, which stays for claude-dr: record nothing a recovery could mistake for the newest state.
+        return f"no backup before sync: Claude Code's config was broken ({_describe(broken)})"
     from claude_docker.backup.create import create
     from claude_docker.errors import ToolError
 
