@@ -129,7 +129,8 @@ def test_terminal_gets_a_tty_that_follows_the_window_size(project, env, no_lefto
 def test_sessions_in_one_project_run_side_by_side_and_every_change_survives(project, env, home, no_leftover_containers):
     """Each session reads .claude.json when it starts and rewrites the whole file later, as Claude Code does."""
     gate = project / "go"
-    procs = [start_claude(project, env, "set-key", f"session{i}", str(i), str(gate)) for i in range(3)]
+    keys = ("promptQueueUseCount", "memoryUsageCount", "btwUseCount")  # counters: they flow back
+    procs = [start_claude(project, env, "set-key", key, str(i + 1), str(gate)) for i, key in enumerate(keys)]
     for p in procs:
         assert p.stdout.readline().strip() == "started"
     gate.touch()
@@ -137,12 +138,12 @@ def test_sessions_in_one_project_run_side_by_side_and_every_change_survives(proj
         p.communicate(timeout=60)
         assert p.returncode == 0
     data = json.loads((home / ".claude.json").read_text())
-    assert {data.get(f"session{i}") for i in range(3)} == {0, 1, 2}
+    assert [data.get(key) for key in keys] == [1, 2, 3]
     assert data["userID"] == "u1" and data["projects"] == {}
 
 
 def test_sigterm_reaches_claude_and_config_still_syncs(project, env, home, no_leftover_containers):
-    script = ('echo \'{"during": "session"}\' > "$HOME/.claude/keybindings.json"; '
+    script = ('echo \'{"during": "session"}\' > "$HOME/.claude/stats-cache.json"; '
               'trap "echo got-TERM; exit 143" TERM; echo ready; while :; do sleep 0.1; done')
     proc = subprocess.Popen(zsh_command(project, ["claude", "sh", script]), env=env, stdout=subprocess.PIPE,
                             text=True, start_new_session=True)
@@ -151,7 +152,7 @@ def test_sigterm_reaches_claude_and_config_still_syncs(project, env, home, no_le
     rest, _ = proc.communicate(timeout=60)
     assert "got-TERM" in rest
     assert proc.returncode == 143
-    assert json.loads((home / ".claude" / "keybindings.json").read_text()) == {"during": "session"}
+    assert json.loads((home / ".claude" / "stats-cache.json").read_text()) == {"during": "session"}
 
 
 def test_ctrl_c_reaches_claude_and_the_wrapper_outlives_it(project, env, no_leftover_containers):
@@ -229,7 +230,7 @@ def test_sigkill_storm_leaves_host_config_valid_and_cleanup_recovers(project, en
 
 def test_ps_and_cleanup_of_a_session_whose_wrapper_died(project, env, home, no_leftover_containers):
     proc = subprocess.Popen(zsh_command(project, ["claude", "sh", 'echo up; echo \'{"fromKilled": 1}\' > '
-                                                  '"$HOME/.claude/keybindings.json"; sleep 600']),
+                                                  '"$HOME/.claude/stats-cache.json"; sleep 600']),
                             env=env, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "up"
     wrapper = _python_child(proc.pid)
@@ -257,18 +258,18 @@ def test_ps_and_cleanup_of_a_session_whose_wrapper_died(project, env, home, no_l
         _wait_gone(pid)
     assert json.loads(helper(env, "ps", "--json").stdout) == []
     # The killed session's config change was synced back by cleanup.
-    assert json.loads((home / ".claude" / "keybindings.json").read_text()) == {"fromKilled": 1}
+    assert json.loads((home / ".claude" / "stats-cache.json").read_text()) == {"fromKilled": 1}
     assert helper(env, "cleanup").stdout.strip() == "nothing to clean up"
 
 
 def test_failed_sync_back_is_122_keeps_the_session_and_cleanup_retries(project, env, home, no_leftover_containers):
-    (home / ".claude" / "CLAUDE.md").write_text("host version\n")
+    (home / ".claude" / ".last-cleanup").write_text("host version\n")
     gate = project / "go"
-    proc = start_claude(project, env, "sh", f'echo "session version" > "$HOME/.claude/CLAUDE.md"; echo ready; '
+    proc = start_claude(project, env, "sh", f'echo "session version" > "$HOME/.claude/.last-cleanup"; echo ready; '
                                             f'while [ ! -e "{gate}" ]; do sleep 0.05; done')
     assert proc.stdout.readline().strip() == "ready"
-    (home / ".claude" / "CLAUDE.md").unlink()
-    (home / ".claude" / "CLAUDE.md").mkdir()  # the host path can't take the file now
+    (home / ".claude" / ".last-cleanup").unlink()
+    (home / ".claude" / ".last-cleanup").mkdir()  # the host path can't take the file now
     gate.touch()
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 122
@@ -277,16 +278,16 @@ def test_failed_sync_back_is_122_keeps_the_session_and_cleanup_retries(project, 
     assert json.loads((session / "session.json").read_text())["state"] == "sync-failed"
     assert helper(env, "cleanup").returncode == 122  # still failing: kept for another try
     assert session.exists()
-    (home / ".claude" / "CLAUDE.md").rmdir()
+    (home / ".claude" / ".last-cleanup").rmdir()
     result = helper(env, "cleanup")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert (home / ".claude" / "CLAUDE.md").read_text() == "session version\n"
+    assert (home / ".claude" / ".last-cleanup").read_text() == "session version\n"
     assert not session.exists()
 
 
 def test_a_killed_docker_cli_never_syncs_a_live_session(project, env, home, docker_client, no_leftover_containers):
     """The container is stopped first (SIGTERM reaches Claude Code), then its config is synced."""
-    script = ('trap "echo stopped > \\"$HOME/.claude/stopped.txt\\"; exit 143" TERM; echo ready; '
+    script = ('trap "echo stopped > \\"$HOME/.claude/.last-cleanup\\"; exit 143" TERM; echo ready; '
               'while :; do sleep 0.1; done')
     proc = start_claude(project, env, "sh", script)
     assert proc.stdout.readline().strip() == "ready"
@@ -295,7 +296,7 @@ def test_a_killed_docker_cli_never_syncs_a_live_session(project, env, home, dock
     os.kill(docker_cli, signal.SIGKILL)
     proc.communicate(timeout=60)
     assert proc.returncode == 137
-    assert (home / ".claude" / "stopped.txt").read_text() == "stopped\n"  # written as it stopped, then synced
+    assert (home / ".claude" / ".last-cleanup").read_text() == "stopped\n"  # written as it stopped, then synced
     assert not list((home / ".claude-docker" / "sessions").iterdir())
 
 
