@@ -11,12 +11,13 @@ import re
 from collections import namedtuple
 from pathlib import Path
 
-from claude_docker import exitcodes
+from claude_docker import exitcodes, liveness
 from claude_docker.errors import ToolError
 from claude_docker.options import RunOptions
 
 LABEL_PREFIX = "io.claude-docker."
 TOOL_LABEL = LABEL_PREFIX + "tool"
+UID_LABEL = LABEL_PREFIX + "uid"
 
 # Environment that reaches Claude Code as it would natively (names or fnmatch patterns); OTEL_* is for
 # its own telemetry (CLAUDE_CODE_ENABLE_TELEMETRY).
@@ -57,9 +58,12 @@ def _csv_field(value: str) -> str:
 
 
 # env: fixed values set inside the container; tty/stdin: attach a terminal / standard input;
-# host_userns: opt this container out of the daemon's userns-remap, so uid/gid are the host's own.
+# host_userns: opt this container out of the daemon's userns-remap, so uid/gid are the host's own;
+# owner: the wrapper's own uid (not `uid`, which is 0 under rootless Docker) and place: its liveness.Place,
+# both None for those of the process building the argv, which is the wrapper.
 SessionSpec = namedtuple("SessionSpec", "session_id name image slot project workdir home uid gid wrapper_pid"
-                         " wrapper_start host started mounts env tty stdin host_userns")
+                         " wrapper_start host started mounts env tty stdin host_userns owner place",
+                         defaults=(None, None))
 
 
 def container_name(project: Path, session_id: str) -> str:
@@ -73,13 +77,19 @@ def passthrough_names(environ: dict, extra: tuple[str, ...]) -> list[str]:
 
 
 def labels(spec: SessionSpec) -> dict[str, str]:
+    """Who owns the session (uid) and where its wrapper runs (host, boot, PID namespace): on a shared engine,
+    `ps`, `cleanup` and `claude-dr` act on a container only by these (inventory.py)."""
+    place = spec.place or liveness.here()
     return {
         TOOL_LABEL: "claude-docker",
         LABEL_PREFIX + "session": spec.session_id,
         LABEL_PREFIX + "project": str(spec.project),
+        UID_LABEL: str(os.getuid() if spec.owner is None else spec.owner),
         LABEL_PREFIX + "wrapper-pid": str(spec.wrapper_pid),
         LABEL_PREFIX + "wrapper-start": spec.wrapper_start,
         LABEL_PREFIX + "host": spec.host,
+        LABEL_PREFIX + "boot": place.boot,
+        LABEL_PREFIX + "pidns": place.pidns,
         LABEL_PREFIX + "started": spec.started,
         LABEL_PREFIX + "slot": spec.slot,
     }

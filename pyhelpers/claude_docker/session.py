@@ -21,7 +21,7 @@ from claude_docker.errors import ToolError
 from claude_docker.obs import settings
 from claude_docker.obs.sessionlog import SessionLog
 from claude_docker.obs.tracing import SPAN_KIND_CLIENT
-from claude_docker.liveness import host_name, process_start
+from claude_docker.liveness import here, host_name, process_start
 from claude_docker.options import RunOptions
 from claude_docker.paths import ClaudeHome, git_common_dir, home, project_root, state_dir
 from claude_docker.sessiondir import SessionDir, all_sessions, interrupted, new_session_id
@@ -163,7 +163,7 @@ def run(claude_args: list[str]) -> int:
     sid = new_session_id()
     log.begin(sid, str(project), slot, image)
     pid = os.getpid()
-    header = {"host": host, "wrapper_pid": pid, "wrapper_start": process_start(pid)}
+    header = {**here().fields(), "wrapper_pid": pid, "wrapper_start": process_start(pid)}
     with _recorded_failure(log, docker=False), _as_tool_error("cannot create the session's state"):
         session = SessionDir.create(sid, header)
     staging = Staging(claude, user_home, session)

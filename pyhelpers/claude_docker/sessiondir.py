@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from claude_docker.fsio import write_atomic
-from claude_docker.liveness import is_alive
+from claude_docker.liveness import GONE, Place, here, is_alive, wrapper_state
 from claude_docker.paths import ensure_private_dir, state_dir
 
 MANIFEST = "session.json"
@@ -102,15 +102,17 @@ def abandoned_creations() -> list[Path]:
 
 
 def interrupted(sessions: list[SessionDir], host: str) -> list[tuple[SessionDir, dict]]:
-    """Sessions of this host whose wrapper is gone: their config was never (fully) synced back."""
+    """Sessions started here (`host`, this boot and PID namespace) whose wrapper is gone: their config was
+    never (fully) synced back. One of anywhere else, or whose manifest doesn't say where (an older
+    version's), may be running: a shared state dir must not have its sessions synced out from under them."""
+    current = here()._replace(host=host)
     found = []
     for session in sessions:
         try:
             manifest = session.read_manifest()
         except (OSError, ValueError):
             continue
-        if manifest.get("host") != host:
-            continue
-        if not is_alive(int(manifest.get("wrapper_pid", 0)), manifest.get("wrapper_start", "")):
+        if wrapper_state(Place.of(manifest), int(manifest.get("wrapper_pid", 0)), manifest.get("wrapper_start", ""),
+                         current) == GONE:
             found.append((session, manifest))
     return found

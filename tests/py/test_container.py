@@ -9,6 +9,7 @@ import pytest
 
 from claude_docker.container import Mount, SessionSpec, container_name, run_argv
 from claude_docker.errors import ToolError
+from claude_docker.liveness import Place
 from claude_docker.options import RunOptions
 
 
@@ -33,13 +34,27 @@ def test_argv_shape_and_hardening():
     assert "docker.sock" not in joined and "--tty" not in argv
 
 
-def test_labels_identify_the_session():
-    argv = run_argv("docker", spec(), RunOptions.from_env({}), [], {})
-    labels = {argv[i + 1] for i, a in enumerate(argv) if a == "--label"}
+def _labels(argv: list[str]) -> set[str]:
+    return {argv[i + 1] for i, a in enumerate(argv) if a == "--label"}
+
+
+def test_labels_identify_the_session_its_owner_and_where_its_wrapper_runs():
+    labels = _labels(run_argv("docker", spec(owner=4242, place=Place("box", "b00t", "4026532000")),
+                              RunOptions.from_env({}), [], {}))
     assert {"io.claude-docker.tool=claude-docker", "io.claude-docker.session=abcdef123456",
             "io.claude-docker.project=/h/p", "io.claude-docker.wrapper-pid=42", "io.claude-docker.host=box",
             "io.claude-docker.slot=v1", "io.claude-docker.wrapper-start=777",
-            "io.claude-docker.started=2026-01-01T00:00:00Z"} <= labels
+            "io.claude-docker.started=2026-01-01T00:00:00Z", "io.claude-docker.uid=4242",
+            "io.claude-docker.boot=b00t", "io.claude-docker.pidns=4026532000"} <= labels
+
+
+def test_by_default_the_owner_and_place_are_the_wrappers_own():
+    """The wrapper builds its own argv: its real uid (not the container's user, 0 under rootless Docker), its boot
+    and PID namespace."""
+    labels = _labels(run_argv("docker", spec(uid=os.getuid() + 1234), RunOptions.from_env({}), [], {}))
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    assert {f"io.claude-docker.uid={os.getuid()}", f"io.claude-docker.boot={boot}",
+            f"io.claude-docker.pidns={os.stat('/proc/self/ns/pid').st_ino}"} <= labels
 
 
 def test_environment_goes_by_name_never_by_value():

@@ -90,7 +90,7 @@ def test_the_runbook_is_one_trace_of_events_and_spans(home, backed_up):
     events = [json.loads(line) for line in (home / ".claude-docker-events.jsonl").read_text().splitlines()]
     dr = [e for e in events if e["event"].startswith("disaster_recovery.")]
     assert [e["event"] for e in dr] == [f"disaster_recovery.{s}" for s in
-                                        ("diagnose", "orphans", "find_backup", "restore", "verify", "end")]
+                                        ("diagnose", "find_backup", "orphans", "restore", "verify", "end")]
     assert {e["trace_id"] for e in dr} == {report["trace_id"]}
     assert dr[-1]["outcome"] == "ok" and dr[-1]["fields"]["files"] == 1
     spans = [s for line in (home / ".claude-docker-traces" / "traces.jsonl").read_text().splitlines()

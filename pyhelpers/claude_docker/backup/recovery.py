@@ -1,10 +1,12 @@
 """Recovery: find_good_backup, verify_recovery, and disaster_recovery, the runbook behind `claude-dr`.
 
 The runbook, each step an event under one trace:
-  diagnose     which of Claude Code's config files are missing or don't parse
-  orphans      stop containers whose `claude` wrapper is gone (they would write over the restore)
+  diagnose     which of Claude Code's config files are missing or don't parse, and which of the caller's
+               containers are orphaned (their `claude` wrapper is gone: they would write over the restore)
   find_backup  the newest backup that verifies, saying why each newer one was skipped; if that one holds
                only the config files, also the newest good full one, for the rest of the state
+  (the plan: the containers it would stop, the backup and files it would restore; then the one question)
+  orphans      stop those containers
   restore      repair mode: bring back what is missing or broken, keep everything that is fine
   verify       JSON validity, the restored files against the manifest, and a smoke run of the image
 and a summary with the measured recovery time (the time spent waiting for the user's answer excluded).
@@ -98,6 +100,7 @@ class Recovery:
 
     def __init__(self) -> None:
         self.problems: list[str] = []
+        self.to_stop: list[str] = []
         self.orphans: list[str] = []
         self.backups: list[str] = []
         self.skipped: list[tuple[str, str]] = []
@@ -111,32 +114,33 @@ class Recovery:
 
     def to_json(self) -> dict:
         return {"outcome": self.outcome, "seconds": round(self.seconds, 3), "trace_id": self.trace_id,
-                "problems": self.problems, "orphans_stopped": self.orphans, "backups": self.backups,
+                "problems": self.problems, "orphans_to_stop": self.to_stop, "orphans_stopped": self.orphans,
+                "backups": self.backups,
                 "skipped": [{"snapshot": s, "why": w} for s, w in self.skipped],
                 "restored": [{"path": p, "why": w} for p, w in (self.restored or self.plan)],
                 "pre_restore_backups": self.pre_restore,
                 "checks": [{"check": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks]}
 
 
-def _stop_orphans() -> list[str]:
-    """Containers whose wrapper is gone; none (and no error) when Docker is not reachable."""
+def _own_sessions() -> tuple[object, list]:
+    """(a Docker client, the caller's sessions); none (and no error) when Docker is not reachable."""
     from claude_docker import dockerclient, inventory
-    from claude_docker.orphans import remove_orphans
 
     try:
         client = dockerclient.connect(operation="disaster_recovery")
-        live = inventory.sessions(client)
+        return client, inventory.sessions(client)
     except ToolError:
-        return []
-    return [a["container"] for a in remove_orphans(client, live, dry_run=False) if "error" not in a]
+        return None, []
 
 
 def disaster_recovery(claude: ClaudeHome, confirm: Callable[[Recovery], bool], image: str | None = None,
                       store: Store | None = None, progress=None, say: Callable[[str], None] = lambda line: None,
                       stop_orphans: bool = True) -> Recovery:
-    """The whole runbook. `confirm` is asked before anything changes; `say` reports each step to a person."""
+    """The whole runbook. `confirm` is asked before anything changes (containers stopped, files restored),
+    once the plan is known; `say` reports each step and the plan to a person."""
     from claude_docker.obs.catalog import observe
     from claude_docker.obs.oplog import OperationLog
+    from claude_docker.orphans import remove_orphans
 
     store = store or Store()
     log = OperationLog("disaster_recovery")
@@ -150,14 +154,11 @@ def disaster_recovery(claude: ClaudeHome, confirm: Callable[[Recovery], bool], i
             if not os.path.isdir(claude.config_dir):
                 rec.problems.insert(0, f"{claude.config_dir} is missing")
             found["problems"] = len(rec.problems)
+            client, live = _own_sessions() if stop_orphans else (None, [])
+            rec.to_stop = [a["container"] for a in remove_orphans(client, live, dry_run=True)]
+            found["orphans"] = len(rec.to_stop)
         for p in rec.problems:
             say(f"broken: {p}")
-        if stop_orphans:
-            with log.step("orphans") as found:
-                rec.orphans = _stop_orphans()
-                found["stopped"] = len(rec.orphans)
-            for name in rec.orphans:
-                say(f"stopped orphaned container {name}")
         with log.step("find_backup") as found:
             if not store.exists():
                 raise ToolError(f"no backups in {store.root}: nothing to recover from", exitcodes.NO_GOOD_BACKUP)
@@ -187,12 +188,22 @@ def disaster_recovery(claude: ClaudeHome, confirm: Callable[[Recovery], bool], i
             rec.seconds = time.monotonic() - started
             log.finish("ok", "nothing to recover")
             return rec
+        for name in rec.to_stop:
+            say(f"will stop orphaned container {name} (its `claude` wrapper is gone; it would write over "
+                "the restore)")
         asked = time.monotonic()
         if not confirm(rec):
             rec.outcome = "declined"
             log.finish("declined", "the user declined the recovery")
             return rec
         waited = time.monotonic() - asked
+        if stop_orphans:
+            with log.step("orphans") as found:
+                # The listing the plan was made of, not a new one: only what the answer was about.
+                rec.orphans = [a["container"] for a in remove_orphans(client, live, dry_run=False) if "error" not in a]
+                found["stopped"] = len(rec.orphans)
+            for name in rec.orphans:
+                say(f"stopped orphaned container {name}")
         with log.step("restore") as found:
             restored: dict[str, str] = {}  # key: the sha256 it was restored with
             for manifest in chosen:

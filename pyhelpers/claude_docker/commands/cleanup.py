@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import click
 
+from claude_docker.commands.ps import all_users_option
+
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Say what would be done, change nothing.")
+@all_users_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-def cli(dry_run: bool, as_json: bool) -> int:
+def cli(dry_run: bool, all_users: bool, as_json: bool) -> int:
     """Remove containers whose wrapper is gone and sync back the config of their sessions.
 
-    Only sessions started on this host whose wrapper process has exited are touched. Exit status
-    122 if a session's config could not be synced back (it is kept for another try).
+    Only your own sessions are touched, and only those started on this host, in this PID namespace and
+    since the last boot, whose wrapper process has exited: one started anywhere else may still be
+    running. --all-users (root) removes other users' orphaned containers too; their session dirs stay
+    theirs to sync back. Exit status 122 if a session's config could not be synced back (it is kept for
+    another try).
     """
     from claude_docker import dockerclient, exitcodes, inventory, ui
     from claude_docker.configsync import sync_out
@@ -22,7 +28,7 @@ def cli(dry_run: bool, as_json: bool) -> int:
     from claude_docker.sessiondir import SessionDir, abandoned_creations, all_sessions, interrupted
 
     client = dockerclient.connect(operation="cleanup")
-    live = inventory.sessions(client)
+    live = inventory.sessions(client, all_users)
     actions: list[dict] = remove_orphans(client, live, dry_run)
     failed = any("error" in a for a in actions)
     still_running = {s.session for s in live if not s.orphaned}

@@ -14,9 +14,10 @@ from claude_docker import exitcodes
 @click.option("--no-smoke", is_flag=True, help="Skip the smoke run of the image in the verification.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON for machines.")
 def cli(yes: bool, no_smoke: bool, as_json: bool) -> int:
-    """Find what is broken in Claude Code's state, stop orphaned sessions, restore what is missing or
+    """Find what is broken in Claude Code's state, stop your orphaned sessions, restore what is missing or
     broken from the newest good backup, verify, and report the recovery time. Files that are fine are
-    never touched. Asks before changing anything unless --yes.
+    never touched. The plan (containers to stop, files to restore) is shown first, then one question:
+    nothing changes before the answer, or --yes.
 
     \b
     Exit status: 0 recovered (or nothing to recover), 1 declined or failed, 4 no good backup,

@@ -2,23 +2,61 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 
+def _root_only(_ctx, _param, value: bool) -> bool:
+    if value and os.geteuid() != 0:
+        from claude_docker import exitcodes
+        from claude_docker.errors import ToolError
+
+        raise ToolError("--all-users is for root only: other users' sessions are theirs to list and clean up",
+                        exitcodes.USAGE)
+    return value
+
+
+# Shared with `cleanup`: checked while the options are parsed, so a refusal never waits on Docker.
+all_users_option = click.option("--all-users", is_flag=True, callback=_root_only,
+                                help="Every user's sessions on this engine, not only yours (root only).")
+
+
+def _user(uid: int | None) -> str:
+    import pwd
+
+    if uid is None:
+        return "?"
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
 @click.command()
+@all_users_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-def cli(as_json: bool) -> int:
-    """List claude-docker sessions: one container each, running or left behind."""
+def cli(all_users: bool, as_json: bool) -> int:
+    """List your claude-docker sessions: one container each, running or left behind.
+
+    An orphaned one's wrapper is gone; one marked "elsewhere" was started in another PID namespace, boot
+    or host, where only its own side can tell whether it still runs.
+    """
     from claude_docker import dockerclient, inventory, ui
 
-    found = inventory.sessions(dockerclient.connect(operation="ps"))
+    found = inventory.sessions(dockerclient.connect(operation="ps"), all_users)
     if as_json:
         ui.print_json([s.to_json() for s in found])
         return 0
     if not found:
         print("no claude-docker sessions")
         return 0
-    rows = [[s.session, s.status + (" (orphaned)" if s.orphaned else ""), s.slot, s.image, s.started,
-             str(s.wrapper_pid), s.project] for s in found]
-    print(ui.table(rows, ["SESSION", "STATUS", "SLOT", "IMAGE", "STARTED", "WRAPPER", "PROJECT"]))
+    marks = {"gone": " (orphaned)", "elsewhere": " (elsewhere)"}
+    headers = ["SESSION", "STATUS", "SLOT", "IMAGE", "STARTED", "WRAPPER", "PROJECT"]
+    rows = [[s.session, s.status + marks.get(s.wrapper, ""), s.slot, s.image, s.started, str(s.wrapper_pid), s.project]
+            for s in found]
+    if all_users:
+        headers.insert(0, "USER")
+        rows = [[_user(s.uid), *row] for s, row in zip(found, rows)]
+    print(ui.table(rows, headers))
     return 0
