@@ -13,7 +13,7 @@ import os
 import threading
 import time
 
-from claude_docker import exitcodes
+from claude_docker import beneath, exitcodes
 from claude_docker.backup import scope
 from claude_docker.backup.store import CHUNK_SIZE, ChunkError, Store, in_parallel, new_snapshot_id
 from claude_docker.backup.triggers import record_full
@@ -84,8 +84,7 @@ def _unchanged(prev: dict | None, st: os.stat_result, writer: _Writer) -> bool:
 
 def _read_file(item: scope.Item, prev: dict | None, writer: _Writer, progress) -> dict:
     """A changed file's entry: leading chunks equal to the previous version's are reused, the rest stored."""
-    top_level = item.key.count("/") <= 1  # followed if a link, as the walk did; below, never
-    fd = os.open(item.path, os.O_RDONLY | os.O_NONBLOCK | (0 if top_level else os.O_NOFOLLOW))
+    fd = beneath.open_regular(item.root, item.rel)  # no link followed below the root; never a FIFO
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
         size = st.st_size  # a file still being appended to is taken as it was now: a whole-line prefix
@@ -148,19 +147,21 @@ def create(claude: ClaudeHome, reason: str, backup_scope: str = "full", store: S
             previous = {e["path"]: e for e in parent["entries"]} if parent else {}
             trusted = {c[0] for e in previous.values() if e.get("type") == "file" for c in e["chunks"]}
             writer = _Writer(store, trusted, list_store=backup_scope == "full")
-            items, skipped = scope.walk(claude, backup_scope, exclude=(store.root,))
-            changed = [i for i in items if i.kind == "file" and not _unchanged(previous.get(i.key), i.st, writer)]
-            advance = progress.start(sum(i.st.st_size for i in changed)) if progress else (lambda n: None)
-            def read(item: scope.Item) -> dict | None:
-                try:
-                    return _read_file(item, previous.get(item.key), writer, advance)
-                except FileNotFoundError:
-                    return None  # removed since the walk
-                except OSError as exc:
-                    skipped.append(f"{item.key}: unreadable ({exc.strerror})")
-                    return None
+            with scope.Roots(claude) as roots:
+                items, skipped = scope.walk(roots, backup_scope, exclude=(store.root,))
+                changed = [i for i in items if i.kind == "file" and not _unchanged(previous.get(i.key), i.st, writer)]
+                advance = progress.start(sum(i.st.st_size for i in changed)) if progress else (lambda n: None)
 
-            read_entries = dict(zip((i.key for i in changed), in_parallel(read, changed)))
+                def read(item: scope.Item) -> dict | None:
+                    try:
+                        return _read_file(item, previous.get(item.key), writer, advance)
+                    except FileNotFoundError:
+                        return None  # removed since the walk
+                    except OSError as exc:  # unreadable, no longer a regular file, a link now in its path
+                        skipped.append(scope.left_out(item.key, exc))
+                        return None
+
+                read_entries = dict(zip((i.key for i in changed), in_parallel(read, changed)))
             entries = []
             for item in items:
                 if item.kind == "dir":

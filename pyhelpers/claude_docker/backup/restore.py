@@ -12,6 +12,11 @@ Nothing on the host changes until every file to write has been staged beside its
 system) and has hashed right. Then the current state is backed up (so a restore can be undone with
 another), and each file is renamed over its target: each one is old or new whatever is killed when, and a
 second run finishes what a killed one began. All of it under the config lock, which sync also takes.
+
+Directories, links and files are made only beneath Claude's state's roots (scope.Roots), one component at
+a time, following no link (beneath.py): a session's container can plant a link anywhere below them, even
+while the restore runs. A link found on the way to anything the restore would write is refused before
+anything is made; one raced in later stops the restore at that point. Nothing is ever made outside.
 """
 
 from __future__ import annotations
@@ -20,16 +25,17 @@ import errno
 import hashlib
 import os
 import shutil
+import stat
 from contextlib import nullcontext
 from pathlib import Path
 
-from claude_docker import exitcodes
+from claude_docker import beneath, exitcodes
 from claude_docker.backup import scope
 from claude_docker.backup.store import ChunkError, Store, in_parallel
 from claude_docker.backup.configcheck import json_problem
 from claude_docker.backup.verify import manifest_problems
 from claude_docker.errors import ToolError
-from claude_docker.fsio import fsync_dir, sync_files, write_atomic
+from claude_docker.fsio import replace_file, sync_files
 from claude_docker.liveness import is_alive, process_start
 from claude_docker.paths import ClaudeHome
 
@@ -44,10 +50,18 @@ class RestoreError(ToolError):
     """The backup could not be restored (damaged, hostile, no room); nothing on the host was changed."""
 
 
-def hash_file(path: Path | str, length: int | None = None) -> str:
-    """SHA-256 of a file's first `length` bytes (all of it by default)."""
+def hash_file(path: Path | str | int, length: int | None = None) -> str:
+    """SHA-256 of a file's first `length` bytes (all of it by default): a path (a regular file only, opened
+    without blocking, so a FIFO put there can't hang the check), or a descriptor read from where it stands."""
+    if isinstance(path, int):
+        fd = os.dup(path)
+    else:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise beneath.NotRegular(errno.EINVAL, "is not a regular file", str(path))
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open(fd, "rb") as f:
         while length is None or length > 0:
             block = f.read(1 << 20 if length is None else min(length, 1 << 20))
             if not block:
@@ -72,21 +86,85 @@ def _read_entry(store: Store, entry: dict) -> bytes:
     return b"".join(store.get_chunk(c, n) for c, n in entry["chunks"])
 
 
-def _read(path: str) -> bytes:
-    with open(path, "rb") as f:
+def _read(path: str | int) -> bytes:
+    with open(path, "rb", closefd=not isinstance(path, int)) as f:
         return f.read()
 
 
-def decide(store: Store, entry: dict, target: str, mode: str, force_credentials: bool) -> tuple[str, str]:
+class _Host:
+    """What is on the host where each key of a backup goes, looked at through scope.Roots: below a root,
+    each directory is opened without following links, so a link on the way raises beneath.Escape."""
+
+    def __init__(self, roots: scope.Roots):
+        self.roots = roots
+        # (root, dir, its descriptor or None if missing): a backup lists a dir's files together.
+        self._last: tuple | None = None
+
+    def close(self) -> None:
+        if self._last and self._last[2] is not None:
+            os.close(self._last[2])
+        self._last = None
+
+    def _dir(self, root: int, folder: str) -> int:
+        if not (self._last and self._last[:2] == (root, folder)):
+            try:
+                with self.roots.at(root):
+                    fd = beneath.open_beneath(root, folder, os.O_PATH | os.O_DIRECTORY)
+            except FileNotFoundError:
+                fd = None
+            self.close()
+            self._last = (root, folder, fd)
+        if self._last[2] is None:
+            raise FileNotFoundError(errno.ENOENT, "missing", folder)
+        return self._last[2]
+
+    def lstat(self, key: str) -> os.stat_result | None:
+        """What is at `key` now, not following a link there (None if missing, its directory included)."""
+        try:
+            root, rel = self.roots.locate(key)
+            if not rel:
+                return os.fstat(root)
+            folder, _, name = rel.rpartition("/")
+            return os.stat(name, dir_fd=self._dir(root, folder), follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+
+    def open(self, key: str) -> int:
+        """The regular file at `key`, for reading."""
+        root, rel = self.roots.locate(key)
+        with self.roots.at(root):
+            return beneath.open_regular(root, rel)
+
+    def read(self, key: str) -> bytes:
+        fd = self.open(key)
+        try:
+            return _read(fd)
+        finally:
+            os.close(fd)
+
+    def hash(self, key: str, length: int) -> str:
+        fd = self.open(key)
+        try:
+            return hash_file(fd, length)
+        finally:
+            os.close(fd)
+
+
+def decide(store: Store, entry: dict, host: _Host, mode: str, force_credentials: bool) -> tuple[str, str]:
     """(action, why) for one file: write, keep, or same."""
     key = entry["path"]
-    try:
-        st = os.stat(target)
-    except FileNotFoundError:
+    st = host.lstat(key)
+    if st is None:
         return "write", MISSING
+    if stat.S_ISDIR(st.st_mode):
+        return "keep", "a directory where the backup has a file"
+    if not stat.S_ISREG(st.st_mode):
+        return "write", "a link or special file where the backup has a file"  # replaced, never followed
     if scope.must_parse(key):
         try:
-            current = _read(target)
+            current = host.read(key)
+        except beneath.Escape:
+            raise
         except OSError as exc:
             return "write", f"unreadable ({exc.strerror})"
         broken = json_problem(key, current)
@@ -96,7 +174,7 @@ def decide(store: Store, entry: dict, target: str, mode: str, force_credentials:
         return "keep", "present and sound"
     if st.st_size == entry["size"] and st.st_mtime_ns == entry["mtime_ns"]:
         return "same", ""
-    if st.st_size >= entry["size"] and hash_file(target, entry["size"]) == entry["sha256"]:
+    if st.st_size >= entry["size"] and host.hash(key, entry["size"]) == entry["sha256"]:
         if st.st_size == entry["size"]:
             return "same", ""
         if key.endswith(".jsonl"):
@@ -107,7 +185,7 @@ def decide(store: Store, entry: dict, target: str, mode: str, force_credentials:
         except ChunkError as exc:
             raise RestoreError(f"backup {entry['path']} is damaged: {exc}; nothing was changed",
                                exitcodes.FAILURE) from None
-        if _expires_at(_read(target)) > _expires_at(backed_up):
+        if _expires_at(host.read(key)) > _expires_at(backed_up):
             return "keep", "newer OAuth credentials than the backup's (use --force-credentials to replace)"
     return "write", "differs from the backup"
 
@@ -141,53 +219,24 @@ def _stage_file(store: Store, entry: dict, staged: str) -> None:
         os.close(fd)
 
 
-def _move(staged: str, real: str, touched: set[str]) -> None:
-    """Rename a staged file over its target."""
+def _move(staged: str, folder: int, name: str) -> None:
+    """Rename a staged file over its target, `name` in the open directory `folder`."""
     try:
-        os.replace(staged, real)
+        os.replace(staged, name, dst_dir_fd=folder)
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-        write_atomic(Path(real), _read(staged), mode=os.stat(staged).st_mode & 0o7777)
-    touched.add(os.path.dirname(real))
-
-
-class _RealPaths:
-    """Where each restored file really goes: a top-level file is written through a link (a dotfiles-managed
-    settings.json stays a link), deeper ones into their directory's real path, resolved once per directory."""
-
-    def __init__(self, claude: ClaudeHome):
-        self.claude = claude
-        self.dirs: dict[str, str] = {}
-        self.roots: tuple | None = None
-
-    def allowed(self, real: str) -> bool:
-        """Within the config dir (or a top-level entry of it that is a link: a dotfiles-managed skills/ or
-        settings.json), or `.claude.json` itself."""
-        if self.roots is None:
-            config = os.path.realpath(self.claude.config_dir)
-            with os.scandir(config) as it:
-                linked = [os.path.realpath(e.path) for e in it if e.is_symlink()]
-            self.roots = (config, os.path.realpath(self.claude.claude_json), linked)
-        config, claude_json, linked = self.roots
-        return real == claude_json or real.startswith(config + os.sep) or any(
-            real == root or real.startswith(root + os.sep) for root in linked)
-
-    def __call__(self, key: str) -> str:
-        target = scope.host_str(self.claude, key)
-        if key.count("/") <= 1:
-            return os.path.realpath(target)
-        folder, name = os.path.split(target)
-        real = self.dirs.get(folder)
-        if real is None:
-            real = self.dirs[folder] = os.path.realpath(folder)
-        return os.path.join(real, name)
+        # Another file system (below a top-level link): written beside it and renamed, through the descriptor
+        # (/proc/self/fd/N is the very directory opened, not a path looked up again).
+        replace_file(Path(f"/proc/self/fd/{folder}") / name, _read(staged), os.stat(staged).st_mode & 0o7777)
 
 
 class Result:
     def __init__(self, snapshot_id: str):
         self.snapshot = snapshot_id
         self.written: list[tuple[str, str]] = []  # (key, why)
+        self.dirs: list[str] = []  # directories made (or, in a dry run, to make)
+        self.links: list[tuple[str, str]] = []  # (key, target) of the links made
         self.kept: list[tuple[str, str]] = []
         self.same = 0
         self.pre_restore: str | None = None
@@ -195,8 +244,56 @@ class Result:
 
     def to_json(self) -> dict:
         return {"snapshot": self.snapshot, "written": [{"path": k, "why": w} for k, w in self.written],
+                "dirs": self.dirs, "links": [{"path": k, "target": t} for k, t in self.links],
                 "kept": [{"path": k, "why": w} for k, w in self.kept], "unchanged": self.same,
                 "pre_restore_backup": self.pre_restore, "bytes": self.bytes}
+
+
+def _plan(store: Store, manifest: dict, claude: ClaudeHome, mode: str, force_credentials: bool,
+          result: Result) -> tuple[list, list, list]:
+    """(files to write, each with why; directories to make; links to make), from what is on the host now.
+    Every path on the way to each of them is checked first, before anything is made: a link or a
+    non-directory there raises RestoreError, since it could lead the restore out of Claude's state."""
+    plan, missing_dirs, missing_links = [], [], []
+    places: set[str] = set()
+    with scope.Roots(claude) as roots:
+        host = _Host(roots)
+        try:
+            for entry in manifest["entries"]:
+                key, kind = entry["path"], entry["type"]
+                if kind == "file":
+                    action, why = decide(store, entry, host, mode, force_credentials)
+                    if action == "write":
+                        plan.append((entry, why))
+                        places.add(_place(roots, key))
+                    elif action == "keep":
+                        result.kept.append((key, why))
+                    else:
+                        result.same += 1
+                    continue
+                st = host.lstat(key)
+                if st is None:
+                    (missing_dirs if kind == "dir" else missing_links).append(entry)
+                elif kind == "dir" and not stat.S_ISDIR(st.st_mode):
+                    why = "is a link, not followed" if stat.S_ISLNK(st.st_mode) else "is not a directory"
+                    raise beneath.Escape(errno.ENOTDIR, why, _place(roots, key))
+        except beneath.Escape as exc:
+            raise RestoreError(f"refusing to restore backup {manifest['id']}: {exc.filename} {exc.strerror} (a link "
+                               "there could lead the restore out of Claude's state): move it away and run it again; "
+                               "nothing was changed", exitcodes.FAILURE) from None
+        finally:
+            host.close()
+    if len(places) != len(plan):
+        raise RestoreError(f"refusing backup {manifest['id']}: it would write one file twice", exitcodes.FAILURE)
+    return plan, missing_dirs, missing_links
+
+
+def _place(roots: scope.Roots, key: str) -> str:
+    """Where a key is on this host, its roots resolved (for messages, and to tell two keys of one file)."""
+    try:
+        return roots.path(*roots.locate(key))
+    except FileNotFoundError:
+        return scope.host_str(roots.claude, key)
 
 
 def restore(manifest: dict, claude: ClaudeHome, mode: str = "all", force_credentials: bool = False,
@@ -216,23 +313,11 @@ def restore(manifest: dict, claude: ClaudeHome, mode: str = "all", force_credent
     with nullcontext() if dry_run else config_lock(claude.config_dir):
         if not dry_run:
             _clear_stale_staging(parent)
-        plan = []
-        for entry in manifest["entries"]:
-            if entry["type"] != "file":
-                continue
-            action, why = decide(store, entry, scope.host_str(claude, entry["path"]), mode, force_credentials)
-            if action == "write":
-                plan.append((entry, why))
-            elif action == "keep":
-                result.kept.append((entry["path"], why))
-            else:
-                result.same += 1
-        missing_dirs = [e for e in manifest["entries"] if e["type"] == "dir"
-                        and not os.path.isdir(scope.host_path(claude, e["path"]))]
-        missing_links = [e for e in manifest["entries"] if e["type"] == "link"
-                         and not os.path.lexists(scope.host_path(claude, e["path"]))]
+        plan, missing_dirs, missing_links = _plan(store, manifest, claude, mode, force_credentials, result)
+        result.written = [(e["path"], why) for e, why in plan]
+        result.dirs = [e["path"] for e in missing_dirs]
+        result.links = [(e["path"], e["target"]) for e in missing_links]
         if dry_run or (not plan and not missing_dirs and not missing_links):
-            result.written = [(e["path"], why) for e, why in plan]
             return result
         need = sum(e["size"] for e, _ in plan)
         free = shutil.disk_usage(parent).free
@@ -270,39 +355,74 @@ def restore(manifest: dict, claude: ClaudeHome, mode: str = "all", force_credent
             if backup_first and (os.path.lexists(claude.config_dir) or os.path.lexists(claude.claude_json)):
                 result.pre_restore = create(claude, "pre-restore", manifest["scope"], store)["id"]
             try:
-                _swap_in(manifest, claude, staging, plan, missing_dirs, missing_links)
+                _swap_in(claude, staging, plan, missing_dirs, missing_links)
+            except beneath.Escape as exc:
+                raise RestoreError(f"the restore stopped part way: {exc.filename} {exc.strerror} (it appeared while "
+                                   "the restore ran; nothing was made through it, and every file is whole, old or "
+                                   "new): move it away and run it again", exitcodes.FAILURE) from None
             except OSError as exc:
                 where = f" ({exc.filename})" if exc.filename else ""
                 raise RestoreError(f"the restore stopped part way: {exc.strerror or exc}{where}; every file is "
                                    "whole, old or new: fix that and run it again", exitcodes.FAILURE) from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    result.written = [(e["path"], why) for e, why in plan]
     result.bytes = need
     return result
 
 
-def _swap_in(manifest: dict, claude: ClaudeHome, staging: Path, plan: list, missing_dirs: list,
-             missing_links: list) -> None:
-    touched: set[str] = set()
-    for entry in sorted(missing_dirs, key=lambda e: e["path"]):
-        where = scope.host_path(claude, entry["path"])
-        where.mkdir(parents=True, exist_ok=True)
-        os.chmod(where, entry["mode"] & DIR_MODES | 0o700)  # never one we could not write the rest into
-        touched.add(str(where.parent))
-    for entry in missing_links:
-        where = scope.host_path(claude, entry["path"])
-        where.parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(entry["target"], where)
-        touched.add(str(where.parent))
-    real_path = _RealPaths(claude)
-    targets = [(os.path.join(staging, entry["path"]), real_path(entry["path"])) for entry, _ in plan]
-    reals = [real for _, real in targets]
-    outside = next((r for r in reals if not real_path.allowed(r)), None)
-    if outside or len(set(reals)) != len(reals):
-        raise RestoreError(f"refusing backup {manifest['id']}: it would write "
-                           f"{outside or 'one file twice'}, outside Claude's state", exitcodes.FAILURE)
-    for folder in sorted({os.path.dirname(real) for _, real in targets}):
-        os.makedirs(folder, exist_ok=True)
-    in_parallel(lambda pair: _move(pair[0], pair[1], touched), targets)
-    in_parallel(lambda d: fsync_dir(Path(d)), sorted(touched))
+# Directories held open at once while files are renamed into them: far below the usual limit of 1024.
+DIR_BATCH = 256
+
+
+def _swap_in(claude: ClaudeHome, staging: Path, plan: list, missing_dirs: list, missing_links: list) -> None:
+    """Make the missing directories and links, then rename each staged file over its target, and flush the
+    directories changed. All of it beneath the roots, one component at a time: a link raced in anywhere on
+    the way raises beneath.Escape (named by its host path), and nothing is made through it."""
+    with scope.Roots(claude, create=True) as roots:
+        touched: set[tuple[int, str]] = set()
+        for entry in sorted(missing_dirs, key=lambda e: e["path"]):
+            root, rel = roots.locate(entry["path"])
+            with roots.at(root):
+                fd = beneath.mkdirs_beneath(root, rel)
+            try:
+                os.fchmod(fd, entry["mode"] & DIR_MODES | 0o700)  # never one we could not write the rest into
+            finally:
+                os.close(fd)
+            touched.add((root, rel.rpartition("/")[0]))
+        for entry in missing_links:
+            root, rel = roots.locate(entry["path"])
+            folder, _, name = rel.rpartition("/")
+            with roots.at(root):
+                fd = beneath.mkdirs_beneath(root, folder)
+            try:
+                os.symlink(entry["target"], name, dir_fd=fd)
+            except FileExistsError:
+                pass  # something is there now: left alone, as anything the backup finds there is
+            finally:
+                os.close(fd)
+            touched.add((root, folder))
+        for root, folder in sorted(touched):
+            with roots.at(root):
+                fd = beneath.open_beneath(root, folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        by_dir: dict[tuple[int, str], list[tuple[str, str]]] = {}
+        for entry, _ in plan:
+            root, rel = roots.locate(entry["path"])
+            folder, _, name = rel.rpartition("/")
+            by_dir.setdefault((root, folder), []).append((os.path.join(staging, entry["path"]), name))
+        dirs = list(by_dir)
+        for i in range(0, len(dirs), DIR_BATCH):
+            fds: dict[tuple[int, str], int] = {}
+            try:
+                for root, folder in dirs[i:i + DIR_BATCH]:
+                    with roots.at(root):
+                        fds[root, folder] = beneath.mkdirs_beneath(root, folder)
+                in_parallel(lambda job: _move(job[0], fds[job[1]], job[2]),
+                            [(staged, where, name) for where in fds for staged, name in by_dir[where]])
+                in_parallel(os.fsync, list(fds.values()))
+            finally:
+                for fd in fds.values():
+                    os.close(fd)

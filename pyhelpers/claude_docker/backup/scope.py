@@ -13,24 +13,34 @@ Left out: per-process state (`sessions/`, `shell-snapshots/`, `ide/`), lock and 
 devices, the backup store itself, and links inside the config dir that could point outside it (any with
 an absolute target or a `..`: a backup holding one is refused, so ours never do). Each one left out is
 listed in the manifest.
+
+The state is read and written through directory descriptors (Roots): below its roots no link is followed
+at any component, since a session's container can write there and turn a directory into a link at any
+moment (beneath.py). A link is recorded as a link, its target never read.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections import namedtuple
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
-from claude_docker.configsync import EPHEMERAL, is_transient
+from claude_docker import beneath
+from claude_docker.boundary.policy import PER_PROCESS_DIRS
+from claude_docker.configsync import is_transient
 from claude_docker.paths import ClaudeHome
 
 CLAUDE_JSON = "claude.json"
 CONFIG = "config"
 SCOPES = ("full", "config")
 
-# (key, host path, lstat result) of a regular file; dirs and links carry no host read.
-Item = namedtuple("Item", "key kind path st target")
+# One thing to back up: its key, kind (file, dir, link), where it is (an open root of Roots and the path
+# beneath it), its stat without following links, and a link's target.
+Item = namedtuple("Item", "key kind root rel st target")
 
 
 def host_str(claude: ClaudeHome, key: str) -> str:
@@ -63,78 +73,191 @@ def link_stays_inside(key: str, target: str) -> bool:
         and all(part not in ("", ".", "..") for part in target.split("/"))
 
 
-def _file_item(key: str, path: Path, follow: bool) -> Item | None:
+class Roots:
+    """Claude's state as open directories, for backups to read and restores to write.
+
+    The config dir and the directory holding `.claude.json` are resolved once (either may be the user's own
+    link), and so is each top-level link of the config dir: a dotfiles-managed settings.json or skills/ is
+    followed, as config sync does. The config dir's top level is the user's: a session's container has its
+    directories mounted and its files staged, and can't add an entry there. Below these roots it can, so
+    nothing is followed there (beneath.py). With `create`, missing roots are made (a restore)."""
+
+    def __init__(self, claude: ClaudeHome, create: bool = False):
+        self.claude = claude
+        self.create = create
+        self.config_real = os.path.realpath(claude.config_dir)
+        self.fds: dict[str, int] = {}  # real path: descriptor
+        self._links: dict[str, str | None] = {}  # top-level name: its real path, if a link
+        self._missing: set[str] = set()
+
+    def __enter__(self) -> "Roots":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
+
+    def dir(self, real: str) -> int:
+        fd = self.fds.get(real)
+        if fd is None:
+            if real in self._missing:  # looked for already (a restore's plan asks once per file)
+                raise FileNotFoundError(errno.ENOENT, "missing", real)
+            if self.create:
+                os.makedirs(real, 0o700, exist_ok=True)
+            try:
+                fd = self.fds[real] = beneath.open_dir(real)
+            except FileNotFoundError:
+                if not self.create:
+                    self._missing.add(real)
+                raise
+        return fd
+
+    def config(self) -> int:
+        """The config dir's descriptor; FileNotFoundError if it is missing (and not to be made)."""
+        return self.dir(self.config_real)
+
+    def linked(self, name: str) -> str | None:
+        """Where a top-level entry of the config dir leads, if it is a link."""
+        if name not in self._links:
+            try:
+                is_link = stat.S_ISLNK(os.stat(name, dir_fd=self.config(), follow_symlinks=False).st_mode)
+            except FileNotFoundError:
+                is_link = False
+            self._links[name] = os.path.realpath(os.path.join(self.config_real, name)) if is_link else None
+        return self._links[name]
+
+    def locate(self, key: str) -> tuple[int, str]:
+        """(the descriptor of a root, the path of `key` beneath it: "" for the root itself)."""
+        if key == CLAUDE_JSON:
+            return self._followed(os.path.realpath(self.claude.claude_json))
+        if key == CONFIG:
+            return self.config(), ""
+        rel = key[len(CONFIG) + 1:]
+        top, _, rest = rel.partition("/")
+        real = self.linked(top)
+        if real is None:
+            return self.config(), rel
+        return (self.dir(real), rest) if rest else self._followed(real)
+
+    def _followed(self, real: str) -> tuple[int, str]:
+        folder, name = os.path.split(real)
+        return self.dir(folder), name
+
+    def path(self, root: int, rel: str) -> str:
+        """A root and a path beneath it as a host path, for messages."""
+        real = next((r for r, fd in self.fds.items() if fd == root), "?")
+        return os.path.join(real, rel) if rel else real
+
+    @contextmanager
+    def at(self, root: int) -> Iterator[None]:
+        """Work beneath `root`: a beneath.Escape raised names its host path."""
+        try:
+            yield
+        except beneath.Escape as exc:
+            exc.filename = self.path(root, exc.filename)
+            raise
+
+
+def left_out(key: str, exc: OSError) -> str:
+    """The manifest's line for something a backup could not take."""
+    if isinstance(exc, beneath.Escape):
+        return f"{key}: a link or a non-directory took a place in its path while it was read (not followed)"
+    if isinstance(exc, beneath.NotRegular):
+        return f"{key}: not a regular file"
+    return f"{key}: unreadable ({exc.strerror})"
+
+
+def _top_file(roots: Roots, key: str) -> Item | None:
     try:
-        st = os.stat(path) if follow else os.lstat(path)
+        root, rel = roots.locate(key)
+        st = os.stat(rel, dir_fd=root, follow_symlinks=False)
     except FileNotFoundError:
         return None
-    return Item(key, "file", path, st, None) if stat.S_ISREG(st.st_mode) else None
+    return Item(key, "file", root, rel, st, None) if stat.S_ISREG(st.st_mode) else None
 
 
-def walk(claude: ClaudeHome, scope: str, exclude: tuple[Path, ...] = ()) -> tuple[list[Item], list[str]]:
+def walk(roots: Roots, scope: str, exclude: tuple[Path, ...] = ()) -> tuple[list[Item], list[str]]:
     """(what to back up, what was left out and why). Top-level entries are followed when they are links
-    (a dotfiles-managed settings.json or skills/ is backed up for its content), as config sync does."""
+    (a dotfiles-managed settings.json or skills/ is backed up for its content), as config sync does. The
+    items' roots stay open as long as `roots` is."""
+    claude = roots.claude
     items: list[Item] = []
     skipped: list[str] = []
-    found = _file_item(CLAUDE_JSON, claude.claude_json, follow=True)
+    found = _top_file(roots, CLAUDE_JSON)
     if found:
         items.append(found)
-    root = Path(os.path.realpath(claude.config_dir))
-    excluded = {os.path.realpath(p) for p in exclude}
     try:
-        top = sorted(os.scandir(root), key=lambda e: e.name)
+        config = roots.config()
     except FileNotFoundError:
         return items, skipped
-    items.append(Item(CONFIG, "dir", root, os.stat(root), None))
-    for entry in top:
-        name, key = entry.name, f"{CONFIG}/{entry.name}"
-        if name in EPHEMERAL or is_transient(name) or (claude.custom and name == ".claude.json"):
+    excluded = set()
+    for path in exclude:
+        try:
+            st = os.stat(path)
+        except OSError:
             continue
-        if entry.is_dir():
+        excluded.add((st.st_dev, st.st_ino))
+    items.append(Item(CONFIG, "dir", config, "", os.fstat(config), None))
+    for name in sorted(os.listdir(config)):
+        key = f"{CONFIG}/{name}"
+        if name in PER_PROCESS_DIRS or is_transient(name) or (claude.custom and name == ".claude.json"):
+            continue
+        try:
+            root, rel = roots.locate(key)
+            st = os.stat(rel, dir_fd=root, follow_symlinks=False)
+        except FileNotFoundError:
+            if roots.linked(name):  # a link to nothing; else it was removed since the listing
+                skipped.append(f"{key}: not a regular file or directory")
+            continue
+        if stat.S_ISDIR(st.st_mode):
             if scope == "full":
-                _walk_dir(key, Path(entry.path), items, skipped, excluded)
-        elif entry.is_file():
-            found = _file_item(key, Path(entry.path), follow=True)
-            if found:
-                items.append(found)
+                _walk_dir(key, root, rel, items, skipped, excluded)
+        elif stat.S_ISREG(st.st_mode):
+            items.append(Item(key, "file", root, rel, st, None))
         else:
             skipped.append(f"{key}: not a regular file or directory")
     return items, skipped
 
 
-def _walk_dir(key: str, path: Path, items: list[Item], skipped: list[str], excluded: set[str]) -> None:
-    real = os.path.realpath(path)
-    if real in excluded:
+def _walk_dir(key: str, root: int, rel: str, items: list[Item], skipped: list[str], excluded: set) -> None:
+    try:
+        top = beneath.open_beneath(root, rel, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
         return
-    items.append(Item(key, "dir", path, os.stat(path), None))
-    stack = [(key, real)]
-    while stack:
-        dkey, dpath = stack.pop()
-        try:
-            entries = sorted(os.scandir(dpath), key=lambda e: e.name)
-        except OSError as exc:
-            skipped.append(f"{dkey}: unreadable ({exc.strerror})")
-            continue
-        for entry in entries:
-            ekey = f"{dkey}/{entry.name}"
-            if is_transient(entry.name):
-                continue
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            if stat.S_ISREG(st.st_mode):
-                items.append(Item(ekey, "file", Path(entry.path), st, None))
-            elif stat.S_ISDIR(st.st_mode):
-                if entry.path in excluded:
+    except OSError as exc:
+        skipped.append(left_out(key, exc))
+        return
+    try:
+        st = os.fstat(top)
+        if (st.st_dev, st.st_ino) in excluded:
+            return
+        items.append(Item(key, "dir", root, rel, st, None))
+
+        def include(sub: str, st: os.stat_result) -> bool:
+            return not is_transient(sub.rpartition("/")[2]) and not (
+                stat.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) in excluded)
+
+        def onerror(sub: str, exc: OSError) -> None:
+            skipped.append(left_out(f"{key}/{sub}", exc))
+
+        for sub, est, kind in beneath.walk(top, include, onerror):
+            ekey, erel = f"{key}/{sub}", f"{rel}/{sub}" if rel else sub
+            if kind == "link":
+                try:
+                    target = beneath.readlink(top, sub)
+                except FileNotFoundError:
                     continue
-                items.append(Item(ekey, "dir", Path(entry.path), st, None))
-                stack.append((ekey, entry.path))
-            elif stat.S_ISLNK(st.st_mode):
-                target = os.readlink(entry.path)
+                except OSError as exc:
+                    skipped.append(left_out(ekey, exc))
+                    continue
                 if link_stays_inside(ekey, target):
-                    items.append(Item(ekey, "link", Path(entry.path), st, target))
+                    items.append(Item(ekey, "link", root, erel, est, target))
                 else:
                     skipped.append(f"{ekey}: a link that may point outside the config dir ({target})")
-            else:
+            elif kind == "other":
                 skipped.append(f"{ekey}: not a regular file, directory or link")
+            else:
+                items.append(Item(ekey, kind, root, erel, est, None))
+    finally:
+        os.close(top)

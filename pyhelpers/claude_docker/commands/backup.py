@@ -214,6 +214,11 @@ def restore(snapshot_id: str | None, repair: bool, force_credentials: bool, dry_
         ui.print_json({"dry_run": dry_run, **result.to_json()})
         return exitcodes.OK
     verb = "would restore" if dry_run else "restored"
+    made = "would create" if dry_run else "created"
+    for key in result.dirs:
+        print(f"{made} directory {key}")
+    for key, target in result.links:
+        print(f"{made} link {key} -> {target}")
     for key, why in result.written:
         print(f"{verb} {key} ({why})")
     for key, why in result.kept:
