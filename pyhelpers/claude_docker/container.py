@@ -90,6 +90,7 @@ def labels(spec: SessionSpec) -> dict[str, str]:
         LABEL_PREFIX + "host": spec.host,
         LABEL_PREFIX + "boot": place.boot,
         LABEL_PREFIX + "pidns": place.pidns,
+        LABEL_PREFIX + "machine": place.machine,
         LABEL_PREFIX + "started": spec.started,
         LABEL_PREFIX + "slot": spec.slot,
     }

@@ -5,7 +5,8 @@ boot of the same kernel. Every session therefore records its `Place` (container 
 its wrapper is judged only from that same place:
 
   alive      this place, and the pid runs with the recorded start time
-  gone       this place, and it doesn't: the session is orphaned (cleanup, claude-dr may act on it)
+  gone       this place, and it doesn't: the session is orphaned (cleanup, claude-dr may act on it); or
+             this very machine (host name and machine id) on an earlier boot: every process of it is gone
   elsewhere  another host name, boot or PID namespace, or a record that doesn't say (written before
              places were recorded, or where /proc was unreadable): nothing here can prove it dead, so
              it counts as alive and is left to whoever runs where it runs
@@ -24,15 +25,15 @@ from collections import namedtuple
 ALIVE, GONE, ELSEWHERE = "alive", "gone", "elsewhere"
 
 
-class Place(namedtuple("Place", "host boot pidns")):
-    """Where a process runs: host name, boot id, PID namespace inode (strings; "" where unknown)."""
+class Place(namedtuple("Place", "host boot pidns machine")):
+    """Where a process runs: host name, boot id, PID namespace inode, machine id (strings; "" where unknown)."""
 
     __slots__ = ()
 
     @classmethod
     def of(cls, record: dict) -> "Place":
         """The place a session manifest records ("" for fields a manifest of an older version lacks)."""
-        return cls(str(record.get("host") or ""), str(record.get("boot") or ""), str(record.get("pidns") or ""))
+        return cls(*(str(record.get(field) or "") for field in cls._fields))
 
     def fields(self) -> dict:
         return self._asdict()
@@ -57,8 +58,21 @@ def pid_namespace(pid: int | str = "self") -> str:
         return ""
 
 
+def machine_id() -> str:
+    """systemd's (or D-Bus's) id of this installation: unlike the host name, two machines don't share it."""
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        try:
+            with open(path, "rb") as f:
+                found = f.read().strip().decode()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if found:
+            return found
+    return ""
+
+
 def here() -> Place:
-    return Place(host_name(), boot_id(), pid_namespace())
+    return Place(host_name(), boot_id(), pid_namespace(), machine_id())
 
 
 def process_start(pid: int) -> str:
@@ -87,6 +101,9 @@ def is_alive(pid: int, start: str) -> bool:
 def wrapper_state(place: Place, pid: int, start: str, current: Place | None = None) -> str:
     """ALIVE, GONE or ELSEWHERE (see the module's docstring) for a wrapper recorded at `place`."""
     current = current or here()
+    if place.machine and place.boot and place.host == current.host and place.machine == current.machine \
+            and place.boot != current.boot:
+        return GONE  # this machine, rebooted since: a crash or power cut left the session behind
     if not all(place) or place != current:
         return ELSEWHERE
     return ALIVE if is_alive(pid, start) else GONE

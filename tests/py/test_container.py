@@ -39,13 +39,13 @@ def _labels(argv: list[str]) -> set[str]:
 
 
 def test_labels_identify_the_session_its_owner_and_where_its_wrapper_runs():
-    labels = _labels(run_argv("docker", spec(owner=4242, place=Place("box", "b00t", "4026532000")),
+    labels = _labels(run_argv("docker", spec(owner=4242, place=Place("box", "b00t", "4026532000", "m4ch1ne")),
                               RunOptions.from_env({}), [], {}))
     assert {"io.claude-docker.tool=claude-docker", "io.claude-docker.session=abcdef123456",
             "io.claude-docker.project=/h/p", "io.claude-docker.wrapper-pid=42", "io.claude-docker.host=box",
             "io.claude-docker.slot=v1", "io.claude-docker.wrapper-start=777",
             "io.claude-docker.started=2026-01-01T00:00:00Z", "io.claude-docker.uid=4242",
-            "io.claude-docker.boot=b00t", "io.claude-docker.pidns=4026532000"} <= labels
+            "io.claude-docker.boot=b00t", "io.claude-docker.pidns=4026532000", "io.claude-docker.machine=m4ch1ne"} <= labels
 
 
 def test_by_default_the_owner_and_place_are_the_wrappers_own():

@@ -51,7 +51,7 @@ def containers(docker_client, fake_image):
                   LABEL_PREFIX + "slot": "v1"}
         if not legacy:  # the previous version wrote neither the owner nor the boot and PID namespace
             labels.update({LABEL_PREFIX + "uid": str(uid), LABEL_PREFIX + "boot": place.boot,
-                           LABEL_PREFIX + "pidns": place.pidns})
+                           LABEL_PREFIX + "pidns": place.pidns, LABEL_PREFIX + "machine": place.machine})
         c = docker_client.containers.run(fake_image, ["sleep", "600"], name=f"claude-docker-shared-{session[:8]}",
                                          labels=labels, user=user or None, network_mode="none", detach=True)
         made.append(c)
@@ -262,3 +262,12 @@ def test_claude_dr_shows_its_plan_then_asks_and_no_changes_nothing(env, home, co
     assert status == 0, after
     assert f"stopped orphaned container {orphan.name}" in after and not _running(orphan)
     assert json.loads((home / ".claude.json").read_text()) == json.loads(backed_up["json"])
+
+
+def test_a_session_of_this_machine_before_a_reboot_is_gone_and_one_of_a_namesake_machine_is_not():
+    from claude_docker.liveness import ELSEWHERE, GONE, wrapper_state
+
+    now = Place("box", "boot-2", "4026531836", "machine-a")
+    assert wrapper_state(now._replace(boot="boot-1"), os.getpid(), "", current=now) == GONE  # pids start over
+    assert wrapper_state(Place("box", "boot-1", "4026531836", "machine-b"), os.getpid(), "", current=now) == ELSEWHERE
+    assert wrapper_state(Place("box", "boot-1", "4026531836", ""), os.getpid(), "", current=now) == ELSEWHERE
