@@ -73,14 +73,27 @@ def check_project(project: Path, user_home: Path, claude: ClaudeHome) -> None:
         refuse(f"mounting it would expose {socket[0]} {socket[1]}, through which a session could act on the host")
 
 
+def mounted_common_dir(project: Path, user_home: Path, claude: ClaudeHome) -> Path | None:
+    """A linked worktree's main git dir, which the session gets too, unless it would expose guarded state."""
+    common = git_common_dir(project)
+    if common is not None and not _is_within(common, project) \
+            and exposes_guarded(common, guarded_paths(user_home, claude)) is None:
+        return common
+    return None
+
+
 def plan_mounts(staging: Staging, synced: SyncIn, project: Path, opts: RunOptions, user_home: Path) -> list[Mount]:
     mounts = [Mount(src, dst) for src, dst in staging.staging_mounts()]
     mounts += [Mount(src, dst, read_only) for src, dst, read_only in synced.shared_dirs]
     mounts.append(Mount(Path(os.path.realpath(project)), project))
-    common = git_common_dir(project)
-    if common is not None and not _is_within(common, project) \
-            and exposes_guarded(common, guarded_paths(user_home, staging.claude)) is None:
+    common = mounted_common_dir(project, user_home, staging.claude)
+    if common is not None:
         mounts.append(Mount(common, common))
+    if opts.protect_git:
+        from claude_docker.boundary import git
+
+        # Same path inside and out: the project (or worktree) mount above holds these.
+        mounts += [Mount(Path(os.path.realpath(p)), p, read_only) for p, read_only in git.mounts(project, common)]
     gitconfig = user_home / ".gitconfig"
     if opts.mount_gitconfig and gitconfig.is_file():
         mounts.append(Mount(Path(os.path.realpath(gitconfig)), gitconfig, read_only=True))
@@ -203,9 +216,15 @@ def run(claude_args: list[str]) -> int:
     container.attributes.update({"container.name": spec.name, "container.image.name": image})
     manifest = {
         "session": sid, "state": "running", **header, "container": spec.name, "image": image, "slot": slot,
-        "project": str(project), "started": spec.started, "trace_id": log.tracer.trace_id,
+        "project": str(project), "cwd": str(cwd), "started": spec.started, "trace_id": log.tracer.trace_id,
         **sync_state(staging, synced),
     }
+    try:
+        with _recorded_failure(log, docker=False), _as_tool_error("cannot take the project's snapshot"):
+            manifest.update(_guard_snapshots(opts, project, mounted_common_dir(project, user_home, claude), session))
+    except ToolError:
+        session.remove()
+        raise
     try:
         with _recorded_failure(log, docker=False), _as_tool_error("cannot record the session"):
             session.write_manifest(manifest)
@@ -213,6 +232,23 @@ def run(claude_args: list[str]) -> int:
         session.remove()
         raise
     return _supervise(argv, session, manifest, log, container, backup_due)
+
+
+def _guard_snapshots(opts: RunOptions, project: Path, common: Path | None, session: SessionDir) -> dict:
+    """What the end of the session compares the project's self-running places with (boundary/)."""
+    guards = {}
+    if opts.protect_project:
+        from claude_docker.boundary.project import MAX_FILES, snapshot
+
+        guards["project_guard"] = snapshot(project, session.path / "project-base")
+        if guards["project_guard"] is None:
+            print(f"claude-docker: warning: a .claude/ folder of {project} holds more than {MAX_FILES} files: its "
+                  "commands and settings are not reviewed after this session", file=sys.stderr)
+    if opts.protect_git:
+        from claude_docker.boundary import git
+
+        guards["git_guard"] = git.snapshot(project, common)
+    return guards
 
 
 def _wait_for_start(child: int, name: str) -> tuple[float | None, int | None]:
