@@ -60,6 +60,9 @@ def one_session(home: Path) -> float:
     os.replace(tmp, staged_json)
     with open(session.path / staging.config_key / "history.jsonl", "ab") as f:
         f.write(b'{"display":"a new prompt","project":"/home/u/p"}\n')
+    # The session's own transcript grows (on the host, through the mount): sync out checks it.
+    with open(home / ".claude" / "projects" / "-home-u-project7" / "00000007-session.jsonl", "ab") as f:
+        f.write(b'{"type":"user","message":"a new prompt"}\n')
     out_start = time.perf_counter()
     sync_out(session, manifest)
     session.remove()
