@@ -29,7 +29,7 @@ from collections import namedtuple
 from pathlib import Path
 
 from claude_docker import exitcodes
-from claude_docker.boundary import policy
+from claude_docker.boundary import policy, transcripts
 from claude_docker.errors import ToolError
 from claude_docker.fsio import append_durable, write_atomic
 from claude_docker.jsonmerge import MISSING, merge3, same
@@ -88,8 +88,6 @@ class Staging(namedtuple("Staging", "claude home session")):
 # (what changed in the shared dirs after that is the session's to review, by ctime, which it can't set back).
 # transcripts: the one projects/ folder the session may write (its cwd's), or None if all of projects/ is writable.
 SyncIn = namedtuple("SyncIn", "tracked shared_dirs mounted warnings since_ns transcripts")
-# Coarse file-system clocks stamp a write up to a tick before the clock we read: look back this far.
-CTIME_SLACK_NS = 1_000_000_000
 
 
 def transcript_dir_name(cwd: Path) -> str:
@@ -137,7 +135,7 @@ def check_writable(staging: Staging, shared: list[tuple[Path, Path]], cwd: Path)
 def sync_in(staging: Staging, cwd: Path) -> SyncIn:
     import time
 
-    since_ns = time.time_ns() - CTIME_SLACK_NS
+    since_ns = time.time_ns() - transcripts.CTIME_SLACK_NS
     session, claude = staging.session, staging.claude
     staged_config = session.path / staging.config_key
     for d in (session.home, staged_config, session.base):
@@ -146,7 +144,7 @@ def sync_in(staging: Staging, cwd: Path) -> SyncIn:
         ensure_private_dir(claude.config_dir)
         for name in ALWAYS_SHARED:
             (claude.config_dir / name).mkdir(mode=0o700, exist_ok=True)
-        transcripts = own_transcripts(claude, cwd)
+        own = own_transcripts(claude, cwd)
         entries = sorted(os.scandir(claude.config_dir), key=lambda e: e.name)
     except OSError as exc:
         raise ToolError(f"cannot prepare Claude's config dir {claude.config_dir}: {exc.strerror}",
@@ -163,8 +161,8 @@ def sync_in(staging: Staging, cwd: Path) -> SyncIn:
             continue
         if mode is not None:
             source, target = Path(os.path.realpath(entry.path)), claude.config_dir / name
-            if name == "projects" and transcripts is not None:
-                shared += [(source, target, True), (source / transcripts, target / transcripts, False)]
+            if name == "projects" and own is not None:
+                shared += [(source, target, True), (source / own, target / own, False)]
             else:
                 shared.append((source, target, mode == policy.READ_ONLY))
             mounted.append(name)
@@ -172,7 +170,7 @@ def sync_in(staging: Staging, cwd: Path) -> SyncIn:
             tracked.append(_stage(session, Path(entry.path), f"{staging.config_key}/{name}"))
     if not any(t["key"] == staging.claude_json_key for t in tracked):
         tracked.append(_stage(session, claude.claude_json, staging.claude_json_key))
-    return SyncIn(tracked, shared, mounted, check_writable(staging, shared, cwd), since_ns, transcripts)
+    return SyncIn(tracked, shared, mounted, check_writable(staging, shared, cwd), since_ns, own)
 
 
 def sync_state(staging: Staging, synced: SyncIn) -> dict:
@@ -593,28 +591,23 @@ def review_shared(session: SessionDir, manifest: dict, report: SyncReport, held)
     self-running places. Done once per session (marked in the manifest), also after a crash, by cleanup."""
     if manifest.get("reviewed"):
         return
-    from claude_docker.boundary import project, transcripts
+    from claude_docker.boundary import project
 
     since = int(manifest.get("sync_since_ns", 0))
     # Only the session's own folder was writable; a manifest of an older version had all of projects/.
     folder = "projects/" + manifest["transcripts"] if manifest.get("transcripts") else "projects"
-    removed, busy = transcripts.review(os.path.join(os.path.realpath(manifest["host_config"]), folder), since)
-    for item in removed:
-        held.add_lines(Path(manifest["host_config"]), f"{folder}/{item.rel}", f"{folder}/{item.rel}", item.lines,
-                       transcripts.REASON)
-        report.note_held(f"{folder}/{item.rel}", policy.Verdict(policy.HOLD, transcripts.REASON))
-    report.warnings += [f"{folder}/{rel} changed while it was checked; `claude-docker cleanup` checks it again"
-                        for rel in busy]
+    items, busy = transcripts.hold_state_lines(Path(manifest["host_config"]), folder, since, held)
+    report.warnings += [f"{rel} changed while it was checked; `claude-docker cleanup` checks it again" for rel in busy]
     if manifest.get("git_guard"):
         from claude_docker.boundary import git
 
-        for item in git.review(manifest["git_guard"], Path(manifest["project"]), held):
-            report.note_held(item["label"], policy.Verdict(item["verdict"], item["reason"]))
+        items += git.review(manifest["git_guard"], Path(manifest["project"]), held)
     guard = manifest.get("project_guard")
     if guard:
         ctx = policy.Context(projects=(guard["root"],), relaxed=policy.relaxed())
-        for item in project.review(guard, session.path / "project-base", held, ctx):
-            report.note_held(item["label"], policy.Verdict(item["verdict"], item["reason"]))
+        items += project.review(guard, session.path / "project-base", held, ctx)
+    for item in items:
+        report.note_held(item["label"], policy.Verdict(item["verdict"], item["reason"]))
     manifest["reviewed"] = not busy
     session.write_manifest(manifest)
 

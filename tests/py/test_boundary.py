@@ -269,3 +269,26 @@ def test_the_held_command_lists_shows_applies_and_drops(home, tmp_path):
     assert check_held().status == "ok"  # applied items are no longer pending
     assert held_cmd("drop", "--all").stdout == "dropped 1 record(s)\n"
     assert held_cmd("list").stdout == "nothing held\n"
+
+
+def test_a_restore_takes_state_lines_out_of_the_transcripts_it_brings_back(home):
+    """An hourly backup runs while a session does, so a backup can hold a line the session's end would have
+    removed: restoring it must not bring that line back to a native resume."""
+    from claude_docker.backup.create import create
+    from claude_docker.backup.restore import restore
+    from claude_docker.backup.store import Store
+    from claude_docker.paths import ClaudeHome
+
+    claude = ClaudeHome.from_env()
+    folder = claude.config_dir / "projects" / "-work-p"
+    folder.mkdir(parents=True)
+    convo = b'{"type":"user","message":"hi"}\n'
+    evil = b'{"type":"permission-mode","permissionMode":"acceptEdits"}\n'
+    (folder / "s.jsonl").write_bytes(convo + evil)
+    claude.claude_json.write_text('{"numStartups": 1}')
+    manifest = create(claude, "test", "full", Store())
+    (folder / "s.jsonl").unlink()
+    result = restore(Store().load(manifest["id"]), claude, backup_first=False)
+    assert (folder / "s.jsonl").read_bytes() == convo
+    assert result.held == ["projects/-work-p/s.jsonl"]
+    assert HeldRecord(f"restore-{manifest['id']}").items[0]["kind"] == "lines"

@@ -214,6 +214,9 @@ def disaster_recovery(claude: ClaudeHome, confirm: Callable[[Recovery], bool], i
                     rec.restored.append((key, why))
                 if result.pre_restore:
                     rec.pre_restore.append(result.pre_restore)
+                if result.held:
+                    say(f"held {len(result.held)} transcript line set(s) a native resume would obey: "
+                        f"claude-docker held show restore-{manifest['id']}")
             found["files"] = len(rec.restored)
         with log.step("verify") as found:
             rec.checks = verify_recovery(claude, chosen, restored, image)

@@ -26,6 +26,7 @@ import hashlib
 import os
 import shutil
 import stat
+import time
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -241,12 +242,13 @@ class Result:
         self.same = 0
         self.pre_restore: str | None = None
         self.bytes = 0
+        self.held: list[str] = []  # transcripts whose state lines were taken out again (claude-docker held)
 
     def to_json(self) -> dict:
         return {"snapshot": self.snapshot, "written": [{"path": k, "why": w} for k, w in self.written],
                 "dirs": self.dirs, "links": [{"path": k, "target": t} for k, t in self.links],
                 "kept": [{"path": k, "why": w} for k, w in self.kept], "unchanged": self.same,
-                "pre_restore_backup": self.pre_restore, "bytes": self.bytes}
+                "pre_restore_backup": self.pre_restore, "bytes": self.bytes, "held": self.held}
 
 
 def _plan(store: Store, manifest: dict, claude: ClaudeHome, mode: str, force_credentials: bool,
@@ -354,6 +356,9 @@ def restore(manifest: dict, claude: ClaudeHome, mode: str = "all", force_credent
                         if why != MISSING or scope.must_parse(e["path"])], parent)
             if backup_first and (os.path.lexists(claude.config_dir) or os.path.lexists(claude.claude_json)):
                 result.pre_restore = create(claude, "pre-restore", manifest["scope"], store)["id"]
+            from claude_docker.boundary.transcripts import CTIME_SLACK_NS
+
+            swapped_from = time.time_ns() - CTIME_SLACK_NS
             try:
                 _swap_in(claude, staging, plan, missing_dirs, missing_links)
             except beneath.Escape as exc:
@@ -366,8 +371,21 @@ def restore(manifest: dict, claude: ClaudeHome, mode: str = "all", force_credent
                                    "whole, old or new: fix that and run it again", exitcodes.FAILURE) from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        if any(scope.file_name(e["path"]).startswith("projects/") for e, _ in plan):
+            result.held = _police_transcripts(claude, manifest["id"], swapped_from)
     result.bytes = need
     return result
+
+
+def _police_transcripts(claude: ClaudeHome, snapshot_id: str, since_ns: int) -> list[str]:
+    """A backup holds transcripts as sessions wrote them (an hourly backup runs while a session does): the
+    lines a native resume would obey are taken out again, as at the end of a session (boundary/)."""
+    from claude_docker.boundary.held import HeldRecord
+    from claude_docker.boundary.transcripts import hold_state_lines
+
+    held = HeldRecord(f"restore-{snapshot_id}")
+    items, _busy = hold_state_lines(claude.config_dir, "projects", since_ns, held)
+    return [item["label"] for item in items]
 
 
 # Directories held open at once while files are renamed into them: far below the usual limit of 1024.

@@ -18,10 +18,13 @@ from __future__ import annotations
 import os
 import stat
 from collections import namedtuple
+from pathlib import Path
 
 from claude_docker.boundary.policy import is_state_line, may_hold_state_lines
 from claude_docker.fsio import fsync_dir, replace_file
 
+# Coarse file-system clocks stamp a write up to a tick before the clock we read: look back this far.
+CTIME_SLACK_NS = 1_000_000_000
 MAX_TRANSCRIPT = 512 * 1024 * 1024  # larger is no transcript Claude Code would resume; left alone
 REASON = "transcript lines a native `claude --resume` would turn into its permission mode, agent or worktree"
 
@@ -109,3 +112,11 @@ def review(folder: str, since_ns: int) -> tuple[list[Removed], list[str]]:
     except FileNotFoundError:
         pass
     return removed, busy
+
+
+def hold_state_lines(config_dir: Path, folder: str, since_ns: int, held) -> tuple[list[dict], list[str]]:
+    """review() of `folder` (relative to Claude's config dir), with what it removed kept in `held` (a
+    HeldRecord). Returns the held items and the busy transcripts (relative to the config dir)."""
+    removed, busy = review(os.path.join(os.path.realpath(config_dir), folder), since_ns)
+    items = [held.add_lines(config_dir, f"{folder}/{r.rel}", f"{folder}/{r.rel}", r.lines, REASON) for r in removed]
+    return items, [f"{folder}/{rel}" for rel in busy]

@@ -227,6 +227,9 @@ def restore(snapshot_id: str | None, repair: bool, force_credentials: bool, dry_
     if result.pre_restore:
         summary += f"; the state before is backup {result.pre_restore}"
     print(summary)
+    if result.held:
+        print(f"held the state lines of {len(result.held)} transcript(s) for review (a native resume would obey "
+              f"them): claude-docker held show restore-{manifest['id']}")
     return exitcodes.OK
 
 
