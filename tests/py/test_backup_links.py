@@ -214,6 +214,17 @@ def test_top_level_links_are_still_followed_for_their_content(home, tmp_path):
     assert json.loads((dotfiles / "settings.json").read_text()) == {"theme": "from dotfiles"}
 
 
+def test_two_top_level_links_to_one_file_are_never_written_twice(home):
+    make_state(home, 1 << 20, 20)
+    cfg = home / ".claude"
+    os.symlink("settings.json", cfg / "settings.local.json")  # the user's own: followed, so one file twice
+    manifest = create(ClaudeHome.from_env(), "manual")
+    (cfg / "settings.json").write_text("{")
+    result = cli("backup", "restore", manifest["id"])
+    assert result.returncode == 1 and result.stderr.endswith("it would write one file twice\n"), result.stderr
+    assert (cfg / "settings.json").read_text() == "{"
+
+
 def test_a_dry_run_lists_the_directories_and_links_it_would_make(home):
     make_state(home, 1 << 20, 20)
     project = home / ".claude" / "projects" / "-home-u-project0"

@@ -257,7 +257,7 @@ def _plan(store: Store, manifest: dict, claude: ClaudeHome, mode: str, force_cre
     Every path on the way to each of them is checked first, before anything is made: a link or a
     non-directory there raises RestoreError, since it could lead the restore out of Claude's state."""
     plan, missing_dirs, missing_links = [], [], []
-    places: set[str] = set()
+    places: set = set()  # (root, path beneath it): two keys of one file (through top-level links) meet here
     with scope.Roots(claude) as roots:
         host = _Host(roots)
         try:
@@ -267,7 +267,10 @@ def _plan(store: Store, manifest: dict, claude: ClaudeHome, mode: str, force_cre
                     action, why = decide(store, entry, host, mode, force_credentials)
                     if action == "write":
                         plan.append((entry, why))
-                        places.add(_place(roots, key))
+                        try:
+                            places.add(roots.locate(key))
+                        except FileNotFoundError:  # no config dir: nothing can lead two keys to one file
+                            places.add(key)
                     elif action == "keep":
                         result.kept.append((key, why))
                     else:
@@ -291,7 +294,7 @@ def _plan(store: Store, manifest: dict, claude: ClaudeHome, mode: str, force_cre
 
 
 def _place(roots: scope.Roots, key: str) -> str:
-    """Where a key is on this host, its roots resolved (for messages, and to tell two keys of one file)."""
+    """Where a key is on this host, its roots resolved (for messages)."""
     try:
         return roots.path(*roots.locate(key))
     except FileNotFoundError:
