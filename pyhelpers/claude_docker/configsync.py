@@ -22,13 +22,12 @@ the session changed is applied, held for review (`claude-docker held`), refused 
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from collections import namedtuple
 from pathlib import Path
 
-from claude_docker import exitcodes
+from claude_docker import beneath, exitcodes
 from claude_docker.boundary import policy, transcripts
 from claude_docker.errors import ToolError
 from claude_docker.fsio import append_durable, write_atomic
@@ -248,12 +247,13 @@ class _Invalid(Exception):
 class StagedTree:
     """The session's staged files, seen from its session dir, which no container can reach.
 
-    Every path component below it is opened without following links, and only regular files are read
-    (never a FIFO or a device, which could block or lie): a link the container planted at any depth,
-    even in place of the staged config dir itself, can't make this process read or list a host file."""
+    Every path below it is opened beneath the session dir without following a link at any component
+    (beneath.py), and only regular files are read (never a FIFO or a device, which could block or lie): a
+    link the container planted at any depth, even in place of the staged config dir itself, can't make this
+    process read or list a host file."""
 
     def __init__(self, session: SessionDir):
-        self.root = os.open(session.path, os.O_RDONLY | os.O_DIRECTORY)
+        self.root = beneath.open_dir(session.path)
 
     def __enter__(self) -> "StagedTree":
         return self
@@ -261,34 +261,20 @@ class StagedTree:
     def __exit__(self, *_exc) -> None:
         os.close(self.root)
 
-    def _dir(self, parts: list[str]) -> int:
-        fd = os.dup(self.root)
-        for i, part in enumerate(parts):
-            try:
-                nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            except FileNotFoundError:
-                os.close(fd)
-                raise
-            except OSError:
-                os.close(fd)
-                raise _Invalid(f"{'/'.join(parts[:i + 1])} was replaced by a link or a file") from None
-            os.close(fd)
-            fd = nxt
-        return fd
-
-    def _parent(self, key: str) -> tuple[int, str] | None:
-        """(an open descriptor of a staged file's directory, the file's name), or None if that dir is gone."""
-        parts = key.split("/")
+    def _open(self, key: str, flags: int) -> int | None:
+        """A descriptor of a staged path, None if it is gone."""
         try:
-            return self._dir(parts[:-1]), parts[-1]
+            return beneath.open_beneath(self.root, key, flags)
         except FileNotFoundError:
             return None
+        except beneath.Escape as exc:
+            raise _Invalid(f"{exc.filename} was replaced by a link or a file") from None
 
     def signature(self, key: str) -> list[int] | None:
-        parent = self._parent(key)
-        if parent is None:
+        parent, _, name = key.rpartition("/")
+        d = self._open(parent, os.O_RDONLY | os.O_DIRECTORY)
+        if d is None:
             return None
-        d, name = parent
         try:
             st = os.stat(name, dir_fd=d, follow_symlinks=False)
         except FileNotFoundError:
@@ -299,32 +285,26 @@ class StagedTree:
 
     def read(self, key: str, offset: int = 0) -> bytes | None:
         """A staged regular file's bytes from `offset`, or None if it is gone."""
-        parent = self._parent(key)
-        if parent is None:
-            return None
-        d, name = parent
         try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=d)
+            fd = beneath.open_regular(self.root, key)
         except FileNotFoundError:
             return None
+        except beneath.NotRegular:
+            raise _Invalid("not a regular file") from None
+        except beneath.Escape as exc:
+            raise _Invalid("a link" if exc.filename == key else f"{exc.filename} was replaced by a link") from None
         except OSError as exc:
-            raise _Invalid("a link" if exc.errno == errno.ELOOP else f"unreadable ({exc.strerror})") from None
-        finally:
-            os.close(d)
+            raise _Invalid(f"unreadable ({exc.strerror})") from None
         with os.fdopen(fd, "rb") as f:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise _Invalid("not a regular file")
-            if st.st_size - offset > MAX_STAGED_FILE:
+            if os.fstat(f.fileno()).st_size - offset > MAX_STAGED_FILE:
                 raise _Invalid(f"larger than {MAX_STAGED_FILE >> 20} MiB")
             f.seek(offset)
             return f.read()
 
     def entries(self, key: str) -> list[tuple[str, bool]]:
         """(name, is a real directory) of what a staged dir holds."""
-        try:
-            d = self._dir(key.split("/"))
-        except FileNotFoundError:
+        d = self._open(key, os.O_RDONLY | os.O_DIRECTORY)
+        if d is None:
             return []
         try:
             with os.scandir(d) as it:
@@ -334,15 +314,13 @@ class StagedTree:
 
     def files_under(self, key: str) -> list[str]:
         """Keys of the regular files and links below a staged dir; links are not followed."""
-        found = []
-        d = self._dir(key.split("/"))
+        d = self._open(key, os.O_RDONLY | os.O_DIRECTORY)
+        if d is None:
+            return []
         try:
-            for dirpath, _dirs, files, _fd in os.fwalk(".", dir_fd=d, follow_symlinks=False):
-                rel = os.path.normpath(dirpath)
-                found += [f"{key}/{name}" if rel == "." else f"{key}/{rel}/{name}" for name in files]
+            return [f"{key}/{rel}" for rel, _st, kind in beneath.walk(d) if kind != "dir"]
         finally:
             os.close(d)
-        return found
 
 
 def _read_host(path: Path) -> bytes | None:

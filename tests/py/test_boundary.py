@@ -292,3 +292,25 @@ def test_a_restore_takes_state_lines_out_of_the_transcripts_it_brings_back(home)
     assert (folder / "s.jsonl").read_bytes() == convo
     assert result.held == ["projects/-work-p/s.jsonl"]
     assert HeldRecord(f"restore-{manifest['id']}").items[0]["kind"] == "lines"
+
+
+def test_git_mounts_pin_every_git_dir_and_make_hooks_and_config_read_only(tmp_path):
+    from claude_docker.boundary import git
+
+    proj = tmp_path / "proj"
+    sub = proj / ".git" / "modules" / "lib"
+    sub.mkdir(parents=True)
+    (proj / ".git" / "config").write_text("[core]\n")
+    (sub / "HEAD").write_text("ref: refs/heads/main\n")
+    (sub / "config").write_text("[core]\n")
+    (proj / ".git" / "modules" / "evil").symlink_to(tmp_path)  # never followed into
+    (tmp_path / "HEAD").write_text("")
+    (tmp_path / "config").write_text("")
+    found = git.mounts(proj, None)
+    assert found == [(proj / ".git", False), (proj / ".git" / "hooks", True), (proj / ".git" / "config", True),
+                     (sub, False), (sub / "hooks", True), (sub / "config", True)]
+    assert (proj / ".git" / "hooks").is_dir()  # made, so the session can't make it
+    worktree = tmp_path / "tree"
+    worktree.mkdir()
+    (worktree / ".git").write_text("gitdir: /elsewhere\n")
+    assert git.mounts(worktree, None) == [(worktree / ".git", True)]  # the pointer itself, read-only

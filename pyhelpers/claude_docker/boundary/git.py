@@ -24,6 +24,7 @@ import stat
 import subprocess
 from pathlib import Path
 
+from claude_docker import beneath
 from claude_docker.boundary import policy
 
 # Files that, created in a git dir, redirect where git reads its config.
@@ -42,12 +43,24 @@ def git_dirs(project: Path, common: Path | None) -> list[Path]:
         if top is None or top.is_symlink() or not top.is_dir():
             continue
         found.append(top)
-        modules = top / "modules"
-        if modules.is_dir() and not modules.is_symlink():
-            for dirpath, _dirs, files, _fd in os.fwalk(modules, follow_symlinks=False):
-                if "HEAD" in files and "config" in files:
-                    found.append(Path(dirpath))
+        found += _submodule_dirs(top / "modules")
     return found
+
+
+def _submodule_dirs(modules: Path) -> list[Path]:
+    """The git dirs below `.git/modules/` (one holds both HEAD and config), found without following links."""
+    if modules.is_symlink() or not modules.is_dir():
+        return []
+    seen: dict[str, set] = {}
+    root = beneath.open_dir(modules)
+    try:
+        for rel, _st, kind in beneath.walk(root):
+            parent, _, name = rel.rpartition("/")
+            if kind == "file" and name in ("HEAD", "config") and parent:
+                seen.setdefault(parent, set()).add(name)
+    finally:
+        os.close(root)
+    return [modules / rel for rel, names in sorted(seen.items()) if len(names) == 2]
 
 
 def mounts(project: Path, common: Path | None) -> list[tuple[Path, bool]]:

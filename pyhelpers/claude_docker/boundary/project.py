@@ -7,8 +7,9 @@ would run or obey without asking (git's are boundary/git.py's).
   same policy as the user's own settings: settings keys that flow stay; everything else is put back as it
   was and kept for review (`claude-docker held`). The snapshot they are compared with is taken at the start.
 
-Never through a link: every path below the project root is opened component by component with O_NOFOLLOW,
-and a link the session planted where one of these belongs is removed (and listed) rather than followed.
+Never through a link: every path below the project root is opened beneath it without following a link at
+any component (beneath.py), and a link the session planted where one of these belongs is removed (and
+listed) rather than followed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import stat
 from pathlib import Path
 
+from claude_docker import beneath
 from claude_docker.boundary import policy
 from claude_docker.fsio import fsync_dir, replace_file
 
@@ -28,69 +30,49 @@ class Link(str):
     """A link found where a guarded file or directory belongs (its target, never followed)."""
 
 
-def _walk_to(root_fd: int, parts: list[str]) -> int | Link | None:
-    """An open descriptor of the directory `parts` below root_fd, a Link if a component is one, None if absent."""
-    fd = os.dup(root_fd)
-    for part in parts:
-        try:
-            nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-        except FileNotFoundError:
-            os.close(fd)
-            return None
-        except OSError:
-            try:
-                target = Link(os.readlink(part, dir_fd=fd))
-            except OSError:
-                target = None  # a file where a directory belongs: nothing of ours below it
-            os.close(fd)
-            return target
-        os.close(fd)
-        fd = nxt
-    return fd
+def _link(root_fd: int, exc: OSError) -> Link:
+    """What stands where a guarded path should be, for the record: a link's target, or what it is."""
+    try:
+        return Link(beneath.readlink(root_fd, exc.filename))
+    except OSError:
+        return Link("(not a regular file or directory)")
 
 
 def read(root_fd: int, rel: str) -> bytes | Link | None:
-    """A guarded file's bytes; a Link if it or a directory above it is a link; None if absent or not a file."""
-    *dirs, name = rel.split("/")
-    d = _walk_to(root_fd, dirs)
-    if not isinstance(d, int):
-        return d
+    """A guarded file's bytes; a Link if it, or a directory above it, is a link or not what it should be;
+    None if absent or too large to be settings or commands."""
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=d)
+        fd = beneath.open_regular(root_fd, rel)
     except FileNotFoundError:
         return None
-    except OSError:
-        try:
-            return Link(os.readlink(name, dir_fd=d))
-        except OSError:
-            return None
-    finally:
-        os.close(d)
+    except beneath.NotRegular:
+        return Link("(not a regular file)")
+    except beneath.Escape as exc:
+        return _link(root_fd, exc)
     with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE:
+        if os.fstat(f.fileno()).st_size > MAX_FILE:
             return None
         return f.read()
 
 
 def list_files(root_fd: int, rel_dir: str) -> list[str] | Link | None:
-    """The files (and links) below a guarded directory, relative to the project; None if it is absent."""
-    d = _walk_to(root_fd, rel_dir.split("/"))
-    if not isinstance(d, int):
-        return d
+    """The files, links and others below a guarded directory, relative to the project; None if it is absent."""
+    try:
+        d = beneath.open_beneath(root_fd, rel_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        return None
+    except beneath.Escape as exc:
+        return _link(root_fd, exc)
     found: list[str] = []
     try:
-        for dirpath, _dirs, files, dir_fd in os.fwalk(".", dir_fd=d, follow_symlinks=False):
-            sub = os.path.normpath(dirpath)
-            # Links to directories are listed among the dirs (fwalk does not enter them): review them too.
-            links = [n for n in _dirs if stat.S_ISLNK(os.stat(n, dir_fd=dir_fd, follow_symlinks=False).st_mode)]
-            for name in files + links:
-                found.append(f"{rel_dir}/{name}" if sub == "." else f"{rel_dir}/{sub}/{name}")
-            if len(found) > MAX_FILES:
-                break
+        for rel, _st, kind in beneath.walk(d):
+            if kind != "dir":
+                found.append(f"{rel_dir}/{rel}")
+                if len(found) > MAX_FILES:
+                    break
     finally:
         os.close(d)
-    return sorted(found)
+    return found
 
 
 def guarded_files(root_fd: int) -> list[str] | None:
@@ -130,66 +112,42 @@ def snapshot(project: Path, base: Path) -> dict | None:
     return {"root": str(project), "files": files, "links": links}
 
 
-def _open_parent(root_fd: int, rel: str, create: bool) -> tuple[int, str] | None:
-    """(descriptor of rel's directory, its name), making missing directories when `create`; never via a link."""
-    *dirs, name = rel.split("/")
-    fd = os.dup(root_fd)
-    for part in dirs:
-        if create:
-            try:
-                os.mkdir(part, 0o755, dir_fd=fd)
-            except FileExistsError:
-                pass
-        try:
-            nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-        except OSError:
-            os.close(fd)
-            return None
-        os.close(fd)
-        fd = nxt
-    return fd, name
-
-
 def _put_back(root_fd: int, rel: str, data: bytes | None) -> None:
-    """Make `rel` hold `data` again (None: remove what the session created), never following a link."""
-    _unlink_links_on_the_way(root_fd, rel)
-    where = _open_parent(root_fd, rel, create=data is not None)
-    if where is None:
+    """Make `rel` hold `data` again (None: remove what the session created). A link found on the way is
+    removed (the link only), never followed."""
+    parent, _, name = rel.rpartition("/")
+    for _attempt in range(len(rel.split("/")) + 1):  # each round removes one link in the way
+        try:
+            d = (beneath.mkdirs_beneath(root_fd, parent, 0o755) if data is not None
+                 else beneath.open_beneath(root_fd, parent, os.O_RDONLY | os.O_DIRECTORY))
+        except FileNotFoundError:
+            return  # nothing there to remove
+        except beneath.Escape as exc:
+            _remove_in_the_way(root_fd, exc.filename)
+            continue
+        try:
+            if data is None:
+                try:
+                    os.unlink(name, dir_fd=d)
+                except FileNotFoundError:
+                    pass
+            else:
+                replace_file(name, data, 0o644, dir_fd=d)  # a link there is replaced, not written through
+            fsync_dir(d)
+        finally:
+            os.close(d)
         return
-    d, name = where
+
+
+def _remove_in_the_way(root_fd: int, rel: str) -> None:
+    """Remove the link (or file) a session put where a directory of a guarded path belongs."""
+    parent, _, name = rel.rpartition("/")
+    d = beneath.open_beneath(root_fd, parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        if data is None:
-            try:
-                os.unlink(name, dir_fd=d)
-            except FileNotFoundError:
-                pass
-        else:
-            replace_file(name, data, 0o644, dir_fd=d)
-        fsync_dir(d)
+        if not stat.S_ISDIR(os.stat(name, dir_fd=d, follow_symlinks=False).st_mode):
+            os.unlink(name, dir_fd=d)
     finally:
         os.close(d)
-
-
-def _unlink_links_on_the_way(root_fd: int, rel: str) -> None:
-    """Remove a link the session planted in place of a guarded directory or file (the link only)."""
-    parts = rel.split("/")
-    fd = os.dup(root_fd)
-    try:
-        for i, part in enumerate(parts):
-            try:
-                st = os.stat(part, dir_fd=fd, follow_symlinks=False)
-            except FileNotFoundError:
-                return
-            if stat.S_ISLNK(st.st_mode):
-                os.unlink(part, dir_fd=fd)
-                return
-            if i == len(parts) - 1 or not stat.S_ISDIR(st.st_mode):
-                return
-            nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            os.close(fd)
-            fd = nxt
-    finally:
-        os.close(fd)
 
 
 def review(record: dict, base: Path, held, ctx: policy.Context) -> list[dict]:

@@ -7,8 +7,7 @@ into state (the permission mode, the main agent, the worktree: policy.STATE_LINE
 host's copy and kept for review, so the next native `claude --resume` starts with the user's own defaults.
 Every other line stays byte for byte.
 
-The walk never follows a link (os.fwalk checks each directory it enters against what it listed), files are
-opened with O_NOFOLLOW beneath their directory and must be regular, and a file is replaced only if it did not
+The walk never follows a link, at any component (beneath.py), files must be regular (a FIFO never blocks it), and a file is replaced only if it did not
 change between our read and the rename (a transcript another session is still writing is left for later).
 A change is recognised by its ctime, which, unlike the mtime, a session cannot set back.
 """
@@ -20,6 +19,7 @@ import stat
 from collections import namedtuple
 from pathlib import Path
 
+from claude_docker import beneath
 from claude_docker.boundary.policy import is_state_line, may_hold_state_lines
 from claude_docker.fsio import fsync_dir, replace_file
 
@@ -29,18 +29,6 @@ MAX_TRANSCRIPT = 512 * 1024 * 1024  # larger is no transcript Claude Code would 
 REASON = "transcript lines a native `claude --resume` would turn into its permission mode, agent or worktree"
 
 Removed = namedtuple("Removed", "rel lines")  # rel: below the projects dir; lines: the removed bytes
-
-
-def _read(dir_fd: int, name: str) -> tuple[bytes, os.stat_result] | None:
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
-    except OSError:
-        return None  # gone, or a link: nothing a resume would read as this session's transcript
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_TRANSCRIPT:
-            return None
-        return f.read(), st
 
 
 def split_state_lines(data: bytes) -> tuple[bytes, bytes]:
@@ -62,11 +50,18 @@ def split_state_lines(data: bytes) -> tuple[bytes, bytes]:
 
 
 def _clean(dir_fd: int, name: str) -> bytes | None:
-    """Remove the state lines of one transcript; the removed lines, None if none, b"" if it was busy."""
-    found = _read(dir_fd, name)
-    if found is None or not may_hold_state_lines(found[0]):
+    """Remove the state lines of one transcript in `dir_fd`; the removed lines, None if none, b"" if busy."""
+    try:
+        fd = beneath.open_regular(dir_fd, name)
+    except OSError:
+        return None  # gone, a link or no regular file: nothing a resume would read as this session's transcript
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if st.st_size > MAX_TRANSCRIPT:
+            return None
+        data = f.read()
+    if not may_hold_state_lines(data):
         return None
-    data, st = found
     keep, removed = split_state_lines(data)
     if not removed:
         return None
@@ -92,25 +87,28 @@ def review(folder: str, since_ns: int) -> tuple[list[Removed], list[str]]:
     removed: list[Removed] = []
     busy: list[str] = []
     try:
-        for dirpath, _dirs, files, dir_fd in os.fwalk(folder, follow_symlinks=False):
-            rel_dir = os.path.relpath(dirpath, folder)
-            for name in files:
-                if not name.endswith(".jsonl"):
-                    continue
-                try:
-                    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                if st.st_ctime_ns < since_ns or not stat.S_ISREG(st.st_mode):
-                    continue
-                rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-                lines = _clean(dir_fd, name)
-                if lines:
-                    removed.append(Removed(rel, lines))
-                elif lines == b"":
-                    busy.append(rel)
+        root = beneath.open_dir(folder)
     except FileNotFoundError:
-        pass
+        return removed, busy
+    try:
+        for rel, st, kind in beneath.walk(root):
+            if kind != "file" or not rel.endswith(".jsonl") or st.st_ctime_ns < since_ns:
+                continue
+            parent, _, name = rel.rpartition("/")
+            try:
+                dir_fd = beneath.open_beneath(root, parent, os.O_RDONLY | os.O_DIRECTORY)
+            except OSError:
+                continue  # its directory changed under us: not one a resume reads as it was listed
+            try:
+                lines = _clean(dir_fd, name)
+            finally:
+                os.close(dir_fd)
+            if lines:
+                removed.append(Removed(rel, lines))
+            elif lines == b"":
+                busy.append(rel)
+    finally:
+        os.close(root)
     return removed, busy
 
 
