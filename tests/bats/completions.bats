@@ -147,7 +147,17 @@ assert_no_program_ran() {
   [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
   assert_contains "$output" doctor cleanup image ps run "list sessions" \
     "remove orphaned containers, sync back interrupted sessions" "build the session image" \
-    log-event metrics trace datadog health flush backup dr
+    log-event metrics trace datadog health flush backup dr held
+  assert_no_program_ran
+}
+
+@test "TAB after claude-docker held lists its commands, and apply completes --all" {
+  complete_line 'claude-docker held ' '*apply*drop*'
+  [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
+  assert_contains "$output" list show apply drop "apply held items to the host"
+  complete_line 'claude-docker held apply --' '*--all*'
+  [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
+  assert_contains "$output" --all "apply every held item"
   assert_no_program_ran
 }
 
