@@ -100,13 +100,13 @@ def test_transcripts_that_could_not_be_saved_stop_the_session_before_it_starts(u
 
 def test_other_unwritable_shared_dirs_are_a_warning(user_home, real_image, no_leftover_containers):
     home = user_home / "home"
-    (home / ".claude" / "skills").mkdir(parents=True)
+    (home / ".claude" / "todos").mkdir(parents=True)
     os.chown(home / ".claude", UID, GID)
     result = as_user(user_home, user_env(user_home, real_image), claude_in(home / "project", "--version"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "2.1.197 (Claude Code)"
     assert result.stderr == (f"claude-docker: warning: {home / '.claude' / 'skills'} is not writable by you: "
-                             "Claude Code can't save to skills/\n")
+                             "Claude Code can't save to todos/\n")
 
 
 def _owner(path):
