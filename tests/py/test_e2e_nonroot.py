@@ -105,7 +105,7 @@ def test_other_unwritable_shared_dirs_are_a_warning(user_home, real_image, no_le
     result = as_user(user_home, user_env(user_home, real_image), claude_in(home / "project", "--version"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "2.1.197 (Claude Code)"
-    assert result.stderr == (f"claude-docker: warning: {home / '.claude' / 'skills'} is not writable by you: "
+    assert result.stderr == (f"claude-docker: warning: {home / '.claude' / 'todos'} is not writable by you: "
                              "Claude Code can't save to todos/\n")
 
 
