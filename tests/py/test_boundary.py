@@ -51,7 +51,7 @@ def test_settings_keys_flow_only_as_plain_preferences():
                              {"theme": "light", "model": "opus", "hooks": {}, "env": {"A": "1"},
                               "verbose": "yes-but-a-string", "defaultShell": "/tmp/evil", "unknownKey": 1})
     assert allowed == {"theme": "light", "model": "opus", "hooks": {}}  # an empty hooks object grants nothing
-    assert held == {"env": "hold", "verbose": "hold", "defaultShell": "hold", "unknownKey": "hold"}
+    assert held == {"env.A": "hold", "verbose": "hold", "defaultShell": "hold", "unknownKey": "hold"}
     _, held = verdicts(policy.settings_change, {}, {"model": "arn:aws:bedrock:us-east-1:1:model/x"})
     assert held == {"model": "hold"}
     _, held = verdicts(policy.settings_change, {"respectGitignore": True}, {"respectGitignore": False})
@@ -73,8 +73,8 @@ def test_global_config_keys():
                        "projects": {"/work/proj": {"lastCost": 2, "hasTrustDialogAccepted": True},
                                     "/work/proj/sub": {"hasTrustDialogAccepted": True},
                                     "/elsewhere": {"allowedTools": []}}}
-    assert held == {"env": "hold", "bypassPermissionsModeAccepted": "refuse", "somethingNew": "hold",
-                    "projects./work/proj.mcpServers": "hold", "projects./work/proj.enabledMcpjsonServers": "refuse",
+    assert held == {"env.X": "hold", "bypassPermissionsModeAccepted": "refuse", "somethingNew": "hold",
+                    "projects./work/proj.mcpServers.a": "hold", "projects./work/proj.enabledMcpjsonServers": "refuse",
                     "projects./elsewhere.hasTrustDialogAccepted": "hold"}
     assert "cachedGrowthBookFeatures" not in allowed  # dropped: the host refetches its own
 
@@ -252,13 +252,19 @@ def test_the_held_command_lists_shows_applies_and_drops(home, tmp_path):
     record = HeldRecord("abc123", "/p")
     record.add_key(cfg, "settings.json", "settings.json: env", ("env",), {"GITHUB_TOKEN": "ghp_secret", "A": "1"},
                    policy.Verdict(policy.HOLD, "runs a program on your host"), own_link=True)
+    record.add_key(cfg, "settings.json", "settings.json: x", ("x",),
+                   {"args": ["--api-key", "BSAq1234", "--token=tok9", "-v"], "k": "sk9ant0abcdefghijklmnopqrstu"},
+                   policy.Verdict(policy.HOLD, "unknown"), own_link=True)
     record.add_file(cfg, "commands/x.md", "commands/x.md", b"!`id`", policy.Verdict(policy.HOLD, "code"))
-    assert check_held().status == "warn" and "2 change(s)" in check_held().detail
+    assert check_held().status == "warn" and "3 change(s)" in check_held().detail
     listing = held_cmd("list")
     assert "abc123" in listing.stdout and listing.returncode == 0
     shown = held_cmd("show", "abc")
     assert "settings.json: env: runs a program on your host" in shown.stdout
     assert "ghp_secret" not in shown.stdout and '"A": "1"' in shown.stdout
+    for secret in ("BSAq1234", "tok9", "sk9ant0"):
+        assert secret not in shown.stdout
+    assert '"--api-key", "***", "--token=***", "-v"' in shown.stdout
     missing = held_cmd("show", "zzz")
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "held list" in missing.stderr
     assert held_cmd("apply", "abc123").returncode == 2  # neither numbers nor --all

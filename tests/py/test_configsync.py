@@ -222,7 +222,7 @@ def test_custom_config_dir(home, tmp_path, monkeypatch):
     sim.rewrite_json(sim.claude_json, lambda d: d.update(numStartups=2, env={"BASH_ENV": "/tmp/x"}))
     report = sim.finish()
     assert host_json(cfg / ".claude.json") == {"theme": "dark", "numStartups": 2}
-    assert report.held == [".claude.json: env: runs a program on your host"]
+    assert report.held == [".claude.json: env.BASH_ENV: runs a program on your host"]
     assert not (home / ".claude.json").exists()
 
 
@@ -342,8 +342,8 @@ def test_mcp_servers_are_held_back_and_plugins_mounted_read_only(home, claude_ho
     host = host_json(home / ".claude.json")
     assert "mcpServers" not in host and "mcpServers" not in host["projects"]["/p"]
     assert host["numStartups"] == 2
-    assert sorted(report.held) == [".claude.json: mcpServers: runs a program on your host",
-                                   ".claude.json: projects./p.mcpServers: runs a program on your host"]
+    assert sorted(report.held) == [".claude.json: mcpServers.evil: runs a program on your host",
+                                   ".claude.json: projects./p.mcpServers.x: runs a program on your host"]
 
 
 def test_json_nested_too_deeply_is_kept_aside_and_the_rest_applies(home, claude_home):
@@ -361,9 +361,9 @@ def test_a_held_value_too_deep_to_record_does_not_stop_the_next_ones(home, claud
     sim.rewrite_json(sim.config / "settings.json", lambda d: d.update(env={"A": "1"}))
     sim.claude_json.write_text('{"numStartups": 1, "deep": ' + "[" * 1000 + "]" * 1000 + "}")
     report = sim.finish()
-    assert report.held == ["settings.json: env: runs a program on your host"]
+    assert report.held == ["settings.json: env.A: runs a program on your host"]
     record = json.loads((state_dir() / "held" / sim.session.session_id / "held.json").read_text())
-    assert [i["label"] for i in record["items"]] == ["settings.json: env"]  # the unrecordable one left no trace
+    assert [i["label"] for i in record["items"]] == ["settings.json: env.A"]  # the unrecordable one left no trace
     more = Sim(home)
     more.rewrite_json(more.config / "settings.json", lambda d: d.update(hooks={"Stop": []}))
     assert more.finish().held == ["settings.json: hooks: runs a program on your host"]

@@ -87,11 +87,11 @@ def test_settings_and_global_config_keys_that_run_code_are_held_and_benign_ones_
     for key in ("env", "mcpServers", "primaryApiKey", "bypassPermissionsModeAccepted"):
         assert key not in host_cj
     found = labels(env)
-    for key in ("hooks", "enabledPlugins", "extraKnownMarketplaces", "env", "statusLine", "apiKeyHelper",
-                "permissions", "brandNewKey"):
+    for key in ("hooks", "enabledPlugins", "extraKnownMarketplaces", "env.BASH_ENV", "env.GIT_CONFIG_COUNT",
+                "statusLine", "apiKeyHelper", "permissions", "brandNewKey"):
         assert f"settings.json: {key}" in found
-    for key in ("env", "mcpServers", "primaryApiKey", "bypassPermissionsModeAccepted",
-                "projects./home/victim/other.hasTrustDialogAccepted", "projects./home/victim/other.mcpServers"):
+    for key in ("env.LD_PRELOAD", "mcpServers.evil", "primaryApiKey", "bypassPermissionsModeAccepted",
+                "projects./home/victim/other.hasTrustDialogAccepted", "projects./home/victim/other.mcpServers.x"):
         assert f".claude.json: {key}" in found
     # One notice, at the end, naming the command; no secret on the screen.
     notice = [line for line in result.stderr.splitlines() if "held for your review" in line]

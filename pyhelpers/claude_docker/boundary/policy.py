@@ -125,8 +125,10 @@ def _plain(value, depth: int = 0) -> bool:
     return False
 
 
+_LANGUAGE = re.compile(r"[A-Za-z][A-Za-z ()-]{0,39}")  # the language is spliced into the system prompt
 _TYPES = {"bool": lambda v: isinstance(v, bool), "num": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-          "str": lambda v: isinstance(v, str) and _plain(v), "plain": _plain}
+          "str": lambda v: isinstance(v, str) and _plain(v), "plain": _plain,
+          "language": lambda v: isinstance(v, str) and _LANGUAGE.fullmatch(v) is not None}
 
 
 def _typed(kind: str, value) -> bool:
@@ -142,7 +144,7 @@ def _empty(value) -> bool:
 
 
 # Keys whose absent value is truthy: setting them to false or empty lowers a guard.
-_TRUTHY_DEFAULTS = frozenset({"respectGitignore", "autoUpdates"})
+_TRUTHY_DEFAULTS = frozenset({"respectGitignore", "autoUpdates", "includeCoAuthoredBy", "cleanupPeriodDays"})
 
 
 def _inert_default(key: str, base, ours) -> bool:
@@ -156,7 +158,7 @@ def _inert_default(key: str, base, ours) -> bool:
 # Plain preferences (reference §2.4), with the value type they must have to flow.
 SAFE_SETTINGS = {
     "$schema": "str", "theme": "str", "editorMode": "str", "verbose": "bool", "viewMode": "str", "tui": "plain",
-    "language": "str", "outputStyle": "str", "effortLevel": "str", "alwaysThinkingEnabled": "bool",
+    "language": "language", "outputStyle": "str", "effortLevel": "str", "alwaysThinkingEnabled": "bool",
     "fastMode": "bool", "fastModePerSessionOptIn": "bool", "autoCompactWindow": "num", "autoCompactEnabled": "bool",
     "precomputeCompactionEnabled": "bool", "promptSuggestionEnabled": "bool", "awaySummaryEnabled": "bool",
     "showClearContextOnPlanAccept": "bool", "showThinkingSummaries": "bool", "showTurnDuration": "bool",
@@ -171,7 +173,7 @@ SAFE_SETTINGS = {
     "totalTokensReminder": "bool", "totalTokensReminderBudget": "num", "enableArtifact": "bool",
     "defaultView": "str", "axScreenReader": "bool",
     # `/model` writes a model name; a provider ARN or a path (slashes, colons) is held with the NET keys.
-    "model": "str",
+    "model": "str", "worktree": "plain",
 }
 _MODEL_NAME = re.compile(r"[A-Za-z0-9._\-\[\]]{1,100}")
 _SHELLS = frozenset({"bash", "zsh", "sh", "fish", "powershell", "pwsh"})
@@ -199,11 +201,25 @@ SETTINGS_REASONS = {
 }
 
 
+# Keys whose entries are held one by one: a review shows (and an apply writes) only the entry the session
+# changed, never the user's other servers or variables with their tokens.
+PER_ENTRY = frozenset({"env", "mcpServers"})
+
+
+def _entries(path: tuple, depth: int, ours, reason: str) -> Verdict:
+    """DESCEND into a PER_ENTRY object at `depth`, or HOLD the entry below it."""
+    if len(path) == depth:
+        return Verdict(DESCEND, "") if isinstance(ours, dict) else Verdict(HOLD, reason)
+    return Verdict(HOLD, reason)
+
+
 def settings_change(path: tuple, base, ours, theirs, ctx) -> Verdict:
     """A top-level key of settings.json (user, local, or a project's) that the session changed."""
     key = path[0]
     if ctx.relaxed:
         return flow()
+    if key in PER_ENTRY and not _inert_default(key, base, ours):
+        return _entries(path, 1, ours, SETTINGS_REASONS.get(key, _EXEC))
     kind = SAFE_SETTINGS.get(key)
     if kind and _typed(kind, ours):
         if key == "model" and ours is not MISSING and not _MODEL_NAME.fullmatch(ours):
@@ -222,7 +238,7 @@ def settings_change(path: tuple, base, ours, theirs, ctx) -> Verdict:
 SAFE_GLOBAL = frozenset({
     "theme", "editorMode", "verbose", "preferredNotifChannel", "autoCompactEnabled", "autoScrollEnabled",
     "fileCheckpointingEnabled", "showTurnDuration", "showMessageTimestamps", "terminalProgressBarEnabled",
-    "todoFeatureEnabled", "teammateMode", "inputNeededNotifEnabled", "agentPushNotifEnabled", "diffTool",
+    "todoFeatureEnabled", "inputNeededNotifEnabled", "agentPushNotifEnabled", "diffTool",
     "externalEditorContext", "copyOnSelect", "copyFullResponse", "messageIdleNotifThresholdMs",
     "firstStartTime", "machineID", "migrationVersion", "opusProMigrationComplete", "sonnet1m45MigrationComplete",
     "seenNotifications", "numStartups", "tipsHistory", "tipLifetimeShownCounts", "lastReleaseNotesSeen",
@@ -234,6 +250,10 @@ SAFE_GLOBAL = frozenset({
     "preferTmuxOverIterm2", "leftArrowOpensAgents", "briefTranscript", "favoritePlugins", "agentLastUsed",
     "claudeCodeFirstTokenDate", "startupPrefetchedAt", "powerupsUnlocked", "fleetViewGroupMode",
     "fleetViewPeakConcurrent", "lastShownEmergencyTip", "teammateDefaultModel", "claudeCodeHints",
+    # `/config` toggles, dismissals and first-use flags of 2.1.197's global config (its `Sdr` list).
+    "prStatusFooterEnabled", "permissionExplainerEnabled", "taskCompleteNotifEnabled", "defaultToAgentsView",
+    "diffSidebarOpen", "lspRecommendationDisabled", "lspRecommendationNeverPlugins", "shiftEnterKeyBindingInstalled",
+    "claudeAiMcpEverConnected", "passesLastSeenRemaining",
 })
 # Counters, dismissals and "seen" flags by name: they flow while their value stays plain data.
 _BOOKKEEPING = re.compile(r"^(has[A-Z]|num[A-Z]|seen[A-Z])|(Seen|Count|Counts|Dismissed|Acknowledged|Shown|Complete|"
@@ -245,8 +265,9 @@ GLOBAL_REASONS = {
     **dict.fromkeys(("primaryApiKey", "oauthAccount", "customApiKeyResponses", "userID", "autoConnectIde",
                      "autoInstallIdeExtension", "remoteControlAtStartup", "autoUploadSessions",
                      "claudeInChromeDefaultEnabled", "githubRepoPaths", "deepLinkTerminal", "chromeExtension"), _NET),
-    **dict.fromkeys(("autoUpdates", "installMethod"), "changes how your host updates Claude Code"),
 }
+# How the host's own Claude Code is installed and updated is the host's business: never taken from a session.
+GLOBAL_DROPPED = frozenset({"autoUpdates", "installMethod", "autoUpdatesProtectedForNative", "penguinModeOrgEnabled"})
 GLOBAL_REFUSED = {"bypassPermissionsModeAccepted": "it turns into a permission-bypass setting at the next native start"}
 
 # Per-project entries (projects[<path>]).
@@ -267,9 +288,11 @@ def claude_json_change(path: tuple, base, ours, theirs, ctx) -> Verdict:
             return Verdict(DESCEND, "") if isinstance(ours, dict) else Verdict(HOLD, "it would remove every project's state")
         if len(path) == 2:
             return Verdict(DESCEND, "") if isinstance(ours, dict) else Verdict(HOLD, "it removes a project's state")
-        return _project_key(path[1], path[2], base, ours, ctx)
+        return _project_key(path[1], path[2], base, ours, ctx, path)
     if ctx.relaxed and key not in GLOBAL_REFUSED:
         return flow()
+    if key in PER_ENTRY and not (len(path) == 1 and _inert_default(key, base, ours)):
+        return _entries(path, 1, ours, _EXEC)
     if key in GLOBAL_REFUSED:
         return Verdict(REFUSE, GLOBAL_REFUSED[key])
     if key == "oauthAccount":
@@ -278,6 +301,10 @@ def claude_json_change(path: tuple, base, ours, theirs, ctx) -> Verdict:
         return flow() if theirs is MISSING or _account(ours) == _account(theirs) else Verdict(HOLD, _NET)
     if key == "userID" and theirs is MISSING:
         return flow()  # set once, on the first run
+    if key in GLOBAL_DROPPED:
+        return Verdict(DROP, "")
+    if key == "respectGitignore":
+        return flow() if ours is True or ours is MISSING else Verdict(HOLD, _PERM)
     if key in GLOBAL_REASONS:
         return Verdict(HOLD, GLOBAL_REASONS[key])
     if key in SAFE_GLOBAL and (ours is MISSING or _plain(ours)):
@@ -291,11 +318,15 @@ def claude_json_change(path: tuple, base, ours, theirs, ctx) -> Verdict:
     return Verdict(HOLD, "a key claude-docker does not know (held by default)")
 
 
-def _project_key(project: str, key: str, base, ours, ctx) -> Verdict:
+def _project_key(project: str, key: str, base, ours, ctx, path: tuple = ()) -> Verdict:
     if ctx.relaxed and key not in PROJECT_REFUSED:
         return flow()
+    if len(path) > 3:  # an entry of the project's MCP servers
+        return Verdict(HOLD, _EXEC)
     if _inert_default(key, base, ours):
         return flow()
+    if key == "mcpServers":
+        return _entries(path, 3, ours, _EXEC)
     if key in PROJECT_REFUSED:
         return Verdict(REFUSE, PROJECT_REFUSED[key])
     if PROJECT_STATS.match(key) and (ours is MISSING or _plain(ours)):
@@ -304,8 +335,6 @@ def _project_key(project: str, key: str, base, ours, ctx) -> Verdict:
         if any(_within(project, root) for root in ctx.projects):
             return flow()  # the session trusted the folder it was started in, as the user answered it
         return Verdict(HOLD, f"it trusts {project}, a folder this session was not started in")
-    if key == "mcpServers":
-        return Verdict(HOLD, _EXEC)
     return Verdict(HOLD, _PERM if key.startswith("has") or key in ("allowedTools", "mcpContextUris") else
                    "a key claude-docker does not know (held by default)")
 

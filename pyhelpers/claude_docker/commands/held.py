@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import click
@@ -29,15 +30,36 @@ def _preview(item: dict) -> str:
     return text if len(text) <= PREVIEW else text[:PREVIEW] + "…"
 
 
+_SECRET_FLAG = re.compile(r"--?[\w-]*(key|token|secret|passw(or)?d|auth)[\w-]*", re.IGNORECASE)
+
+
+def _token_like(text: str) -> bool:
+    """A long run of letters and digits with no spaces or path: what API keys look like."""
+    return (len(text) >= 20 and not any(c.isspace() for c in text) and "/" not in text
+            and any(c.isdigit() for c in text) and any(c.isalpha() for c in text))
+
+
 def _masked(value):
-    """A JSON value with the values of secret-named keys (`GITHUB_TOKEN`, `headers.Authorization`) masked
-    and credentials in URLs redacted."""
+    """A JSON value with the values of secret-named keys (`GITHUB_TOKEN`, `headers.Authorization`), the word
+    after a secret flag in an argument list (`--api-key VALUE`, `--token=VALUE`), token-like strings and
+    credentials in URLs masked."""
     from claude_docker import redact
 
     if isinstance(value, dict):
         return {k: "***" if redact.is_secret_name(str(k)) else _masked(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_masked(v) for v in value]
+        out = []
+        for i, item in enumerate(value):
+            flag, eq, _rest = item.partition("=") if isinstance(item, str) else ("", "", "")
+            if eq and _SECRET_FLAG.fullmatch(flag):
+                out.append(f"{flag}=***")
+            elif i and isinstance(value[i - 1], str) and _SECRET_FLAG.fullmatch(value[i - 1]):
+                out.append("***")
+            else:
+                out.append(_masked(item))
+        return out
+    if isinstance(value, str) and _token_like(value):
+        return "***"
     return redact.strings(value)
 
 
