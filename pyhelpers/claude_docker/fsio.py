@@ -24,7 +24,7 @@ def fsync_dir(path: Path | int) -> None:
         os.close(fd)
 
 
-def replace_file(target: Path | str, data: bytes, mode: int, durable: bool = True, dir_fd: int | None = None,
+def replace_file(target: Path | str, data, mode: int, durable: bool = True, dir_fd: int | None = None,
                  owner: tuple[int, int] | None = None, unchanged=None) -> bool:
     """Write `data` to a temp file beside `target` and rename it over `target`: readers see the old file or
     the new one, never a torn one. `durable` fsyncs the file first; a caller writing many files (backup
@@ -32,16 +32,18 @@ def replace_file(target: Path | str, data: bytes, mode: int, durable: bool = Tru
 
     With `dir_fd`, `target` is a name in that open directory, so no link on the way to it is followed.
     `owner` keeps a file's uid:gid when root rewrites it. `unchanged`, if given, is asked right before the
-    rename; False leaves the target alone (another writer got there first) and returns False."""
+    rename; False leaves the target alone (another writer got there first) and returns False. `data` is
+    bytes, or an iterable of bytes for content too large to hold in memory."""
     target = str(target)
     head, name = os.path.split(target)
     tmp = os.path.join(head, f".{name}.cd-tmp-{os.getpid()}-{os.urandom(4).hex()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            for chunk in (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
             if owner is not None and os.getuid() == 0:
                 os.fchown(fd, *owner)
             os.fchmod(fd, mode)  # exactly `mode`, whatever the umask

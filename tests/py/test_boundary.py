@@ -128,7 +128,7 @@ def test_transcript_review_removes_state_lines_keeps_the_rest_byte_for_byte(tmp_
     (projects / "-p" / "l.jsonl").symlink_to(outside)
     removed, busy = transcripts.review(str(projects), 0)
     assert sorted(r.rel for r in removed) == ["-p/a.jsonl", "-p/old.jsonl", "-p/sid/subagents/b.jsonl"]
-    assert (projects / "-p" / "a.jsonl").read_bytes() == convo + b'{"bad json\n'
+    assert (projects / "-p" / "a.jsonl").read_bytes() == convo  # a line no parser reads goes too
     assert os.stat(projects / "-p" / "a.jsonl").st_mode & 0o777 == 0o640
     assert outside.read_bytes() == evil and not busy  # never through a link
     future = transcripts.review(str(projects), 2 ** 62)
@@ -140,17 +140,37 @@ def test_a_transcript_that_changes_while_checked_is_left_for_later(tmp_path, mon
     (projects / "-p").mkdir(parents=True)
     path = projects / "-p" / "a.jsonl"
     path.write_bytes(b'{"type":"agent-setting","agentSetting":"x"}\n')
-    real_split = transcripts.split_state_lines
+    real_lines, calls = transcripts._lines, []
 
-    def split_while_someone_appends(data):
-        with open(path, "ab") as f:
-            f.write(b'{"type":"user"}\n')
-        return real_split(data)
+    def lines_while_someone_appends(f):
+        calls.append(1)
+        if len(calls) == 2:  # between the scan and the rewrite
+            with open(path, "ab") as out:
+                out.write(b'{"type":"user"}\n')
+        return real_lines(f)
 
-    monkeypatch.setattr(transcripts, "split_state_lines", split_while_someone_appends)
+    monkeypatch.setattr(transcripts, "_lines", lines_while_someone_appends)
     removed, busy = transcripts.review(str(projects), 0)
     assert not removed and busy == ["-p/a.jsonl"]
     assert path.read_bytes().endswith(b'{"type":"user"}\n')  # the writer's line survived
+
+
+@pytest.mark.parametrize("line", [
+    b'{"type":"permission\\u002dmode","permissionMode":"acceptEdits"}',
+    b'{"type":"permission-mode",\r"permissionMode":"acceptEdits"}',
+    b'{"type":"permission-mode","permissionMode":"acceptEdits","x":"\\ud800"}',
+    b'{"type":"permission-mode","permissionMode":"acceptEdits","x":' + b"[" * 1100 + b"]" * 1100 + b"}",
+    b'{"type":"user","type":"agent-setting","agentSetting":"evil"}',
+    b'{"type":"agent\\u002dsetting","agentSetting":"evil"}',
+])
+def test_state_lines_are_found_however_they_are_spelled(tmp_path, line):
+    projects = tmp_path / "projects"
+    (projects / "-p").mkdir(parents=True)
+    convo = b'{"type":"user","message":"a \\u002d b"}\n'
+    (projects / "-p" / "a.jsonl").write_bytes(convo + line + b"\n" + convo)
+    removed, _ = transcripts.review(str(projects), 0)
+    assert [r.lines for r in removed] == [line + b"\n"]
+    assert (projects / "-p" / "a.jsonl").read_bytes() == convo + convo
 
 
 # --- the project --------------------------------------------------------------------------------------

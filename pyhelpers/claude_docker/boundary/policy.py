@@ -418,14 +418,6 @@ def filter_changes(classify, base, ours, theirs, ctx: Context, path: tuple = ())
 # Transcript lines that `--resume` turns into session state rather than conversation: the permission mode,
 # the main agent, the worktree to re-enter, the mode.
 STATE_LINE_TYPES = frozenset({"permission-mode", "agent-setting", "worktree-state", "mode"})
-_STATE_MARKERS = tuple(b'"' + t.encode() + b'"' for t in STATE_LINE_TYPES)
-
-
-def may_hold_state_lines(data: bytes) -> bool:
-    """A cheap pre-check before parsing a transcript line by line."""
-    return any(m in data for m in _STATE_MARKERS)
-
-
 # Values every ordinary session writes (real Claude Code 2.1.197 appends a `mode: normal` line to each
 # transcript): they restore nothing but the defaults, and stay. `plan` is never restored by a resume.
 DEFAULT_STATE = {"mode": ("mode", {"normal"}), "permission-mode": ("permissionMode", {"default", "plan"})}

@@ -20,64 +20,76 @@ from collections import namedtuple
 from pathlib import Path
 
 from claude_docker import beneath
-from claude_docker.boundary.policy import is_state_line, may_hold_state_lines
+from claude_docker.boundary.policy import is_state_line
 from claude_docker.fsio import fsync_dir, replace_file
 
 # Coarse file-system clocks stamp a write up to a tick before the clock we read: look back this far.
 CTIME_SLACK_NS = 1_000_000_000
-MAX_TRANSCRIPT = 512 * 1024 * 1024  # larger is no transcript Claude Code would resume; left alone
+MAX_KEPT = 16 * 1024 * 1024  # of the removed lines, kept for review
 REASON = "transcript lines a native `claude --resume` would turn into its permission mode, agent or worktree"
 
 Removed = namedtuple("Removed", "rel lines")  # rel: below the projects dir; lines: the removed bytes
 
 
-def split_state_lines(data: bytes) -> tuple[bytes, bytes]:
-    """(the transcript without its state lines, the state lines)."""
+def obeyed(line: bytes) -> bool:
+    """Would a resume turn this line into state, or might it read it otherwise than we do? Every line is
+    parsed (a JSON escape such as `permission\\u002dmode` hides any byte pattern); one that neither orjson
+    nor the stdlib (which takes a lone surrogate, as JavaScript does) can read is not a line we can vouch
+    for: Claude Code skips a line it can't parse, so it goes too."""
     import orjson
 
-    keep, removed = [], []
-    for line in data.splitlines(keepends=True):
-        if may_hold_state_lines(line):
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                record = None
-            if is_state_line(record):
-                removed.append(line)
-                continue
-        keep.append(line)
-    return b"".join(keep), b"".join(removed)
+    if not line.strip():
+        return False
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        import json
+
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            return True
+    return is_state_line(record)
+
+
+def _lines(f):
+    """A transcript's lines, split where Claude Code splits them: at `\\n` only (a `\\r` is JSON whitespace)."""
+    f.seek(0)
+    return iter(f)  # binary files iterate on b"\\n"
 
 
 def _clean(dir_fd: int, name: str) -> bytes | None:
-    """Remove the state lines of one transcript in `dir_fd`; the removed lines, None if none, b"" if busy."""
+    """Remove the state lines of one transcript in `dir_fd`; the removed lines (the first MAX_KEPT bytes of
+    them), None if there were none, b"" if the file changed while it was checked. Streamed: any size."""
     try:
         fd = beneath.open_regular(dir_fd, name)
     except OSError:
         return None  # gone, a link or no regular file: nothing a resume would read as this session's transcript
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
-        if st.st_size > MAX_TRANSCRIPT:
+        removed, size, found = [], 0, False
+        for line in _lines(f):
+            if obeyed(line):
+                found = True
+                if size < MAX_KEPT:
+                    removed.append(line)
+                    size += len(line)
+        if not found:
             return None
-        data = f.read()
-    if not may_hold_state_lines(data):
-        return None
-    keep, removed = split_state_lines(data)
-    if not removed:
-        return None
 
-    def unchanged() -> bool:
-        try:
-            now = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            return False
-        return (now.st_ino, now.st_size, now.st_mtime_ns) == (st.st_ino, st.st_size, st.st_mtime_ns)
+        def unchanged() -> bool:
+            try:
+                now = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return False
+            return (now.st_ino, now.st_size, now.st_mtime_ns) == (st.st_ino, st.st_size, st.st_mtime_ns)
 
-    if not replace_file(name, keep, stat.S_IMODE(st.st_mode), dir_fd=dir_fd, owner=(st.st_uid, st.st_gid),
-                        unchanged=unchanged):
-        return b""
+        kept = (line for line in _lines(f) if not obeyed(line))
+        if not replace_file(name, kept, stat.S_IMODE(st.st_mode), dir_fd=dir_fd, owner=(st.st_uid, st.st_gid),
+                            unchanged=unchanged):
+            return b""
     fsync_dir(dir_fd)
-    return removed
+    return b"".join(removed)[:MAX_KEPT]
 
 
 def review(folder: str, since_ns: int) -> tuple[list[Removed], list[str]]:
