@@ -586,6 +586,7 @@ def review_shared(session: SessionDir, manifest: dict, report: SyncReport, held)
         items += project.review(guard, session.path / "project-base", held, ctx)
     for item in items:
         report.note_held(item["label"], policy.Verdict(item["verdict"], item["reason"]))
+    held.save()
     manifest["reviewed"] = not busy
     session.write_manifest(manifest)
 
@@ -625,6 +626,7 @@ def sync_out(session: SessionDir, manifest: dict) -> SyncReport:
                         rec["applied"] = True
                         if rec not in manifest["tracked"]:
                             manifest["tracked"].append(rec)
+                        held.save()  # what this file held is on record before it counts as applied
                         session.write_manifest(manifest)
         review_shared(session, manifest, report, held)
     except OSError as exc:

@@ -276,6 +276,7 @@ def test_the_held_command_lists_shows_applies_and_drops(home, tmp_path):
                    {"args": ["--api-key", "BSAq1234", "--token=tok9", "-v"], "k": "sk9ant0abcdefghijklmnopqrstu"},
                    policy.Verdict(policy.HOLD, "unknown"), own_link=True)
     record.add_file(cfg, "commands/x.md", "commands/x.md", b"!`id`", policy.Verdict(policy.HOLD, "code"))
+    record.save()
     assert check_held().status == "warn" and "3 change(s)" in check_held().detail
     listing = held_cmd("list")
     assert "abc123" in listing.stdout and listing.returncode == 0
@@ -340,3 +341,48 @@ def test_git_mounts_pin_every_git_dir_and_make_hooks_and_config_read_only(tmp_pa
     worktree.mkdir()
     (worktree / ".git").write_text("gitdir: /elsewhere\n")
     assert git.mounts(worktree, None) == [(worktree / ".git", True)]  # the pointer itself, read-only
+
+
+def test_project_review_closes_the_ways_around_it(home, tmp_path, held):
+    proj = tmp_path / "proj"
+    (proj / ".claude").mkdir(parents=True)
+    (proj / ".claude" / "settings.json").write_text('{"permissions": {"deny": ["Bash(rm:*)"]}}')
+    (proj / ".claude" / "settings.local.json").write_text('{"env": {"TOKEN": "t"}}')
+    os.chmod(proj / ".claude" / "settings.local.json", 0o600)
+    (proj / "shared").mkdir()
+    (proj / "shared" / "mcp.json").write_text('{"mcpServers": {}}')
+    (proj / ".mcp.json").symlink_to("shared/mcp.json")  # the user's own link
+    record = snapshot(proj, tmp_path / "base")
+    # The session: deletes the deny rules' file, writes through the user's link, pads a file past 1 MiB,
+    # buries new files under 2001 others, and changes the private local settings.
+    (proj / ".claude" / "settings.json").unlink()
+    (proj / "shared" / "mcp.json").write_text('{"mcpServers": {"evil": {"command": "sh"}}}')
+    (proj / ".claude" / "launch.json").write_text("{" + " " * (2 << 20) + "}")
+    junk = proj / ".claude" / "skills" / "junk"
+    junk.mkdir(parents=True)
+    for i in range(2001):
+        (junk / f"{i}.md").write_text("x")
+    (proj / ".claude" / "settings.local.json").write_text('{"env": {"TOKEN": "t"}, "hooks": {"Stop": []}}')
+    items = review(record, tmp_path / "base", held, policy.Context(projects=(str(proj),)))
+    assert json.loads((proj / ".claude" / "settings.json").read_text()) == {"permissions": {"deny": ["Bash(rm:*)"]}}
+    assert (proj / "shared" / "mcp.json").read_text() == '{"mcpServers": {}}' and (proj / ".mcp.json").is_symlink()
+    assert not (proj / ".claude" / "launch.json").exists() and not list(junk.iterdir())
+    assert os.stat(proj / ".claude" / "settings.local.json").st_mode & 0o777 == 0o600
+    labels = {i["label"] for i in items}
+    assert {".claude/settings.json: permissions", ".mcp.json (through your link)",
+            ".claude/settings.local.json: hooks"} <= labels
+    assert len(items) == 3 + 1 + 2001
+
+
+def test_a_planted_link_is_refused_so_applying_it_never_deletes_the_restored_file(home, tmp_path, held):
+    proj = tmp_path / "proj"
+    (proj / ".claude").mkdir(parents=True)
+    (proj / ".claude" / "settings.json").write_text('{"permissions": {"deny": ["x"]}}')
+    record = snapshot(proj, tmp_path / "base")
+    (proj / ".claude" / "settings.json").unlink()
+    (proj / ".claude" / "settings.json").symlink_to("/etc/passwd")
+    [item] = review(record, tmp_path / "base", held, policy.Context(projects=(str(proj),)))
+    assert item["verdict"] == policy.REFUSE
+    with pytest.raises(ToolError):
+        apply_item(held, item)
+    assert json.loads((proj / ".claude" / "settings.json").read_text()) == {"permissions": {"deny": ["x"]}}

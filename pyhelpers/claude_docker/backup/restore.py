@@ -388,6 +388,7 @@ def _police_transcripts(claude: ClaudeHome, snapshot_id: str, since_ns: int) -> 
 
     held = HeldRecord(f"restore-{snapshot_id}")
     items, _busy = hold_state_lines(claude.config_dir, "projects", since_ns, held)
+    held.save()
     return [item["label"] for item in items]
 
 

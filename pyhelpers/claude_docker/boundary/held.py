@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -28,15 +29,21 @@ def held_root() -> Path:
     return state_dir() / "held"
 
 
+MAX_BLOB_BYTES = 256 << 20  # of held content per record: past it, items are listed without their content
+
+
 class HeldRecord:
-    """The items one session left for review. Saved whole after each change, so a sync killed halfway
-    still leaves a record of what it held so far."""
+    """The items one session left for review. Added items are written by save(), which callers run after
+    each step they mark done (so a sync killed halfway still leaves a record of what it held so far, and
+    thousands of items cost one write, not one each)."""
 
     def __init__(self, session_id: str, project: str = ""):
         self.session_id = session_id
         self.dir = held_root() / session_id
         self.data = {"session": session_id, "project": project, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                           time.gmtime()), "items": []}
+        self._blob_bytes = 0
+        self._unsynced: list[Path] = []
         try:
             loaded = json.loads((self.dir / RECORD).read_bytes())
             if isinstance(loaded, dict) and isinstance(loaded.get("items"), list):
@@ -49,18 +56,20 @@ class HeldRecord:
         return self.data["items"]
 
     def _add(self, item: dict, blob: bytes | None = None) -> dict:
-        item["n"] = max((i["n"] for i in self.items), default=0) + 1
+        json.dumps(item)  # one that can't be recorded (nested too deep) fails here, leaving the record as it was
+        item["n"] = (self.items[-1]["n"] if self.items else 0) + 1
         ensure_private_dir(self.dir)
-        if blob is not None:
+        if blob is not None and self._blob_bytes + len(blob) <= MAX_BLOB_BYTES:
+            from claude_docker.fsio import replace_file
+
             ensure_private_dir(self.dir / "blobs")
             item["blob"] = f"blobs/{item['n']}"
-            write_atomic(self.dir / item["blob"], blob, mode=0o600)
+            replace_file(self.dir / item["blob"], blob, 0o600, durable=False)  # synced together by save()
+            self._blob_bytes += len(blob)
+            self._unsynced.append(self.dir / item["blob"])
+        elif blob is not None:
+            item["reason"] += " (content not kept: too much held)"
         self.items.append(item)
-        try:
-            self.save()
-        except BaseException:
-            self.items.remove(item)  # an item that can't be recorded must not stop the ones after it
-            raise
         return item
 
     def add_key(self, root: Path, rel: str, label: str, path: tuple, value, verdict, own_link: bool = False) -> dict:
@@ -81,7 +90,13 @@ class HeldRecord:
                          lines)
 
     def save(self) -> None:
+        if not self.items and not (self.dir / RECORD).exists():
+            return  # nothing held: no record
+        from claude_docker.fsio import sync_files
+
         ensure_private_dir(self.dir)
+        sync_files(self._unsynced, self.dir)
+        self._unsynced = []
         write_atomic(self.dir / RECORD, json.dumps(self.data, indent=1).encode(), mode=0o600)
 
 
@@ -136,6 +151,45 @@ def _set_key(doc: dict, path: list, value, absent: bool) -> None:
         doc[path[-1]] = value
 
 
+def _write_beneath(item: dict, data: bytes | None, append: bool = False) -> None:
+    """Write (or append, or with None remove) an item's target, opened beneath its root without following a
+    link at any component: a link raced in after target_of() looked is refused, not followed."""
+    from claude_docker import beneath
+    from claude_docker.fsio import fsync_dir, replace_file
+
+    parent, _, name = item["rel"].rpartition("/")
+    root = beneath.open_dir(item["root"])
+    try:
+        d = beneath.mkdirs_beneath(root, parent, 0o700) if data is not None else \
+            beneath.open_beneath(root, parent, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise ToolError(f"{exc.filename}: {exc.strerror}; item {item['n']} not applied", exitcodes.FAILURE) from None
+    finally:
+        os.close(root)
+    try:
+        if data is None:
+            try:
+                os.unlink(name, dir_fd=d)
+            except FileNotFoundError:
+                pass
+        elif append:
+            fd = os.open(name, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW, dir_fd=d)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        else:
+            try:
+                mode = stat.S_IMODE(os.stat(name, dir_fd=d, follow_symlinks=False).st_mode)
+            except FileNotFoundError:
+                mode = 0o600
+            replace_file(name, data, mode, dir_fd=d)
+        fsync_dir(d)
+    finally:
+        os.close(d)
+
+
 def apply_item(record: HeldRecord, item: dict) -> None:
     """Write one held change to the host. Raises ToolError with a one-line reason when it can't."""
     if item["verdict"] == REFUSE:
@@ -143,6 +197,7 @@ def apply_item(record: HeldRecord, item: dict) -> None:
                         + (f"; its content is in {record.dir / item['blob']}" if item.get("blob") else ""),
                         exitcodes.FAILURE)
     target = target_of(item)
+    blob = (record.dir / item["blob"]).read_bytes() if item.get("blob") else None
     if item["kind"] == KEYS:
         try:
             doc = json.loads(target.read_bytes()) if target.exists() else {}
@@ -152,17 +207,16 @@ def apply_item(record: HeldRecord, item: dict) -> None:
             raise ToolError(f"{target} is not a JSON object now; run `claude-dr` first", exitcodes.FAILURE)
         _set_key(doc, item["path"], item.get("value"), item["absent"])
         data = json.dumps(doc, indent=2, ensure_ascii=False).encode() + b"\n"
-        write_atomic(target, data, mode=None if target.exists() else 0o600)
-    elif item["kind"] == FILE:
-        if item["absent"]:
-            target.unlink(missing_ok=True)
+        if item.get("own_link") and target.is_symlink():
+            write_atomic(target, data)  # the user's own dotfiles link, which no session can reach: written through
         else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(target, (record.dir / item["blob"]).read_bytes(), mode=None if target.exists() else 0o600)
+            _write_beneath(item, data)
+    elif item["kind"] == FILE:
+        if not item["absent"] and blob is None:
+            raise ToolError(f"item {item['n']}: its content was not kept (too much was held)", exitcodes.FAILURE)
+        _write_beneath(item, None if item["absent"] else blob)
     else:
-        from claude_docker.fsio import append_durable
-
-        append_durable(target, (record.dir / item["blob"]).read_bytes())
+        _write_beneath(item, blob or b"", append=True)
     item["applied"] = True
     record.save()
 

@@ -22,12 +22,13 @@ from claude_docker import beneath
 from claude_docker.boundary import policy
 from claude_docker.fsio import fsync_dir, replace_file
 
-MAX_FILE = 1 << 20  # per guarded file; larger ones are no settings or commands and are left out
-MAX_FILES = 2000  # per guarded directory
+MAX_FILE = 1 << 20  # per guarded file: larger is no settings or command, and is put back whole
+MAX_FILES = 2000  # per guarded directory, at the start (the review at the end lists them all)
 
 
 class Link(str):
-    """A link found where a guarded file or directory belongs (its target, never followed)."""
+    """Something where a guarded file belongs that is not a plain one: a link (its target, never followed),
+    a FIFO or device, or a file too large to be settings or commands."""
 
 
 def _link(root_fd: int, exc: OSError) -> Link:
@@ -51,12 +52,13 @@ def read(root_fd: int, rel: str) -> bytes | Link | None:
         return _link(root_fd, exc)
     with os.fdopen(fd, "rb") as f:
         if os.fstat(f.fileno()).st_size > MAX_FILE:
-            return None
+            return Link(f"(larger than {MAX_FILE >> 20} MiB)")
         return f.read()
 
 
-def list_files(root_fd: int, rel_dir: str) -> list[str] | Link | None:
-    """The files, links and others below a guarded directory, relative to the project; None if it is absent."""
+def list_files(root_fd: int, rel_dir: str, limit: int | None = MAX_FILES) -> list[str] | Link | None:
+    """The files, links and others below a guarded directory, relative to the project (more than `limit`
+    stops the listing); None if it is absent."""
     try:
         d = beneath.open_beneath(root_fd, rel_dir, os.O_RDONLY | os.O_DIRECTORY)
     except FileNotFoundError:
@@ -68,22 +70,22 @@ def list_files(root_fd: int, rel_dir: str) -> list[str] | Link | None:
         for rel, _st, kind in beneath.walk(d):
             if kind != "dir":
                 found.append(f"{rel_dir}/{rel}")
-                if len(found) > MAX_FILES:
+                if limit is not None and len(found) > limit:
                     break
     finally:
         os.close(d)
     return found
 
 
-def guarded_files(root_fd: int) -> list[str] | None:
-    """Every guarded file that exists now (None if a guarded directory holds too many to review)."""
+def guarded_files(root_fd: int, limit: int | None = MAX_FILES) -> list[str] | None:
+    """Every guarded file that exists now (None if a guarded directory holds more than `limit`)."""
     rels = [r for r in (*policy.PROJECT_SETTINGS, *policy.PROJECT_FILES) if read(root_fd, r) is not None]
     for rel_dir in policy.PROJECT_DIRS:
-        below = list_files(root_fd, rel_dir)
+        below = list_files(root_fd, rel_dir, limit)
         if isinstance(below, Link):
             rels.append(rel_dir)
         elif below:
-            if len(below) > MAX_FILES:
+            if limit is not None and len(below) > limit:
                 return None
             rels += below
     return rels
@@ -97,22 +99,45 @@ def snapshot(project: Path, base: Path) -> dict | None:
         rels = guarded_files(root_fd)
         if rels is None:
             return None
-        files, links = [], {}
+        files, links, modes = [], {}, {}
         for rel in rels:
             data = read(root_fd, rel)
             if isinstance(data, Link):
                 links[rel] = str(data)
-            elif data is not None:
+                data = _behind_own_link(project, rel)  # the user's own link: what it leads to is compared too
+            if data is not None:
                 copy = base / rel
                 copy.parent.mkdir(parents=True, exist_ok=True)
                 copy.write_bytes(data)
                 files.append(rel)
+                modes[rel] = _mode(root_fd, rel)
     finally:
         os.close(root_fd)
-    return {"root": str(project), "files": files, "links": links}
+    return {"root": str(project), "files": files, "links": links, "modes": modes}
 
 
-def _put_back(root_fd: int, rel: str, data: bytes | None) -> None:
+def _mode(root_fd: int, rel: str) -> int:
+    try:
+        fd = beneath.open_regular(root_fd, rel)
+    except OSError:
+        return 0o644
+    try:
+        return stat.S_IMODE(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+
+
+def _behind_own_link(project: Path, rel: str) -> bytes | None:
+    """What a guarded path that is (or lies under) the user's own link holds, if that leads to a regular
+    file inside the project: the session can change it through the link, so it is compared like any other."""
+    real = Path(os.path.realpath(project / rel))
+    root = Path(os.path.realpath(project))
+    if root not in real.parents or not real.is_file() or real.stat().st_size > MAX_FILE:
+        return None
+    return real.read_bytes()
+
+
+def _put_back(root_fd: int, rel: str, data: bytes | None, mode: int = 0o644) -> None:
     """Make `rel` hold `data` again (None: remove what the session created). A link found on the way is
     removed (the link only), never followed."""
     parent, _, name = rel.rpartition("/")
@@ -132,7 +157,7 @@ def _put_back(root_fd: int, rel: str, data: bytes | None) -> None:
                 except FileNotFoundError:
                     pass
             else:
-                replace_file(name, data, 0o644, dir_fd=d)  # a link there is replaced, not written through
+                replace_file(name, data, mode, dir_fd=d)  # a link there is replaced, not written through
             fsync_dir(d)
         finally:
             os.close(d)
@@ -159,23 +184,26 @@ def review(record: dict, base: Path, held, ctx: policy.Context) -> list[dict]:
     except OSError:
         return []  # the project is gone: nothing of it can run
     items: list[dict] = []
+    modes = record.get("modes", {})
     try:
-        now = guarded_files(root_fd) or []
+        now = guarded_files(root_fd, limit=None) or []
         for rel in sorted(set(now) | set(record["files"]) | set(record["links"])):
             before = (base / rel).read_bytes() if rel in record["files"] else None
-            if rel in record["links"]:
-                continue  # the user's own link, left as it was found (and never followed)
+            mode = modes.get(rel, 0o644)
             current = read(root_fd, rel)
-            if isinstance(current, Link):
-                _put_back(root_fd, rel, before)
-                items.append(held.add_file(project, rel, f"{rel} (a link to {current})", None, policy.Verdict(
-                    policy.HOLD, "a link planted where Claude Code reads code or settings")))
-            elif current is None or current == before:
-                continue  # deleted (removing code runs nothing), or untouched
+            if rel in record["links"]:
+                items += _review_own_link(project, rel, record["links"][rel], current, before, held)
+            elif isinstance(current, Link):
+                _put_back(root_fd, rel, before, mode)
+                items.append(held.add_file(project, rel, f"{rel} ({current})", None, policy.Verdict(
+                    policy.REFUSE, "something other than a plain file where Claude Code reads code or settings")))
+            elif current == before or (current is None and rel not in policy.PROJECT_SETTINGS):
+                continue  # untouched, or code deleted (which runs nothing)
             elif rel in policy.PROJECT_SETTINGS:
-                items += _review_settings(root_fd, project, rel, before, current, held, ctx)
+                # A deleted settings file is judged as an empty one: its deny rules must not just vanish.
+                items += _review_settings(root_fd, project, rel, before, current or b"{}", held, ctx, mode)
             else:
-                _put_back(root_fd, rel, before)
+                _put_back(root_fd, rel, before, mode)
                 items.append(held.add_file(project, rel, rel, current,
                                            policy.Verdict(policy.HOLD, policy.project_file_reason(rel))))
     finally:
@@ -183,8 +211,25 @@ def review(record: dict, base: Path, held, ctx: policy.Context) -> list[dict]:
     return items
 
 
+def _review_own_link(project: Path, rel: str, target: str, current, before: bytes | None, held) -> list[dict]:
+    """A guarded path that was the user's own link when the session began. Replaced or re-pointed, it can't
+    be put back safely by us: it is reported (refused, so never applied) for the user to restore. Still the
+    same link, the file it leads to inside the project is compared and put back like any other."""
+    if not isinstance(current, Link) or str(current) != target:
+        return [held.add_file(project, rel, f"{rel} (was your link to {target})", None, policy.Verdict(
+            policy.REFUSE, "the session replaced your link: restore it by hand"))]
+    now = _behind_own_link(project, rel)
+    if before is None or now is None or now == before:
+        return []
+    from claude_docker.fsio import write_atomic
+
+    write_atomic(Path(os.path.realpath(project / rel)), before)
+    return [held.add_file(project, rel, f"{rel} (through your link)", now, policy.Verdict(
+        policy.HOLD, policy.project_file_reason(rel)))]
+
+
 def _review_settings(root_fd: int, project: Path, rel: str, before: bytes | None, current: bytes, held,
-                     ctx: policy.Context) -> list[dict]:
+                     ctx: policy.Context, mode: int) -> list[dict]:
     import json
 
     try:
@@ -193,13 +238,13 @@ def _review_settings(root_fd: int, project: Path, rel: str, before: bytes | None
     except ValueError:
         base_doc = doc = None
     if not isinstance(doc, dict) or not isinstance(base_doc, dict):
-        _put_back(root_fd, rel, before)
+        _put_back(root_fd, rel, before, mode)
         return [held.add_file(project, rel, rel, current,
                               policy.Verdict(policy.HOLD, "settings that are not a JSON object"))]
     allowed, held_keys = policy.filter_changes(policy.settings_change, base_doc, doc, doc, ctx)
     if not held_keys:
         return []
     _put_back(root_fd, rel, json.dumps(allowed, indent=2, ensure_ascii=False).encode() + b"\n"
-              if allowed or before is not None else None)
+              if allowed or before is not None else None, mode)
     return [held.add_key(project, rel, f"{rel}: {'.'.join(change.path)}", change.path, change.value, change.verdict)
             for change in held_keys]
