@@ -334,8 +334,8 @@ def test_git_mounts_pin_every_git_dir_and_make_hooks_and_config_read_only(tmp_pa
     (tmp_path / "HEAD").write_text("")
     (tmp_path / "config").write_text("")
     found = git.mounts(proj, None)
-    assert found == [(proj / ".git", False), (proj / ".git" / "hooks", True), (proj / ".git" / "config", True),
-                     (sub, False), (sub / "hooks", True), (sub / "config", True)]
+    assert found == [(proj / ".git", False), (proj / ".git" / "modules", False), (proj / ".git" / "hooks", True),
+                     (proj / ".git" / "config", True), (sub, False), (sub / "hooks", True), (sub / "config", True)]
     assert (proj / ".git" / "hooks").is_dir()  # made, so the session can't make it
     worktree = tmp_path / "tree"
     worktree.mkdir()

@@ -11,7 +11,7 @@ import signal
 import subprocess
 
 import pytest
-from shell import helper, plugin_env, run_claude, zsh_command
+from shell import helper, plugin_env, run_claude, start_claude, zsh_command
 
 from claude_docker.configsync import transcript_dir_name
 
@@ -201,8 +201,8 @@ def test_links_planted_in_the_project_are_removed_not_followed(project, env, hom
     hostile(project, env, script)
     assert (home / ".zshenv").read_text() == "# the user's own\n"
     assert not (project / ".mcp.json").is_symlink() and not (project / ".claude" / "commands").is_symlink()
-    # the deleted settings file is data the user's tree lost, not a host command: its deletion stands
-    assert not (project / ".claude" / "settings.json").exists()
+    # deleting the settings file would drop its deny rules: they are put back
+    assert json.loads((project / ".claude" / "settings.json").read_text()) == {"permissions": {"deny": ["Bash(rm:*)"]}}
 
 
 def test_an_older_oauth_token_never_replaces_the_hosts(project, env, home, no_leftover_containers):
@@ -303,3 +303,36 @@ def test_a_worktrees_git_file_is_read_only(home, env, no_leftover_containers):
                                 f'echo x > "{main}/.git/hooks/post-checkout" 2>/dev/null && echo WROTE-MAIN; true')
     assert "WROTE" not in result.stdout
     assert (tree / ".git").read_text() == before and not (main / ".git" / "hooks" / "post-checkout").exists()
+
+
+def test_git_paths_around_the_read_only_mounts_are_closed(project, env, home, no_leftover_containers):
+    """A nested repository put in the index (the host's `git status` enters it), a planted `exec` in a
+    rebase to be continued, and a commondir in a repository the session made."""
+    subprocess.run(["git", "-C", str(project), "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-q",
+                    "--allow-empty", "-m", "init"], check=True)
+    head = subprocess.run(["git", "-C", str(project), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    script = rf'''
+cd "$PWD"
+mkdir -p nested/.git/hooks nested/.git/objects nested/.git/refs/heads
+echo 'ref: refs/heads/main' > nested/.git/HEAD
+printf '[core]\n\tfsmonitor = touch /tmp/pwned\n' > nested/.git/config
+mkdir -p .git/rebase-merge && printf 'pick {head} x\nexec touch /tmp/pwned\n' > .git/rebase-merge/git-rebase-todo
+'''
+    gate = project / "go"
+    proc = start_claude(project, env, "sh", script + f'echo ready; while [ ! -e "{gate}" ]; do sleep 0.05; done')
+    assert proc.stdout.readline().strip() == "ready"
+    # the stand-in image has no git: the gitlink goes in while the session runs, as its git would put it
+    subprocess.run(["git", "-C", str(project), "update-index", "--add", "--cacheinfo", f"160000,{head},nested"],
+                   check=True)
+    gate.touch()
+    proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    plain = home / "work" / "fresh"
+    plain.mkdir(parents=True)
+    todo = (project / ".git" / "rebase-merge" / "git-rebase-todo").read_text()
+    assert "exec" not in todo and "pick" in todo
+    staged = subprocess.run(["git", "-C", str(project), "ls-files", "--stage"], capture_output=True, text=True).stdout
+    assert "160000" not in staged
+    assert {"nested (a repository added to the index)"} <= labels(env)
+    hostile(plain, env, "mkdir -p .git/hooks && echo '[core]' > .git/config && echo ../evil > .git/commondir")
+    assert not (plain / ".git" / "commondir").exists()

@@ -22,6 +22,7 @@ import os
 import re
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 from claude_docker import beneath
@@ -63,33 +64,73 @@ def _submodule_dirs(modules: Path) -> list[Path]:
     return [modules / rel for rel, names in sorted(seen.items()) if len(names) == 2]
 
 
+def _submodule_worktrees(project: Path) -> list[Path]:
+    """The `.git` pointer files of the submodules `.gitmodules` lists (a session could re-point them)."""
+    try:
+        text = (project / ".gitmodules").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    found = []
+    for rel in re.findall(r"^\s*path\s*=\s*(.+?)\s*$", text, re.MULTILINE):
+        dotgit = project / rel / ".git"
+        if ".." not in Path(rel).parts and dotgit.is_file() and not dotgit.is_symlink():
+            found.append(dotgit)
+    return found
+
+
 def mounts(project: Path, common: Path | None) -> list[tuple[Path, bool]]:
-    """(path, read-only) of the mounts that protect git, each at its own path. A missing hooks dir is made
-    first (empty, as `git init` makes it), since the session could otherwise create it."""
+    """(path, read-only) of the mounts that protect git, each at its own path. Missing hooks dirs and
+    worktree config files are made first (empty, as git makes them), since the session could otherwise."""
     dotgit = project / ".git"
-    if dotgit.is_file() and not dotgit.is_symlink():
-        found = [(dotgit, True)]
-    else:
-        found = []
+    found = [(dotgit, True)] if dotgit.is_file() and not dotgit.is_symlink() else []
+    found += [(p, True) for p in _submodule_worktrees(project)]
     for gitdir in git_dirs(project, common):
         found.append((gitdir, False))  # pinned: a mount point can't be renamed or removed
+        for container in ("modules", "worktrees"):
+            if (gitdir / container).is_dir() and not (gitdir / container).is_symlink():
+                found.append((gitdir / container, False))  # pinned too, or it could be swapped whole
         hooks = gitdir / "hooks"
-        try:
-            hooks.mkdir(mode=0o755, exist_ok=True)
-        except OSError:
-            pass
+        worktrees = sorted(p for p in gitdir.glob("worktrees/*") if p.is_dir() and not p.is_symlink())
+        for path in (hooks, *(w / "config.worktree" for w in worktrees)):
+            try:
+                hooks.mkdir(mode=0o755, exist_ok=True) if path == hooks else path.touch(mode=0o644, exist_ok=True)
+            except OSError:
+                pass
+        found += [(w, False) for w in worktrees]
         for path in (hooks, gitdir / "config", gitdir / "config.worktree",
-                     *sorted(gitdir.glob("worktrees/*/config.worktree"))):
+                     *(w / name for w in worktrees for name in ("config.worktree", "commondir", "gitdir"))):
             if path.exists() and not path.is_symlink():
                 found.append((path, True))
     return found
 
 
 def snapshot(project: Path, common: Path | None) -> dict:
-    """What review() compares with: which git dirs there were, and which redirect files they held."""
+    """What review() compares with: which git dirs there were, the redirect files they held, and the
+    submodules `.gitmodules` named (a gitlink the session adds makes the host's `git status` enter it)."""
     dirs = git_dirs(project, common)
     return {"repo": (project / ".git").exists() or (project / ".git").is_symlink(),
-            "dirs": {str(d): [name for name in REDIRECTS if os.path.lexists(d / name)] for d in dirs}}
+            "dirs": {str(d): [name for name in REDIRECTS if os.path.lexists(d / name)] for d in dirs},
+            "gitlinks": _gitlinks(project) if dirs else [], "since_ns": time.time_ns() - 1_000_000_000}
+
+
+def _git(project: Path, *args: str) -> subprocess.CompletedProcess | None:
+    """git on the host in the project, running nothing the repository names (no fsmonitor, no hooks)."""
+    env = {"PATH": os.environ.get("PATH", ""), "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/nonexistent",
+           "GIT_OPTIONAL_LOCKS": "0"}
+    try:
+        return subprocess.run(["git", "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-C",
+                               str(project), *args], capture_output=True, timeout=30, env=env)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def _gitlinks(project: Path) -> list[str]:
+    """The paths the index records as submodules (mode 160000)."""
+    out = _git(project, "ls-files", "--stage", "-z")
+    if out is None or out.returncode != 0:
+        return []
+    return sorted(entry.split(b"\t", 1)[1].decode("utf-8", "surrogateescape")
+                  for entry in out.stdout.split(b"\0") if entry.startswith(b"160000 "))
 
 
 def _remove(path: Path) -> bytes | None:
@@ -112,6 +153,11 @@ def _remove(path: Path) -> bytes | None:
     return data
 
 
+# Git's sequencer files: `exec` lines in them run when the user continues a rebase or a cherry-pick.
+TODO_FILES = ("rebase-merge/git-rebase-todo", "sequencer/todo")
+_EXEC_LINE = re.compile(rb"^\s*(x|exec)(\s|$)")
+
+
 def review(record: dict, project: Path, held) -> list[dict]:
     """Undo what the session did to git that git on the host would obey, keeping it in `held`."""
     items = []
@@ -120,9 +166,47 @@ def review(record: dict, project: Path, held) -> list[dict]:
             path = Path(gitdir) / name
             if name not in before and os.path.lexists(path):
                 items.append(_hold(held, path, _remove(path), project))
+        items += _review_todo(Path(gitdir), project, held, int(record.get("since_ns", 0)))
     dotgit = project / ".git"
     if not record["repo"] and dotgit.is_dir() and not dotgit.is_symlink():
         items += _review_new_repo(dotgit, project, held)
+    if record["dirs"] or not record["repo"]:
+        items += _review_gitlinks(project, set(record.get("gitlinks", [])), held)
+    return items
+
+
+def _review_todo(gitdir: Path, project: Path, held, since_ns: int) -> list[dict]:
+    """`exec` lines a session put in a rebase or cherry-pick to be continued: taken out and held."""
+    items = []
+    for name in TODO_FILES:
+        path = gitdir / name
+        try:
+            if path.is_symlink() or os.stat(path).st_ctime_ns < since_ns:
+                continue
+            data = path.read_bytes()
+        except OSError:
+            continue
+        lines = data.splitlines(keepends=True)
+        runs = [line for line in lines if _EXEC_LINE.match(line)]
+        if runs:
+            from claude_docker.fsio import write_atomic
+
+            write_atomic(path, b"".join(line for line in lines if not _EXEC_LINE.match(line)))
+            items.append(held.add_file(path.parent, path.name, f"{path} (exec lines)", b"".join(runs),
+                                       policy.Verdict(policy.REFUSE, "commands your `git rebase --continue` would run")))
+    return items
+
+
+def _review_gitlinks(project: Path, before: set, held) -> list[dict]:
+    """A submodule entry the session added to the index: `git status` on the host would run git inside it,
+    with whatever config its repository has. Taken out of the index (the files stay) and listed."""
+    items = []
+    for path in _gitlinks(project):
+        if path in before:
+            continue
+        _git(project, "update-index", "--force-remove", "--", path)
+        items.append(held.add_file(project, path, f"{path} (a repository added to the index)", None,
+                                   policy.Verdict(policy.REFUSE, "git status on your host would run its config")))
     return items
 
 
@@ -135,7 +219,8 @@ def _hold(held, path: Path, data: bytes | None, project: Path) -> dict:
 def _review_new_repo(dotgit: Path, project: Path, held) -> list[dict]:
     """A repository the session created: its hooks (not git's own samples) and its config keys that name a
     program are removed; what is left is a plain repository."""
-    items = []
+    items = [_hold(held, dotgit / name, _remove(dotgit / name), project)
+             for name in REDIRECTS if os.path.lexists(dotgit / name)]
     hooks = dotgit / "hooks"
     if hooks.is_symlink():
         items.append(_hold(held, hooks, _remove(hooks), project))
