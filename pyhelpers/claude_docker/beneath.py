@@ -211,6 +211,15 @@ def mkdirs_beneath(dir_fd: int, relpath: str, mode: int = 0o700) -> int:
     return fd
 
 
+def parent_of(dir_fd: int, relpath: str, create: bool, mode: int = 0o700) -> tuple[int, str]:
+    """(a descriptor of the directory holding `relpath`, its last name), the directories made on the way
+    when `create` (mkdirs_beneath), else only opened (FileNotFoundError if one is missing)."""
+    parent, _, name = relpath.rpartition("/")
+    if create:
+        return mkdirs_beneath(dir_fd, parent, mode), name
+    return open_beneath(dir_fd, parent, os.O_RDONLY | os.O_DIRECTORY), name
+
+
 def walk(dir_fd: int, include: Callable[[str, os.stat_result], bool] | None = None,
          onerror: Callable[[str, OSError], None] | None = None) -> Iterator[tuple[str, os.stat_result, str]]:
     """Everything below `dir_fd`, depth first in name order: (path relative to it, stat result, kind), kind

@@ -127,3 +127,16 @@ def remove_durable(path: Path) -> None:
     except FileNotFoundError:
         return
     fsync_dir(target.parent)
+
+
+def put_in_dir(dir_fd: int, name: str, data: bytes | None, mode: int) -> None:
+    """`name` in an open directory made to hold `data` (None: removed), durably. A link there is replaced
+    or removed itself, never written through."""
+    if data is None:
+        try:
+            os.unlink(name, dir_fd=dir_fd)
+        except FileNotFoundError:
+            pass
+    else:
+        replace_file(name, data, mode, dir_fd=dir_fd)
+    fsync_dir(dir_fd)

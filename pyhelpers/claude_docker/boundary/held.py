@@ -155,37 +155,29 @@ def _write_beneath(item: dict, data: bytes | None, append: bool = False) -> None
     """Write (or append, or with None remove) an item's target, opened beneath its root without following a
     link at any component: a link raced in after target_of() looked is refused, not followed."""
     from claude_docker import beneath
-    from claude_docker.fsio import fsync_dir, replace_file
+    from claude_docker.fsio import put_in_dir
 
-    parent, _, name = item["rel"].rpartition("/")
     root = beneath.open_dir(item["root"])
     try:
-        d = beneath.mkdirs_beneath(root, parent, 0o700) if data is not None else \
-            beneath.open_beneath(root, parent, os.O_RDONLY | os.O_DIRECTORY)
+        d, name = beneath.parent_of(root, item["rel"], create=data is not None)
     except OSError as exc:
         raise ToolError(f"{exc.filename}: {exc.strerror}; item {item['n']} not applied", exitcodes.FAILURE) from None
     finally:
         os.close(root)
     try:
-        if data is None:
-            try:
-                os.unlink(name, dir_fd=d)
-            except FileNotFoundError:
-                pass
-        elif append:
+        if append:
             fd = os.open(name, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW, dir_fd=d)
             try:
-                os.write(fd, data)
+                os.write(fd, data or b"")
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        else:
-            try:
-                mode = stat.S_IMODE(os.stat(name, dir_fd=d, follow_symlinks=False).st_mode)
-            except FileNotFoundError:
-                mode = 0o600
-            replace_file(name, data, mode, dir_fd=d)
-        fsync_dir(d)
+            return
+        try:
+            mode = stat.S_IMODE(os.stat(name, dir_fd=d, follow_symlinks=False).st_mode)
+        except FileNotFoundError:
+            mode = 0o600
+        put_in_dir(d, name, data, mode)
     finally:
         os.close(d)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from claude_docker import beneath
 from claude_docker.boundary import policy
-from claude_docker.fsio import fsync_dir, replace_file
+from claude_docker.fsio import put_in_dir
 
 MAX_FILE = 1 << 20  # per guarded file: larger is no settings or command, and is put back whole
 MAX_FILES = 2000  # per guarded directory, at the start (the review at the end lists them all)
@@ -140,25 +140,16 @@ def _behind_own_link(project: Path, rel: str) -> bytes | None:
 def _put_back(root_fd: int, rel: str, data: bytes | None, mode: int = 0o644) -> None:
     """Make `rel` hold `data` again (None: remove what the session created). A link found on the way is
     removed (the link only), never followed."""
-    parent, _, name = rel.rpartition("/")
     for _attempt in range(len(rel.split("/")) + 1):  # each round removes one link in the way
         try:
-            d = (beneath.mkdirs_beneath(root_fd, parent, 0o755) if data is not None
-                 else beneath.open_beneath(root_fd, parent, os.O_RDONLY | os.O_DIRECTORY))
+            d, name = beneath.parent_of(root_fd, rel, create=data is not None, mode=0o755)
         except FileNotFoundError:
             return  # nothing there to remove
         except beneath.Escape as exc:
             _remove_in_the_way(root_fd, exc.filename)
             continue
         try:
-            if data is None:
-                try:
-                    os.unlink(name, dir_fd=d)
-                except FileNotFoundError:
-                    pass
-            else:
-                replace_file(name, data, mode, dir_fd=d)  # a link there is replaced, not written through
-            fsync_dir(d)
+            put_in_dir(d, name, data, mode)
         finally:
             os.close(d)
         return
