@@ -25,7 +25,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator  # not typing: ~3 ms on every claude start
 
 _DIR_STEP = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW  # traverse only: needs search, not read, permission
 _DIR_OPEN = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW

@@ -386,3 +386,29 @@ def test_a_planted_link_is_refused_so_applying_it_never_deletes_the_restored_fil
     with pytest.raises(ToolError):
         apply_item(held, item)
     assert json.loads((proj / ".claude" / "settings.json").read_text()) == {"permissions": {"deny": ["x"]}}
+
+
+def test_submodules_the_project_had_stay_and_new_ones_leave_the_index(home, tmp_path, held):
+    import subprocess
+
+    from claude_docker.boundary import git
+
+    proj = tmp_path / "proj"
+    subprocess.run(["git", "init", "-q", str(proj)], check=True)
+    subprocess.run(["git", "-C", str(proj), "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-q",
+                    "--allow-empty", "-m", "init"], check=True)
+    head = subprocess.run(["git", "-C", str(proj), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+
+    def add(path):
+        subprocess.run(["git", "-C", str(proj), "update-index", "--add", "--cacheinfo", f"160000,{head},{path}"],
+                       check=True)
+
+    assert git.snapshot(proj, None)["gitlinks"] == []  # no submodule in the index: git isn't even run
+    add("lib")
+    record = git.snapshot(proj, None)
+    assert record["gitlinks"] == ["lib"]
+    add("evil")
+    items = git.review(record, proj, held)
+    assert [i["label"] for i in items] == ["evil (a repository added to the index)"]
+    staged = subprocess.run(["git", "-C", str(proj), "ls-files", "--stage"], capture_output=True, text=True).stdout
+    assert "\tlib\n" in staged and "evil" not in staged

@@ -27,7 +27,7 @@ import stat
 from collections import namedtuple
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from claude_docker import beneath
 from claude_docker.boundary.policy import PER_PROCESS_DIRS

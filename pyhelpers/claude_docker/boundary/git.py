@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-import subprocess
 import time
 from pathlib import Path
 
@@ -110,11 +109,24 @@ def snapshot(project: Path, common: Path | None) -> dict:
     dirs = git_dirs(project, common)
     return {"repo": (project / ".git").exists() or (project / ".git").is_symlink(),
             "dirs": {str(d): [name for name in REDIRECTS if os.path.lexists(d / name)] for d in dirs},
-            "gitlinks": _gitlinks(project) if dirs else [], "since_ns": time.time_ns() - 1_000_000_000}
+            "gitlinks": _gitlinks(project) if dirs and _may_hold_gitlinks(dirs[0]) else [],
+            "since_ns": time.time_ns() - 1_000_000_000}
+
+
+def _may_hold_gitlinks(gitdir: Path) -> bool:
+    """Could the index hold a submodule entry? Each one carries the mode 0o160000 as four big-endian bytes:
+    an index without them has none, and the start is spared running git (false positives only cost that)."""
+    try:
+        with open(gitdir / "index", "rb") as f:
+            return b"\x00\x00\xe0\x00" in f.read()
+    except OSError:
+        return False
 
 
 def _git(project: Path, *args: str) -> subprocess.CompletedProcess | None:
     """git on the host in the project, running nothing the repository names (no fsmonitor, no hooks)."""
+    import subprocess  # here: not on the path of a start without git
+
     env = {"PATH": os.environ.get("PATH", ""), "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/nonexistent",
            "GIT_OPTIONAL_LOCKS": "0"}
     try:
@@ -170,7 +182,7 @@ def review(record: dict, project: Path, held) -> list[dict]:
     dotgit = project / ".git"
     if not record["repo"] and dotgit.is_dir() and not dotgit.is_symlink():
         items += _review_new_repo(dotgit, project, held)
-    if record["dirs"] or not record["repo"]:
+    if os.path.isdir(dotgit) and not dotgit.is_symlink():
         items += _review_gitlinks(project, set(record.get("gitlinks", [])), held)
     return items
 
@@ -244,6 +256,8 @@ def _review_new_repo(dotgit: Path, project: Path, held) -> list[dict]:
 def _config_entries(config: Path) -> list[tuple[str, str]] | None:
     """The (key, value) pairs of a git config file, read by git itself (no includes followed, nothing run);
     None if git can't read it."""
+    import subprocess
+
     try:
         out = subprocess.run(["git", "config", "--file", str(config), "--no-includes", "--null", "--list"],
                              capture_output=True, timeout=10, env={"PATH": os.environ.get("PATH", ""),
@@ -262,6 +276,8 @@ def _config_entries(config: Path) -> list[tuple[str, str]] | None:
 
 def _rewrite_config(config: Path, pairs: list[tuple[str, str]]) -> None:
     """A config holding only `pairs`, written by git into a temp file then renamed over the old one."""
+    import subprocess
+
     from claude_docker.fsio import write_atomic
 
     tmp = config.with_name(f".config.cd-new-{os.getpid()}")

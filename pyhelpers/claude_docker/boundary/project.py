@@ -39,9 +39,17 @@ def _link(root_fd: int, exc: OSError) -> Link:
         return Link("(not a regular file or directory)")
 
 
+def _absent(root_fd: int, rel: str) -> bool:
+    """Nothing there by any path, links or not: the common case, told without the careful open (whose first
+    use costs a ctypes import)."""
+    return not os.path.lexists(f"/proc/self/fd/{root_fd}/{rel}")
+
+
 def read(root_fd: int, rel: str) -> bytes | Link | None:
     """A guarded file's bytes; a Link if it, or a directory above it, is a link or not what it should be;
-    None if absent or too large to be settings or commands."""
+    None if absent."""
+    if _absent(root_fd, rel):
+        return None
     try:
         fd = beneath.open_regular(root_fd, rel)
     except FileNotFoundError:
@@ -59,6 +67,8 @@ def read(root_fd: int, rel: str) -> bytes | Link | None:
 def list_files(root_fd: int, rel_dir: str, limit: int | None = MAX_FILES) -> list[str] | Link | None:
     """The files, links and others below a guarded directory, relative to the project (more than `limit`
     stops the listing); None if it is absent."""
+    if _absent(root_fd, rel_dir):
+        return None
     try:
         d = beneath.open_beneath(root_fd, rel_dir, os.O_RDONLY | os.O_DIRECTORY)
     except FileNotFoundError:
