@@ -17,6 +17,7 @@ from claude_docker.paths import ensure_private_dir, state_dir
 
 MANIFEST = "session.json"
 CREATING = ".creating-"
+REMOVING = ".removing-"
 
 
 def sessions_root() -> Path:
@@ -73,17 +74,32 @@ class SessionDir:
         return manifest
 
     def remove(self) -> None:
+        """Renamed out of the sessions' names first, in one step: a kill during the (long) rmtree then leaves
+        a `.removing-` dir that cleanup finishes, never a half-deleted session that no one would list."""
         import shutil
 
-        shutil.rmtree(self.path, ignore_errors=True)
+        doomed = self.path.with_name(REMOVING + self.path.name)
+        try:
+            os.rename(self.path, doomed)
+        except OSError:
+            doomed = self.path
+        shutil.rmtree(doomed, ignore_errors=True)
 
 
 def all_sessions() -> list[SessionDir]:
     root = sessions_root()
     try:
         return sorted((SessionDir(p) for p in root.iterdir()
-                       if not p.name.startswith(CREATING) and (p / MANIFEST).is_file()), key=lambda s: s.path.name)
+                       if not p.name.startswith(".") and (p / MANIFEST).is_file()), key=lambda s: s.path.name)
     except OSError:  # no state dir yet, or not one we can list: no sessions to speak of
+        return []
+
+
+def unfinished_removals() -> list[Path]:
+    """Session dirs whose removal was cut short (the remover killed): nothing in them is needed any more."""
+    try:
+        return sorted(p for p in sessions_root().iterdir() if p.name.startswith(REMOVING))
+    except OSError:
         return []
 
 

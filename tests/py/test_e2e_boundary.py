@@ -336,3 +336,23 @@ mkdir -p .git/rebase-merge && printf 'pick {head} x\nexec touch /tmp/pwned\n' > 
     assert {"nested (a repository added to the index)"} <= labels(env)
     hostile(plain, env, "mkdir -p .git/hooks && echo '[core]' > .git/config && echo ../evil > .git/commondir")
     assert not (plain / ".git" / "commondir").exists()
+
+
+def test_a_session_dir_removal_cut_short_is_finished_by_cleanup(env, home, docker_client):
+    """Removing a session dir renames it first: a kill during the rmtree leaves no half session that nobody
+    lists (with its credential copies), but a `.removing-` dir that cleanup finishes."""
+    from claude_docker.sessiondir import REMOVING, SessionDir, all_sessions, sessions_root
+
+    session = SessionDir.create("a1b2c3d4e5f6", {"host": "h", "wrapper_pid": os.getpid(), "wrapper_start": ""})
+    (session.path / "home").mkdir()
+    (session.path / "home" / ".credentials.json").write_text("{}")
+    doomed = sessions_root() / (REMOVING + session.session_id)
+    os.rename(session.path, doomed)  # what remove() does first; then the kill
+    assert all_sessions() == []
+    result = helper(env, "cleanup")
+    assert result.returncode == 0, result.stderr
+    assert "finish removing the dir of session a1b2c3d4e5f6" in result.stdout
+    assert not doomed.exists()
+    other = SessionDir.create("0a0b0c0d0e0f", {"host": "h", "wrapper_pid": os.getpid(), "wrapper_start": ""})
+    other.remove()
+    assert not list(sessions_root().iterdir())

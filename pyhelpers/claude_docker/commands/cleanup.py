@@ -25,7 +25,10 @@ def cli(dry_run: bool, all_users: bool, as_json: bool) -> int:
     from claude_docker.errors import ToolError
     from claude_docker.liveness import host_name
     from claude_docker.orphans import remove_orphans
-    from claude_docker.sessiondir import SessionDir, abandoned_creations, all_sessions, interrupted
+    import shutil
+
+    from claude_docker.sessiondir import (REMOVING, SessionDir, abandoned_creations, all_sessions, interrupted,
+                                          unfinished_removals)
 
     client = dockerclient.connect(operation="cleanup")
     live = inventory.sessions(client, all_users)
@@ -61,6 +64,10 @@ def cli(dry_run: bool, all_users: bool, as_json: bool) -> int:
         actions.append({"action": "remove-unstarted", "session": path.name})
         if not dry_run:
             SessionDir(path).remove()
+    for path in unfinished_removals():
+        actions.append({"action": "finish-removal", "session": path.name[len(REMOVING):]})
+        if not dry_run:
+            shutil.rmtree(path, ignore_errors=True)
 
     if not dry_run and actions:
         from claude_docker.obs import events
@@ -90,6 +97,8 @@ def cli(dry_run: bool, all_users: bool, as_json: bool) -> int:
                     print(f"{verb}sync back the config of interrupted session {a['session']}")
                     for c in a.get("conflicts", []) + a.get("quarantined", []) + a.get("held", []):
                         print(f"  {c}")
+            elif a["action"] == "finish-removal":
+                print(f"{verb}finish removing the dir of session {a['session']}")
             else:
                 print(f"{verb}remove the dir of session {a['session']}, killed before it started")
     return exitcodes.SYNC_FAILED if failed else exitcodes.OK
