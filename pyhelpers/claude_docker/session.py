@@ -238,12 +238,15 @@ def _guard_snapshots(opts: RunOptions, project: Path, common: Path | None, sessi
     """What the end of the session compares the project's self-running places with (boundary/)."""
     guards = {}
     if opts.protect_project:
-        from claude_docker.boundary.project import MAX_FILES, snapshot
+        from claude_docker.boundary.project import MAX_DIRS, MAX_FILES, snapshot
 
         guards["project_guard"] = snapshot(project, session.path / "project-base")
         if guards["project_guard"] is None:
             print(f"claude-docker: warning: a .claude/ folder of {project} holds more than {MAX_FILES} files: its "
                   "commands and settings are not reviewed after this session", file=sys.stderr)
+        elif not guards["project_guard"]["whole"]:
+            print(f"claude-docker: warning: {project} has more than {MAX_DIRS} folders: only the .claude/ and "
+                  ".mcp.json of the first ones are reviewed after this session", file=sys.stderr)
     if opts.protect_git:
         from claude_docker.boundary import git
 

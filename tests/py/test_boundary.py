@@ -412,3 +412,29 @@ def test_submodules_the_project_had_stay_and_new_ones_leave_the_index(home, tmp_
     assert [i["label"] for i in items] == ["evil (a repository added to the index)"]
     staged = subprocess.run(["git", "-C", str(proj), "ls-files", "--stage"], capture_output=True, text=True).stdout
     assert "\tlib\n" in staged and "evil" not in staged
+
+
+def test_settings_in_subfolders_are_guarded_too(home, tmp_path, held):
+    """Claude Code reads project settings from the folder it starts in: a monorepo's packages count."""
+    proj = tmp_path / "proj"
+    (proj / "pkg" / "app" / ".claude").mkdir(parents=True)
+    (proj / "pkg" / "app" / ".claude" / "settings.json").write_text('{"permissions": {"deny": ["x"]}}')
+    (proj / "pkg" / "lib").mkdir(parents=True)
+    (proj / "node_modules" / "dep").mkdir(parents=True)
+    record = snapshot(proj, tmp_path / "base")
+    assert record["roots"] == ["", "pkg/app"] and record["whole"]
+    (proj / "pkg" / "app" / ".claude" / "settings.json").write_text(
+        '{"permissions": {"deny": ["x"]}, "hooks": {"Stop": []}}')
+    (proj / "pkg" / "lib" / ".mcp.json").write_text('{"mcpServers": {"e": {"command": "sh"}}}')
+    (proj / "pkg" / "lib" / ".claude" / "commands").mkdir(parents=True)
+    (proj / "pkg" / "lib" / ".claude" / "commands" / "x.md").write_text("!`id`")
+    (proj / "node_modules" / "dep" / ".mcp.json").write_text("{}")  # no place to start Claude Code in
+    items = review(record, tmp_path / "base", held, policy.Context(projects=(str(proj),)))
+    assert sorted(i["label"] for i in items) == ["pkg/app/.claude/settings.json: hooks",
+                                                 "pkg/lib/.claude/commands/x.md", "pkg/lib/.mcp.json"]
+    assert not (proj / "pkg" / "lib" / ".mcp.json").exists()
+    assert json.loads((proj / "pkg" / "app" / ".claude" / "settings.json").read_text()) == {
+        "permissions": {"deny": ["x"]}}
+    from claude_docker.boundary.project import guarded_roots
+
+    assert guarded_roots(proj, budget=2)[1] is False  # a walk that stops says so

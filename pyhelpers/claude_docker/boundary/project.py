@@ -87,26 +87,77 @@ def list_files(root_fd: int, rel_dir: str, limit: int | None = MAX_FILES) -> lis
     return found
 
 
-def guarded_files(root_fd: int, limit: int | None = MAX_FILES) -> list[str] | None:
-    """Every guarded file that exists now (None if a guarded directory holds more than `limit`)."""
-    rels = [r for r in (*policy.PROJECT_SETTINGS, *policy.PROJECT_FILES) if read(root_fd, r) is not None]
-    for rel_dir in policy.PROJECT_DIRS:
-        below = list_files(root_fd, rel_dir, limit)
-        if isinstance(below, Link):
-            rels.append(rel_dir)
-        elif below:
-            if limit is not None and len(below) > limit:
-                return None
-            rels += below
+# Claude Code reads project settings from the folder it starts in, so every folder of the project that holds
+# a `.claude/` or `.mcp.json` is guarded. Found by a walk that skips what is no place to start Claude Code in
+# (dependencies, build output, VCS data) and stops at a budget (told to the user).
+SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".nox",
+                       ".mypy_cache", ".pytest_cache", ".ruff_cache", "target", "dist", "build", ".next", ".cache",
+                       ".gradle", ".terraform", "vendor"})
+MAX_DIRS = 20_000
+MARKERS = (".claude", ".mcp.json")
+
+
+def guarded_roots(project: Path, budget: int = MAX_DIRS) -> tuple[list[str], bool]:
+    """The folders (relative to the project, "" for itself) that hold a `.claude` or `.mcp.json`, and whether
+    the walk saw the whole project (False: it stopped at `budget` folders). Never follows a link."""
+    roots, pending, seen = [""], [""], 0
+    while pending:
+        rel = pending.pop()
+        seen += 1
+        if seen > budget:
+            return roots, False
+        try:
+            with os.scandir(project / rel if rel else project) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        names = {e.name for e in entries}
+        if rel and any(m in names for m in MARKERS):
+            roots.append(rel)
+        pending += [f"{rel}/{e.name}" if rel else e.name for e in entries
+                    if e.name not in SKIP_DIRS and e.name != ".claude" and e.is_dir(follow_symlinks=False)]
+    return sorted(roots), True
+
+
+def _under(root: str, rel: str) -> str:
+    return f"{root}/{rel}" if root else rel
+
+
+def tail(rel: str) -> str:
+    """A guarded path without the folder it is in: `.claude/settings.json` for `pkg/.claude/settings.json`."""
+    for marker in MARKERS:
+        if rel == marker or rel.startswith(marker + "/"):
+            return rel
+        at = rel.rfind("/" + marker)
+        if at >= 0 and (rel[at + 1:] == marker or rel[at + 1:].startswith(marker + "/")):
+            return rel[at + 1:]
+    return rel
+
+
+def guarded_files(root_fd: int, roots: list[str], limit: int | None = MAX_FILES) -> list[str] | None:
+    """Every guarded file that exists now below `roots` (None if a guarded directory holds more than `limit`)."""
+    rels = []
+    for root in roots:
+        rels += [_under(root, r) for r in (*policy.PROJECT_SETTINGS, *policy.PROJECT_FILES)
+                 if read(root_fd, _under(root, r)) is not None]
+        for rel_dir in policy.PROJECT_DIRS:
+            below = list_files(root_fd, _under(root, rel_dir), limit)
+            if isinstance(below, Link):
+                rels.append(_under(root, rel_dir))
+            elif below:
+                if limit is not None and len(below) > limit:
+                    return None
+                rels += below
     return rels
 
 
 def snapshot(project: Path, base: Path) -> dict | None:
     """Copy what the guarded places hold now into `base`; the record review() compares with. None if the
     project can't be guarded (a guarded directory with more than MAX_FILES files: told to the user)."""
+    roots, whole = guarded_roots(project)
     root_fd = os.open(project, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        rels = guarded_files(root_fd)
+        rels = guarded_files(root_fd, roots)
         if rels is None:
             return None
         files, links, modes = [], {}, {}
@@ -123,7 +174,7 @@ def snapshot(project: Path, base: Path) -> dict | None:
                 modes[rel] = _mode(root_fd, rel)
     finally:
         os.close(root_fd)
-    return {"root": str(project), "files": files, "links": links, "modes": modes}
+    return {"root": str(project), "files": files, "links": links, "modes": modes, "roots": roots, "whole": whole}
 
 
 def _mode(root_fd: int, rel: str) -> int:
@@ -187,7 +238,8 @@ def review(record: dict, base: Path, held, ctx: policy.Context) -> list[dict]:
     items: list[dict] = []
     modes = record.get("modes", {})
     try:
-        now = guarded_files(root_fd, limit=None) or []
+        roots = sorted(set(guarded_roots(project)[0]) | set(record.get("roots", [""])))
+        now = guarded_files(root_fd, roots, limit=None) or []
         for rel in sorted(set(now) | set(record["files"]) | set(record["links"])):
             before = (base / rel).read_bytes() if rel in record["files"] else None
             mode = modes.get(rel, 0o644)
@@ -198,15 +250,15 @@ def review(record: dict, base: Path, held, ctx: policy.Context) -> list[dict]:
                 _put_back(root_fd, rel, before, mode)
                 items.append(held.add_file(project, rel, f"{rel} ({current})", None, policy.Verdict(
                     policy.REFUSE, "something other than a plain file where Claude Code reads code or settings")))
-            elif current == before or (current is None and rel not in policy.PROJECT_SETTINGS):
+            elif current == before or (current is None and tail(rel) not in policy.PROJECT_SETTINGS):
                 continue  # untouched, or code deleted (which runs nothing)
-            elif rel in policy.PROJECT_SETTINGS:
+            elif tail(rel) in policy.PROJECT_SETTINGS:
                 # A deleted settings file is judged as an empty one: its deny rules must not just vanish.
                 items += _review_settings(root_fd, project, rel, before, current or b"{}", held, ctx, mode)
             else:
                 _put_back(root_fd, rel, before, mode)
                 items.append(held.add_file(project, rel, rel, current,
-                                           policy.Verdict(policy.HOLD, policy.project_file_reason(rel))))
+                                           policy.Verdict(policy.HOLD, policy.project_file_reason(tail(rel)))))
     finally:
         os.close(root_fd)
     return items
@@ -226,7 +278,7 @@ def _review_own_link(project: Path, rel: str, target: str, current, before: byte
 
     write_atomic(Path(os.path.realpath(project / rel)), before)
     return [held.add_file(project, rel, f"{rel} (through your link)", now, policy.Verdict(
-        policy.HOLD, policy.project_file_reason(rel)))]
+        policy.HOLD, policy.project_file_reason(tail(rel))))]
 
 
 def _review_settings(root_fd: int, project: Path, rel: str, before: bytes | None, current: bytes, held,
