@@ -565,29 +565,40 @@ def pending_changes(tree: StagedTree, manifest: dict) -> list[dict]:
 
 
 def review_shared(session: SessionDir, manifest: dict, report: SyncReport, held) -> None:
-    """What the session wrote straight to the host, through its bind mounts: transcripts, and the project's
-    self-running places. Done once per session (marked in the manifest), also after a crash, by cleanup."""
+    """What the session wrote straight to the host, through its bind mounts: transcripts, git, and the
+    project's self-running places. Done once per session (marked in the manifest), also after a crash, by
+    cleanup. Each stage on its own: one that fails is said, never stops the others, and is tried again."""
     if manifest.get("reviewed"):
         return
-    from claude_docker.boundary import project
+    from claude_docker.boundary import git, project
 
     since = int(manifest.get("sync_since_ns", 0))
     # Only the session's own folder was writable; a manifest of an older version had all of projects/.
     folder = "projects/" + manifest["transcripts"] if manifest.get("transcripts") else "projects"
-    items, busy = transcripts.hold_state_lines(Path(manifest["host_config"]), folder, since, held)
-    report.warnings += [f"{rel} changed while it was checked; `claude-docker cleanup` checks it again" for rel in busy]
-    if manifest.get("git_guard"):
-        from claude_docker.boundary import git
-
-        items += git.review(manifest["git_guard"], Path(manifest["project"]), held)
     guard = manifest.get("project_guard")
+    stages = [("transcripts", lambda: transcripts.hold_state_lines(Path(manifest["host_config"]), folder, since,
+                                                                   held))]
+    if manifest.get("git_guard"):
+        stages.append(("git", lambda: (git.review(manifest["git_guard"], Path(manifest["project"]), held), [])))
     if guard:
         ctx = policy.Context(projects=(guard["root"],), relaxed=policy.relaxed())
-        items += project.review(guard, session.path / "project-base", held, ctx)
-    for item in items:
-        report.note_held(item["label"], policy.Verdict(item["verdict"], item["reason"]))
+        stages.append(("the project", lambda: (project.review(guard, session.path / "project-base", held, ctx), [])))
+    done = True
+    for name, stage in stages:
+        try:
+            items, busy = stage()
+        except OSError as exc:
+            report.warnings.append(f"the review of {name} failed ({exc.strerror or exc}); `claude-docker cleanup` "
+                                   "tries it again")
+            done = False
+            continue
+        report.warnings += [f"{rel} changed while it was checked; `claude-docker cleanup` checks it again"
+                            for rel in busy]
+        done = done and not busy
+        for item in items:
+            report.note_held(item["label"], policy.Verdict(item["verdict"], item["reason"]))
     held.save()
-    manifest["reviewed"] = not busy
+    manifest["reviewed"] = done
     session.write_manifest(manifest)
 
 

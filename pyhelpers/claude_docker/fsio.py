@@ -35,8 +35,9 @@ def replace_file(target: Path | str, data, mode: int, durable: bool = True, dir_
     rename; False leaves the target alone (another writer got there first) and returns False. `data` is
     bytes, or an iterable of bytes for content too large to hold in memory."""
     target = str(target)
-    head, name = os.path.split(target)
-    tmp = os.path.join(head, f".{name}.cd-tmp-{os.getpid()}-{os.urandom(4).hex()}")
+    head, _name = os.path.split(target)
+    # Not named after the target: a name near the 255-byte limit would make the temp name too long.
+    tmp = os.path.join(head, f".cd-tmp-{os.getpid()}-{os.urandom(4).hex()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
     try:
         try:
@@ -131,7 +132,16 @@ def remove_durable(path: Path) -> None:
 
 def put_in_dir(dir_fd: int, name: str, data: bytes | None, mode: int) -> None:
     """`name` in an open directory made to hold `data` (None: removed), durably. A link there is replaced
-    or removed itself, never written through."""
+    or removed itself, never written through; a directory there is removed first (rmtree by descriptor
+    follows no link)."""
+    import shutil
+    import stat
+
+    try:
+        if stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+            shutil.rmtree(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
     if data is None:
         try:
             os.unlink(name, dir_fd=dir_fd)

@@ -388,7 +388,7 @@ def test_a_planted_link_is_refused_so_applying_it_never_deletes_the_restored_fil
     assert json.loads((proj / ".claude" / "settings.json").read_text()) == {"permissions": {"deny": ["x"]}}
 
 
-def test_submodules_the_project_had_stay_and_new_ones_leave_the_index(home, tmp_path, held):
+def test_a_submodule_repository_git_status_would_enter_is_set_aside(home, tmp_path, held):
     import subprocess
 
     from claude_docker.boundary import git
@@ -398,20 +398,40 @@ def test_submodules_the_project_had_stay_and_new_ones_leave_the_index(home, tmp_
     subprocess.run(["git", "-C", str(proj), "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-q",
                     "--allow-empty", "-m", "init"], check=True)
     head = subprocess.run(["git", "-C", str(proj), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-
-    def add(path):
+    (proj / ".git" / "modules" / "lib").mkdir(parents=True)
+    for name, text in (("HEAD", "ref: refs/heads/main\n"), ("config", "[core]\n")):
+        (proj / ".git" / "modules" / "lib" / name).write_text(text)
+    (proj / "lib").mkdir()
+    (proj / "lib" / ".git").write_text("gitdir: ../.git/modules/lib\n")  # the user's own submodule
+    record = git.snapshot(proj, None)
+    for path in ("lib", "evil", "moved"):
         subprocess.run(["git", "-C", str(proj), "update-index", "--add", "--cacheinfo", f"160000,{head},{path}"],
                        check=True)
-
-    assert git.snapshot(proj, None)["gitlinks"] == []  # no submodule in the index: git isn't even run
-    add("lib")
-    record = git.snapshot(proj, None)
-    assert record["gitlinks"] == ["lib"]
-    add("evil")
+    (proj / "evil" / ".git").mkdir(parents=True)  # a repository of the session's, with its own config
+    (proj / "moved").mkdir()
+    (proj / "moved" / ".git").write_text("gitdir: /tmp/elsewhere\n")  # pointing out of the known git dirs
     items = git.review(record, proj, held)
-    assert [i["label"] for i in items] == ["evil (a repository added to the index)"]
-    staged = subprocess.run(["git", "-C", str(proj), "ls-files", "--stage"], capture_output=True, text=True).stdout
-    assert "\tlib\n" in staged and "evil" not in staged
+    assert sorted(i["label"].split(" (")[0] for i in items) == ["evil/.git", "moved/.git"]
+    assert (proj / "lib" / ".git").is_file() and not (proj / "evil" / ".git").exists()
+    assert not (proj / "moved" / ".git").exists() and all(i["verdict"] == policy.REFUSE for i in items)
+
+
+def test_a_rebase_the_session_touched_is_abandoned(home, tmp_path, held):
+    import subprocess
+
+    from claude_docker.boundary import git
+
+    proj = tmp_path / "proj"
+    subprocess.run(["git", "init", "-q", str(proj)], check=True)
+    (proj / ".git" / "worktrees" / "wt" / "rebase-merge").mkdir(parents=True)
+    record = git.snapshot(proj, None)
+    (proj / ".git" / "rebase-merge").mkdir()
+    (proj / ".git" / "rebase-merge" / "strategy").write_text("../../x\n")
+    (proj / ".git" / "worktrees" / "wt" / "rebase-merge" / "git-rebase-todo").write_text("exec touch /tmp/p\n")
+    items = git.review(record, proj, held)
+    assert not (proj / ".git" / "rebase-merge").exists()
+    assert not (proj / ".git" / "worktrees" / "wt" / "rebase-merge").exists()
+    assert len(items) == 2 and all(i["verdict"] == policy.REFUSE for i in items)
 
 
 def test_settings_in_subfolders_are_guarded_too(home, tmp_path, held):

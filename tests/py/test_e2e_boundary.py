@@ -329,11 +329,12 @@ mkdir -p .git/rebase-merge && printf 'pick {head} x\nexec touch /tmp/pwned\n' > 
     assert proc.returncode == 0
     plain = home / "work" / "fresh"
     plain.mkdir(parents=True)
-    todo = (project / ".git" / "rebase-merge" / "git-rebase-todo").read_text()
-    assert "exec" not in todo and "pick" in todo
-    staged = subprocess.run(["git", "-C", str(project), "ls-files", "--stage"], capture_output=True, text=True).stdout
-    assert "160000" not in staged
-    assert {"nested (a repository added to the index)"} <= labels(env)
+    assert not (project / ".git" / "rebase-merge").exists()  # the planted rebase is abandoned
+    assert not (project / "nested" / ".git").exists()  # set aside: git status no longer enters it
+    status = subprocess.run(["git", "-C", str(project), "-C", "nested", "config", "--get", "core.fsmonitor"],
+                            capture_output=True, text=True)
+    assert "pwned" not in status.stdout
+    assert any(label.startswith("nested/.git (set aside") for label in labels(env))
     hostile(plain, env, "mkdir -p .git/hooks && echo '[core]' > .git/config && echo ../evil > .git/commondir")
     assert not (plain / ".git" / "commondir").exists()
 

@@ -104,23 +104,11 @@ def mounts(project: Path, common: Path | None) -> list[tuple[Path, bool]]:
 
 
 def snapshot(project: Path, common: Path | None) -> dict:
-    """What review() compares with: which git dirs there were, the redirect files they held, and the
-    submodules `.gitmodules` named (a gitlink the session adds makes the host's `git status` enter it)."""
+    """What review() compares with: which git dirs there were, and the redirect files they held."""
     dirs = git_dirs(project, common)
     return {"repo": (project / ".git").exists() or (project / ".git").is_symlink(),
             "dirs": {str(d): [name for name in REDIRECTS if os.path.lexists(d / name)] for d in dirs},
-            "gitlinks": _gitlinks(project) if dirs and _may_hold_gitlinks(dirs[0]) else [],
             "since_ns": time.time_ns() - 1_000_000_000}
-
-
-def _may_hold_gitlinks(gitdir: Path) -> bool:
-    """Could the index hold a submodule entry? Each one carries the mode 0o160000 as four big-endian bytes:
-    an index without them has none, and the start is spared running git (false positives only cost that)."""
-    try:
-        with open(gitdir / "index", "rb") as f:
-            return b"\x00\x00\xe0\x00" in f.read()
-    except OSError:
-        return False
 
 
 def _git(project: Path, *args: str) -> subprocess.CompletedProcess | None:
@@ -165,61 +153,100 @@ def _remove(path: Path) -> bytes | None:
     return data
 
 
-# Git's sequencer files: `exec` lines in them run when the user continues a rebase or a cherry-pick.
-TODO_FILES = ("rebase-merge/git-rebase-todo", "sequencer/todo")
-_EXEC_LINE = re.compile(rb"^\s*(x|exec)(\s|$)")
+# A rebase, `git am` or cherry-pick left in progress: its todo `exec` lines and its merge strategy (a program
+# name git runs) run when the user continues it.
+STATE_DIRS = ("rebase-merge", "rebase-apply", "sequencer")
+HELD_SUFFIX = ".held-by-claude-docker"
 
 
 def review(record: dict, project: Path, held) -> list[dict]:
     """Undo what the session did to git that git on the host would obey, keeping it in `held`."""
     items = []
+    since = int(record.get("since_ns", 0))
+    known = set(record["dirs"])
     for gitdir, before in record["dirs"].items():
         for name in REDIRECTS:
             path = Path(gitdir) / name
             if name not in before and os.path.lexists(path):
                 items.append(_hold(held, path, _remove(path), project))
-        items += _review_todo(Path(gitdir), project, held, int(record.get("since_ns", 0)))
+        for state_of in (Path(gitdir), *sorted(Path(gitdir).glob("worktrees/*"))):
+            items += _review_state(state_of, project, held, since)
     dotgit = project / ".git"
-    if not record["repo"] and dotgit.is_dir() and not dotgit.is_symlink():
+    if not record["repo"] and (dotgit.is_symlink() or dotgit.is_file()):
+        items.append(_set_aside(dotgit, project, held, "a repository pointer the session made"))
+    elif not record["repo"] and dotgit.is_dir():
         items += _review_new_repo(dotgit, project, held)
-    if os.path.isdir(dotgit) and not dotgit.is_symlink():
-        items += _review_gitlinks(project, set(record.get("gitlinks", [])), held)
+    if dotgit.is_dir() and not dotgit.is_symlink():
+        items += _review_submodules(project, known, held)
     return items
 
 
-def _review_todo(gitdir: Path, project: Path, held, since_ns: int) -> list[dict]:
-    """`exec` lines a session put in a rebase or cherry-pick to be continued: taken out and held."""
+def _review_state(gitdir: Path, project: Path, held, since_ns: int) -> list[dict]:
+    """A rebase or cherry-pick the session started or changed is abandoned (its state removed; the commits
+    stay reachable from the reflog): continuing it would run what the session wrote into it."""
+    from claude_docker import beneath
+
     items = []
-    for name in TODO_FILES:
+    for name in STATE_DIRS:
         path = gitdir / name
+        if path.is_symlink() or not path.is_dir():
+            continue
+        root = beneath.open_dir(path)
         try:
-            if path.is_symlink() or os.stat(path).st_ctime_ns < since_ns:
-                continue
-            data = path.read_bytes()
-        except OSError:
+            changed = os.fstat(root).st_ctime_ns >= since_ns or any(
+                st.st_ctime_ns >= since_ns for _rel, st, _kind in beneath.walk(root))
+        finally:
+            os.close(root)
+        if not changed:
             continue
-        lines = data.splitlines(keepends=True)
-        runs = [line for line in lines if _EXEC_LINE.match(line)]
-        if runs:
-            from claude_docker.fsio import write_atomic
+        todo = next((path / t for t in ("git-rebase-todo", "todo") if (path / t).is_file()), None)
+        items.append(held.add_file(gitdir, name, f"{path} (a {name} in progress, abandoned)",
+                                   todo.read_bytes()[:1 << 20] if todo else None,
+                                   policy.Verdict(policy.REFUSE, "continuing it would run what the session wrote")))
+        import shutil
 
-            write_atomic(path, b"".join(line for line in lines if not _EXEC_LINE.match(line)))
-            items.append(held.add_file(path.parent, path.name, f"{path} (exec lines)", b"".join(runs),
-                                       policy.Verdict(policy.REFUSE, "commands your `git rebase --continue` would run")))
+        parent = beneath.open_dir(gitdir)
+        try:
+            shutil.rmtree(name, dir_fd=parent)
+        finally:
+            os.close(parent)
     return items
 
 
-def _review_gitlinks(project: Path, before: set, held) -> list[dict]:
-    """A submodule entry the session added to the index: `git status` on the host would run git inside it,
-    with whatever config its repository has. Taken out of the index (the files stay) and listed."""
+def _review_submodules(project: Path, known: set, held) -> list[dict]:
+    """`git status` on the host enters every submodule the index names and obeys its repository's config. One
+    whose `.git` is not a pointer into a git dir the session began with (a directory, a link, a pointer
+    elsewhere) is set aside, so git sees it as not checked out."""
     items = []
-    for path in _gitlinks(project):
-        if path in before:
+    for rel in _gitlinks(project):
+        dotgit = project / rel / ".git"
+        if not os.path.lexists(dotgit) or _points_into(dotgit, known):
             continue
-        _git(project, "update-index", "--force-remove", "--", path)
-        items.append(held.add_file(project, path, f"{path} (a repository added to the index)", None,
-                                   policy.Verdict(policy.REFUSE, "git status on your host would run its config")))
+        items.append(_set_aside(dotgit, project, held, "a submodule repository git status would enter"))
     return items
+
+
+def _points_into(dotgit: Path, known: set) -> bool:
+    if dotgit.is_symlink() or not dotgit.is_file():
+        return False
+    try:
+        line = dotgit.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return False
+    if not line.startswith("gitdir:"):
+        return False
+    target = Path(line[len("gitdir:"):].strip())
+    target = target if target.is_absolute() else dotgit.parent / target
+    return os.path.realpath(target) in {os.path.realpath(k) for k in known}
+
+
+def _set_aside(path: Path, project: Path, held, why: str) -> dict:
+    """Rename what git would obey out of its way (beside it, for the user to look at), and list it."""
+    aside = path.with_name(f"{path.name}{HELD_SUFFIX}-{os.urandom(3).hex()}")
+    os.rename(path, aside)
+    rel = str(path.relative_to(project)) if project in path.parents else str(path)
+    return held.add_file(project, rel, f"{rel} (set aside as {aside.name})", None,
+                         policy.Verdict(policy.REFUSE, why))
 
 
 def _hold(held, path: Path, data: bytes | None, project: Path) -> dict:

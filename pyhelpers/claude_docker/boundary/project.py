@@ -58,6 +58,8 @@ def read(root_fd: int, rel: str) -> bytes | Link | None:
         return Link("(not a regular file)")
     except beneath.Escape as exc:
         return _link(root_fd, exc)
+    except OSError as exc:  # unreadable (a mode the session set): it can't be vouched for, so it goes
+        return Link(f"({exc.strerror.lower() if exc.strerror else 'unreadable'})")
     with os.fdopen(fd, "rb") as f:
         if os.fstat(f.fileno()).st_size > MAX_FILE:
             return Link(f"(larger than {MAX_FILE >> 20} MiB)")
@@ -94,6 +96,7 @@ SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", ".venv", "venv", "
                        ".mypy_cache", ".pytest_cache", ".ruff_cache", "target", "dist", "build", ".next", ".cache",
                        ".gradle", ".terraform", "vendor"})
 MAX_DIRS = 20_000
+REVIEW_MAX_DIRS = 200_000  # at the end a session may have added folders; past this the review says so
 MARKERS = (".claude", ".mcp.json")
 
 
@@ -160,11 +163,12 @@ def snapshot(project: Path, base: Path) -> dict | None:
         rels = guarded_files(root_fd, roots)
         if rels is None:
             return None
-        files, links, modes = [], {}, {}
+        files, links, modes, resolved = [], {}, {}, {}
         for rel in rels:
             data = read(root_fd, rel)
             if isinstance(data, Link):
                 links[rel] = str(data)
+                resolved[rel] = os.path.relpath(os.path.realpath(project / rel), os.path.realpath(project))
                 data = _behind_own_link(project, rel)  # the user's own link: what it leads to is compared too
             if data is not None:
                 copy = base / rel
@@ -174,7 +178,8 @@ def snapshot(project: Path, base: Path) -> dict | None:
                 modes[rel] = _mode(root_fd, rel)
     finally:
         os.close(root_fd)
-    return {"root": str(project), "files": files, "links": links, "modes": modes, "roots": roots, "whole": whole}
+    return {"root": str(project), "files": files, "links": links, "modes": modes, "roots": roots, "whole": whole,
+            "resolved": resolved}
 
 
 def _mode(root_fd: int, rel: str) -> int:
@@ -229,54 +234,70 @@ def _remove_in_the_way(root_fd: int, rel: str) -> None:
 
 def review(record: dict, base: Path, held, ctx: policy.Context) -> list[dict]:
     """Put the guarded places back as the snapshot had them, except for settings keys that flow, and keep
-    what the session changed for review in `held` (a HeldRecord). Returns the items held."""
+    what the session changed for review in `held` (a HeldRecord). Returns the items held. Each file on its
+    own: one that can't be handled is listed (refused) and the review goes on."""
     project = Path(record["root"])
     try:
         root_fd = os.open(project, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
         return []  # the project is gone: nothing of it can run
     items: list[dict] = []
-    modes = record.get("modes", {})
     try:
-        roots = sorted(set(guarded_roots(project)[0]) | set(record.get("roots", [""])))
+        found, whole = guarded_roots(project, REVIEW_MAX_DIRS)
+        if not whole:
+            items.append(held.add_file(project, ".", f"(the project has more than {REVIEW_MAX_DIRS} folders)", None,
+                                       policy.Verdict(policy.REFUSE, "not every folder's .claude/ was reviewed")))
+        roots = sorted(set(found) | set(record.get("roots", [""])))
         now = guarded_files(root_fd, roots, limit=None) or []
         for rel in sorted(set(now) | set(record["files"]) | set(record["links"])):
-            before = (base / rel).read_bytes() if rel in record["files"] else None
-            mode = modes.get(rel, 0o644)
-            current = read(root_fd, rel)
-            if rel in record["links"]:
-                items += _review_own_link(project, rel, record["links"][rel], current, before, held)
-            elif isinstance(current, Link):
-                _put_back(root_fd, rel, before, mode)
-                items.append(held.add_file(project, rel, f"{rel} ({current})", None, policy.Verdict(
-                    policy.REFUSE, "something other than a plain file where Claude Code reads code or settings")))
-            elif current == before or (current is None and tail(rel) not in policy.PROJECT_SETTINGS):
-                continue  # untouched, or code deleted (which runs nothing)
-            elif tail(rel) in policy.PROJECT_SETTINGS:
-                # A deleted settings file is judged as an empty one: its deny rules must not just vanish.
-                items += _review_settings(root_fd, project, rel, before, current or b"{}", held, ctx, mode)
-            else:
-                _put_back(root_fd, rel, before, mode)
-                items.append(held.add_file(project, rel, rel, current,
-                                           policy.Verdict(policy.HOLD, policy.project_file_reason(tail(rel)))))
+            try:
+                items += _review_one(root_fd, project, rel, record, base, held, ctx)
+            except OSError as exc:
+                items.append(held.add_file(project, rel, f"{rel} (could not be reviewed: {exc.strerror or exc})", None,
+                                           policy.Verdict(policy.REFUSE, "check it by hand before you run Claude Code")))
     finally:
         os.close(root_fd)
     return items
 
 
-def _review_own_link(project: Path, rel: str, target: str, current, before: bytes | None, held) -> list[dict]:
-    """A guarded path that was the user's own link when the session began. Replaced or re-pointed, it can't
-    be put back safely by us: it is reported (refused, so never applied) for the user to restore. Still the
-    same link, the file it leads to inside the project is compared and put back like any other."""
-    if not isinstance(current, Link) or str(current) != target:
-        return [held.add_file(project, rel, f"{rel} (was your link to {target})", None, policy.Verdict(
-            policy.REFUSE, "the session replaced your link: restore it by hand"))]
-    now = _behind_own_link(project, rel)
-    if before is None or now is None or now == before:
-        return []
-    from claude_docker.fsio import write_atomic
+def _review_one(root_fd: int, project: Path, rel: str, record: dict, base: Path, held,
+                ctx: policy.Context) -> list[dict]:
+    before = (base / rel).read_bytes() if rel in record["files"] else None
+    mode = record.get("modes", {}).get(rel, 0o644)
+    current = read(root_fd, rel)
+    if rel in record["links"]:
+        return _review_own_link(root_fd, project, rel, record, current, before, held)
+    if isinstance(current, Link):
+        _put_back(root_fd, rel, before, mode)
+        return [held.add_file(project, rel, f"{rel} ({current})", None, policy.Verdict(
+            policy.REFUSE, "something other than a plain file where Claude Code reads code or settings"))]
+    if current == before or (current is None and tail(rel) not in policy.PROJECT_SETTINGS):
+        return []  # untouched, or code deleted (which runs nothing)
+    if tail(rel) in policy.PROJECT_SETTINGS:
+        # A deleted settings file is judged as an emptied one: its deny rules must not just vanish.
+        return _review_settings(root_fd, project, rel, before, current or b"{}", held, ctx, mode)
+    _put_back(root_fd, rel, before, mode)
+    return [held.add_file(project, rel, rel, current,
+                          policy.Verdict(policy.HOLD, policy.project_file_reason(tail(rel))))]
 
-    write_atomic(Path(os.path.realpath(project / rel)), before)
+
+def _review_own_link(root_fd: int, project: Path, rel: str, record: dict, current, before: bytes | None,
+                     held) -> list[dict]:
+    """A guarded path that was the user's own link when the session began. Replaced, re-pointed, or now
+    leading elsewhere, it can't be put back safely by us: it is reported (refused, so never applied) for the
+    user to restore. Still leading to the same file inside the project, that file is compared and put back
+    like any other (written beneath the project, through no link)."""
+    target = record["links"][rel]
+    real = os.path.relpath(os.path.realpath(project / rel), os.path.realpath(project))
+    resolved = record.get("resolved", {}).get(rel)
+    now = _behind_own_link(project, rel)
+    if not isinstance(current, Link) or str(current) != target or (resolved and real != resolved) \
+            or (before is not None and now is None):
+        return [held.add_file(project, rel, f"{rel} (was your link to {target})", None, policy.Verdict(
+            policy.REFUSE, "the session replaced or re-pointed your link: check and restore it by hand"))]
+    if before is None or now == before:
+        return []
+    _put_back(root_fd, real, before, record.get("modes", {}).get(rel, 0o644))
     return [held.add_file(project, rel, f"{rel} (through your link)", now, policy.Verdict(
         policy.HOLD, policy.project_file_reason(tail(rel))))]
 

@@ -40,6 +40,8 @@ def obeyed(line: bytes) -> bool:
 
     if not line.strip():
         return False
+    if b"\r" in line.rstrip(b"\r\n") and any(obeyed(piece) for piece in line.split(b"\r")):
+        return True  # a reader that also ends lines at CR would see these pieces
     try:
         record = orjson.loads(line)
     except orjson.JSONDecodeError:
@@ -113,6 +115,8 @@ def review(folder: str, since_ns: int) -> tuple[list[Removed], list[str]]:
                 continue  # its directory changed under us: not one a resume reads as it was listed
             try:
                 lines = _clean(dir_fd, name)
+            except OSError:
+                lines = b""  # could not be rewritten now: checked again by cleanup
             finally:
                 os.close(dir_fd)
             if lines:
