@@ -273,7 +273,8 @@ def test_the_held_command_lists_shows_applies_and_drops(home, tmp_path):
     record.add_key(cfg, "settings.json", "settings.json: env", ("env",), {"GITHUB_TOKEN": "ghp_secret", "A": "1"},
                    policy.Verdict(policy.HOLD, "runs a program on your host"), own_link=True)
     record.add_key(cfg, "settings.json", "settings.json: x", ("x",),
-                   {"args": ["--api-key", "BSAq1234", "--token=tok9", "-v"], "k": "sk9ant0abcdefghijklmnopqrstu"},
+                   {"args": ["--api-key", "BSAq1234", "--token=tok9", "-v", "-H", "Authorization: Bearer hdr9"],
+                    "k": "sk9ant0abcdefghijklmnopqrstu", "cmd": "AWS_SECRET_ACCESS_KEY=aws9/x GH=ghp_gh9 node s.js"},
                    policy.Verdict(policy.HOLD, "unknown"), own_link=True)
     record.add_file(cfg, "commands/x.md", "commands/x.md", b"!`id`", policy.Verdict(policy.HOLD, "code"))
     record.save()
@@ -283,8 +284,9 @@ def test_the_held_command_lists_shows_applies_and_drops(home, tmp_path):
     shown = held_cmd("show", "abc")
     assert "settings.json: env: runs a program on your host" in shown.stdout
     assert "ghp_secret" not in shown.stdout and '"A": "1"' in shown.stdout
-    for secret in ("BSAq1234", "tok9", "sk9ant0"):
+    for secret in ("BSAq1234", "tok9", "sk9ant0", "hdr9", "aws9", "ghp_gh9"):
         assert secret not in shown.stdout
+    assert "node s.js" in shown.stdout  # the command itself stays readable
     assert '"--api-key", "***", "--token=***", "-v"' in shown.stdout
     missing = held_cmd("show", "zzz")
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "held list" in missing.stderr
@@ -458,3 +460,12 @@ def test_settings_in_subfolders_are_guarded_too(home, tmp_path, held):
     from claude_docker.boundary.project import guarded_roots
 
     assert guarded_roots(proj, budget=2)[1] is False  # a walk that stops says so
+
+
+def test_held_lines_are_never_appended_to_a_fifo(home, tmp_path, held):
+    root = tmp_path / "cfg"
+    (root / "projects" / "-p").mkdir(parents=True)
+    item = held.add_lines(root, "projects/-p/s.jsonl", "projects/-p/s.jsonl", b'{"type":"mode"}\n', "r")
+    os.mkfifo(root / "projects" / "-p" / "s.jsonl")  # planted later, where the lines would go back
+    with pytest.raises(ToolError, match="not a regular file"):
+        apply_item(held, item)  # would block forever on a FIFO with no reader

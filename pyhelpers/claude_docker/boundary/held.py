@@ -166,20 +166,29 @@ def _write_beneath(item: dict, data: bytes | None, append: bool = False) -> None
         os.close(root)
     try:
         if append:
-            fd = os.open(name, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW, dir_fd=d)
-            try:
-                os.write(fd, data or b"")
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _append(d, name, data or b"", item)
             return
         try:
             mode = stat.S_IMODE(os.stat(name, dir_fd=d, follow_symlinks=False).st_mode)
         except FileNotFoundError:
             mode = 0o600
         put_in_dir(d, name, data, mode)
+    except OSError as exc:
+        raise ToolError(f"{item['rel']}: {exc.strerror or exc}; item {item['n']} not applied", exitcodes.FAILURE) from None
     finally:
         os.close(d)
+
+
+def _append(dir_fd: int, name: str, data: bytes, item: dict) -> None:
+    """Append to a regular file only: a FIFO put in its place must not hang us under the config lock."""
+    fd = os.open(name, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ToolError(f"{item['rel']} is not a regular file; item {item['n']} not applied", exitcodes.FAILURE)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def apply_item(record: HeldRecord, item: dict) -> None:
