@@ -467,5 +467,5 @@ def test_held_lines_are_never_appended_to_a_fifo(home, tmp_path, held):
     (root / "projects" / "-p").mkdir(parents=True)
     item = held.add_lines(root, "projects/-p/s.jsonl", "projects/-p/s.jsonl", b'{"type":"mode"}\n', "r")
     os.mkfifo(root / "projects" / "-p" / "s.jsonl")  # planted later, where the lines would go back
-    with pytest.raises(ToolError, match="not a regular file"):
+    with pytest.raises(ToolError, match="not applied"):
         apply_item(held, item)  # would block forever on a FIFO with no reader
