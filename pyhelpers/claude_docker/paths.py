@@ -126,13 +126,10 @@ def exposed_socket_dir(project: Path, user_home: Path) -> tuple[str, str] | None
     return None
 
 
-def git_common_dir(root: Path) -> Path | None:
-    """For a linked worktree (`.git` is a file), the main repository's `.git` dir, which git inside needs too.
-
-    Only when that repository says so too (its worktrees/<name>/gitdir points back at this `.git`): a
-    `.git` file is project content a session can write, and must not get an arbitrary dir mounted."""
-    dotgit = root / ".git"
-    if not dotgit.is_file():
+def gitdir_pointer(dotgit: Path) -> Path | None:
+    """Where a `.git` file (a worktree's or a submodule's) points (a relative path resolved against it, an
+    absolute one as written); None if it is no such file."""
+    if dotgit.is_symlink() or not dotgit.is_file():
         return None
     try:
         line = dotgit.read_text(encoding="utf-8", errors="replace").strip()
@@ -141,8 +138,18 @@ def git_common_dir(root: Path) -> Path | None:
     if not line.startswith("gitdir:"):
         return None
     gitdir = Path(line[len("gitdir:"):].strip())
-    if not gitdir.is_absolute():
-        gitdir = (root / gitdir).resolve()
+    return gitdir if gitdir.is_absolute() else (dotgit.parent / gitdir).resolve()
+
+
+def git_common_dir(root: Path) -> Path | None:
+    """For a linked worktree (`.git` is a file), the main repository's `.git` dir, which git inside needs too.
+
+    Only when that repository says so too (its worktrees/<name>/gitdir points back at this `.git`): a
+    `.git` file is project content a session can write, and must not get an arbitrary dir mounted."""
+    dotgit = root / ".git"
+    gitdir = gitdir_pointer(dotgit)
+    if gitdir is None:
+        return None
     # <main>/.git/worktrees/<name> → <main>/.git
     if gitdir.parent.name != "worktrees":
         return None

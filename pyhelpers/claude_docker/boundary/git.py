@@ -227,17 +227,10 @@ def _review_submodules(project: Path, known: set, held) -> list[dict]:
 
 
 def _points_into(dotgit: Path, known: set) -> bool:
-    if dotgit.is_symlink() or not dotgit.is_file():
-        return False
-    try:
-        line = dotgit.read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:
-        return False
-    if not line.startswith("gitdir:"):
-        return False
-    target = Path(line[len("gitdir:"):].strip())
-    target = target if target.is_absolute() else dotgit.parent / target
-    return os.path.realpath(target) in {os.path.realpath(k) for k in known}
+    from claude_docker.paths import gitdir_pointer
+
+    target = gitdir_pointer(dotgit)
+    return target is not None and os.path.realpath(target) in {os.path.realpath(k) for k in known}
 
 
 def _set_aside(path: Path, project: Path, held, why: str) -> dict:
