@@ -111,8 +111,9 @@ def snapshot(project: Path, common: Path | None) -> dict:
             "since_ns": time.time_ns() - 1_000_000_000}
 
 
-def _git(project: Path, *args: str) -> subprocess.CompletedProcess | None:
-    """git on the host in the project, running nothing the repository names (no fsmonitor, no hooks)."""
+def _git(project: Path, *args: str):
+    """git on the host in the project (its CompletedProcess, None if it could not run), running nothing the
+    repository names (no fsmonitor, no hooks)."""
     import subprocess  # here: not on the path of a start without git
 
     env = {"PATH": os.environ.get("PATH", ""), "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/nonexistent",
