@@ -352,17 +352,16 @@ class _Syncer:
     def _account_switched(self) -> bool:
         import orjson
 
-        rec = next((r for r in self.manifest["tracked"] if r["key"] == self.manifest_claude_json_key()), None)
+        rec = next((r for r in self.manifest["tracked"] if r["host"] == str(self.claude.claude_json)), None)
         try:
-            ours = orjson.loads(self.tree.read(rec["key"]) or b"{}") if rec else {}
-            base = orjson.loads(self.base(rec) or b"{}") if rec else {}
+            if rec is None or self.tree.signature(rec["key"]) == rec["staged_stat"]:
+                return False  # the session left .claude.json alone: no login of its own (and nothing parsed)
+            ours = orjson.loads(self.tree.read(rec["key"]) or b"{}")
+            base = orjson.loads(self.base(rec) or b"{}")
             theirs = orjson.loads(_read_host(self.claude.claude_json) or b"{}")
         except (orjson.JSONDecodeError, _Invalid):
             return False
         return policy.account_switched(base, ours, theirs)
-
-    def manifest_claude_json_key(self) -> str:
-        return "config/.claude.json" if self.manifest["config_key"] == "config" else "home/.claude.json"
 
     def keep_aside(self, area: str, name: str, data: bytes) -> Path:
         folder = ensure_private_dir(state_dir() / area / self.sid)

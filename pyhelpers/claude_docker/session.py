@@ -82,11 +82,12 @@ def mounted_common_dir(project: Path, user_home: Path, claude: ClaudeHome) -> Pa
     return None
 
 
-def plan_mounts(staging: Staging, synced: SyncIn, project: Path, opts: RunOptions, user_home: Path) -> list[Mount]:
+def plan_mounts(staging: Staging, synced: SyncIn, project: Path, opts: RunOptions, user_home: Path,
+                common: Path | None) -> list[Mount]:
+    """`common`: mounted_common_dir's answer for the project (worked out once per run)."""
     mounts = [Mount(src, dst) for src, dst in staging.staging_mounts()]
     mounts += [Mount(src, dst, read_only) for src, dst, read_only in synced.shared_dirs]
     mounts.append(Mount(Path(os.path.realpath(project)), project))
-    common = mounted_common_dir(project, user_home, staging.claude)
     if common is not None:
         mounts.append(Mount(common, common))
     if opts.protect_git:
@@ -184,7 +185,8 @@ def run(claude_args: list[str]) -> int:
     try:
         with _recorded_failure(log, docker=False), _as_tool_error("cannot stage the session's config"):
             synced = sync_in(staging, cwd)
-            mounts = plan_mounts(staging, synced, project, opts, user_home)
+            common = mounted_common_dir(project, user_home, claude)
+            mounts = plan_mounts(staging, synced, project, opts, user_home, common)
     except BaseException:
         session.remove()
         raise
@@ -221,7 +223,7 @@ def run(claude_args: list[str]) -> int:
     }
     try:
         with _recorded_failure(log, docker=False), _as_tool_error("cannot take the project's snapshot"):
-            manifest.update(_guard_snapshots(opts, project, mounted_common_dir(project, user_home, claude), session))
+            manifest.update(_guard_snapshots(opts, project, common, session))
     except ToolError:
         session.remove()
         raise

@@ -17,19 +17,18 @@ from pathlib import Path
 from claude_docker import exitcodes
 from claude_docker.boundary.policy import HOLD, REFUSE
 from claude_docker.errors import ToolError
-from claude_docker.fsio import write_atomic
+from claude_docker.fsio import put_in_dir, replace_file, sync_files, write_atomic
 from claude_docker.jsonmerge import MISSING
 from claude_docker.paths import ensure_private_dir, state_dir
 
 RECORD = "held.json"
 KEYS, FILE, LINES = "keys", "file", "lines"
+MAX_BLOB_BYTES = 256 << 20  # of held content per record: past it, items are listed without their content
 
 
 def held_root() -> Path:
     return state_dir() / "held"
 
-
-MAX_BLOB_BYTES = 256 << 20  # of held content per record: past it, items are listed without their content
 
 
 class HeldRecord:
@@ -60,8 +59,6 @@ class HeldRecord:
         item["n"] = (self.items[-1]["n"] if self.items else 0) + 1
         ensure_private_dir(self.dir)
         if blob is not None and self._blob_bytes + len(blob) <= MAX_BLOB_BYTES:
-            from claude_docker.fsio import replace_file
-
             ensure_private_dir(self.dir / "blobs")
             item["blob"] = f"blobs/{item['n']}"
             replace_file(self.dir / item["blob"], blob, 0o600, durable=False)  # synced together by save()
@@ -92,8 +89,6 @@ class HeldRecord:
     def save(self) -> None:
         if not self.items and not (self.dir / RECORD).exists():
             return  # nothing held: no record
-        from claude_docker.fsio import sync_files
-
         ensure_private_dir(self.dir)
         sync_files(self._unsynced, self.dir)
         self._unsynced = []
@@ -155,7 +150,6 @@ def _write_beneath(item: dict, data: bytes | None, append: bool = False) -> None
     """Write (or append, or with None remove) an item's target, opened beneath its root without following a
     link at any component: a link raced in after target_of() looked is refused, not followed."""
     from claude_docker import beneath
-    from claude_docker.fsio import put_in_dir
 
     root = beneath.open_dir(item["root"])
     try:

@@ -102,23 +102,26 @@ MARKERS = (".claude", ".mcp.json")
 
 def guarded_roots(project: Path, budget: int = MAX_DIRS) -> tuple[list[str], bool]:
     """The folders (relative to the project, "" for itself) that hold a `.claude` or `.mcp.json`, and whether
-    the walk saw the whole project (False: it stopped at `budget` folders). Never follows a link."""
-    roots, pending, seen = [""], [""], 0
+    the walk saw the whole project (False: it stopped at `budget` folders). Never follows a link. It runs
+    before every session, so it looks at each entry once, by its d_type, and stats nothing."""
+    top = str(project)
+    roots, pending, seen = [""], [top], 0
     while pending:
-        rel = pending.pop()
+        path = pending.pop()
         seen += 1
         if seen > budget:
-            return roots, False
+            return sorted(roots), False
+        marked = False
         try:
-            with os.scandir(project / rel if rel else project) as it:
-                entries = list(it)
+            with os.scandir(path) as it:
+                for entry in it:
+                    marked = marked or entry.name in MARKERS
+                    if entry.name not in SKIP_DIRS and entry.name != ".claude" and entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
         except OSError:
             continue
-        names = {e.name for e in entries}
-        if rel and any(m in names for m in MARKERS):
-            roots.append(rel)
-        pending += [f"{rel}/{e.name}" if rel else e.name for e in entries
-                    if e.name not in SKIP_DIRS and e.name != ".claude" and e.is_dir(follow_symlinks=False)]
+        if marked and path != top:
+            roots.append(path[len(top) + 1:])
     return sorted(roots), True
 
 
