@@ -16,7 +16,8 @@ from claude_docker import exitcodes
 from claude_docker.errors import ToolError
 
 
-def _save_crash() -> str:
+def save_crash() -> str:
+    """Save the traceback of the exception being handled to crash.log; where it went."""
     import traceback
 
     from claude_docker import __version__, ui
@@ -79,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return exitcodes.OK
     except OSError as exc:  # an expected condition of the machine (a full disk, a path that isn't there)
-        where = f": {exc.filename}" if exc.filename else ""
-        _error(f"{exc.strerror or exc}{where}")
+        from claude_docker.errors import describe
+
+        _error(describe(exc))
         return exitcodes.FAILURE
     except Exception as exc:
         click = sys.modules.get("click")
@@ -90,6 +92,6 @@ def main(argv: list[str] | None = None) -> int:
             _show_click(exc)
             return exc.exit_code
         # A bug: one line for the user, the traceback for the report.
-        where = _save_crash()
+        where = save_crash()
         _error(f"internal error ({type(exc).__name__}: {exc}); details in {where}")
         return exitcodes.INTERNAL

@@ -640,7 +640,8 @@ def sync_out(session: SessionDir, manifest: dict) -> SyncReport:
                         session.write_manifest(manifest)
         review_shared(session, manifest, report, held)
     except OSError as exc:
-        raise ToolError(f"cannot sync {exc.filename or 'the config'} back: {exc.strerror or exc}",
-                        exitcodes.SYNC_FAILED) from None
+        from claude_docker.errors import describe
+
+        raise ToolError(f"cannot sync the config back: {describe(exc)}", exitcodes.SYNC_FAILED) from None
     report.held_in = held.dir if held.items else None
     return report

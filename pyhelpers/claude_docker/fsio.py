@@ -8,6 +8,7 @@ where many files are written and made durable together (backup chunks).
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -57,12 +58,14 @@ def replace_file(target: Path | str, data, mode: int, durable: bool = True, dir_
             return False
         os.replace(tmp, target, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         return True
-    except BaseException:
+    except BaseException as exc:
         # Only the failure path removes the temp file: after a successful rename it is the target.
         try:
             os.unlink(tmp, dir_fd=dir_fd)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.filename in (None, tmp):
+            exc.filename = target  # a write's error names no file (a full disk): say which one it was
         raise
 
 
@@ -115,8 +118,12 @@ def append_durable(path: Path, data: bytes) -> None:
     try:
         written = os.write(fd, data)
         if written != len(data):
-            raise OSError(f"short write to {target}: {written} of {len(data)} bytes")
+            raise OSError(errno.ENOSPC, f"short write ({written} of {len(data)} bytes)", str(target))
         os.fsync(fd)
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(target)
+        raise
     finally:
         os.close(fd)
 

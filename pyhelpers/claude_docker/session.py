@@ -133,8 +133,9 @@ def _as_tool_error(what: str):
     try:
         yield
     except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename else ""
-        raise ToolError(f"{what}: {exc.strerror or exc}{where}", exitcodes.TOOL_FAILED) from None
+        from claude_docker.errors import describe
+
+        raise ToolError(f"{what}: {describe(exc)}", exitcodes.TOOL_FAILED) from None
 
 
 def _resource_attributes(existing: str, values: dict) -> str:
@@ -328,7 +329,10 @@ def _supervise(argv: list[str], session: SessionDir, manifest: dict, log: Sessio
         try:
             report = sync_out(session, manifest)
         except ToolError as exc:
-            session.update(state="sync-failed", error=exc.message, exit_status=status)
+            try:
+                session.update(state="sync-failed", error=exc.message, exit_status=status)
+            except (OSError, ValueError):
+                pass  # (a full disk) still "running" with its wrapper gone: cleanup retries it all the same
             log.synced("out", step, error=exc.message)
             log.finish(exitcodes.SYNC_FAILED, error=exc.message)
             from claude_docker.backup.triggers import check_config

@@ -40,9 +40,13 @@ class SessionDir:
         root = ensure_private_dir(sessions_root())
         creating = root / f"{CREATING}{header['wrapper_pid']}-{header['wrapper_start']}-{session_id}"
         creating.mkdir(mode=0o700)
-        cls(creating).write_manifest({"session": session_id, "state": "starting", **header})
-        path = root / session_id
-        os.rename(creating, path)
+        try:
+            cls(creating).write_manifest({"session": session_id, "state": "starting", **header})
+            path = root / session_id
+            os.rename(creating, path)
+        except BaseException:
+            cls(creating).remove()  # (a full disk): no half-made dir left for cleanup
+            raise
         return cls(path)
 
     @property
@@ -62,7 +66,15 @@ class SessionDir:
         return self.path / "base"
 
     def read_manifest(self) -> dict:
-        return json.loads((self.path / MANIFEST).read_bytes())
+        """The manifest; Damaged if it is not one this tool writes (so nothing below trips over it)."""
+        try:
+            manifest = json.loads((self.path / MANIFEST).read_bytes())
+        except ValueError as exc:  # (UnicodeDecodeError too)
+            raise Damaged(f"not JSON: {exc}") from None
+        problem = manifest_problem(manifest)
+        if problem:
+            raise Damaged(problem)
+        return manifest
 
     def write_manifest(self, manifest: dict) -> None:
         write_atomic(self.path / MANIFEST, json.dumps(manifest, indent=1).encode())
@@ -76,14 +88,54 @@ class SessionDir:
     def remove(self) -> None:
         """Renamed out of the sessions' names first, in one step: a kill during the (long) rmtree then leaves
         a `.removing-` dir that cleanup finishes, never a half-deleted session that no one would list."""
-        import shutil
-
         doomed = self.path.with_name(REMOVING + self.path.name)
         try:
             os.rename(self.path, doomed)
         except OSError:
             doomed = self.path
-        shutil.rmtree(doomed, ignore_errors=True)
+        finish_removal(doomed)
+
+
+def finish_removal(path: Path) -> None:
+    """Delete a dir being removed (or whatever else was left under its name), following no link."""
+    import shutil
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+class Damaged(ValueError):
+    """A session manifest this tool could not have written."""
+
+
+# The fields a manifest has from its creation on, and those of one whose container started (sync_out's).
+_HEADER = {"session": str, "state": str, "wrapper_pid": int, "wrapper_start": str}
+_RUNNING = {"host_config": str, "config_key": str, "mounted": list, "tracked": list}
+_TRACKED = {"key": str, "host": str, "kind": str}
+
+
+def manifest_problem(manifest: object) -> str:
+    """What makes `manifest` unusable ("" if nothing): its type, a missing key or one of the wrong type."""
+    if not isinstance(manifest, dict):
+        return f"a JSON {type(manifest).__name__}, not an object"
+    wanted = dict(_HEADER)
+    if manifest.get("state") not in ("starting", None):
+        wanted.update(_RUNNING)
+    for key, kind in wanted.items():
+        if not isinstance(manifest.get(key), kind) or isinstance(manifest.get(key), bool):
+            return f"{key} is missing or not a {kind.__name__}"
+    for field in Place._fields:
+        if not isinstance(manifest.get(field, ""), str):
+            return f"{field} is not a string"
+    for rec in manifest.get("tracked", []):
+        if not isinstance(rec, dict) or not all(isinstance(rec.get(k), t) for k, t in _TRACKED.items()):
+            return "a tracked file's record is incomplete"
+    return ""
 
 
 def all_sessions() -> list[SessionDir]:
@@ -104,15 +156,21 @@ def unfinished_removals() -> list[Path]:
 
 
 def abandoned_creations() -> list[Path]:
-    """Session dirs whose creator died before finishing them (only ever empty or nearly so)."""
+    """Session dirs whose creator died before finishing them (only ever empty or nearly so). One whose
+    name doesn't say its creator was not made by this tool: it is set aside."""
     try:
         candidates = [p for p in sessions_root().iterdir() if p.name.startswith(CREATING)]
     except OSError:
         return []
     dead = []
     for path in candidates:
-        pid, start, _ = path.name[len(CREATING):].split("-", 2)
-        if not is_alive(int(pid), start):
+        pid, _, rest = path.name[len(CREATING):].partition("-")
+        start, _, sid = rest.partition("-")
+        if not (pid.isdigit() and (start.isdigit() or not start) and sid):
+            from claude_docker import damage
+
+            damage.set_aside(path, "not a name this tool gives", "it is no session of this tool")
+        elif not is_alive(int(pid), start):
             dead.append(path)
     return dead
 
@@ -126,9 +184,14 @@ def interrupted(sessions: list[SessionDir], host: str) -> list[tuple[SessionDir,
     for session in sessions:
         try:
             manifest = session.read_manifest()
-        except (OSError, ValueError):
+        except Damaged as exc:
+            from claude_docker import damage
+
+            # Nothing can finish or even place such a session: kept whole (its staged changes with it).
+            damage.set_aside(session.path, f"its {MANIFEST}: {exc}", "the session can't be synced back")
             continue
-        if wrapper_state(Place.of(manifest), int(manifest.get("wrapper_pid", 0)), manifest.get("wrapper_start", ""),
-                         current) == GONE:
+        except OSError:
+            continue  # gone meanwhile (finished by its wrapper), or not ours to read
+        if wrapper_state(Place.of(manifest), manifest["wrapper_pid"], manifest["wrapper_start"], current) == GONE:
             found.append((session, manifest))
     return found

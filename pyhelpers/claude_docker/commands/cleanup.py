@@ -1,4 +1,4 @@
-"""`claude-docker cleanup`: remove orphaned containers and finish the sync of interrupted sessions."""
+"""`claude-docker cleanup`: remove orphaned containers and finish the sync of interrupted sessions (reaper.py)."""
 
 from __future__ import annotations
 
@@ -17,88 +17,32 @@ def cli(dry_run: bool, all_users: bool, as_json: bool) -> int:
     Only your own sessions are touched, and only those started on this host, in this PID namespace and
     since the last boot, whose wrapper process has exited: one started anywhere else may still be
     running. --all-users (root) removes other users' orphaned containers too; their session dirs stay
-    theirs to sync back. Exit status 122 if a session's config could not be synced back (it is kept for
-    another try).
+    theirs to sync back. A session that fails does not stop the others. Exit status 122 if something
+    failed (a session's config could not be synced back: it is kept, marked with the reason, for another
+    try; or a container could not be removed).
     """
-    from claude_docker import dockerclient, exitcodes, inventory, ui
-    from claude_docker.configsync import sync_out
-    from claude_docker.errors import ToolError
-    from claude_docker.liveness import host_name
-    from claude_docker.orphans import remove_orphans
-    import shutil
+    from claude_docker import dockerclient, exitcodes, reaper, ui
 
-    from claude_docker.sessiondir import (REMOVING, SessionDir, abandoned_creations, all_sessions, interrupted,
-                                          unfinished_removals)
-
-    client = dockerclient.connect(operation="cleanup")
-    live = inventory.sessions(client, all_users)
-    actions: list[dict] = remove_orphans(client, live, dry_run)
-    failed = any("error" in a for a in actions)
-    still_running = {s.session for s in live if not s.orphaned}
-    for session, manifest in interrupted(all_sessions(), host_name()):
-        if session.session_id in still_running:
-            continue
-        if manifest.get("state") == "starting":
-            # Killed before its container could start: the host was never touched, nothing to sync.
-            actions.append({"action": "remove-unstarted", "session": session.session_id})
-            if not dry_run:
-                session.remove()
-            continue
-        action = {"action": "sync-back", "session": session.session_id, "state": manifest.get("state")}
-        actions.append(action)
-        if dry_run:
-            continue
-        try:
-            report = sync_out(session, manifest)
-        except ToolError as exc:  # (sync_out turns every failure into one; one session never stops the rest)
-            session.update(state="sync-failed", error=exc.message)
-            action["error"] = exc.message
-            failed = True
-            continue
-        action["files"] = report.files
-        action["conflicts"] = report.conflicts
-        action["quarantined"] = report.quarantined
-        action["held"] = report.held
-        session.remove()
-    for path in abandoned_creations():
-        actions.append({"action": "remove-unstarted", "session": path.name})
-        if not dry_run:
-            SessionDir(path).remove()
-    for path in unfinished_removals():
-        actions.append({"action": "finish-removal", "session": path.name[len(REMOVING):]})
-        if not dry_run:
-            shutil.rmtree(path, ignore_errors=True)
-
-    if not dry_run and actions:
-        from claude_docker.obs import events
-        from claude_docker.obs.catalog import observe
-
-        removed = [a for a in actions if a["action"] == "remove-container" and "error" not in a]
-        for _ in removed:
-            observe("claude_docker_orphans_removed_total", 1)
-        events.emit("cleanup", f"{len(actions)} action(s)", level="error" if failed else "info",
-                    outcome="error" if failed else "ok",
-                    fields={"removed_containers": len(removed),
-                            "synced_back": sum(1 for a in actions if a["action"] == "sync-back" and "error" not in a),
-                            "failed": sum(1 for a in actions if "error" in a)})
+    actions = reaper.reap(dockerclient.connect(operation="cleanup"), all_users, dry_run)
     if as_json:
         ui.print_json({"dry_run": dry_run, "actions": actions})
     elif not actions:
         print("nothing to clean up")
     else:
-        verb = "would " if dry_run else ""
         for a in actions:
-            if a["action"] == "remove-container":
-                print(f"{verb}remove orphaned container {a['container']}" + (f": {a['error']}" if "error" in a else ""))
-            elif a["action"] == "sync-back":
-                if "error" in a:
-                    print(f"could not sync back session {a['session']}: {a['error']}")
-                else:
-                    print(f"{verb}sync back the config of interrupted session {a['session']}")
-                    for c in a.get("conflicts", []) + a.get("quarantined", []) + a.get("held", []):
-                        print(f"  {c}")
-            elif a["action"] == "finish-removal":
-                print(f"{verb}finish removing the dir of session {a['session']}")
-            else:
-                print(f"{verb}remove the dir of session {a['session']}, killed before it started")
-    return exitcodes.SYNC_FAILED if failed else exitcodes.OK
+            print(_describe(a, "would " if dry_run else ""))
+            for line in a.get("conflicts", []) + a.get("quarantined", []) + a.get("held", []):
+                print(f"  {line}")
+    return exitcodes.SYNC_FAILED if reaper.failed(actions) else exitcodes.OK
+
+
+def _describe(a: dict, verb: str) -> str:
+    if a["action"] == "remove-container":
+        return f"{verb}remove orphaned container {a['container']}" + (f": {a['error']}" if "error" in a else "")
+    if a["action"] == "sync-back":
+        if "error" in a:
+            return f"could not sync back session {a['session']}: {a['error']}"
+        return f"{verb}sync back the config of interrupted session {a['session']}"
+    if a["action"] == "finish-removal":
+        return f"{verb}finish removing the dir of session {a['session']}"
+    return f"{verb}remove the dir of session {a['session']}, killed before it started"
