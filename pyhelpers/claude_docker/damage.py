@@ -11,7 +11,6 @@ cursors). Nothing here ever stops a command: a damaged file that can't even be m
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -49,15 +48,51 @@ def _say(line: str) -> None:
 
 
 def check():
-    """doctor's and health's report: what was set aside (a warning: nothing is stuck, but look)."""
+    """doctor's and health's report (a warning: nothing is stuck, but look): what was set aside, and the
+    damage found now. Session dirs are set aside by their listing; a metrics state or a cursor is only
+    read here, and set aside and rebuilt by the next flush, under its own lock."""
     from claude_docker.checks import Check
+    from claude_docker.liveness import host_name
+    from claude_docker.sessiondir import all_sessions, interrupted
 
+    interrupted(all_sessions(), host_name())
+    pending = [str(p) for p in _damaged_obs_state()]
     folder = damaged_dir()
     try:
         found = sorted(os.listdir(folder))
     except OSError:
         found = []
-    if not found:
+    if not found and not pending:
         return Check("damaged state", "ok", "none of claude-docker's own state was found damaged")
-    return Check("damaged state", "warn", f"{len(found)} damaged item(s) of claude-docker's state were moved aside "
-                 f"and rebuilt, the latest {found[-1]}", f"look at them in {folder} if you wish, then delete them")
+    parts = [f"damaged, rebuilt at the next flush: {', '.join(pending)}"] if pending else []
+    if found:
+        parts.append(f"{len(found)} damaged item(s) moved aside, the latest {found[-1]}")
+    return Check("damaged state", "warn", "; ".join(parts),
+                 "claude-docker flush" if pending else f"look at them in {folder} if you wish, then delete them")
+
+
+def _damaged_obs_state() -> list[Path]:
+    import json
+
+    from claude_docker.obs import jsonl, promstate, settings
+
+    found = []
+    state = settings.metric_state_file()
+    try:
+        if promstate.state_problem(json.loads(state.read_bytes())):
+            found.append(state)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError):
+        found.append(state)
+    folder = settings.cursor_file("-").parent
+    try:
+        cursors = sorted(folder.glob("*.json"))
+    except OSError:
+        cursors = []
+    for path in cursors:
+        try:
+            jsonl.Cursor.from_json(json.loads(path.read_bytes()))
+        except (OSError, ValueError):
+            found.append(path)
+    return found

@@ -144,7 +144,7 @@ def _batched(path, sink: str, convert, max_items: int, max_bytes: int):
     end of what was read, to commit once every batch is delivered (so dropped tail records are passed)."""
     batches: list[list] = [[]]
     size, dropped, end = 0, 0, None
-    for line, cursor in jsonl.read_new(path, cursors.load(sink)):
+    for line, cursor in jsonl.read_new(path, cursors.load(sink, path)):
         end = cursor
         try:
             record = json.loads(line)

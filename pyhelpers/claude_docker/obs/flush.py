@@ -13,6 +13,12 @@ import os
 from claude_docker.obs import events, promstate, settings
 
 
+def _reason(exc: Exception) -> str:
+    from claude_docker.errors import describe
+
+    return describe(exc) if isinstance(exc, OSError) and exc.errno else str(getattr(exc, "message", exc))
+
+
 def pushgateway() -> str | None:
     return os.environ.get("CLAUDE_DOCKER_PUSHGATEWAY") or None
 
@@ -29,12 +35,12 @@ def flush() -> dict:
         if published["error"]:
             result["errors"].append(published["error"])
     except Exception as exc:
-        result["errors"].append(f"metrics: {getattr(exc, 'message', exc)}")
+        result["errors"].append(f"metrics: {_reason(exc)}")
     if otlp.endpoint():
         try:
             result["otlp_traces"] = otlp.export()
         except Exception as exc:
-            result["errors"].append(str(getattr(exc, "message", exc)))
+            result["errors"].append(_reason(exc))
     if datadog.configured():
         try:
             report = datadog.send()
@@ -42,7 +48,7 @@ def flush() -> dict:
             if report.error:
                 result["errors"].append(report.error)
         except Exception as exc:
-            result["errors"].append(f"datadog: {getattr(exc, 'message', exc)}")
+            result["errors"].append(f"datadog: {_reason(exc)}")
     from claude_docker import redact
 
     # Exporters redact their own messages; an exception from anywhere else might quote a credential URL.

@@ -26,6 +26,9 @@ def live() -> list[Check]:
         ok = _writable(path)
         checks.append(Check(name, "ok" if ok else "fail", f"{path} {'is' if ok else 'is not'} writable",
                             "" if ok else f"make {path} writable by you"))
+    from claude_docker import damage
+
+    checks.append(damage.check())
     return checks
 
 

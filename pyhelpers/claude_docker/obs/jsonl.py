@@ -100,10 +100,18 @@ class Cursor:
         return {"inode": self.inode, "offset": self.offset, "head": self.head, "seen": self.seen[-SEEN_KEPT:]}
 
     @classmethod
-    def from_json(cls, data: dict | None) -> "Cursor":
-        data = data or {}
-        return cls(int(data.get("inode", 0)), int(data.get("offset", 0)), str(data.get("head", "")),
-                   [list(x) for x in data.get("seen", [])])
+    def from_json(cls, data: object) -> "Cursor":
+        """A cursor from its saved form; ValueError saying what is wrong if it is not one (a damaged file)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a JSON {type(data).__name__}, not an object")
+        inode, offset = data.get("inode", 0), data.get("offset", 0)
+        head, seen = data.get("head", ""), data.get("seen", [])
+        if not (type(inode) is int and type(offset) is int and inode >= 0 and offset >= 0):
+            raise ValueError("its inode and offset are not counts")
+        if not isinstance(head, str) or not isinstance(seen, list) or not all(
+                isinstance(x, list) and len(x) == 2 and type(x[0]) is int and isinstance(x[1], str) for x in seen):
+            raise ValueError("its file identities are not what this tool writes")
+        return cls(inode, offset, head, [list(x) for x in seen])
 
 
 def _head(data: bytes) -> str:
@@ -150,6 +158,38 @@ def read_new(path: Path, cursor: Cursor) -> list[tuple[bytes, Cursor]]:
             if line:
                 out.append((line, Cursor(inode, position, ids[i][1], seen_so_far)))
     return out
+
+
+def end(path: Path) -> Cursor:
+    """A cursor past every complete line the log holds now: a reader starting there takes only what comes."""
+    from claude_docker.locking import state_lock
+
+    with state_lock("rotate-" + path.name, timeout=30):
+        ids, last = [], Cursor()
+        for f in generations(path):
+            try:
+                with open(f, "rb") as fh:
+                    first = fh.readline()
+                    size = os.fstat(fh.fileno()).st_size
+                    ids.append([os.fstat(fh.fileno()).st_ino, _head(first if first.endswith(b"\n") else b"")])
+            except FileNotFoundError:
+                continue
+            last = Cursor(ids[-1][0], _last_line_end(f, size), ids[-1][1], ids[:-1][-SEEN_KEPT:])
+    return last
+
+
+def _last_line_end(path: Path, size: int) -> int:
+    """The offset just past the last newline in the first `size` bytes (a torn last line is not passed)."""
+    with open(path, "rb") as fh:
+        position = size
+        while position > 0:
+            step = min(_BLOCK, position)
+            position -= step
+            fh.seek(position)
+            found = fh.read(step).rfind(b"\n")
+            if found >= 0:
+                return position + found + 1
+    return 0
 
 
 def tail_since(path: Path, since: str, time_key: str = "time") -> list[dict]:

@@ -52,7 +52,7 @@ def export() -> int:
         return 0
     sent = 0
     with state_lock(SINK):
-        pending = jsonl.read_new(settings.traces_file(), cursors.load(SINK))
+        pending = jsonl.read_new(settings.traces_file(), cursors.load(SINK, settings.traces_file()))
         for start in range(0, len(pending), MAX_TRACES_PER_REQUEST):
             batch = pending[start:start + MAX_TRACES_PER_REQUEST]
             spans = []

@@ -27,10 +27,58 @@ def _key(labels: dict) -> str:
 
 
 def load() -> dict:
+    """The persisted series; new ones if there are none. A state that is not one this tool writes is set aside
+    (damage.py) and the series are folded again from what the logs still hold."""
+    path = settings.metric_state_file()
     try:
-        return json.loads(settings.metric_state_file().read_bytes())
-    except (FileNotFoundError, ValueError):
+        state = json.loads(path.read_bytes())
+        problem = state_problem(state)
+    except FileNotFoundError:
         return {"cursor": {}, "series": {}, "observations": 0}
+    except ValueError as exc:  # (UnicodeDecodeError too)
+        problem = f"not JSON: {exc}"
+    if problem:
+        from claude_docker import damage
+
+        damage.set_aside(path, problem, "the metrics are folded again from the observations the logs still hold "
+                                        "(counters may restart lower, which Prometheus reads as a reset)")
+        return {"cursor": {}, "series": {}, "observations": 0}
+    return state
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def state_problem(state: object) -> str:
+    """What makes a persisted state unusable by apply() and render() ("" if nothing)."""
+    if not isinstance(state, dict) or not isinstance(state.get("series"), dict) \
+            or not _number(state.get("observations", 0)):
+        return "not a metrics state"
+    try:
+        jsonl.Cursor.from_json(state.get("cursor") or {})
+    except ValueError as exc:
+        return f"its cursor: {exc}"
+    for name, values in state["series"].items():
+        metric = METRICS.get(name)
+        if metric is None:
+            continue  # a metric this version no longer has: never read
+        if not isinstance(values, dict):
+            return f"{name} is not a set of series"
+        for key, value in values.items():
+            try:
+                labelled = isinstance(json.loads(key), dict)
+            except ValueError:
+                labelled = False
+            if metric.kind == "histogram":
+                good = isinstance(value, dict) and _number(value.get("sum")) and _number(value.get("count")) \
+                    and isinstance(value.get("buckets"), list) and len(value["buckets"]) == len(metric.buckets) \
+                    and all(_number(b) for b in value["buckets"])
+            else:
+                good = _number(value)
+            if not (labelled and good):
+                return f"a series of {name} is not one this tool writes"
+    return ""
 
 
 def apply(state: dict, record: dict) -> None:
@@ -63,7 +111,7 @@ def apply(state: dict, record: dict) -> None:
 def _fold() -> dict:
     """Fold the observations appended since the last fold into the persisted series (hold the lock)."""
     state = load()
-    new = jsonl.read_new(settings.metrics_file(), jsonl.Cursor.from_json(state.get("cursor")))
+    new = jsonl.read_new(settings.metrics_file(), jsonl.Cursor.from_json(state.get("cursor") or {}))
     if new:
         for line, _ in new:
             try:
