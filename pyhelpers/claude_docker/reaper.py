@@ -16,8 +16,8 @@ def reap(client, all_users: bool, dry_run: bool) -> list[dict]:
     from claude_docker import inventory
     from claude_docker.liveness import host_name
     from claude_docker.orphans import remove_orphans
-    from claude_docker.sessiondir import REMOVING, abandoned_creations, all_sessions, finish_removal, interrupted, \
-        unfinished_removals
+    from claude_docker.sessiondir import (REMOVING, abandoned_creations, all_sessions, finish_removal, interrupted,
+                                          unfinished_removals)
 
     live = inventory.sessions(client, all_users)
     actions: list[dict] = remove_orphans(client, live, dry_run)
@@ -58,7 +58,7 @@ def _finish(session: SessionDir, manifest: dict, dry_run: bool) -> dict:
         report = sync_out(session, manifest)
     except ToolError as exc:
         return _failed(session, action, exc.message)
-    except Exception as exc:  # a bug met on this one session's data: the others still get their turn
+    except Exception as exc:  # noqa: BLE001 (a bug met on this one session's data: the others still get their turn)
         from claude_docker.cli import save_crash
 
         return _failed(session, action, f"internal error ({type(exc).__name__}: {exc}); details in {save_crash()}")

@@ -12,14 +12,14 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
-from shell import helper, plugin_env, run_claude
-
 from claude_docker.configsync import Staging, sync_in, sync_state
 from claude_docker.liveness import here
 from claude_docker.paths import ClaudeHome, state_dir
 from claude_docker.sessiondir import REMOVING, SessionDir, all_sessions, sessions_root
+from shell import helper, plugin_env, run_claude
 
 pytestmark = pytest.mark.docker
 
@@ -131,9 +131,9 @@ def test_a_sigkill_mid_removal_leaves_only_what_cleanup_finishes(env, home):
         for f in range(100):
             (folder / str(f)).write_bytes(b"x")
     doomed = sessions_root() / (REMOVING + session.session_id)
-    remover = subprocess.Popen([sys.executable, "-c", "import sys; from pathlib import Path; "
-                                "from claude_docker.sessiondir import SessionDir; SessionDir(Path(sys.argv[1])).remove()",
-                                str(session.path)])
+    code = ("import sys; from pathlib import Path; from claude_docker.sessiondir import SessionDir; "
+            "SessionDir(Path(sys.argv[1])).remove()")
+    remover = subprocess.Popen([sys.executable, "-c", code, str(session.path)])
     try:
         while not doomed.exists() and remover.poll() is None:
             pass
@@ -154,7 +154,7 @@ def test_a_creation_killed_midway_is_removed_by_cleanup(env, home):
             "process_start; os.rename = lambda *a: os.kill(os.getpid(), signal.SIGKILL); "
             "sessiondir.SessionDir.create('a0a0a0a0a0a0', {**here().fields(), 'wrapper_pid': os.getpid(), "
             "'wrapper_start': process_start(os.getpid())})")
-    creator = subprocess.run([sys.executable, "-c", code], env=env)
+    creator = subprocess.run([sys.executable, "-c", code], env=env, check=False)
     assert creator.returncode == -signal.SIGKILL
     [left] = [p.name for p in sessions_root().iterdir()]
     assert left.startswith(".creating-") and left.endswith("-a0a0a0a0a0a0")
@@ -181,7 +181,7 @@ def test_a_damaged_metrics_state_is_set_aside_and_folded_again(env, home):
 
 
 class Collector(BaseHTTPRequestHandler):
-    received: list[bytes] = []
+    received: ClassVar[list[bytes]] = []
 
     def do_POST(self):
         self.received.append(self.rfile.read(int(self.headers["Content-Length"])))

@@ -165,7 +165,8 @@ def end(path: Path) -> Cursor:
     from claude_docker.locking import state_lock
 
     with state_lock("rotate-" + path.name, timeout=30):
-        ids, last = [], Cursor()
+        ids: list[list] = []
+        last = Cursor()
         for f in generations(path):
             try:
                 with open(f, "rb") as fh:
