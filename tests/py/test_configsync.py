@@ -10,7 +10,8 @@ import shutil
 import pytest
 
 from claude_docker import exitcodes
-from claude_docker.configsync import Staging, sync_in, sync_out, sync_state
+from claude_docker.launcher.staging import Staging, sync_in, sync_state
+from claude_docker.launcher.syncout import sync_out
 from claude_docker.errors import ToolError
 from claude_docker.paths import ClaudeHome, state_dir
 from claude_docker.sessiondir import SessionDir, new_session_id

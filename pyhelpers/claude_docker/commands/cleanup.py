@@ -21,7 +21,7 @@ def cli(dry_run: bool, all_users: bool, as_json: bool) -> int:
     another try).
     """
     from claude_docker import dockerclient, exitcodes, inventory, ui
-    from claude_docker.configsync import sync_out
+    from claude_docker.launcher.syncout import sync_out
     from claude_docker.errors import ToolError
     from claude_docker.liveness import host_name
     from claude_docker.orphans import remove_orphans
