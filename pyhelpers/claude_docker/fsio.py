@@ -20,6 +20,12 @@ def is_transient(name: str) -> bool:
     return name.endswith(".lock") or ".tmp" in name or TMP_PREFIX in name
 
 
+def signature(st: os.stat_result) -> list[int]:
+    """The one change signature of a file: size, mtime, inode and ctime. A writer can set mtime back after
+    rewriting a file in place, but not ctime, so equal signatures mean unchanged content without a read."""
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+
+
 def fsync_dir(path: Path | int) -> None:
     """fsync a directory, by path or by an open descriptor (which stays open)."""
     if isinstance(path, int):

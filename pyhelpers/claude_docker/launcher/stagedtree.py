@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from claude_docker import beneath
+from claude_docker.fsio import signature
 from claude_docker.sessiondir import SessionDir
 
 MAX_STAGED_FILE = 64 * 1024 * 1024
@@ -51,7 +52,7 @@ class StagedTree:
             return None
         finally:
             os.close(d)
-        return [st.st_size, st.st_mtime_ns, st.st_ino]
+        return signature(st)
 
     def read(self, key: str, offset: int = 0) -> bytes | None:
         """A staged regular file's bytes from `offset`, or None if it is gone."""

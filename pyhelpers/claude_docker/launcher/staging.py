@@ -23,7 +23,7 @@ from pathlib import Path
 from claude_docker import exitcodes
 from claude_docker.boundary import policy, transcripts
 from claude_docker.errors import ToolError
-from claude_docker.fsio import is_transient
+from claude_docker.fsio import is_transient, signature
 from claude_docker.paths import ClaudeHome, ensure_private_dir
 from claude_docker.sessiondir import SessionDir
 
@@ -36,14 +36,6 @@ def kind_of(name: str) -> str:
     if name.endswith(".jsonl"):
         return "log"
     return "file"
-
-
-def _signature(path: Path) -> list[int] | None:
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
 class Staging(namedtuple("Staging", "claude home session")):
@@ -191,5 +183,5 @@ def _stage(session: SessionDir, host: Path, key: str) -> dict:
         base.parent.mkdir(parents=True, exist_ok=True)
         base.write_bytes(data)
     record["base_size"] = len(data)
-    record["staged_stat"] = _signature(staged)
+    record["staged_stat"] = signature(os.lstat(staged))
     return record
