@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from claude_docker import claudejson
 from claude_docker.boundary import policy
 from claude_docker.fsio import append_durable, is_transient, write_atomic
 from claude_docker.jsonmerge import MISSING, merge3, same
@@ -51,16 +52,14 @@ class Applier:
                                   account_switched=self._account_switched(), relaxed=policy.relaxed())
 
     def _account_switched(self) -> bool:
-        import orjson
-
         rec = next((r for r in self.manifest["tracked"] if r["host"] == str(self.claude.claude_json)), None)
         try:
             if rec is None or self.tree.signature(rec["key"]) == rec["staged_stat"]:
                 return False  # the session left .claude.json alone: no login of its own (and nothing parsed)
-            ours = orjson.loads(self.tree.read(rec["key"]) or b"{}")
-            base = orjson.loads(self.base(rec) or b"{}")
-            theirs = orjson.loads(_read_host(self.claude.claude_json) or b"{}")
-        except (orjson.JSONDecodeError, Invalid):
+            ours = claudejson.loads(self.tree.read(rec["key"]) or b"{}")
+            base = claudejson.loads(self.base(rec) or b"{}")
+            theirs = claudejson.loads(_read_host(self.claude.claude_json) or b"{}")
+        except (ValueError, Invalid):
             return False
         return policy.account_switched(base, ours, theirs)
 
@@ -78,8 +77,9 @@ class Applier:
         self.report.bytes += len(data)
 
     def quarantine(self, name: str, why: str, data: bytes | None = None) -> None:
-        where = f" in {self.keep_aside('quarantine', name, data)}" if data is not None else ""
-        self.report.quarantined.append(f"{name}: {why}{where}")
+        """Not applied, and said so; the session's bytes, when there are any, are kept where the line says."""
+        kept = f"; the session's copy is kept in {self.keep_aside('quarantine', name, data)}" if data is not None else ""
+        self.report.quarantined.append(f"{name}: {why}{kept}")
 
     def deleted(self, name: str, host: Path) -> None:
         if host.exists():
@@ -103,21 +103,25 @@ class Applier:
     # --- one function per kind -------------------------------------------------------------------
 
     def sync_json(self, rec: dict, host: Path, name: str) -> None:
-        import orjson  # here, not at the top: sessions that change no JSON never pay its import
-
         ours_raw = self.tree.read(rec["key"])
         if ours_raw is None:
             return self.deleted(name, host)
+        try:
+            self._merge_json(rec, host, name, ours_raw)
+        except RecursionError:  # JSON nested deeper than any config: one file, not the session
+            self.quarantine(name, "JSON nested too deeply to merge", ours_raw)
+
+    def _merge_json(self, rec: dict, host: Path, name: str, ours_raw: bytes) -> None:
         base = MISSING
         base_raw = self.base(rec)
         if base_raw is not None:
             try:
-                base = orjson.loads(base_raw)
-            except orjson.JSONDecodeError:
+                base = claudejson.loads(base_raw)
+            except ValueError:
                 pass  # the host's file was already invalid when the session started: merge as if new
         try:
-            ours = orjson.loads(ours_raw)
-        except orjson.JSONDecodeError as exc:
+            ours = claudejson.loads(ours_raw)
+        except ValueError as exc:
             return self.quarantine(name, f"invalid JSON ({exc})", ours_raw)
         classify = policy.KEY_POLICIES.get(name) if "/" not in self.root_and_rel(host)[1] else None
         if (isinstance(base, dict) or classify) and not isinstance(ours, dict):
@@ -131,8 +135,8 @@ class Applier:
         theirs = MISSING
         if host_raw is not None:
             try:
-                theirs = orjson.loads(host_raw)
-            except orjson.JSONDecodeError:
+                theirs = claudejson.loads(host_raw)
+            except ValueError:
                 theirs = None
             if not isinstance(theirs, dict):
                 # Broken on the host meanwhile: never overwritten by a session, whose copy may be the stub a
@@ -160,12 +164,10 @@ class Applier:
         if not same(theirs, base):
             self.report.merges += 1
         # Unchanged-by-merge output keeps the session's bytes exactly; a real merge is re-serialised.
-        data = ours_raw if same(merged, ours) else orjson.dumps(merged, option=orjson.OPT_INDENT_2)
+        data = ours_raw if same(merged, ours) else claudejson.dumps(merged)
         self.write(host, data)
 
     def sync_log(self, rec: dict, host: Path, name: str) -> None:
-        import orjson
-
         base_size = rec["base_size"] or 0
         tail = self.tree.read(rec["key"], offset=base_size)  # only what the session appended: logs grow large
         if not tail:
@@ -174,9 +176,9 @@ class Applier:
         good, bad = [], []
         for line in tail.splitlines(keepends=True):
             try:
-                orjson.loads(line)
+                claudejson.loads(line)
                 good.append(line)
-            except orjson.JSONDecodeError:
+            except ValueError:
                 if line.strip():
                     bad.append(line)
         if bad:

@@ -13,7 +13,7 @@ class SyncReport:
         self.bytes = 0
         self.merges = 0  # files merged with changes the host got meanwhile
         self.conflicts: list[str] = []
-        self.quarantined: list[str] = []  # invalid or unsafe: never applied (data corruption detected)
+        self.quarantined: list[str] = []  # invalid or unsafe: never applied; each says where it was kept, if it was
         self.held: list[str] = []  # changes the policy held back for review: what and why
         self.refused: list[str] = []  # changes the policy refused
         self.held_in: Path | None = None  # the session's held record, if it has one
@@ -28,7 +28,7 @@ class SyncReport:
         from claude_docker.redact import printable
 
         lines = [f"conflict in {c}" for c in self.conflicts]
-        lines += [f"not applied (kept aside): {q}" for q in self.quarantined]
+        lines += [f"not applied: {q}" for q in self.quarantined]
         lines += [f"not applied: {n}" for n in self.notes]
         if self.held or self.refused:
             what = [f"{len(items)} {word}" for items, word in ((self.held, "held for your review"),

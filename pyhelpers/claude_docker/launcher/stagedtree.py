@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 
 from claude_docker import beneath
 from claude_docker.fsio import signature
@@ -54,6 +55,19 @@ class StagedTree:
             os.close(d)
         return signature(st)
 
+    def _what(self, key: str) -> str:
+        """What a staged path that is not a regular file is, for the line that says so."""
+        parent, _, name = key.rpartition("/")
+        d = self._open(parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            mode = os.stat(name, dir_fd=d, follow_symlinks=False).st_mode if d is not None else 0
+        except OSError:
+            mode = 0
+        finally:
+            if d is not None:
+                os.close(d)
+        return "a directory" if stat.S_ISDIR(mode) else "a FIFO, socket or device"
+
     def read(self, key: str, offset: int = 0) -> bytes | None:
         """A staged regular file's bytes from `offset`, or None if it is gone."""
         try:
@@ -61,9 +75,10 @@ class StagedTree:
         except FileNotFoundError:
             return None
         except beneath.NotRegular:
-            raise Invalid("not a regular file") from None
+            raise Invalid(f"{self._what(key)} where a file belongs") from None
         except beneath.Escape as exc:
-            raise Invalid("a link" if exc.filename == key else f"{exc.filename} was replaced by a link") from None
+            raise Invalid("a link (links are never followed)" if exc.filename == key
+                          else f"{exc.filename} was replaced by a link") from None
         except OSError as exc:
             raise Invalid(f"unreadable ({exc.strerror})") from None
         with os.fdopen(fd, "rb") as f:

@@ -105,8 +105,6 @@ def sync_out(session: SessionDir, manifest: dict) -> SyncReport:
                             syncer.apply(rec)
                         except Invalid as exc:
                             syncer.quarantine(Path(rec["host"]).name, str(exc))
-                        except RecursionError:  # JSON nested deeper than any config: one file, not the session
-                            syncer.quarantine(Path(rec["host"]).name, "JSON nested too deeply to merge")
                         rec["applied"] = True
                         if rec not in manifest["tracked"]:
                             manifest["tracked"].append(rec)
