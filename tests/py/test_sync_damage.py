@@ -8,9 +8,12 @@ import json
 import os
 import time
 
-from test_configsync import Sim, claude_home, host_json  # noqa: F401 (claude_home: a fixture)
+import test_configsync
+from test_configsync import Sim, host_json
 
 from claude_docker.paths import state_dir
+
+claude_home = test_configsync.claude_home  # the fixture: a Claude state in HOME
 
 
 def kept(sim, name):
@@ -107,11 +110,9 @@ def test_json_too_deep_to_merge_is_kept_aside_with_a_reason_and_the_rest_applies
 
 
 def test_kept_aside_is_said_only_of_what_was_kept(home, claude_home):
-    secret = home / "secret-key"
-    secret.write_text("PRIVATE")
     sim = Sim(home)
     (sim.config / "CLAUDE.md").unlink()
-    (sim.config / "CLAUDE.md").symlink_to(secret)
+    (sim.config / "CLAUDE.md").symlink_to("/etc/hostname")
     (sim.config / "settings.json").write_text('{"theme": ')
     lines = sim.finish().messages()
     assert lines == ["not applied: CLAUDE.md: a link (links are never followed)",

@@ -78,8 +78,9 @@ class Applier:
 
     def quarantine(self, name: str, why: str, data: bytes | None = None) -> None:
         """Not applied, and said so; the session's bytes, when there are any, are kept where the line says."""
-        kept = f"; the session's copy is kept in {self.keep_aside('quarantine', name, data)}" if data is not None else ""
-        self.report.quarantined.append(f"{name}: {why}{kept}")
+        if data is not None:
+            why += f"; the session's copy is kept in {self.keep_aside('quarantine', name, data)}"
+        self.report.quarantined.append(f"{name}: {why}")
 
     def deleted(self, name: str, host: Path) -> None:
         if host.exists():
@@ -126,7 +127,7 @@ class Applier:
         classify = policy.KEY_POLICIES.get(name) if "/" not in self.root_and_rel(host)[1] else None
         if (isinstance(base, dict) or classify) and not isinstance(ours, dict):
             return self.quarantine(name, f"a JSON {type(ours).__name__} where an object belongs", ours_raw)
-        if isinstance(base, dict) and len(base) >= TRUNCATION_MIN_KEYS:
+        if isinstance(base, dict) and isinstance(ours, dict) and len(base) >= TRUNCATION_MIN_KEYS:
             lost = [k for k in base if k not in ours]
             if 2 * len(lost) > len(base):
                 return self.quarantine(name, f"it lost {len(lost)} of its {len(base)} top-level keys "

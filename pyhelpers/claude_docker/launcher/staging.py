@@ -90,7 +90,7 @@ def own_transcripts(claude: ClaudeHome, cwd: Path) -> str | None:
     return name
 
 
-def check_writable(staging: Staging, shared: list[tuple[Path, Path]], cwd: Path) -> list[str]:
+def check_writable(staging: Staging, shared: list[tuple[Path, Path, bool]], cwd: Path) -> list[str]:
     """Claude Code exits 0 and silently saves nothing where it can't write: refuse to start a session
     whose transcripts or config could not be saved (e.g. left root-owned by a `sudo claude`), and
     return a warning for every other shared dir it could not write to."""
@@ -128,7 +128,7 @@ def sync_in(staging: Staging, cwd: Path) -> SyncIn:
                         exitcodes.TOOL_FAILED) from None
 
     tracked: list[dict] = []
-    shared: list[tuple[Path, Path]] = []
+    shared: list[tuple[Path, Path, bool]] = []
     mounted: list[str] = []
     relaxed = policy.relaxed()
     for entry in entries:
@@ -168,7 +168,7 @@ def host_claude(manifest: dict) -> ClaudeHome:
 def _stage(session: SessionDir, host: Path, key: str) -> dict:
     kind = kind_of(host.name)
     staged = session.path / key
-    record = {"key": key, "host": str(host), "kind": kind, "base_size": None, "staged_stat": None}
+    record: dict[str, object] = {"key": key, "host": str(host), "kind": kind, "base_size": None, "staged_stat": None}
     try:
         data = host.read_bytes()
         mode = host.stat().st_mode & 0o777
