@@ -41,7 +41,8 @@ def make_claude_home(home: Path) -> None:
 
 def one_session(home: Path) -> float:
     """Sync in, change what a typical session changes, sync out; returns the sync time (not the changes)."""
-    from claude_docker.configsync import Staging, sync_in, sync_out, sync_state
+    from claude_docker.launcher.staging import Staging, sync_in, sync_state
+    from claude_docker.launcher.syncout import sync_out
     from claude_docker.paths import ClaudeHome
     from claude_docker.sessiondir import SessionDir, new_session_id
 

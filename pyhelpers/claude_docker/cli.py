@@ -55,7 +55,7 @@ def _show_click(exc) -> None:
 
 def _dispatch(argv: list[str]) -> int:
     if argv[:2] == ["run", "--"]:
-        from claude_docker.session import run
+        from claude_docker.launcher.run import run
 
         return run(argv[2:])
     if argv[:1] == ["log-event"] and len(argv) > 1 and argv[1] not in ("-h", "--help"):

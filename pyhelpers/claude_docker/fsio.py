@@ -13,6 +13,20 @@ import os
 from pathlib import Path
 
 
+TMP_PREFIX = ".cd-tmp-"
+
+
+def is_transient(name: str) -> bool:
+    """Lock files and half-written temp files of any writer, ours included: never synced or backed up."""
+    return name.endswith(".lock") or ".tmp" in name or TMP_PREFIX in name
+
+
+def signature(st: os.stat_result) -> list[int]:
+    """The one change signature of a file: size, mtime, inode and ctime. A writer can set mtime back after
+    rewriting a file in place, but not ctime, so equal signatures mean unchanged content without a read."""
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+
+
 def fsync_dir(path: Path | int) -> None:
     """fsync a directory, by path or by an open descriptor (which stays open)."""
     if isinstance(path, int):
@@ -38,7 +52,7 @@ def replace_file(target: Path | str, data, mode: int, durable: bool = True, dir_
     target = str(target)
     head, _name = os.path.split(target)
     # Not named after the target: a name near the 255-byte limit would make the temp name too long.
-    tmp = os.path.join(head, f".cd-tmp-{os.getpid()}-{os.urandom(4).hex()}")
+    tmp = os.path.join(head, f"{TMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
     try:
         try:

@@ -48,7 +48,7 @@ def _finish(session: SessionDir, manifest: dict, dry_run: bool) -> dict:
         if not dry_run:
             session.remove()
         return {"action": "remove-unstarted", "session": session.session_id}
-    from claude_docker.configsync import sync_out
+    from claude_docker.launcher.syncout import sync_out
     from claude_docker.errors import ToolError
 
     action: dict = {"action": "sync-back", "session": session.session_id, "state": manifest["state"]}

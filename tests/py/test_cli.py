@@ -40,7 +40,7 @@ def test_version():
 
 
 def test_the_session_hot_path_imports_nothing_heavy():
-    code = ("import sys, claude_docker.cli, claude_docker.session; "
+    code = ("import sys, claude_docker.cli, claude_docker.launcher.run; "
             f"print([m for m in {HOT_PATH_FORBIDDEN!r} if m in sys.modules])")
     result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -13,7 +13,7 @@ import subprocess
 import pytest
 from shell import helper, plugin_env, run_claude, start_claude, zsh_command
 
-from claude_docker.configsync import transcript_dir_name
+from claude_docker.launcher.staging import transcript_dir_name
 
 pytestmark = pytest.mark.docker
 

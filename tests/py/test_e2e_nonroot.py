@@ -17,7 +17,7 @@ import pytest
 from fakeapi import FakeAnthropic
 from shell import PLUGIN
 
-from claude_docker.configsync import transcript_dir_name
+from claude_docker.launcher.staging import transcript_dir_name
 
 pytestmark = [pytest.mark.docker, pytest.mark.image]
 

@@ -19,6 +19,7 @@ from claude_docker.backup.store import CHUNK_SIZE, ChunkError, Store, in_paralle
 from claude_docker.backup.triggers import record_full
 from claude_docker.backup.verify import manifest_problems, state_problems
 from claude_docker.errors import ToolError
+from claude_docker.fsio import signature
 from claude_docker.liveness import host_name
 from claude_docker.obs import events
 from claude_docker.obs.catalog import observe
@@ -76,9 +77,8 @@ class _Writer:
 
 
 def _unchanged(prev: dict | None, st: os.stat_result, writer: _Writer) -> bool:
-    return (prev is not None and prev.get("type") == "file" and prev["size"] == st.st_size
-            and prev["mtime_ns"] == st.st_mtime_ns and prev["ino"] == st.st_ino
-            and prev.get("ctime_ns") == st.st_ctime_ns and prev["mode"] == st.st_mode & 0o7777
+    return (prev is not None and prev.get("type") == "file" and prev["mode"] == st.st_mode & 0o7777
+            and [prev["size"], prev["mtime_ns"], prev["ino"], prev.get("ctime_ns")] == signature(st)
             and all(writer.has(c[0]) for c in prev["chunks"]))
 
 

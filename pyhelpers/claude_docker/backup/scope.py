@@ -31,7 +31,7 @@ from collections.abc import Iterator
 
 from claude_docker import beneath
 from claude_docker.boundary.policy import PER_PROCESS_DIRS
-from claude_docker.configsync import is_transient
+from claude_docker.fsio import is_transient
 from claude_docker.paths import ClaudeHome
 
 CLAUDE_JSON = "claude.json"

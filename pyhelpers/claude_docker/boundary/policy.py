@@ -291,8 +291,9 @@ def claude_json_change(path: tuple, base, ours, theirs, ctx) -> Verdict:
         return _project_key(path[1], path[2], base, ours, ctx, path)
     if ctx.relaxed and key not in GLOBAL_REFUSED:
         return flow()
-    if key in PER_ENTRY and not (len(path) == 1 and _inert_default(key, base, ours)):
-        return _entries(path, 1, ours, _EXEC)
+    if key in PER_ENTRY:
+        # `"mcpServers": {}`, written by Claude Code's first session of every new project, grants nothing.
+        return flow() if len(path) == 1 and _inert_default(key, base, ours) else _entries(path, 1, ours, _EXEC)
     if key in GLOBAL_REFUSED:
         return Verdict(REFUSE, GLOBAL_REFUSED[key])
     if key == "oauthAccount":

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from claude_docker import beneath
 from claude_docker.boundary.policy import is_state_line
-from claude_docker.fsio import fsync_dir, replace_file
+from claude_docker.fsio import fsync_dir, replace_file, signature
 
 # Coarse file-system clocks stamp a write up to a tick before the clock we read: look back this far.
 CTIME_SLACK_NS = 1_000_000_000
@@ -84,7 +84,7 @@ def _clean(dir_fd: int, name: str) -> bytes | None:
                 now = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
             except FileNotFoundError:
                 return False
-            return (now.st_ino, now.st_size, now.st_mtime_ns) == (st.st_ino, st.st_size, st.st_mtime_ns)
+            return signature(now) == signature(st)
 
         kept = (line for line in _lines(f) if not obeyed(line))
         if not replace_file(name, kept, stat.S_IMODE(st.st_mode), dir_fd=dir_fd, owner=(st.st_uid, st.st_gid),

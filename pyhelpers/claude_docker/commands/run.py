@@ -14,6 +14,6 @@ def cli(claude_args: tuple[str, ...]) -> int:
     Exit status: Claude Code's own; 125 if the tool or Docker failed before it started; 122 if the
     session's config changes could not be synced back.
     """
-    from claude_docker.session import run
+    from claude_docker.launcher.run import run
 
     return run(list(claude_args))
