@@ -24,7 +24,13 @@ def backup_dir() -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """`path` made 0700 if missing, and so is each missing directory above it (Path.mkdir's `parents` would
+    make those 0777 less the umask: a `held/` or `quarantine/` of token copies others could list)."""
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+    except FileNotFoundError:
+        ensure_private_dir(path.parent)
+        path.mkdir(mode=0o700, exist_ok=True)
     return path
 
 

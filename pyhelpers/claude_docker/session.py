@@ -339,6 +339,9 @@ def _supervise(argv: list[str], session: SessionDir, manifest: dict, log: Sessio
         log.synced("out", step, report)
         for line in report.messages():
             print(f"claude-docker: {line}", file=sys.stderr)
+        from claude_docker.keptaside import after_sync
+
+        after_sync(report)  # prune held/, quarantine/, conflicts/ if the session added to them
         session.remove()
         log.finish(status)
         return status

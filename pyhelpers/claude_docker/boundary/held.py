@@ -1,7 +1,7 @@
 """What the policy held back from a session, kept for the user's review: `claude-docker held`.
 
 One record per session, `<state>/held/<session>/held.json`, beside copies of the files and lines it holds
-(`blobs/`). Each item is one change: a JSON key of a config file, a whole file, or transcript lines. Items the
+(`blobs/`), private (0700 folders, 0600 files) and pruned by age and count (keptaside.py). Each item is one change: a JSON key of a config file, a whole file, or transcript lines. Items the
 policy refused are listed too, for the record, but never applied. Applying an item writes it through the one
 safe-write path under the config lock, after a config-scope backup, and never through a link.
 """
@@ -112,8 +112,15 @@ def find(ref: str) -> HeldRecord:
     return matches[0]
 
 
+def count_pending_in(data: dict) -> int:
+    """The items of a record's data still waiting for review (held, not applied)."""
+    items = data.get("items") if isinstance(data, dict) else None
+    return sum(1 for i in items if isinstance(i, dict) and i.get("verdict") == HOLD and not i.get("applied")) \
+        if isinstance(items, list) else 0
+
+
 def count_pending() -> int:
-    return sum(1 for r in all_records() for i in r.items if i["verdict"] == HOLD and not i.get("applied"))
+    return sum(count_pending_in(r.data) for r in all_records())
 
 
 # --- applying ---------------------------------------------------------------------------------------

@@ -68,6 +68,10 @@ def cli(dry_run: bool, all_users: bool, as_json: bool) -> int:
         actions.append({"action": "finish-removal", "session": path.name[len(REMOVING):]})
         if not dry_run:
             shutil.rmtree(path, ignore_errors=True)
+    if not dry_run:
+        from claude_docker.keptaside import prune_and_say
+
+        prune_and_say()  # held/, quarantine/ and conflicts/ by age and count
 
     if not dry_run and actions:
         from claude_docker.obs import events
