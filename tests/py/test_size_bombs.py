@@ -22,7 +22,7 @@ from claude_docker.paths import ClaudeHome
 
 
 def cli(*args, timeout=60):
-    return subprocess.run([sys.executable, "-I", "-m", "claude_docker", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-I", "-m", "claude_docker", *args], capture_output=True, text=True, check=False,
                           env=os.environ, timeout=timeout)
 
 
@@ -129,7 +129,8 @@ def test_prune_verifies_backups_before_it_takes_the_store_lock(home, monkeypatch
 
     def verify_and_look(store_, manifest, progress=None):
         # Is the store free for a session's pre-sync backup while a whole backup is being read?
-        out = subprocess.run([sys.executable, "-c", _TRY_STORE_LOCK, str(store.root)], capture_output=True, text=True)
+        out = subprocess.run([sys.executable, "-c", _TRY_STORE_LOCK, str(store.root)], capture_output=True, text=True,
+                             check=False)
         seen.append(out.stdout.strip())
         return real_verify(store_, manifest, progress)
 
@@ -150,7 +151,8 @@ def peak_rss_mib(code: str) -> tuple[str, int]:
         print(out.stdout.strip())
         print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss >> 10)
     """)
-    done = subprocess.run([sys.executable, "-c", wrapper, code], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", wrapper, code], capture_output=True, text=True, timeout=300,
+                          check=False)
     assert done.returncode == 0, done.stderr
     *out, rss = done.stdout.strip().splitlines()
     assert "Traceback" not in done.stderr, done.stderr
