@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from claude_docker import damage, engine
+from claude_docker import damage, engine, keptaside
 from claude_docker.errors import ToolError
 from claude_docker.options import RunOptions
 from claude_docker.paths import ClaudeHome, state_dir
@@ -193,4 +193,5 @@ def run_checks() -> list[Check]:
     checks.append(check_install())
     checks.append(check_held())
     checks.append(damage.check())
+    checks.append(keptaside.doctor_check())
     return checks + check_exporters()

@@ -3,7 +3,8 @@
 write_atomic: temp file in the same directory, write, fsync, rename over the target, fsync the directory.
 A reader (or a crash) sees the old content or the new, never a torn or empty file. Symlinks are written
 through, so a dotfiles-managed `settings.json` stays a link. replace_file is its core, also used alone
-where many files are written and made durable together (backup chunks).
+where many files are written and made durable together (backup chunks). read_capped is the one bounded
+read of a file someone else (a session's container) may have made any size.
 """
 
 from __future__ import annotations
@@ -171,3 +172,37 @@ def put_in_dir(dir_fd: int, name: str, data: bytes | None, mode: int) -> None:
     else:
         replace_file(name, data, mode, dir_fd=dir_fd)
     fsync_dir(dir_fd)
+
+
+class TooLarge(OSError):
+    """A file larger than its reader's limit: never read whole (a sparse file costs no disk, yet has any size)."""
+
+
+def read_capped(source: Path | str | int, limit: int, follow: bool = False) -> bytes:
+    """The bytes of a regular file, at most `limit` of them: TooLarge if it holds more (found by reading one
+    byte past the limit, not only by its size: a file may grow while it is read). `source` is a path (opened
+    without blocking, so a FIFO put there can't hang us, and without following a final link unless `follow`)
+    or an open descriptor, read from where it stands and left open."""
+    import stat
+
+    fd = source if isinstance(source, int) else os.open(
+        source, os.O_RDONLY | os.O_NONBLOCK | (0 if follow else os.O_NOFOLLOW))
+    try:
+        name = None if isinstance(source, int) else str(source)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", name)
+        if st.st_size - os.lseek(fd, 0, os.SEEK_CUR) > limit:
+            raise TooLarge(errno.EFBIG, f"larger than {limit} bytes", name)
+        parts: list[bytes] = []
+        got = 0
+        while got <= limit:
+            block = os.read(fd, min(limit + 1 - got, 1 << 20))
+            if not block:
+                return b"".join(parts)
+            parts.append(block)
+            got += len(block)
+        raise TooLarge(errno.EFBIG, f"larger than {limit} bytes", name)
+    finally:
+        if not isinstance(source, int):
+            os.close(fd)

@@ -24,7 +24,13 @@ def backup_dir() -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """`path` made 0700 if missing, and so is each missing directory above it (Path.mkdir's `parents` would
+    make those 0777 less the umask: a `held/` or `quarantine/` of token copies others could list)."""
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+    except FileNotFoundError:
+        ensure_private_dir(path.parent)
+        path.mkdir(mode=0o700, exist_ok=True)
     return path
 
 
@@ -126,16 +132,21 @@ def exposed_socket_dir(project: Path, user_home: Path) -> tuple[str, str] | None
     return None
 
 
+# A `.git` pointer is one line naming a path (PATH_MAX is 4096 bytes). Project content a session writes: a
+# larger one (a sparse file of any size costs the writer no disk) is no pointer, and is never read whole.
+MAX_GITDIR_POINTER = 8192
+
+
 def gitdir_pointer(dotgit: Path) -> Path | None:
     """Where a `.git` file (a worktree's or a submodule's) points (a relative path resolved against it, an
     absolute one as written); None if it is no such file."""
-    if dotgit.is_symlink() or not dotgit.is_file():
-        return None
+    from claude_docker.fsio import read_capped
+
     try:
-        line = dotgit.read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:
+        line = read_capped(dotgit, MAX_GITDIR_POINTER).decode("utf-8", errors="replace").strip()
+    except OSError:  # missing, a link, a directory or FIFO, or too large
         return None
-    if not line.startswith("gitdir:"):
+    if not line.startswith("gitdir:") or "\0" in line:
         return None
     gitdir = Path(line[len("gitdir:"):].strip())
     return gitdir if gitdir.is_absolute() else (dotgit.parent / gitdir).resolve()
@@ -153,10 +164,12 @@ def git_common_dir(root: Path) -> Path | None:
     # <main>/.git/worktrees/<name> → <main>/.git
     if gitdir.parent.name != "worktrees":
         return None
-    try:
-        back = Path((gitdir / "gitdir").read_text(encoding="utf-8", errors="replace").strip())
+    from claude_docker.fsio import read_capped
+
+    try:  # where the pointer leads is the session's choice too: read no more than a pointer's worth
+        back = read_capped(gitdir / "gitdir", MAX_GITDIR_POINTER, follow=True).decode("utf-8", "replace").strip()
     except OSError:
         return None
-    if os.path.realpath(back) != os.path.realpath(dotgit):
+    if "\0" in back or os.path.realpath(back) != os.path.realpath(dotgit):
         return None
     return gitdir.parent.parent

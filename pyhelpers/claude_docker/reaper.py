@@ -33,6 +33,10 @@ def reap(client, all_users: bool, dry_run: bool) -> list[dict]:
         actions.append({"action": "finish-removal", "session": path.name[len(REMOVING):]})
         if not dry_run:
             finish_removal(path)
+    if not dry_run:
+        from claude_docker.keptaside import prune_and_say
+
+        prune_and_say()  # held/, quarantine/ and conflicts/ by age and count
     if not dry_run and actions:
         _record(actions)
     return actions

@@ -382,7 +382,7 @@ def test_list_shows_each_backup_and_restore_repair_brings_back_only_what_is_brok
     full = create(claude, "manual")
     config = create(claude, "pre-sync", "config")
     lines = cli("backup", "list").stdout.splitlines()
-    assert lines[0].split() == ["ID", "SCOPE", "REASON", "FILES", "SIZE", "ADDED"]
+    assert lines[0].split() == ["ID", "SCOPE", "REASON", "FILES", "SIZE", "ADDED", "LEFT", "OUT"]
     assert lines[1].split()[:3] == [full["id"], "full", "manual"]
     assert lines[2].split()[:3] == [config["id"], "config", "pre-sync"]
     (home / ".claude" / "settings.json").write_text('{"theme": "mine, and fine"}')

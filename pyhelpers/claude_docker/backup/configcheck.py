@@ -8,6 +8,10 @@ import os
 from claude_docker.backup import scope
 from claude_docker.paths import ClaudeHome
 
+# A config file that must parse is read whole into memory: never more than this. Claude Code's largest,
+# `.claude.json`, holds a few MB for hundreds of projects; a larger one is no config Claude Code could load.
+MAX_CONFIG_FILE = 64 << 20
+
 
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not JSON")  # NaN and Infinity: Python takes them, Claude Code's JSON.parse not
@@ -56,15 +60,27 @@ def holds_user_state(key: str) -> bool:
     return scope.file_name(key) in KEYED_FILES
 
 
+def read_config(path) -> bytes:
+    """A config file's bytes (the user's own link followed), at most MAX_CONFIG_FILE of them; never blocks on a
+    FIFO. OSError (fsio.TooLarge if it is larger) if it can't be read."""
+    from claude_docker.fsio import read_capped
+
+    return read_capped(path, MAX_CONFIG_FILE, follow=True)
+
+
 def defects(claude: ClaudeHome) -> list[tuple[str, str, str]]:
     """(key, host path, what is wrong) for each config file present that doesn't parse. Missing ones are no
     corruption: a fresh install has none."""
+    from claude_docker.fsio import TooLarge
+
     found = []
     for key, path in config_files(claude):
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            data = read_config(path)
         except FileNotFoundError:
+            continue
+        except TooLarge:
+            found.append((key, path, f"is larger than {MAX_CONFIG_FILE >> 20} MiB (no config file is)"))
             continue
         except OSError as exc:
             found.append((key, path, f"is unreadable ({exc.strerror})"))

@@ -15,7 +15,8 @@ import time
 
 from claude_docker import beneath, exitcodes
 from claude_docker.backup import scope
-from claude_docker.backup.store import CHUNK_SIZE, ChunkError, Store, in_parallel, new_snapshot_id
+from claude_docker.backup.configcheck import MAX_CONFIG_FILE
+from claude_docker.backup.store import CHUNK_SIZE, ChunkError, Store, StoreBusy, in_parallel, new_snapshot_id
 from claude_docker.backup.triggers import record_full
 from claude_docker.backup.verify import manifest_problems, state_problems
 from claude_docker.errors import ToolError
@@ -27,6 +28,36 @@ from claude_docker.paths import ClaudeHome
 
 # A file cut into more than this many chunks of under half CHUNK_SIZE (one per append) is re-cut whole.
 MAX_SMALL_CHUNKS = 32
+# Files a backup leaves out (listed in its manifest, with why). A session's container can write below the
+# config dir, and a sparse file of any size costs it no disk, while a backup would read it all under the store
+# lock (a 17 GiB one took minutes, then failed verification). Claude Code's largest files are transcripts,
+# tens of MB for a long session (V8 can't hold a string past ~512 MiB: a larger file is none it reads whole).
+MAX_FILE = 1 << 30
+# A file with holes (Claude Code never makes one) from this size on: smaller ones cost little to read. Only a
+# file whose allocated blocks fall well short of its size is asked (a compressing file system allocates less
+# too, but has no holes).
+SPARSE_MIN = 1 << 20
+
+
+class LeftOut(Exception):
+    """A file the backup does not take, and why (for its manifest)."""
+
+
+def check_takeable(key: str, st: os.stat_result, fd: int | None = None) -> None:
+    """Raise LeftOut if a backup must not take this file: larger than any of Claude Code's, or (when open as
+    `fd`) sparse."""
+    limit = MAX_CONFIG_FILE if scope.must_parse(key) else MAX_FILE
+    if st.st_size > limit:
+        raise LeftOut(f"larger than {limit >> 20} MiB ({st.st_size} bytes): no file of Claude Code's is")
+    if fd is None or st.st_size < SPARSE_MIN or st.st_blocks * 512 >= st.st_size // 2:
+        return
+    try:
+        hole = os.lseek(fd, 0, os.SEEK_HOLE)
+        os.lseek(fd, 0, os.SEEK_SET)
+    except OSError:  # a file system that can't tell holes: the size limit stands alone
+        return
+    if hole < st.st_size:
+        raise LeftOut(f"a sparse file ({st.st_size} bytes, {st.st_blocks * 512} on disk): Claude Code writes none")
 
 
 class _Writer:
@@ -87,6 +118,7 @@ def _read_file(item: scope.Item, prev: dict | None, writer: _Writer, progress) -
     fd = beneath.open_regular(item.root, item.rel)  # no link followed below the root; never a FIFO
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
+        check_takeable(item.key, st, f.fileno())  # again, as opened: it may have changed since the walk
         size = st.st_size  # a file still being appended to is taken as it was now: a whole-line prefix
         whole = hashlib.sha256()
         chunks: list = []
@@ -136,12 +168,13 @@ def parent_of(store: Store, wanted_scope: str) -> dict | None:
 
 
 def create(claude: ClaudeHome, reason: str, backup_scope: str = "full", store: Store | None = None,
-           progress=None) -> dict:
-    """Back up Claude Code's state; the committed manifest, with `stats` of what this backup added."""
+           progress=None, lock_timeout: float = 60.0) -> dict:
+    """Back up Claude Code's state; the committed manifest, with `stats` of what this backup added. Raises
+    StoreBusy if another backup or prune holds the store past `lock_timeout` seconds."""
     store = store or Store()
     started = time.monotonic()
     try:
-        with store.lock():
+        with store.lock(lock_timeout):
             store.init()  # under the lock: two first backups must not make two stores (two naming keys)
             parent = parent_of(store, backup_scope)
             previous = {e["path"]: e for e in parent["entries"]} if parent else {}
@@ -149,7 +182,16 @@ def create(claude: ClaudeHome, reason: str, backup_scope: str = "full", store: S
             writer = _Writer(store, trusted, list_store=backup_scope == "full")
             with scope.Roots(claude) as roots:
                 items, skipped = scope.walk(roots, backup_scope, exclude=(store.root,))
-                changed = [i for i in items if i.kind == "file" and not _unchanged(previous.get(i.key), i.st, writer)]
+                changed, left = [], set()
+                for i in (i for i in items if i.kind == "file"):
+                    try:
+                        check_takeable(i.key, i.st)
+                    except LeftOut as exc:
+                        skipped.append(f"{i.key}: {exc}")
+                        left.add(i.key)
+                        continue
+                    if not _unchanged(previous.get(i.key), i.st, writer):
+                        changed.append(i)
                 advance = progress.start(sum(i.st.st_size for i in changed)) if progress else (lambda n: None)
 
                 def read(item: scope.Item) -> dict | None:
@@ -157,6 +199,9 @@ def create(claude: ClaudeHome, reason: str, backup_scope: str = "full", store: S
                         return _read_file(item, previous.get(item.key), writer, advance)
                     except FileNotFoundError:
                         return None  # removed since the walk
+                    except LeftOut as exc:
+                        skipped.append(f"{item.key}: {exc}")
+                        return None
                     except OSError as exc:  # unreadable, no longer a regular file, a link now in its path
                         skipped.append(scope.left_out(item.key, exc))
                         return None
@@ -171,7 +216,7 @@ def create(claude: ClaudeHome, reason: str, backup_scope: str = "full", store: S
                 elif item.key in read_entries:
                     if read_entries[item.key] is not None:
                         entries.append(read_entries[item.key])
-                else:
+                elif item.key not in left:
                     entries.append(previous[item.key])
             if progress:
                 progress.finish()
@@ -192,6 +237,8 @@ def create(claude: ClaudeHome, reason: str, backup_scope: str = "full", store: S
             store.commit(manifest, as_parent=not state_problems(manifest))
             if backup_scope == "full":
                 record_full(store.root, manifest["id"])
+    except StoreBusy:
+        raise  # not a failure of this backup: the caller says what it does instead
     except (OSError, ToolError) as exc:
         message = getattr(exc, "message", None) or f"{exc.strerror or exc}" + (
             f" ({exc.filename})" if getattr(exc, "filename", None) else "")

@@ -24,7 +24,7 @@ from claude_docker import exitcodes
 from claude_docker.backup import scope
 from claude_docker.backup.restore import hash_file, restore
 from claude_docker.backup.store import ChunkError, Store, in_parallel
-from claude_docker.backup.configcheck import config_files, json_problem, quick_check
+from claude_docker.backup.configcheck import config_files, json_problem, quick_check, read_config
 from claude_docker.backup.verify import verify
 from claude_docker.errors import ToolError
 from claude_docker.paths import ClaudeHome
@@ -86,7 +86,7 @@ def verify_recovery(claude: ClaudeHome, manifests: list[dict] = (), restored: di
 def _json_check(key: str, path) -> Check:
     name = scope.file_name(key)
     try:
-        data = path.read_bytes()
+        data = read_config(path)
     except FileNotFoundError:
         return Check(name, False, f"{path} is missing")
     except OSError as exc:

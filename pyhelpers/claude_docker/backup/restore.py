@@ -33,10 +33,10 @@ from pathlib import Path
 from claude_docker import beneath, exitcodes
 from claude_docker.backup import scope
 from claude_docker.backup.store import ChunkError, Store, in_parallel
-from claude_docker.backup.configcheck import json_problem
+from claude_docker.backup.configcheck import MAX_CONFIG_FILE, json_problem
 from claude_docker.backup.verify import manifest_problems
 from claude_docker.errors import ToolError
-from claude_docker.fsio import replace_file, sync_files
+from claude_docker.fsio import read_capped, replace_file, sync_files
 from claude_docker.liveness import is_alive, process_start
 from claude_docker.paths import ClaudeHome
 
@@ -137,9 +137,10 @@ class _Host:
             return beneath.open_regular(root, rel)
 
     def read(self, key: str) -> bytes:
+        """A config file's bytes (fsio.TooLarge past MAX_CONFIG_FILE: none is larger)."""
         fd = self.open(key)
         try:
-            return _read(fd)
+            return read_capped(fd, MAX_CONFIG_FILE)
         finally:
             os.close(fd)
 

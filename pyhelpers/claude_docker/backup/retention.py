@@ -53,11 +53,20 @@ def kept(snapshots: list[tuple[str, float]], policy: Policy) -> dict[str, list[s
 
 def prune(store, policy: Policy, dry_run: bool = False) -> dict:
     """Forget the snapshots no rule keeps, then delete the chunks nothing references any more. The newest
-    good snapshot of each scope is always kept, whatever the policy says."""
+    good snapshot of each scope is always kept, whatever the policy says.
+
+    Which one that is, is found (each backup read whole) before the store's lock is taken: a backup verifies in
+    minutes on a large state, and a session's pre-sync backup would wait for the lock meanwhile. Done without
+    the lock, a prune running at the same time can only make it pick an older one: it keeps more, never less."""
     from claude_docker.backup.recovery import find_good_backup
     from claude_docker.backup.scope import SCOPES
     from claude_docker.backup.store import ChunkError, snapshot_time
 
+    newest_good: dict[str, str] = {}
+    for group in SCOPES:
+        good, _ = find_good_backup(store, group)
+        if good is not None:
+            newest_good[group] = good["id"]
     with store.lock():
         chunks: dict[str, set | None] = {}  # each snapshot's chunk ids (not its manifest: prune keeps many)
         groups: dict[str, list] = {}
@@ -75,9 +84,8 @@ def prune(store, policy: Policy, dry_run: bool = False) -> dict:
         for group, members in groups.items():
             for snapshot_id, why in kept(members, policy).items():
                 reasons.setdefault(snapshot_id, []).extend(why)
-            good, _ = find_good_backup(store, group) if group in SCOPES else (None, [])
-            if good is not None:
-                reasons.setdefault(good["id"], []).append("newest good")
+            if newest_good.get(group) in chunks:
+                reasons.setdefault(newest_good[group], []).append("newest good")
         removed = [s for s in chunks if s not in reasons]
         freed = (0, 0)
         if not dry_run:

@@ -138,10 +138,20 @@ class Store:
         return self._codec
 
     def lock(self, timeout: float = 60.0):
+        """The store's lock, taken now (a context manager that releases it); StoreBusy if another backup or
+        prune still holds it after `timeout` seconds."""
+        from contextlib import ExitStack
+
         from claude_docker.locking import locked
 
         ensure_private_dir(self.root)
-        return locked(self.root / "lock", timeout, exitcodes.FAILURE)
+        held = ExitStack()
+        try:
+            held.enter_context(locked(self.root / "lock", timeout, exitcodes.FAILURE))
+        except ToolError:
+            raise StoreBusy(f"another backup or prune has been using the backup store {self.root} for over "
+                            f"{timeout:g}s", exitcodes.FAILURE) from None
+        return held
 
     # --- chunks ----------------------------------------------------------------------------------
 
@@ -301,3 +311,7 @@ class Store:
 
 class ChunkError(Exception):
     """A piece of a backup is missing or damaged: the backup is not good."""
+
+
+class StoreBusy(ToolError):
+    """The store's lock is held by another backup or prune."""

@@ -23,6 +23,10 @@ from claude_docker.paths import ClaudeHome
 
 DEFAULT_INTERVAL = 3600.0
 LATEST_FULL = "latest-full"
+# How long the backup before a sync waits for the store. Another session's pre-sync backup holds it for
+# milliseconds; a full backup or a prune, for minutes. The sync holds the config lock meanwhile (other
+# sessions ending wait on it), so it waits out the first kind and skips its backup, with a note, for the second.
+PRE_SYNC_WAIT = 2.0
 
 
 def interval() -> float:
@@ -164,10 +168,13 @@ def before_sync(claude: ClaudeHome) -> str | None:
         # file, which stays for claude-dr: record nothing a recovery could mistake for the newest state.
         return f"no backup before sync: Claude Code's config was broken ({_describe(broken)})"
     from claude_docker.backup.create import create
+    from claude_docker.backup.store import StoreBusy
     from claude_docker.errors import ToolError
 
     try:
-        create(claude, "pre-sync", "config")
+        create(claude, "pre-sync", "config", lock_timeout=PRE_SYNC_WAIT)
+    except StoreBusy as exc:
+        return f"no backup before sync: {exc.message} (the sync went on without one)"
     except ToolError as exc:
         return f"the backup before sync failed: {exc.message}"
     except Exception as exc:  # whatever a damaged store does to it, the session's changes still go back

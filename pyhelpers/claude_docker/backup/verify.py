@@ -11,11 +11,10 @@ from __future__ import annotations
 import hashlib
 
 from claude_docker.backup import scope
-from claude_docker.backup.configcheck import json_problem
+from claude_docker.backup.configcheck import MAX_CONFIG_FILE, json_problem
 from claude_docker.backup.store import CHUNK_PATTERN, MAX_CHUNK, ChunkError, Store, in_parallel
 
-MAX_FILE = 16 << 30
-MAX_CONFIG_FILE = 64 << 20  # a config file that must parse is read whole into memory: never more than this
+MAX_FILE = 16 << 30  # a manifest naming a larger file is hostile (backups take no file over create.MAX_FILE)
 WIPED_MIN_FILES = 10
 TYPES = ("file", "dir", "link")
 

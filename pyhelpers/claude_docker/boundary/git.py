@@ -34,6 +34,10 @@ SAFE_CONFIG = re.compile(r"core\.(repositoryformatversion|filemode|bare|logallre
                          r"symlinks)|remote\..+\.(url|fetch|pushurl)|branch\..+\.(remote|merge|rebase)|"
                          r"user\.(name|email)|init\.defaultbranch|extensions\.objectformat")
 REASON = "git on your host would run it (hooks, or config that names a program)"
+# What is kept of a file the session planted (for review), and the largest .gitmodules read: files in the
+# project are the session's to make any size (sparse ones cost it no disk), so none is read whole.
+MAX_KEPT = 1 << 20
+MAX_GITMODULES = 4 << 20  # ~40,000 submodules
 
 
 def git_dirs(project: Path, common: Path | None) -> list[Path]:
@@ -65,9 +69,11 @@ def _submodule_dirs(modules: Path) -> list[Path]:
 
 def _submodule_worktrees(project: Path) -> list[Path]:
     """The `.git` pointer files of the submodules `.gitmodules` lists (a session could re-point them)."""
+    from claude_docker.fsio import read_capped
+
     try:
-        text = (project / ".gitmodules").read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        text = read_capped(project / ".gitmodules", MAX_GITMODULES).decode("utf-8", errors="replace")
+    except OSError:  # missing, not a regular file, or larger than any real one
         return []
     found = []
     for rel in re.findall(r"^\s*path\s*=\s*(.+?)\s*$", text, re.MULTILINE):
@@ -134,15 +140,20 @@ def _gitlinks(project: Path) -> list[str]:
                   for entry in out.stdout.split(b"\0") if entry.startswith(b"160000 "))
 
 
-def _remove(path: Path) -> bytes | None:
-    """Remove a file the session planted, never following a link; its bytes (None for a link or a dir)."""
+def _head(path: Path) -> bytes | None:
+    """The first MAX_KEPT bytes of a regular file the session wrote, for the record (None for a link, a FIFO,
+    a directory or nothing): never blocks, never follows a link, never reads a large file whole."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
-        data = None
-    else:
-        with os.fdopen(fd, "rb") as f:
-            data = f.read(1 << 20) if stat.S_ISREG(os.fstat(f.fileno()).st_mode) else None
+        return None
+    with os.fdopen(fd, "rb") as f:
+        return f.read(MAX_KEPT) if stat.S_ISREG(os.fstat(f.fileno()).st_mode) else None
+
+
+def _remove(path: Path) -> bytes | None:
+    """Remove a file the session planted, never following a link; its first bytes (_head)."""
+    data = _head(path)
     try:
         os.unlink(path)
     except IsADirectoryError:
@@ -202,7 +213,7 @@ def _review_state(gitdir: Path, project: Path, held, since_ns: int) -> list[dict
             continue
         todo = next((path / t for t in ("git-rebase-todo", "todo") if (path / t).is_file()), None)
         items.append(held.add_file(gitdir, name, f"{path} (a {name} in progress, abandoned)",
-                                   todo.read_bytes()[:1 << 20] if todo else None,
+                                   _head(todo) if todo else None,
                                    policy.Verdict(policy.REFUSE, "continuing it would run what the session wrote")))
         import shutil
 
@@ -268,7 +279,7 @@ def _review_new_repo(dotgit: Path, project: Path, held) -> list[dict]:
         entries = _config_entries(config)
         unsafe = [k for k, _ in entries if not SAFE_CONFIG.fullmatch(k)] if entries is not None else ["?"]
         if unsafe:
-            data = config.read_bytes()
+            data = _head(config)
             _rewrite_config(config, [(k, v) for k, v in entries or [] if SAFE_CONFIG.fullmatch(k)])
             items.append(_hold(held, config, data, project))
     return items

@@ -1,7 +1,7 @@
 """What the policy held back from a session, kept for the user's review: `claude-docker held`.
 
 One record per session, `<state>/held/<session>/held.json`, beside copies of the files and lines it holds
-(`blobs/`). Each item is one change: a JSON key of a config file, a whole file, or transcript lines. Items the
+(`blobs/`), private (0700 folders, 0600 files) and pruned by age and count (keptaside.py). Each item is one change: a JSON key of a config file, a whole file, or transcript lines. Items the
 policy refused are listed too, for the record, but never applied. Applying an item writes it through the one
 safe-write path under the config lock, after a config-scope backup, and never through a link.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 from claude_docker import exitcodes
 from claude_docker.boundary.policy import HOLD, REFUSE
 from claude_docker.errors import ToolError
-from claude_docker.fsio import put_in_dir, replace_file, sync_files, write_atomic
+from claude_docker.fsio import put_in_dir, read_capped, replace_file, sync_files, write_atomic
 from claude_docker.jsonmerge import MISSING
 from claude_docker.paths import ensure_private_dir, state_dir
 
@@ -112,8 +112,15 @@ def find(ref: str) -> HeldRecord:
     return matches[0]
 
 
+def count_pending_in(data: dict) -> int:
+    """The items of a record's data still waiting for review (held, not applied)."""
+    items = data.get("items") if isinstance(data, dict) else None
+    return sum(1 for i in items if isinstance(i, dict) and i.get("verdict") == HOLD and not i.get("applied")) \
+        if isinstance(items, list) else 0
+
+
 def count_pending() -> int:
-    return sum(1 for r in all_records() for i in r.items if i["verdict"] == HOLD and not i.get("applied"))
+    return sum(count_pending_in(r.data) for r in all_records())
 
 
 # --- applying ---------------------------------------------------------------------------------------
@@ -191,13 +198,17 @@ def apply_item(record: HeldRecord, item: dict) -> None:
         raise ToolError(f"item {item['n']} ({item['label']}) was refused, not held: claude-docker never applies it"
                         + (f"; its content is in {record.dir / item['blob']}" if item.get("blob") else ""),
                         exitcodes.FAILURE)
+    from claude_docker.backup.configcheck import MAX_CONFIG_FILE
+
     target = target_of(item)
     blob = (record.dir / item["blob"]).read_bytes() if item.get("blob") else None
     if item["kind"] == KEYS:
-        try:
-            doc = json.loads(target.read_bytes()) if target.exists() else {}
+        try:  # a project's settings file is the sessions' to make any size: read no more than a config's worth
+            doc = json.loads(read_capped(target, MAX_CONFIG_FILE, follow=True)) if target.exists() else {}
         except ValueError:
             raise ToolError(f"{target} is not valid JSON now; run `claude-dr` first", exitcodes.FAILURE) from None
+        except OSError as exc:
+            raise ToolError(f"{target}: {exc.strerror}; item {item['n']} not applied", exitcodes.FAILURE) from None
         if not isinstance(doc, dict):
             raise ToolError(f"{target} is not a JSON object now; run `claude-dr` first", exitcodes.FAILURE)
         _set_key(doc, item["path"], item.get("value"), item["absent"])

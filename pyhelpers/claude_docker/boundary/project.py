@@ -20,7 +20,7 @@ from pathlib import Path
 
 from claude_docker import beneath
 from claude_docker.boundary import policy
-from claude_docker.fsio import put_in_dir
+from claude_docker.fsio import TooLarge, put_in_dir, read_capped
 
 MAX_FILE = 1 << 20  # per guarded file: larger is no settings or command, and is put back whole
 MAX_FILES = 2000  # per guarded directory, at the start (the review at the end lists them all)
@@ -60,10 +60,12 @@ def read(root_fd: int, rel: str) -> bytes | Link | None:
         return _link(root_fd, exc)
     except OSError as exc:  # unreadable (a mode the session set): it can't be vouched for, so it goes
         return Link(f"({exc.strerror.lower() if exc.strerror else 'unreadable'})")
-    with os.fdopen(fd, "rb") as f:
-        if os.fstat(f.fileno()).st_size > MAX_FILE:
-            return Link(f"(larger than {MAX_FILE >> 20} MiB)")
-        return f.read()
+    try:
+        return read_capped(fd, MAX_FILE)  # by reading, not by size alone: the session may still be writing it
+    except TooLarge:
+        return Link(f"(larger than {MAX_FILE >> 20} MiB)")
+    finally:
+        os.close(fd)
 
 
 def list_files(root_fd: int, rel_dir: str, limit: int | None = MAX_FILES) -> list[str] | Link | None:
@@ -201,9 +203,12 @@ def _behind_own_link(project: Path, rel: str) -> bytes | None:
     file inside the project: the session can change it through the link, so it is compared like any other."""
     real = Path(os.path.realpath(project / rel))
     root = Path(os.path.realpath(project))
-    if root not in real.parents or not real.is_file() or real.stat().st_size > MAX_FILE:
+    if root not in real.parents:
         return None
-    return real.read_bytes()
+    try:
+        return read_capped(real, MAX_FILE)
+    except OSError:  # gone, not a regular file, or too large to be settings or commands
+        return None
 
 
 def _put_back(root_fd: int, rel: str, data: bytes | None, mode: int = 0o644) -> None:

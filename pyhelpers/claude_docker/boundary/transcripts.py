@@ -26,6 +26,10 @@ from claude_docker.fsio import fsync_dir, replace_file, signature
 # Coarse file-system clocks stamp a write up to a tick before the clock we read: look back this far.
 CTIME_SLACK_NS = 1_000_000_000
 MAX_KEPT = 16 * 1024 * 1024  # of the removed lines, kept for review
+# The longest line read into memory. Claude Code's longest lines carry a few images (5 MB each at most) or a
+# large tool output; a longer one is none Claude Code wrote (a file with no newline at all, sparse so it costs
+# no disk, would be one line of any size). It is removed like a line we can't parse, and never held whole.
+MAX_LINE = 64 << 20
 REASON = "transcript lines a native `claude --resume` would turn into its permission mode, agent or worktree"
 
 Removed = namedtuple("Removed", "rel lines")  # rel: below the projects dir; lines: the removed bytes
@@ -38,6 +42,8 @@ def obeyed(line: bytes) -> bool:
     for: Claude Code skips a line it can't parse, so it goes too."""
     import orjson
 
+    if isinstance(line, _Overlong):
+        return True
     if not line.strip():
         return False
     if b"\r" in line.rstrip(b"\r\n") and any(obeyed(piece) for piece in line.split(b"\r")):
@@ -54,10 +60,25 @@ def obeyed(line: bytes) -> bool:
     return is_state_line(record)
 
 
+class _Overlong(bytes):
+    """The start of a line longer than MAX_LINE (the rest was skipped, not read into memory)."""
+
+
 def _lines(f):
-    """A transcript's lines, split where Claude Code splits them: at `\\n` only (a `\\r` is JSON whitespace)."""
+    """A transcript's lines, split where Claude Code splits them: at `\\n` only (a `\\r` is JSON whitespace).
+    A line longer than MAX_LINE comes as its first 1 MiB, an _Overlong."""
     f.seek(0)
-    return iter(f)  # binary files iterate on b"\\n"
+    while True:
+        line = f.readline(MAX_LINE + 1)
+        if len(line) <= MAX_LINE:
+            if not line:
+                return
+            yield line
+            continue
+        head = _Overlong(line[:1 << 20])
+        while line and not line.endswith(b"\n"):
+            line = f.readline(1 << 20)
+        yield head
 
 
 def _clean(dir_fd: int, name: str) -> bytes | None:

@@ -33,6 +33,15 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr)
 
 
+LEFT_OUT_SHOWN = 5  # per backup, by `verify`; `list --json` has them all
+
+
+def _left_out(manifest: dict) -> list[str]:
+    """What a backup did not take, and why (links out of the config dir, sockets, oversized or sparse files)."""
+    found = manifest.get("skipped")
+    return [str(line) for line in found] if isinstance(found, list) else []
+
+
 def _load(store, snapshot_id: str | None) -> dict:
     """A snapshot by id (or a unique prefix of one), else the newest good one."""
     from claude_docker.backup.recovery import find_good_backup
@@ -117,7 +126,7 @@ def list_(as_json: bool) -> int:
                 m = store.load(snapshot_id)
                 rows.append({"id": snapshot_id, "scope": m.get("scope"), "reason": m.get("reason"),
                              "host": m.get("host"), "files": m["stats"]["files"], "bytes": m["stats"]["bytes"],
-                             "added_bytes": m["stats"]["added_bytes"]})
+                             "added_bytes": m["stats"]["added_bytes"], "left_out": _left_out(m)})
             except (ChunkError, KeyError, TypeError) as exc:
                 rows.append({"id": snapshot_id, "error": str(exc)})
     if as_json:
@@ -127,8 +136,10 @@ def list_(as_json: bool) -> int:
     else:
         print(ui.table([[r["id"], r.get("scope", "?"), r.get("reason", "?"), str(r.get("files", "")),
                          _size(r["bytes"]) if "bytes" in r else r.get("error", ""),
-                         _size(r["added_bytes"]) if "added_bytes" in r else ""] for r in rows],
-                       ["ID", "SCOPE", "REASON", "FILES", "SIZE", "ADDED"]))
+                         _size(r["added_bytes"]) if "added_bytes" in r else "", str(len(r.get("left_out", ())))]
+                        for r in rows], ["ID", "SCOPE", "REASON", "FILES", "SIZE", "ADDED", "LEFT OUT"]))
+        if any(r.get("left_out") for r in rows):
+            _say("LEFT OUT: files a backup did not take (`backup verify` or `backup list --json` says why)")
     return exitcodes.OK
 
 
@@ -147,18 +158,25 @@ def verify_cmd(snapshot_id: str | None, as_json: bool) -> int:
     ids = [_load(store, snapshot_id)["id"]] if snapshot_id else store.snapshot_ids()
     results = []
     for sid in ids:
+        left: list[str] = []
         try:
-            damage, unusable = check(store, store.load(sid), _progress(f"verifying {sid}"))
+            manifest = store.load(sid)
+            left = _left_out(manifest)
+            damage, unusable = check(store, manifest, _progress(f"verifying {sid}"))
         except ChunkError as exc:
             damage, unusable = [str(exc)], []
         results.append({"id": sid, "good": not damage and not unusable, "damaged": bool(damage),
-                        "problems": damage + unusable})
+                        "problems": damage + unusable, "left_out": left})
     if as_json:
         ui.print_json(results)
     else:
         for r in results:
             status = "ok" if r["good"] else "fail" if r["damaged"] else "warn"
             print(f"{ui.mark(status)} {r['id']}" + ("" if r["good"] else f": {'; '.join(r['problems'][:3])}"))
+            for line in r["left_out"][:LEFT_OUT_SHOWN]:
+                print(f"    left out: {line}")
+            if len(r["left_out"]) > LEFT_OUT_SHOWN:
+                print(f"    left out: {len(r['left_out']) - LEFT_OUT_SHOWN} more (`backup list --json`)")
     return exitcodes.FAILURE if any(r["damaged"] for r in results) else exitcodes.OK
 
 

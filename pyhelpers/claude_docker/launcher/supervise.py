@@ -98,6 +98,9 @@ def supervise(argv: list[str], session: SessionDir, manifest: dict, log: Session
         log.synced("out", step, report)
         for line in report.messages():
             print(f"claude-docker: {line}", file=sys.stderr)
+        from claude_docker.keptaside import after_sync
+
+        after_sync(report)  # prune held/, quarantine/, conflicts/ if the session added to them
         session.remove()
         log.finish(status)
         return status
