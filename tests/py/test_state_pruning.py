@@ -54,7 +54,8 @@ def held(sid: str, days: float, pending: bool) -> None:
 
 
 def test_what_a_session_keeps_aside_is_private_from_the_first_write(home, umask_022):
-    from claude_docker.configsync import Staging, sync_in, sync_out, sync_state
+    from claude_docker.launcher.staging import Staging, sync_in, sync_state
+    from claude_docker.launcher.syncout import sync_out
     from claude_docker.paths import ClaudeHome
     from claude_docker.sessiondir import SessionDir, new_session_id
 
@@ -124,7 +125,7 @@ def test_pruning_never_follows_a_link(home, tmp_path):
 
 
 def test_a_session_that_keeps_something_aside_prunes_at_its_end(home):
-    from claude_docker.configsync import SyncReport
+    from claude_docker.launcher.report import SyncReport
 
     kept_aside("quarantine", "ancient", days=keptaside.MAX_AGE_DAYS + 1)
     report = SyncReport()
