@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-from claude_docker import engine, exitcodes
+from claude_docker import engine, envspec, exitcodes
 from claude_docker.configsync import Staging, SyncIn, host_claude, sync_in, sync_out, sync_state
 from claude_docker.container import Mount, SessionSpec, container_name, default_env, run_argv
 from claude_docker.errors import ToolError
@@ -144,13 +144,16 @@ def _resource_attributes(existing: str, values: dict) -> str:
 
 
 def run(claude_args: list[str]) -> int:
+    # Every setting, before anything starts: one refused later (the backup interval, say) would stop this
+    # process with Claude Code running unsupervised.
+    envspec.check_all()
     log = SessionLog()
     with _recorded_failure(log, docker=False):
         opts = RunOptions.from_env()
     slot, image = opts.pick_slot()
     preflight = log.step("preflight")
     with _recorded_failure(log, docker=True):
-        mapping = engine.preflight(image)
+        mapping = engine.preflight(image, opts.network)
         docker = engine.docker_cli()
     preflight.end()
     # Rootless Docker maps container root to the user; any other uid would not own the staged files.
