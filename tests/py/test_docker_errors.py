@@ -6,19 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import shlex
 import socket
 import subprocess
 import sys
-import sysconfig
-import tempfile
-from pathlib import Path
 
 import pytest
 from shell import plugin_env, run_claude
-
-ROOT = Path(__file__).resolve().parents[2]
-UID = GID = 4243  # not test_e2e_nonroot's, and in no group that could open the socket
+from test_e2e_nonroot import as_user, user_home  # noqa: F401 (the fixture: uid 4242's HOME and venv)
 
 
 def helper(env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -48,54 +43,31 @@ def test_doctor_diagnoses_no_daemon_as_claude_does(home, tmp_path):
     assert daemon["fix"] == "start dockerd (is it running?), or set DOCKER_HOST"
 
 
-@pytest.fixture
-def user_venv():
-    """An interpreter uid 4243 can run, seeing this checkout's package and this venv's dependencies."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to act as another user")
-    if not shutil.which("setpriv") or not Path("/usr/bin/python3").exists():
-        pytest.skip("needs setpriv and /usr/bin/python3")
-    base = Path(tempfile.mkdtemp(prefix="claude-docker-perm-"))
-    base.chmod(0o755)
-    try:
-        subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(base / "venv")], check=True)
-        site = subprocess.run([str(base / "venv/bin/python"), "-c", "import site; print(site.getsitepackages()[0])"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-        Path(site, "claude_docker_tests.pth").write_text(f"{ROOT / 'pyhelpers'}\n{sysconfig.get_paths()['purelib']}\n")
-        home = base / "home"
-        home.mkdir()
-        os.chown(home, UID, GID)
-        yield base
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def test_permission_denied_has_one_diagnosis_everywhere(user_venv):
+def test_permission_denied_has_one_diagnosis_everywhere(user_home):  # noqa: F811 (the fixture)
     """doctor used to say "start dockerd" where claude and health said "add yourself to the docker group"."""
-    sock_path = user_venv / "docker.sock"
+    sock_path = user_home / "docker.sock"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         listener.bind(str(sock_path))
         listener.listen(1)
-        os.chmod(sock_path, 0o600)  # root's, as /var/run/docker.sock is root:docker 0660 to a user not in docker
+        os.chmod(sock_path, 0o600)  # root's: to that user, as /var/run/docker.sock to one not in the docker group
+        env = {"HOME": str(user_home / "home"), "PATH": os.environ["PATH"], "NO_COLOR": "1",
+               "DOCKER_HOST": f"unix://{sock_path}"}
 
-        def as_user(*args: str) -> subprocess.CompletedProcess:
-            env = {"HOME": str(user_venv / "home"), "PATH": os.environ["PATH"], "NO_COLOR": "1",
-                   "DOCKER_HOST": f"unix://{sock_path}"}
-            argv = ["setpriv", f"--reuid={UID}", f"--regid={GID}", "--clear-groups", "--", "env", "-i",
-                    *[f"{k}={v}" for k, v in env.items()], str(user_venv / "venv/bin/python"), "-m", "claude_docker",
-                    *args]
-            return subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=user_venv / "home")
+        def helper_as_user(*args: str) -> subprocess.CompletedProcess:
+            python = shlex.quote(str(user_home / "venv/bin/python"))
+            return as_user(user_home, env, f"cd ~/project && {python} -m claude_docker {shlex.join(args)}")
 
         fix = "add yourself to the docker group (sudo usermod -aG docker $USER, then log in again)"
         problem = f"permission denied on the Docker socket {sock_path}"
-        run = as_user("run", "--", "--version")
+        run = helper_as_user("run", "--", "--version")
         assert run.returncode == 125 and run.stderr == f"claude-docker: {problem}: {fix}\n"
-        health = {c["name"]: c for c in json.loads(as_user("health", "--json").stdout)["checks"]}["docker"]
+        health = {c["name"]: c for c in json.loads(helper_as_user("health", "--json").stdout)["checks"]}["docker"]
         assert health["detail"] == f"{problem}: {fix}"
-        doctor = {c["name"]: c for c in json.loads(as_user("doctor", "--json").stdout)["checks"]}["docker daemon"]
+        checks = json.loads(helper_as_user("doctor", "--json").stdout)["checks"]
+        doctor = {c["name"]: c for c in checks}["docker daemon"]
         assert (doctor["status"], doctor["detail"], doctor["fix"]) == ("fail", problem, fix)
-        ps = as_user("ps")
+        ps = helper_as_user("ps")
         assert ps.returncode == 125 and ps.stderr == f"claude-docker: {problem}: {fix}\n"
     finally:
         listener.close()

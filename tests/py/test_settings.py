@@ -52,7 +52,8 @@ def test_claude_refuses_a_bad_setting_before_anything_starts(home, fake_image, n
     assert result.returncode == 125, result.stderr
     assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"claude-docker: {name}="), result.stderr
     assert "expected" in result.stderr
-    assert not (home / ".claude-docker" / "sessions").exists() or not any((home / ".claude-docker" / "sessions").iterdir())
+    sessions = home / ".claude-docker" / "sessions"
+    assert not sessions.exists() or not any(sessions.iterdir())
 
 
 @pytest.mark.docker
