@@ -15,6 +15,10 @@ from claude_docker import exitcodes
 from claude_docker.errors import ToolError
 from claude_docker.paths import home
 
+TYPE_CHECKING = False  # not typing's import, on the hot path (mypy knows the name)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 DEFAULT_SOCKET = "/var/run/docker.sock"
 PREFLIGHT_TIMEOUT = 2.0
 
@@ -41,15 +45,15 @@ def docker_cli() -> str:
     return path
 
 
-def socket_path(environ: dict | None = None) -> str | None:
+def socket_path(environ: Mapping[str, str] | None = None) -> str | None:
     """The local socket the docker CLI will use, or None when it resolves the daemon some other way."""
-    environ = os.environ if environ is None else environ
-    host = environ.get("DOCKER_HOST")
+    env = os.environ if environ is None else environ
+    host = env.get("DOCKER_HOST")
     if host:
         return host[len("unix://"):] if host.startswith("unix://") else None
-    if environ.get("DOCKER_CONTEXT", "default") not in ("", "default"):
+    if env.get("DOCKER_CONTEXT", "default") not in ("", "default"):
         return None
-    config = Path(environ.get("DOCKER_CONFIG") or home() / ".docker") / "config.json"
+    config = Path(env.get("DOCKER_CONFIG") or home() / ".docker") / "config.json"
     try:
         raw = config.read_bytes()
         if b'"currentContext"' in raw:
@@ -101,7 +105,7 @@ def cli_failure(stderr: str) -> str:
     return useful[-1] if useful else ""
 
 
-def sdk_address(environ: dict | None = None) -> str:
+def sdk_address(environ: Mapping[str, str] | None = None) -> str:
     """Where the docker SDK connects (it knows DOCKER_HOST, not contexts), as people would name it."""
     host = (os.environ if environ is None else environ).get("DOCKER_HOST") or DEFAULT_SOCKET
     return host[len("unix://"):] if host.startswith("unix://") else host

@@ -13,11 +13,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_IMAGE", "RunOptions"]
 
-_FIELDS = ("image v2_image v2_probability network memory pids_limit cap_add allow_new_privileges docker_socket"
-           " read_only mount_gitconfig extra_env extra_args protect_git protect_project")
-
-
-class RunOptions(namedtuple("RunOptions", _FIELDS)):
+class RunOptions(namedtuple("RunOptions", [
+        "image", "v2_image", "v2_probability", "network", "memory", "pids_limit", "cap_add", "allow_new_privileges",
+        "docker_socket", "read_only", "mount_gitconfig", "extra_env", "extra_args", "protect_git", "protect_project"])):
     __slots__ = ()
 
     @classmethod
