@@ -79,12 +79,17 @@ def has_control(text: str) -> bool:
 
 def _path(raw: str) -> str:
     """A path, `~` expanded; absolute, so that it names one place whatever the current directory."""
-    if has_control(raw):
-        raise ValueError
-    path = expand(raw.strip())
+    path = expand(raw)  # as given: a trailing space may be part of a name
     if not os.path.isabs(path):
         raise ValueError
     return path
+
+
+def _mounted_path(raw: str) -> str:
+    """A path below which sessions' dirs are made and mounted: no character docker's flags can't carry."""
+    if has_control(raw):
+        raise ValueError
+    return _path(raw)
 
 
 def _program(raw: str) -> str:
@@ -216,7 +221,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("CLAUDE_DOCKER_SYNC_HOST_COMMANDS", _choice("hold", "apply"), "hold or apply", "hold"),
     Setting("CLAUDE_DOCKER_PROTECT_GIT", _flag, _ON, True),
     Setting("CLAUDE_DOCKER_PROTECT_PROJECT", _flag, _ON, True),
-    Setting("CLAUDE_DOCKER_STATE_DIR", _path, _ABS, None),  # paths.state_dir
+    Setting("CLAUDE_DOCKER_STATE_DIR", _mounted_path, _ABS + " without control characters", None),
     Setting("CLAUDE_DOCKER_PYTHON", _program, "the absolute path of a python interpreter", None),
     Setting("CLAUDE_DOCKER_OBSERVABILITY", _flag, _ON, True),
     Setting("CLAUDE_DOCKER_EVENTS_FILE", _path, _ABS, None),  # obs/settings.py
