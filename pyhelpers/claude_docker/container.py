@@ -24,6 +24,7 @@ UID_LABEL = LABEL_PREFIX + "uid"
 # its own telemetry (CLAUDE_CODE_ENABLE_TELEMETRY).
 PASSTHROUGH_ENV = ("TERM", "COLORTERM", "LANG", "LC_*", "ANTHROPIC_*", "CLAUDE_CODE_*", "OTEL_*")
 
+
 class Mount(namedtuple("Mount", "source target read_only", defaults=(False,))):
     __slots__ = ()
 
