@@ -1,14 +1,16 @@
-"""The checks `doctor` runs. Each returns one Check; none raises for an expected problem."""
+"""The checks `doctor` runs, and the one Check type (doctor's, health's, verify_recovery's). Each returns one
+Check; none raises for an expected problem."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from claude_docker import damage, engine, keptaside
+from claude_docker import damage, engine, envspec, exitcodes, keptaside
 from claude_docker.errors import ToolError
 from claude_docker.options import RunOptions
 from claude_docker.paths import ClaudeHome, state_dir
@@ -24,8 +26,44 @@ class Check:
     detail: str
     fix: str = ""
 
+    @classmethod
+    def of(cls, name: str, passed: bool, detail: str, fix: str = "") -> "Check":
+        return cls(name, "ok" if passed else "fail", detail, fix if not passed else "")
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "fail"
+
     def to_json(self) -> dict:
         return asdict(self)
+
+
+def check_settings() -> list[Check]:
+    """Every CLAUDE_DOCKER_* value against envspec's table: one failed Check per refused one, a warning per
+    variable that is no setting (a typo would otherwise be a setting silently not taken)."""
+    checks = [Check(name, "fail", message, f"set {name} to what it takes, or unset it")
+              for name, message in envspec.problems()]
+    for name in envspec.unknown():
+        checks.append(Check(name, "warn", f"{name} is not a claude-docker setting (a typo?)",
+                            "see the README's list of settings"))
+    if not checks:
+        count = sum(1 for name in envspec.SETTINGS if os.environ.get(name))
+        checks.append(Check("settings", "ok", f"{count} CLAUDE_DOCKER_* setting(s) given, all accepted"))
+    return checks
+
+
+def check_network(client, network: str) -> Check:
+    """A named network must exist: `docker run` would refuse the session only after its sync-in."""
+    from docker.errors import NotFound
+
+    if not engine.named_network(network):
+        return Check("network", "ok", network)
+    try:
+        client.networks.get(network)
+    except NotFound:
+        missing = engine.missing_network(network)
+        return Check("network", "fail", missing.problem, missing.fix)
+    return Check("network", "ok", f"{network} exists")
 
 
 def check_docker_cli() -> Check:
@@ -43,8 +81,8 @@ def check_daemon():
     try:
         client = dockerclient.connect(timeout=5, operation="doctor")
         version = client.version().get("Version", "?")
-    except ToolError as exc:
-        return Check("docker daemon", "fail", exc.message, "start dockerd, or set DOCKER_HOST"), None
+    except ToolError as exc:  # engine.unreachable's diagnosis, as `claude` and `health` give it
+        return Check("docker daemon", "fail", exc.problem, exc.fix), None
     ms = (time.perf_counter() - start) * 1000
     status = "ok" if ms < 1000 else "warn"
     return Check("docker daemon", status, f"Docker {version} answered in {ms:.0f} ms"), client
@@ -173,12 +211,22 @@ def check_held() -> Check:
     return Check("held changes", "ok", "nothing held for review")
 
 
+def _guarded(name: str, check) -> list[Check]:
+    """A check that reads a refused setting (reported by check_settings already) is skipped, saying why."""
+    try:
+        found = check()
+    except ToolError as exc:
+        if exc.code != exitcodes.BAD_SETTING:
+            raise
+        return [Check(name, "info", f"not checked: {exc.problem}")]
+    return found if isinstance(found, list) else [found]
+
+
 def run_checks() -> list[Check]:
-    checks = [check_docker_cli()]
+    checks = [check_docker_cli(), *check_settings()]
     try:
         opts = RunOptions.from_env()
-    except ToolError as exc:
-        checks.append(Check("options", "fail", exc.message, "fix that environment variable"))
+    except ToolError:  # reported by check_settings
         opts = None
     daemon, client = check_daemon()
     checks.append(daemon)
@@ -186,12 +234,13 @@ def run_checks() -> list[Check]:
         checks.append(check_uid_mapping(client))
         if opts is not None:
             checks += check_images(client, opts)
-        checks += check_orphans(client)
+            checks.append(check_network(client, opts.network))
+        checks += _guarded("orphans", lambda: check_orphans(client))
     claude = ClaudeHome.from_env()
     checks += check_host_config(claude)
-    checks += check_disk([state_dir(), claude.config_dir])
+    checks += _guarded("disk space", lambda: check_disk([state_dir(), claude.config_dir]))
     checks.append(check_install())
-    checks.append(check_held())
+    checks += _guarded("held changes", check_held)
     checks.append(damage.check())
     checks.append(keptaside.doctor_check())
-    return checks + check_exporters()
+    return checks + _guarded("exporters", check_exporters)

@@ -11,7 +11,8 @@ import re
 from collections import namedtuple
 from pathlib import Path
 
-from claude_docker import exitcodes, liveness
+from claude_docker import engine, exitcodes, liveness
+from claude_docker.envspec import has_control
 from claude_docker.errors import ToolError
 from claude_docker.options import RunOptions
 
@@ -22,8 +23,6 @@ UID_LABEL = LABEL_PREFIX + "uid"
 # Environment that reaches Claude Code as it would natively (names or fnmatch patterns); OTEL_* is for
 # its own telemetry (CLAUDE_CODE_ENABLE_TELEMETRY).
 PASSTHROUGH_ENV = ("TERM", "COLORTERM", "LANG", "LC_*", "ANTHROPIC_*", "CLAUDE_CODE_*", "OTEL_*")
-
-DOCKER_SOCKET = "/var/run/docker.sock"
 
 
 class Mount(namedtuple("Mount", "source target read_only", defaults=(False,))):
@@ -36,6 +35,9 @@ class Mount(namedtuple("Mount", "source target read_only", defaults=(False,))):
             if not _is_text(str(path)):
                 raise ToolError(f"{os.fsencode(str(path)).decode('utf-8', 'backslashreplace')}: Docker can't mount a "
                                 "path whose name is not valid UTF-8; rename it", exitcodes.TOOL_FAILED)
+            if has_control(str(path)):  # docker's flag parser would answer with its usage text
+                raise ToolError(f"{str(path)!r}: Docker can't mount a path with a control character (a newline, "
+                                "a tab…) in its name; rename it", exitcodes.TOOL_FAILED)
         fields = ["type=bind", f"source={self.source}", f"target={self.target}"]
         if self.read_only:
             fields.append("readonly")
@@ -124,7 +126,12 @@ def run_argv(docker: str, spec: SessionSpec, opts: RunOptions, claude_args: list
     for mount in spec.mounts:
         argv += mount.args()
     if opts.docker_socket:
-        argv += Mount(Path(DOCKER_SOCKET), Path(DOCKER_SOCKET)).args()
+        # The engine's own socket (DOCKER_HOST's, a rootless one), where the docker CLI inside looks for it.
+        host_socket = engine.socket_path(environ)
+        if host_socket is None:
+            raise ToolError("CLAUDE_DOCKER_DOCKER_SOCKET=1 needs an engine on a local unix socket (DOCKER_HOST "
+                            "unix://… or the default); this one is reached otherwise", exitcodes.BAD_SETTING)
+        argv += Mount(Path(host_socket), Path(engine.DEFAULT_SOCKET)).args()
     # Values from our own environment go by name only, so secrets never show in `ps` output.
     for name in passthrough_names(environ, opts.extra_env):
         if name not in spec.env:

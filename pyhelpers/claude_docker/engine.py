@@ -15,6 +15,10 @@ from claude_docker import exitcodes
 from claude_docker.errors import ToolError
 from claude_docker.paths import home
 
+TYPE_CHECKING = False  # not typing's import, on the hot path (mypy knows the name)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 DEFAULT_SOCKET = "/var/run/docker.sock"
 PREFLIGHT_TIMEOUT = 2.0
 
@@ -41,15 +45,15 @@ def docker_cli() -> str:
     return path
 
 
-def socket_path(environ: dict | None = None) -> str | None:
+def socket_path(environ: Mapping[str, str] | None = None) -> str | None:
     """The local socket the docker CLI will use, or None when it resolves the daemon some other way."""
-    environ = os.environ if environ is None else environ
-    host = environ.get("DOCKER_HOST")
+    env = os.environ if environ is None else environ
+    host = env.get("DOCKER_HOST")
     if host:
         return host[len("unix://"):] if host.startswith("unix://") else None
-    if environ.get("DOCKER_CONTEXT", "default") not in ("", "default"):
+    if env.get("DOCKER_CONTEXT", "default") not in ("", "default"):
         return None
-    config = Path(environ.get("DOCKER_CONFIG") or home() / ".docker") / "config.json"
+    config = Path(env.get("DOCKER_CONFIG") or home() / ".docker") / "config.json"
     try:
         raw = config.read_bytes()
         if b'"currentContext"' in raw:
@@ -90,12 +94,63 @@ def request(sock_path: str, path: str, timeout: float = PREFLIGHT_TIMEOUT, metho
     return status, body
 
 
-def unreachable_message(sock_path: str, exc: BaseException) -> str:
-    if isinstance(exc, PermissionError):
-        return f"permission denied on the Docker socket {sock_path}: add yourself to the docker group"
-    if isinstance(exc, socket.timeout):
-        return f"the Docker daemon at {sock_path} did not answer within {PREFLIGHT_TIMEOUT:g}s"
-    return f"the Docker daemon is not reachable at {sock_path} (is dockerd running?)"
+def cli_failure(stderr: str) -> str:
+    """The reason in the docker CLI's error output: its `docker: …` line, not the usage hint after it
+    ("Run 'docker run --help' for more information")."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("docker: "):
+            return line[len("docker: "):].replace("Error response from daemon: ", "", 1)
+    useful = [line for line in lines if not line.startswith(("Run 'docker", "See 'docker"))]
+    return useful[-1] if useful else ""
+
+
+def sdk_address(environ: Mapping[str, str] | None = None) -> str:
+    """Where the docker SDK connects (it knows DOCKER_HOST, not contexts), as people would name it."""
+    host = (os.environ if environ is None else environ).get("DOCKER_HOST") or DEFAULT_SOCKET
+    return host[len("unix://"):] if host.startswith("unix://") else host
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The OS error at the bottom of a failure to connect: the SDK wraps it in requests' and urllib3's
+    exceptions (as a cause, or as an argument: `('Connection aborted.', PermissionError(13, ...))`)."""
+    seen: list[BaseException] = []
+    todo = [exc]
+    while todo and len(seen) < 20:
+        current = todo.pop(0)
+        if isinstance(current, (PermissionError, FileNotFoundError, ConnectionError, TimeoutError)):
+            return current
+        seen.append(current)
+        todo += [e for e in (current.__cause__, current.__context__, *current.args)
+                 if isinstance(e, BaseException) and e not in seen]
+    return next((e for e in seen if "timeout" in type(e).__name__.lower()), exc)
+
+
+def unreachable(where: str, exc: BaseException) -> ToolError:
+    """The one diagnosis of a failure to reach the engine at `where` (a socket path or a URL), shared by
+    `claude`, `health`, `doctor` and the SDK's commands: the problem and its fix, exit status 125."""
+    cause = _root_cause(exc)
+    if isinstance(cause, PermissionError):
+        return ToolError(f"permission denied on the Docker socket {where}", exitcodes.TOOL_FAILED,
+                         fix="add yourself to the docker group (sudo usermod -aG docker $USER, then log in again)")
+    if isinstance(cause, TimeoutError) or "timeout" in type(cause).__name__.lower():
+        return ToolError(f"the Docker daemon at {where} did not answer within {PREFLIGHT_TIMEOUT:g}s",
+                         exitcodes.TOOL_FAILED, fix="check dockerd (its log, its load), or set DOCKER_HOST")
+    return ToolError(f"the Docker daemon is not reachable at {where}", exitcodes.TOOL_FAILED,
+                     fix="start dockerd (is it running?), or set DOCKER_HOST")
+
+
+def missing_network(name: str) -> ToolError:
+    return ToolError(f"CLAUDE_DOCKER_NETWORK={name!r}: no such network on the Docker engine",
+                     exitcodes.BAD_SETTING, fix="create it (docker network create), or use bridge, host or none")
+
+
+BUILTIN_NETWORKS = ("bridge", "host", "none", "default")
+
+
+def named_network(name: str) -> bool:
+    """Is it a network that must exist on the engine (not a built-in mode nor `container:<name>`)?"""
+    return name not in BUILTIN_NETWORKS and not name.startswith("container:")
 
 
 def uid_mapping(info: dict) -> str:
@@ -135,8 +190,9 @@ def stop_container(sock_path: str, name: str, grace: int = 10) -> bool:
     return status in (204, 304, 404)
 
 
-def preflight(image: str) -> str:
-    """Raise ToolError (exit 125) with one clear line if a session could not start; else the uid mapping."""
+def preflight(image: str, network: str = "bridge") -> str:
+    """Raise ToolError (exit 125) with one clear line if a session could not start; else the uid mapping.
+    A named network is looked up too: Docker's own refusal would come after the session dir and the sync."""
     docker_cli()
     sock = socket_path()
     if sock is None:
@@ -149,12 +205,15 @@ def preflight(image: str) -> str:
 
         mapping = uid_mapping(json.loads(body))
         status, _ = request(sock, "/images/" + quote_ref(image) + "/json")
+        network_status = request(sock, "/networks/" + quote_ref(network))[0] if named_network(network) else 200
     except (OSError, ValueError) as exc:
-        raise ToolError(unreachable_message(sock, exc), exitcodes.TOOL_FAILED) from None
+        raise unreachable(sock, exc) from None
     if status == 404:
         raise ToolError(f"image {image} is not present: build it with `claude-docker image build`"
                         " (or pull it, or set CLAUDE_DOCKER_IMAGE)", exitcodes.TOOL_FAILED)
     if status != 200:
         raise ToolError(f"the Docker daemon answered HTTP {status} when asked for image {image}",
                         exitcodes.TOOL_FAILED)
+    if network_status == 404:
+        raise missing_network(network)
     return mapping

@@ -8,4 +8,7 @@ NO_GOOD_BACKUP = 4  # recovery: no backup verifies (each one's reason is printed
 RECOVERY_UNVERIFIED = 5  # recovery: restored, but a check of verify_recovery failed
 SYNC_FAILED = 122  # the session ran, but its config changes could not be synced back to the host
 TOOL_FAILED = 125  # the tool or Docker failed before Claude Code started (as `docker run` does)
+# A CLAUDE_DOCKER_* value that its setting doesn't accept (envspec.py), for every command that reads it:
+# one line naming the variable and what it takes. As for `claude` nothing started.
+BAD_SETTING = TOOL_FAILED
 INTERRUPTED = 130

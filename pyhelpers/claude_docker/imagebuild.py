@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from claude_docker import CLAUDE_CODE_VERSION, exitcodes
+from claude_docker import CLAUDE_CODE_VERSION, IMAGE_REPOSITORY, exitcodes
 from claude_docker.errors import ToolError
 
 NPM_PACKAGE = "@anthropic-ai/claude-code-linux-x64"
@@ -192,4 +192,4 @@ def build_from_dockerfile(client, version: str, tag: str, dockerfile: Path, tarb
 
 
 def default_tag(version: str = CLAUDE_CODE_VERSION) -> str:
-    return f"claude-docker/claude-code:{version}"
+    return f"{IMAGE_REPOSITORY}:{version}"

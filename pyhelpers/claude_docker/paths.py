@@ -6,21 +6,24 @@ import os
 from collections import namedtuple
 from pathlib import Path
 
+from claude_docker import envspec
+
 
 def home() -> Path:
-    return Path(os.environ.get("HOME") or os.path.expanduser("~"))
+    """The user's home (envspec.home decides it: $HOME, else the password database's)."""
+    return Path(envspec.home())
 
 
 def state_dir() -> Path:
     """The tool's own state (sessions being synced, locks, image cache); 0700 since it holds token copies."""
-    raw = os.environ.get("CLAUDE_DOCKER_STATE_DIR")
-    return Path(raw).expanduser() if raw else home() / ".claude-docker"
+    raw = envspec.get("CLAUDE_DOCKER_STATE_DIR")
+    return Path(raw) if raw else home() / ".claude-docker"
 
 
 def backup_dir() -> Path:
     """The backup store: CLAUDE_DOCKER_BACKUP_DIR (a shared disk, say), else inside the state dir."""
-    raw = os.environ.get("CLAUDE_DOCKER_BACKUP_DIR")
-    return Path(raw).expanduser() if raw else state_dir() / "backups"
+    raw = envspec.get("CLAUDE_DOCKER_BACKUP_DIR")
+    return Path(raw) if raw else state_dir() / "backups"
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -47,7 +50,7 @@ class ClaudeHome(namedtuple("ClaudeHome", "config_dir claude_json custom")):
     def from_env(cls) -> "ClaudeHome":
         raw = os.environ.get("CLAUDE_CONFIG_DIR")
         if raw:
-            config_dir = Path(raw).expanduser()
+            config_dir = Path(envspec.expand(raw))
             if not config_dir.is_absolute():
                 config_dir = Path.cwd() / config_dir
             return cls(config_dir, config_dir / ".claude.json", True)

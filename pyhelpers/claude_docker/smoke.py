@@ -18,7 +18,9 @@ def smoke_image(image: str) -> tuple[bool, str]:
         docker = engine.docker_cli()
     except ToolError as exc:
         return False, exc.message
-    argv = [docker, "run", "--rm", "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+    # --pull never: the image here or not, never a registry's (whose error would hide that it is missing)
+    argv = [docker, "run", "--rm", "--pull", "never", "--network", "none", "--cap-drop", "ALL",
+            "--security-opt", "no-new-privileges",
             "--user", f"{os.getuid()}:{os.getgid()}", "--tmpfs", "/tmp:rw,mode=1777", "--env", "HOME=/tmp",
             "--env", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "--env", "DISABLE_AUTOUPDATER=1",
             "--log-driver", "none", "--entrypoint", "claude", image, "--version"]
@@ -30,6 +32,6 @@ def smoke_image(image: str) -> tuple[bool, str]:
         return False, f"cannot run {docker}: {exc.strerror}"
     out = done.stdout.decode("utf-8", "replace").strip()
     if done.returncode != 0:
-        err = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        return False, f"`claude --version` in {image} exited {done.returncode}" + (f": {err[-1]}" if err else "")
+        reason = engine.cli_failure(done.stderr.decode("utf-8", "replace"))
+        return False, f"`claude --version` in {image} exited {done.returncode}" + (f": {reason}" if reason else "")
     return True, f"{image}: {out.splitlines()[0] if out else '(no output)'}"

@@ -50,7 +50,7 @@ def test_bad_environment_is_one_line_and_125(home):
     env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "CLAUDE_DOCKER_V2_PROBABILITY": "lots"}
     result = helper("run", "--", "--version", env=env)
     assert result.returncode == 125
-    assert result.stderr == "claude-docker: CLAUDE_DOCKER_V2_PROBABILITY='lots': not a number between 0 and 1\n"
+    assert result.stderr == "claude-docker: CLAUDE_DOCKER_V2_PROBABILITY='lots': expected a number from 0 to 1\n"
 
 
 def test_missing_docker_cli_is_one_line_and_125(home, tmp_path):
@@ -119,8 +119,8 @@ def test_expected_failures_of_helper_commands_are_one_line(home, tmp_path):
     cases = [
         (["trace", "start"], {"CLAUDE_DOCKER_TRACES_DIR": str(blocker / "traces")}, 1),
         (["metrics", "collect"], {"CLAUDE_DOCKER_TEXTFILE_DIR": str(blocker / "textfile")}, 1),
-        (["datadog", "send"], {"DD_API_KEY": "k", "CLAUDE_DOCKER_DATADOG_RETRIES": "many"}, 2),
-        (["datadog", "send"], {"DD_API_KEY": "k", "CLAUDE_DOCKER_DATADOG_BACKOFF": "-1"}, 2),
+        (["datadog", "send"], {"DD_API_KEY": "k", "CLAUDE_DOCKER_DATADOG_RETRIES": "many"}, 125),  # BAD_SETTING
+        (["datadog", "send"], {"DD_API_KEY": "k", "CLAUDE_DOCKER_DATADOG_BACKOFF": "-1"}, 125),
         (["metrics", "serve", "--listen", "127.0.0.1:70000"], {}, 2),
     ]
     for args, extra, code in cases:

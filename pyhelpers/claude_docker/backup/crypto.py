@@ -14,7 +14,7 @@ import base64
 import os
 from pathlib import Path
 
-from claude_docker import exitcodes
+from claude_docker import envspec, exitcodes
 from claude_docker.errors import ToolError
 from claude_docker.fsio import write_atomic
 from claude_docker.paths import ensure_private_dir, state_dir
@@ -24,9 +24,9 @@ ZSTD_LEVEL = 1  # restic's "auto" ratio, at 2-3x the speed of higher levels on t
 
 
 def _read_lines(var: str, prefix: str) -> list[str]:
-    path = os.environ[var]
+    path = envspec.get(var)
     try:
-        text = Path(path).expanduser().read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ToolError(f"{var}: cannot read {path}: {exc.strerror}", exitcodes.USAGE) from None
     found = [line.strip() for line in text.splitlines() if line.strip().upper().startswith(prefix)]
@@ -46,7 +46,7 @@ def _recipients(lines: list[str]) -> list:
 
 def new_store_settings() -> dict:
     """store.json's encryption settings for a new store."""
-    if not os.environ.get("CLAUDE_DOCKER_BACKUP_AGE_RECIPIENTS"):
+    if not envspec.get("CLAUDE_DOCKER_BACKUP_AGE_RECIPIENTS"):
         return {"encryption": None}
     import pyrage
 
@@ -111,7 +111,7 @@ class Codec:
         import pyrage
 
         if self._identities is None:
-            if not os.environ.get("CLAUDE_DOCKER_BACKUP_AGE_IDENTITY"):
+            if not envspec.get("CLAUDE_DOCKER_BACKUP_AGE_IDENTITY"):
                 raise ToolError(f"the backups in {self.root} are encrypted: set CLAUDE_DOCKER_BACKUP_AGE_IDENTITY "
                                 "to your age identity file", exitcodes.USAGE)
             try:
@@ -140,7 +140,7 @@ class Codec:
 
     @property
     def can_read(self) -> bool:
-        return not self.encrypted or bool(os.environ.get("CLAUDE_DOCKER_BACKUP_AGE_IDENTITY"))
+        return not self.encrypted or bool(envspec.get("CLAUDE_DOCKER_BACKUP_AGE_IDENTITY"))
 
     def compress_only(self, data: bytes) -> bytes:
         return self._contexts()[0].compress(data)

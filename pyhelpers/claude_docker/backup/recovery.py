@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from collections import namedtuple
 from typing import Callable
 
 from claude_docker import exitcodes
@@ -26,10 +25,9 @@ from claude_docker.backup.restore import hash_file, restore
 from claude_docker.backup.store import ChunkError, Store, in_parallel
 from claude_docker.backup.configcheck import config_files, json_problem, quick_check, read_config
 from claude_docker.backup.verify import verify
+from claude_docker.checks import Check
 from claude_docker.errors import ToolError
 from claude_docker.paths import ClaudeHome
-
-Check = namedtuple("Check", "name ok detail")
 
 
 def find_good_backup(store: Store, wanted_scope: str | None = None, progress=None,
@@ -61,7 +59,7 @@ def verify_recovery(claude: ClaudeHome, manifests: list[dict] = (), restored: di
     `claude --version`."""
     restored = restored or {}
     present = os.path.isdir(claude.config_dir)
-    checks = [Check("config dir", present, str(claude.config_dir) + ("" if present else " is missing"))]
+    checks = [Check.of("config dir", present, str(claude.config_dir) + ("" if present else " is missing"))]
     checks += [_json_check(key, Path(path)) for key, path in config_files(claude)]
     if manifests:
         expected = {e["path"] for m in manifests for e in m["entries"] if e["type"] == "file"}
@@ -74,12 +72,12 @@ def verify_recovery(claude: ClaudeHome, manifests: list[dict] = (), restored: di
         detail = (f"{len(missing)} file(s) of backup {names} missing, {len(mismatched)} not as restored"
                   f" (first: {bad[0]})" if bad else
                   f"all {len(expected)} file(s) of backup {names} present, {len(restored)} restored byte for byte")
-        checks.append(Check("manifest", not bad, detail))
+        checks.append(Check.of("manifest", not bad, detail))
     if image:
         from claude_docker.smoke import smoke_image
 
         ok, detail = smoke_image(image)
-        checks.append(Check("image", ok, detail))
+        checks.append(Check.of("image", ok, detail))
     return checks
 
 
@@ -88,11 +86,11 @@ def _json_check(key: str, path) -> Check:
     try:
         data = read_config(path)
     except FileNotFoundError:
-        return Check(name, False, f"{path} is missing")
+        return Check.of(name, False, f"{path} is missing")
     except OSError as exc:
-        return Check(name, False, f"{path}: {exc.strerror}")
+        return Check.of(name, False, f"{path}: {exc.strerror}")
     problem = json_problem(key, data)
-    return Check(name, problem is None, problem or "valid JSON")
+    return Check.of(name, problem is None, problem or "valid JSON")
 
 
 class Recovery:

@@ -21,7 +21,6 @@ import time
 
 from claude_docker.paths import ClaudeHome
 
-DEFAULT_INTERVAL = 3600.0
 LATEST_FULL = "latest-full"
 # How long the backup before a sync waits for the store. Another session's pre-sync backup holds it for
 # milliseconds; a full backup or a prune, for minutes. The sync holds the config lock meanwhile (other
@@ -30,10 +29,11 @@ PRE_SYNC_WAIT = 2.0
 
 
 def interval() -> float:
-    try:
-        return max(float(os.environ.get("CLAUDE_DOCKER_BACKUP_INTERVAL") or DEFAULT_INTERVAL), 0.0)
-    except ValueError:
-        return DEFAULT_INTERVAL
+    """Seconds between full backups (0: none); a value envspec refuses (inf, nan, soon) is a ToolError, which
+    a session meets in its preflight, before anything starts."""
+    from claude_docker import envspec
+
+    return envspec.get("CLAUDE_DOCKER_BACKUP_INTERVAL")
 
 
 def record_full(store_root, snapshot_id: str) -> None:
@@ -89,7 +89,9 @@ def _say(line: str) -> None:
 
 
 def _auto_recover() -> bool:
-    return os.environ.get("CLAUDE_DOCKER_AUTO_RECOVER") == "1"
+    from claude_docker import envspec
+
+    return envspec.get("CLAUDE_DOCKER_AUTO_RECOVER")
 
 
 def _describe(broken: list[tuple[str, str, str]]) -> str:

@@ -17,7 +17,6 @@ summarised in docs/SECURITY.md. Pure: no I/O, so every rule is testable on its o
 
 from __future__ import annotations
 
-import os
 import re
 from collections import namedtuple
 
@@ -452,4 +451,6 @@ def project_file_reason(rel: str) -> str:
 
 def relaxed() -> bool:
     """CLAUDE_DOCKER_SYNC_HOST_COMMANDS=apply: the user's explicit opt-out of holding host commands."""
-    return os.environ.get("CLAUDE_DOCKER_SYNC_HOST_COMMANDS") == "apply"
+    from claude_docker import envspec
+
+    return envspec.get("CLAUDE_DOCKER_SYNC_HOST_COMMANDS") == "apply"

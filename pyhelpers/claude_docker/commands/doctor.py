@@ -14,12 +14,17 @@ def cli(as_json: bool) -> int:
     """
     from claude_docker import exitcodes, ui
     from claude_docker.checks import run_checks
+    from claude_docker.errors import ToolError
     from claude_docker.obs import events
 
     checks = run_checks()
     failed = any(c.status == "fail" for c in checks)
-    events.emit("doctor", "checks run", level="warn" if failed else "info", outcome="fail" if failed else "ok",
-                fields={"failed": [c.name for c in checks if c.status == "fail"]})
+    try:
+        events.emit("doctor", "checks run", level="warn" if failed else "info", outcome="fail" if failed else "ok",
+                    fields={"failed": [c.name for c in checks if c.status == "fail"]})
+    except ToolError:
+        pass  # a refused observability setting: listed among the checks, which is doctor's answer
+
     if as_json:
         ui.print_json({"ok": not failed, "checks": [c.to_json() for c in checks]})
     else:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from claude_docker import CLAUDE_CODE_VERSION
+from claude_docker import CLAUDE_CODE_VERSION, IMAGE_REPOSITORY
 
 
 @click.group()
@@ -21,7 +21,7 @@ def cli() -> None:
                    "dockerfile: build the shipped Debian-based recipe (needs its base image).")
 @click.option("--version", "version", default=CLAUDE_CODE_VERSION, show_default=True,
               help="The Claude Code version to pin.")
-@click.option("--tag", default=None, help="Image tag [default: claude-docker/claude-code:VERSION].")
+@click.option("--tag", default=None, help=f"Image tag [default: {IMAGE_REPOSITORY}:VERSION].")
 @click.option("--npm-tarball", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Use this `npm pack` tarball of @anthropic-ai/claude-code-linux-x64 instead of fetching it.")
 @click.option("--dockerfile", type=click.Path(exists=True, dir_okay=False, path_type=Path),

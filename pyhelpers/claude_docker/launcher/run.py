@@ -8,7 +8,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from claude_docker import engine, exitcodes
+from claude_docker import engine, envspec, exitcodes
 from claude_docker.container import SessionSpec, container_name, run_argv
 from claude_docker.errors import ToolError
 from claude_docker.launcher.environment import session_env
@@ -46,13 +46,16 @@ def _as_tool_error(what: str):
 
 
 def run(claude_args: list[str]) -> int:
+    # Every setting, before anything starts: one refused later (the backup interval, say) would stop this
+    # process with Claude Code running unsupervised.
+    envspec.check_all()
     log = SessionLog()
     with _recorded_failure(log, docker=False):
         opts = RunOptions.from_env()
     slot, image = opts.pick_slot()
     preflight = log.step("preflight")
     with _recorded_failure(log, docker=True):
-        mapping = engine.preflight(image)
+        mapping = engine.preflight(image, opts.network)
         docker = engine.docker_cli()
     preflight.end()
     # Rootless Docker maps container root to the user; any other uid would not own the staged files.

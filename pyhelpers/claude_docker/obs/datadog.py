@@ -19,7 +19,7 @@ import os
 import random
 import time
 
-from claude_docker import __version__, exitcodes, redact
+from claude_docker import __version__, envspec, exitcodes, redact
 from claude_docker.errors import ToolError
 from claude_docker.liveness import host_name
 from claude_docker.locking import state_lock
@@ -60,7 +60,7 @@ def configured() -> bool:
 
 def urls() -> tuple[str, str]:
     """(logs intake, series API)."""
-    base = os.environ.get("CLAUDE_DOCKER_DATADOG_URL")  # a proxy, or a local stand-in in tests
+    base = envspec.get("CLAUDE_DOCKER_DATADOG_URL")  # a proxy, or a local stand-in in tests
     if base:
         base = base.rstrip("/")
         return base + "/api/v2/logs", base + "/api/v2/series"
@@ -78,14 +78,8 @@ class _Sender:
     def __init__(self, report: Report):
         self.report = report
         self.key = os.environ["DD_API_KEY"].strip()
-        try:
-            self.attempts = max(1, int(os.environ.get("CLAUDE_DOCKER_DATADOG_RETRIES") or 5))
-            self.backoff = float(os.environ.get("CLAUDE_DOCKER_DATADOG_BACKOFF") or 1.0)
-            if not math.isfinite(self.backoff) or self.backoff < 0:
-                raise ValueError
-        except ValueError:
-            raise ToolError("CLAUDE_DOCKER_DATADOG_RETRIES must be a whole number and CLAUDE_DOCKER_DATADOG_BACKOFF "
-                            "a number of seconds >= 0", exitcodes.USAGE) from None
+        self.attempts = envspec.get("CLAUDE_DOCKER_DATADOG_RETRIES")
+        self.backoff = envspec.get("CLAUDE_DOCKER_DATADOG_BACKOFF")
 
     def deliver(self, url: str, payload: bytes) -> int:
         """POST with retries; the final status (None: nothing answered)."""

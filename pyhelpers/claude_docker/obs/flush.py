@@ -8,8 +8,7 @@ others go on; what it could not take stays in the logs for the next flush.
 
 from __future__ import annotations
 
-import os
-
+from claude_docker import envspec
 from claude_docker.obs import events, promstate, settings
 
 
@@ -20,7 +19,7 @@ def _reason(exc: Exception) -> str:
 
 
 def pushgateway() -> str | None:
-    return os.environ.get("CLAUDE_DOCKER_PUSHGATEWAY") or None
+    return envspec.get("CLAUDE_DOCKER_PUSHGATEWAY")
 
 
 def flush() -> dict:
@@ -60,7 +59,7 @@ def flush() -> dict:
 
 def spawn_background() -> None:
     """Start a detached `claude-docker flush` and return at once."""
-    if not settings.enabled() or os.environ.get("CLAUDE_DOCKER_BACKGROUND_FLUSH", "1") == "0":
+    if not settings.enabled() or not envspec.get("CLAUDE_DOCKER_BACKGROUND_FLUSH"):
         return
     from claude_docker.background import spawn_detached
 

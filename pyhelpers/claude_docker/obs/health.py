@@ -1,6 +1,6 @@
 """Liveness and readiness, as `claude-docker health` and the /health/* endpoints of `metrics serve`.
 
-live: the tool itself can work (its state and event log can be written).
+live: the tool itself can work (its settings are accepted, its state and event log can be written).
 ready: a `claude` session could start and finish now: Docker answers, the image is there, the host's
 Claude config is valid, and no session is stuck waiting for its config to be synced back.
 """
@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from claude_docker.checks import Check, check_host_config
+from claude_docker.checks import Check, check_host_config, check_settings
+from claude_docker.errors import ToolError
 from claude_docker.obs import settings
 from claude_docker.paths import ClaudeHome, state_dir
 
@@ -21,8 +22,12 @@ def _writable(path) -> bool:
 
 
 def live() -> list[Check]:
-    checks = []
-    for name, path in (("state dir", state_dir()), ("event log", settings.events_file())):
+    checks = check_settings()
+    for name, where in (("state dir", state_dir), ("event log", settings.events_file)):
+        try:
+            path = where()
+        except ToolError:
+            continue  # its setting is refused: a failed check above
         ok = _writable(path)
         checks.append(Check(name, "ok" if ok else "fail", f"{path} {'is' if ok else 'is not'} writable",
                             "" if ok else f"make {path} writable by you"))
@@ -34,22 +39,24 @@ def live() -> list[Check]:
 
 def ready() -> list[Check]:
     from claude_docker import engine
-    from claude_docker.errors import ToolError
     from claude_docker.liveness import host_name
     from claude_docker.options import RunOptions
     from claude_docker.sessiondir import all_sessions, interrupted
 
     checks = []
     try:
-        image = RunOptions.from_env().image
-        engine.preflight(image)
-        checks.append(Check("docker", "ok", f"daemon answers and {image} is present"))
+        opts = RunOptions.from_env()
+        engine.preflight(opts.image, opts.network)
+        checks.append(Check("docker", "ok", f"daemon answers and {opts.image} is present"))
     except ToolError as exc:
         checks.append(Check("docker", "fail", exc.message, "claude-docker doctor"))
     for check in check_host_config(ClaudeHome.from_env()):
         # "does not exist yet" is fine for readiness: Claude Code creates it on first run
         checks.append(check if check.status != "info" else dataclasses.replace(check, status="ok"))
-    stuck = [s for s, m in interrupted(all_sessions(), host_name()) if m.get("state") == "sync-failed"]
+    try:
+        stuck = [s for s, m in interrupted(all_sessions(), host_name()) if m.get("state") == "sync-failed"]
+    except ToolError:  # a refused CLAUDE_DOCKER_STATE_DIR: live()'s failed check
+        return checks
     checks.append(Check("sync", "fail" if stuck else "ok",
                         f"{len(stuck)} session(s) failed to sync back" if stuck else "no failed syncs",
                         "claude-docker cleanup" if stuck else ""))

@@ -8,7 +8,7 @@ import json
 import os
 from urllib.parse import unquote
 
-from claude_docker import redact
+from claude_docker import envspec, redact
 from claude_docker.locking import state_lock
 from claude_docker.obs import cursors, jsonl, settings
 from claude_docker.obs.http import describe, post
@@ -21,7 +21,7 @@ def endpoint() -> str | None:
     """Where to POST traces: CLAUDE_DOCKER_OTLP_ENDPOINT, else the standard OTEL_EXPORTER_OTLP_* settings
     when their protocol is http/json (or unset). A gRPC or protobuf endpoint, often set up for Claude
     Code's own telemetry, can't take our JSON: then only CLAUDE_DOCKER_OTLP_ENDPOINT exports."""
-    ours = os.environ.get("CLAUDE_DOCKER_OTLP_ENDPOINT")
+    ours = envspec.get("CLAUDE_DOCKER_OTLP_ENDPOINT")
     if ours:
         return ours
     protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")

@@ -1,26 +1,27 @@
 """Where observability data goes: the seed's files by default, each overridable from the environment.
 
 The append path (events, observations) runs thousands of times a second: its settings are plain strings,
-derived once per distinct environment.
+derived once per distinct environment. Each is read through envspec: a value it doesn't accept is refused
+(ToolError, one line naming the variable), never quietly replaced by the default.
 """
 
 from __future__ import annotations
 
 import os
 
+from claude_docker import envspec
+
+TYPE_CHECKING = False  # not typing's: its import is ~10 ms of log-event's budget (mypy knows the name)
+if TYPE_CHECKING:
+    from pathlib import Path
+
 # (pathlib only inside the functions that build paths: see jsonl.py for why)
 
-DEFAULT_MAX_BYTES = 16 * 1024 * 1024
-DEFAULT_KEEP = 5
 _sinks: dict = {}
 
 
-def _home() -> str:
-    return os.environ.get("HOME") or os.path.expanduser("~")
-
-
 def enabled() -> bool:
-    return os.environ.get("CLAUDE_DOCKER_OBSERVABILITY", "1").strip().lower() not in ("0", "off", "false", "no")
+    return envspec.get("CLAUDE_DOCKER_OBSERVABILITY")
 
 
 def sink(var: str, default_name: str) -> tuple[bool, str, int, int]:
@@ -32,12 +33,8 @@ def sink(var: str, default_name: str) -> tuple[bool, str, int, int]:
     key = (var, env.get(var), env.get("HOME"))
     found = _sinks.get(key)
     if found is None:
-        path = os.path.expanduser(key[1]) if key[1] else os.path.join(_home(), default_name)
-        try:
-            size = max(int(env.get("CLAUDE_DOCKER_LOG_MAX_BYTES") or DEFAULT_MAX_BYTES), 4096)
-            keep = max(int(env.get("CLAUDE_DOCKER_LOG_KEEP") or DEFAULT_KEEP), 1)
-        except ValueError:
-            size, keep = DEFAULT_MAX_BYTES, DEFAULT_KEEP
+        path = envspec.get(var) or os.path.join(envspec.home(), default_name)
+        size, keep = envspec.get("CLAUDE_DOCKER_LOG_MAX_BYTES"), envspec.get("CLAUDE_DOCKER_LOG_KEEP")
         found = _sinks[key] = (enabled(), path, size, keep)
     return found
 
@@ -70,8 +67,8 @@ def log_limits() -> tuple[int, int]:
 def traces_dir() -> Path:
     from pathlib import Path
 
-    raw = os.environ.get("CLAUDE_DOCKER_TRACES_DIR")
-    return Path(raw).expanduser() if raw else Path(_home()) / ".claude-docker-traces"
+    raw = envspec.get("CLAUDE_DOCKER_TRACES_DIR")
+    return Path(raw) if raw else Path(envspec.home()) / ".claude-docker-traces"
 
 
 def traces_file() -> Path:
@@ -84,8 +81,8 @@ def textfile() -> Path:
 
     from claude_docker.paths import state_dir
 
-    raw = os.environ.get("CLAUDE_DOCKER_TEXTFILE_DIR")
-    return (Path(raw).expanduser() if raw else state_dir() / "textfile") / "claude_docker.prom"
+    raw = envspec.get("CLAUDE_DOCKER_TEXTFILE_DIR")
+    return (Path(raw) if raw else state_dir() / "textfile") / "claude_docker.prom"
 
 
 def metric_state_file() -> Path:
