@@ -21,7 +21,7 @@ from pathlib import Path
 from common import ROOT, report
 
 sys.path.insert(0, str(ROOT / "tests"))
-from synthstate import append_turns, make_state  # noqa: E402
+from synthstate import append_turns, make_state
 
 FILES = 20_000
 TOTAL = 1 << 30
@@ -43,8 +43,8 @@ def main() -> int:
     if not shutil.which("restic"):
         print("restic is not installed (apt-get install restic)")
         return 1
-    with tempfile.TemporaryDirectory(prefix="cd-bench-backup-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="cd-bench-backup-") as tmp_name:
+        tmp = Path(tmp_name)
         home = tmp / "home"
         home.mkdir()
         transcripts = make_state(home, TOTAL, FILES)
@@ -74,12 +74,10 @@ def main() -> int:
             target = tmp / f"restored{round_}"
             restore_home = target / "ours-home"
             restore_home.mkdir(parents=True)
-            runs = {"ours": lambda: timed(helper + ["backup", "restore", snapshot, "--json"],
-                                          dict(ours, HOME=str(restore_home))),
-                    "restic": lambda: timed(["restic", "restore", "latest", "--target", str(target / "restic")],
-                                            restic)}
+            runs = {"ours": (helper + ["backup", "restore", snapshot, "--json"], dict(ours, HOME=str(restore_home))),
+                    "restic": (["restic", "restore", "latest", "--target", str(target / "restic")], restic)}
             for name in (("ours", "restic") if round_ % 2 == 0 else ("restic", "ours")):
-                restore[name] = min(restore.get(name, float("inf")), runs[name]())
+                restore[name] = min(restore.get(name, float("inf")), timed(*runs[name]))
             assert (restore_home / ".claude" / "settings.json").read_bytes() == \
                 (home / ".claude" / "settings.json").read_bytes()
             shutil.rmtree(target)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import statistics
 import subprocess
 import time
-from typing import Callable
-
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -41,7 +41,8 @@ def main(image: str) -> bool:
         env.pop("CLAUDE_DOCKER_PYTHON", None)
         shim = ["zsh", "-f", "-c", f"{plugin_setup()}; log_event bench.shim step=1 'message=a b'"]
         python = [sys.executable, "-I", "-c", "pass"]
-        medians = interleaved({"shim": lambda: time_command(shim, env), "python": lambda: time_command(python, env)}, 30)
+        medians = interleaved({"shim": lambda: time_command(shim, env),
+                               "python": lambda: time_command(python, env)}, 30)
         ms = medians["shim"] * 1000
         ok &= ms <= SHIM_GOAL_MS
         report("log_event shim, whole process", f"{ms:.1f} ms (a bare interpreter start: "

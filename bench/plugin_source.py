@@ -14,9 +14,11 @@ def main(rounds: int = 40) -> bool:
     env = dict(os.environ, CLAUDE_DOCKER_PYTHON=sys.executable)
     bare = ["zsh", "-f", "-i", "-c", "exit"]
     plugin = ["zsh", "-f", "-i", "-c", f"source {ROOT / 'ai-assistant.zsh'}; exit"]
-    medians = interleaved({"bare": lambda: time_command(bare, env), "plugin": lambda: time_command(plugin, env)}, rounds)
+    medians = interleaved({"bare": lambda: time_command(bare, env),
+                           "plugin": lambda: time_command(plugin, env)}, rounds)
     added = (medians["plugin"] - medians["bare"]) * 1000
-    report("plugin source cost", f"bare zsh {medians['bare'] * 1000:.1f} ms, with plugin {medians['plugin'] * 1000:.1f} ms: "
+    report("plugin source cost",
+           f"bare zsh {medians['bare'] * 1000:.1f} ms, with plugin {medians['plugin'] * 1000:.1f} ms: "
            f"+{added:.2f} ms ({medians['plugin'] / medians['bare']:.3f}x)", added <= GOAL_MS)
     return added <= GOAL_MS
 

@@ -51,9 +51,9 @@ def _estimate_tokens(value) -> int:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "_Server"
+    server: _Server
 
-    def log_message(self, format, *args):  # noqa: A002 - keep tests quiet
+    def log_message(self, format, *args):  # keep tests quiet
         pass
 
     # -- plumbing ---------------------------------------------------------
@@ -161,7 +161,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    fake: "FakeAnthropic"
+    fake: FakeAnthropic
 
 
 class FakeAnthropic:
@@ -176,7 +176,7 @@ class FakeAnthropic:
         self._thread: threading.Thread | None = None
 
     # -- lifecycle --------------------------------------------------------
-    def start(self) -> "FakeAnthropic":
+    def start(self) -> FakeAnthropic:
         self._server = _Server(("127.0.0.1", self._port), _Handler)
         self._server.fake = self
         self._thread = threading.Thread(target=self._server.serve_forever,
@@ -191,7 +191,7 @@ class FakeAnthropic:
             self._thread.join(timeout=5)
             self._server = self._thread = None
 
-    def __enter__(self) -> "FakeAnthropic":
+    def __enter__(self) -> FakeAnthropic:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -30,8 +30,8 @@ class FakeIntake:
                 with outer.lock:
                     queue = outer.script.get(self.path, [])
                     status = queue.pop(0) if queue else (outer.refuse and outer.refuse(body)) or 202
-                    outer.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
-                                           "body": body, "raw_size": len(raw),
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    outer.requests.append({"path": self.path, "headers": headers, "body": body, "raw_size": len(raw),
                                            "status": status})
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -48,7 +48,7 @@ class FakeIntake:
     def accepted(self, path: str) -> list[dict]:
         return [r for r in self.requests if r["path"] == path and 200 <= r["status"] < 300]
 
-    def __enter__(self) -> "FakeIntake":
+    def __enter__(self) -> FakeIntake:
         self.thread.start()
         return self
 

@@ -55,7 +55,7 @@ ensure_venv() {
     base=$(python3 -c 'import sys; print(sys.executable)')
     "$base" -m venv "$VENV"
   fi
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test,lint]"
 }
 
 # The image with the real Claude Code binary, made the way users make theirs: `claude-docker image build`

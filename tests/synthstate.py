@@ -8,8 +8,11 @@ import os
 import random
 from pathlib import Path
 
-WORDS = ("the file function test change error import return value config session project update line "
-         "class module python shell docker build check result output input read write path string").split()
+WORDS = [
+    "the", "file", "function", "test", "change", "error", "import", "return", "value", "config", "session", "project",
+    "update", "line", "class", "module", "python", "shell", "docker", "build", "check", "result", "output", "input",
+    "read", "write", "path", "string",
+]
 
 
 def _corpus(rng: random.Random, size: int = 4 << 20) -> bytes:

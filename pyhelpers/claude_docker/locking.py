@@ -9,9 +9,9 @@ is imported only when a lock is taken: ~45 ms, and most sessions end with nothin
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from claude_docker import exitcodes
 from claude_docker.errors import ToolError

@@ -1,6 +1,9 @@
 #!/usr/bin/env bats
 # install.sh for real, into a temporary HOME: idempotent, complete, and fully undone by --uninstall.
 
+# Each @test runs in its own subshell: an export inside one is meant to stay there.
+# shellcheck disable=SC2030,SC2031
+
 load test_helper
 
 setup_file() {
@@ -90,7 +93,7 @@ snapshot() {
   [ "$status" -eq 0 ]
   [ -L "$HOME/.zshrc" ]
   grep -qx '# >>> claude-docker >>>' "$HOME/dotfiles/zshrc"
-  [ "$(ls -l "$HOME/dotfiles/zshrc" | cut -c1-10)" = "-rw-------" ]
+  [ "$(stat -c %A "$HOME/dotfiles/zshrc")" = "-rw-------" ]
   printf '# >>> claude-docker >>>\nkeep me\n' >"$HOME/dotfiles/zshrc"
   run "$ROOT/install.sh" --prefix "$INSTALL_HOME/.local/share/claude-docker" --bin-dir "$HOME/bin"
   [ "$status" -eq 1 ]

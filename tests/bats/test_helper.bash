@@ -4,6 +4,7 @@
 bats_require_minimum_version 1.5.0
 
 ROOT=$(cd -- "$BATS_TEST_DIRNAME/../.." && pwd)
+# shellcheck disable=SC2034 # read by the .bats files that load this helper
 PLUGIN=$ROOT/ai-assistant.zsh
 
 setup() {

@@ -52,7 +52,7 @@ def docker_client():
 
         client = docker.from_env()
         client.ping()
-    except Exception as exc:  # any failure to reach the engine means: no docker tests
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the engine means: no docker tests
         _missing(f"no Docker engine: {exc}")
     return client
 
@@ -65,7 +65,7 @@ def real_image(docker_client) -> str:
         _missing(f"{REAL_IMAGE_ENV} is not set")
     try:
         docker_client.images.get(name)
-    except Exception:
+    except Exception:  # noqa: BLE001 - not found, or the engine refused: either way no image to test with
         _missing(f"image {name} is not present")
     return name
 
@@ -121,7 +121,8 @@ def fake_image(docker_client, tmp_path_factory) -> str:
         for applet in set(applets) - {"busybox"}:
             _tar_add(tar, f"bin/{applet}", link="busybox")
         _tar_add(tar, "usr/local/bin/claude", FAKE_CLAUDE.encode())
-    docker_client.api.import_image_from_file(str(out), repository=FAKE_IMAGE.split(":")[0], tag=FAKE_IMAGE.split(":")[1],
+    repository, tag = FAKE_IMAGE.split(":")
+    docker_client.api.import_image_from_file(str(out), repository=repository, tag=tag,
                                              changes=["ENV PATH=/usr/local/bin:/bin"])
     return FAKE_IMAGE
 
@@ -132,7 +133,8 @@ def no_leftover_containers(docker_client):
     from claude_docker.container import TOOL_LABEL
 
     def ours():
-        return {c.name for c in docker_client.containers.list(all=True, filters={"label": f"{TOOL_LABEL}=claude-docker"})}
+        mine = {"label": f"{TOOL_LABEL}=claude-docker"}
+        return {c.name for c in docker_client.containers.list(all=True, filters=mine)}
 
     before = ours()
     yield

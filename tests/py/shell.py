@@ -29,7 +29,8 @@ def zsh_command(cwd: Path, words: list[str]) -> list[str]:
     return ["zsh", "-f", "-c", script]
 
 
-def run_claude(cwd: Path, env: dict, *args: str, stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_claude(cwd: Path, env: dict, *args: str, stdin: str | None = None,
+               timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(zsh_command(cwd, ["claude", *args]), env=env, input=stdin, capture_output=True, text=True,
                           timeout=timeout)
 

@@ -91,7 +91,8 @@ def test_an_incremental_backup_reads_only_changed_files_and_stores_only_appended
     assert entry["chunks"][: len(old["chunks"])] == old["chunks"]
     shutil.rmtree(home / ".claude" / "projects")
     restore(second, claude)
-    assert grown[0].read_bytes().endswith(b"}\n") and hashlib.sha256(grown[0].read_bytes()).hexdigest() == entry["sha256"]
+    data = grown[0].read_bytes()
+    assert data.endswith(b"}\n") and hashlib.sha256(data).hexdigest() == entry["sha256"]
 
 
 def test_the_store_is_private(home, state):

@@ -72,7 +72,7 @@ def test_sigkill_during_backups_never_lists_a_partial_one(home):
     _store_is_consistent(checked)
     # What the killed runs left behind (unreferenced chunks, temp files) goes at the next prune.
     assert cli("backup", "prune", "--keep-last", "100").returncode == 0
-    assert not [p for p in Store().root.rglob("*.cd-tmp-*")]
+    assert not list(Store().root.rglob("*.cd-tmp-*"))
     _store_is_consistent(checked)
 
 

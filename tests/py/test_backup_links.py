@@ -59,7 +59,7 @@ class Inotify:
             assert wd >= 0, os.strerror(ctypes.get_errno())
             self.names[wd] = str(path)
 
-    def __enter__(self) -> "Inotify":
+    def __enter__(self) -> Inotify:
         return self
 
     def __exit__(self, *_exc) -> None:
@@ -409,7 +409,7 @@ def tree_fd(tmp_path):
 
 
 def test_open_beneath_opens_plain_paths_and_refuses_each_link_naming_it(resolver, tree_fd):
-    fd, root, outside = tree_fd
+    fd, root, _outside = tree_fd
     got = beneath.open_beneath(fd, "a/b/f")
     assert os.read(got, 100) == b"inside\n"
     os.close(got)

@@ -86,7 +86,7 @@ def test_doctor_reports_a_corrupt_config_with_its_fix(home):
     (home / ".claude.json").write_text('{"oops"')
     result = helper("doctor", env={"HOME": str(home), "PATH": "/nonexistent", "NO_COLOR": "1"})
     assert result.returncode == 1
-    line = next(l for l in result.stdout.splitlines() if ".claude.json" in l and "not valid JSON" in l)
+    line = next(x for x in result.stdout.splitlines() if ".claude.json" in x and "not valid JSON" in x)
     assert line.startswith("✗")
     assert "fix: restore it from" in result.stdout
 
@@ -107,7 +107,8 @@ def test_human_output_of_ps_health_and_trace(home):
     health = helper("health", env={**env, "CLAUDE_DOCKER_IMAGE": "claude-docker-test/absent:0"})
     assert health.returncode == 1 and health.stdout.splitlines()[-1] == "not ready"
     assert any(line.startswith("✗ .claude.json:") for line in health.stdout.splitlines())
-    trace = helper("trace", "start", "demo", env={**env, "TRACEPARENT": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    trace = helper("trace", "start", "demo", env={**env, "TRACEPARENT": parent})
     assert trace.returncode == 0
     assert trace.stdout.startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-") and trace.stdout.endswith("-01\n")
 
@@ -134,7 +135,8 @@ def test_a_deleted_working_directory_is_one_line_and_125(home, tmp_path):
     gone.mkdir()
     code = (f"import os, sys; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r}); "
             "from claude_docker.cli import main; sys.exit(main(['run', '--', '--version']))")
-    env = {"HOME": str(home), "PATH": "/usr/bin:/bin:/usr/local/bin", "CLAUDE_DOCKER_IMAGE": "claude-docker-test/fake-claude:1"}
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin:/usr/local/bin",
+           "CLAUDE_DOCKER_IMAGE": "claude-docker-test/fake-claude:1"}
     result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, env=env, timeout=60)
     if "not reachable" in result.stderr or "not present" in result.stderr:
         pytest.skip("needs the engine and the fake image")

@@ -57,7 +57,8 @@ def claude_home(home):
     cfg = home / ".claude"
     (cfg / "projects" / "-p").mkdir(parents=True)
     (cfg / "projects" / "-p" / "old.jsonl").write_text('{"type":"user"}\n')
-    (home / ".claude.json").write_text(json.dumps({"numStartups": 1, "projects": {"/p": {"hasTrustDialogAccepted": True}},
+    (home / ".claude.json").write_text(json.dumps({"numStartups": 1,
+                                                   "projects": {"/p": {"hasTrustDialogAccepted": True}},
                                                    "oauthAccount": {"emailAddress": "u@example.com"}}, indent=2))
     (cfg / "settings.json").write_text('{"theme": "dark"}\n')
     (cfg / ".credentials.json").write_text(json.dumps({"claudeAiOauth": {"accessToken": "a0", "refreshToken": "r0",
@@ -276,11 +277,11 @@ def test_the_session_cannot_delete_host_config(home, claude_home):
 
 
 def test_a_truncated_looking_file_is_kept_aside(home, claude_home):
-    (home / ".claude.json").write_text(json.dumps({k: 1 for k in "abcdefgh"}))
+    (home / ".claude.json").write_text(json.dumps(dict.fromkeys("abcdefgh", 1)))
     sim = Sim(home)
     sim.claude_json.write_text('{"a": 1, "numStartups": 3}')  # what #84149's reset to a minimal state looks like
     report = sim.finish()
-    assert host_json(home / ".claude.json") == {k: 1 for k in "abcdefgh"}
+    assert host_json(home / ".claude.json") == dict.fromkeys("abcdefgh", 1)
     assert "looks truncated" in report.quarantined[0]
 
 

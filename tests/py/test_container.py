@@ -45,7 +45,8 @@ def test_labels_identify_the_session_its_owner_and_where_its_wrapper_runs():
             "io.claude-docker.project=/h/p", "io.claude-docker.wrapper-pid=42", "io.claude-docker.host=box",
             "io.claude-docker.slot=v1", "io.claude-docker.wrapper-start=777",
             "io.claude-docker.started=2026-01-01T00:00:00Z", "io.claude-docker.uid=4242",
-            "io.claude-docker.boot=b00t", "io.claude-docker.pidns=4026532000", "io.claude-docker.machine=m4ch1ne"} <= labels
+            "io.claude-docker.boot=b00t", "io.claude-docker.pidns=4026532000",
+            "io.claude-docker.machine=m4ch1ne"} <= labels
 
 
 def test_by_default_the_owner_and_place_are_the_wrappers_own():
@@ -67,7 +68,8 @@ def test_environment_goes_by_name_never_by_value():
 
 
 def test_mount_fields_with_commas_and_quotes_are_quoted():
-    assert Mount(Path("/a,b"), Path('/c"d'), True).args() == ["--mount", 'type=bind,"source=/a,b","target=/c""d",readonly']
+    assert Mount(Path("/a,b"), Path('/c"d'), True).args() == ["--mount",
+                                                              'type=bind,"source=/a,b","target=/c""d",readonly']
 
 
 def test_a_path_that_is_not_utf8_is_refused_with_its_name():

@@ -105,7 +105,7 @@ def test_terminal_gets_a_tty_that_follows_the_window_size(project, env, no_lefto
     # The first resize reaches the container just after it starts: give it a moment before reading the size.
     script = "[ -t 0 ] && [ -t 1 ] && echo TTY; sleep 1; stty size; read line; stty size"
     proc = subprocess.Popen(zsh_command(project, ["claude", "sh", script]), env=env, stdin=slave, stdout=slave,
-                            stderr=slave, preexec_fn=_controlling_tty)
+                            stderr=slave, preexec_fn=_controlling_tty)  # noqa: PLW1509 - no threads run here
     os.close(slave)
     out, resized, deadline = b"", False, time.time() + 60
     while time.time() < deadline and proc.poll() is None:
@@ -205,9 +205,10 @@ def test_sigkill_storm_leaves_host_config_valid_and_cleanup_recovers(project, en
                                                                     no_leftover_containers):
     rng = random.Random(1234)
     for i in range(8):
-        proc = subprocess.Popen(zsh_command(project, ["claude", "sh", f'echo go; sleep {rng.choice([0, 0.2, 1, 3])}; '
-                                                      f'sed "s/\\"userID\\"/\\"round{i}\\": {i}, \\"userID\\"/" '
-                                                      f'"$HOME/.claude.json" > "$HOME/x" && mv "$HOME/x" "$HOME/.claude.json"']),
+        script = (f'echo go; sleep {rng.choice([0, 0.2, 1, 3])}; '
+                  f'sed "s/\\"userID\\"/\\"round{i}\\": {i}, \\"userID\\"/" '
+                  f'"$HOME/.claude.json" > "$HOME/x" && mv "$HOME/x" "$HOME/.claude.json"')
+        proc = subprocess.Popen(zsh_command(project, ["claude", "sh", script]),
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         wrapper = _python_child(proc.pid)
         time.sleep(rng.uniform(0, 1.5))
@@ -229,8 +230,8 @@ def test_sigkill_storm_leaves_host_config_valid_and_cleanup_recovers(project, en
 
 
 def test_ps_and_cleanup_of_a_session_whose_wrapper_died(project, env, home, no_leftover_containers):
-    proc = subprocess.Popen(zsh_command(project, ["claude", "sh", 'echo up; echo \'{"fromKilled": 1}\' > '
-                                                  '"$HOME/.claude/stats-cache.json"; sleep 600']),
+    script = 'echo up; echo \'{"fromKilled": 1}\' > "$HOME/.claude/stats-cache.json"; sleep 600'
+    proc = subprocess.Popen(zsh_command(project, ["claude", "sh", script]),
                             env=env, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "up"
     wrapper = _python_child(proc.pid)
@@ -365,7 +366,8 @@ def _jsonl(path):
 def test_one_run_leaves_events_a_trace_and_metrics_with_one_trace_id(project, env, home, no_leftover_containers):
     env = dict(env, CLAUDE_DOCKER_BACKGROUND_FLUSH="0", OTEL_RESOURCE_ATTRIBUTES="team=core",
                CLAUDE_CODE_ENABLE_TELEMETRY="1", OTEL_METRICS_EXPORTER="none")
-    result = sh(project, env, 'echo "$TRACEPARENT"; echo "$OTEL_RESOURCE_ATTRIBUTES"; echo "$CLAUDE_CODE_ENABLE_TELEMETRY"')
+    result = sh(project, env,
+                'echo "$TRACEPARENT"; echo "$OTEL_RESOURCE_ATTRIBUTES"; echo "$CLAUDE_CODE_ENABLE_TELEMETRY"')
     assert result.returncode == 0, result.stderr
     traceparent, resource, telemetry = result.stdout.splitlines()
     _, trace_id, container_span, _ = traceparent.split("-")
@@ -390,7 +392,8 @@ def test_the_background_flush_updates_the_textfile_after_a_run(project, env, hom
     assert sh(project, env, "true").returncode == 0
     textfile = home / ".claude-docker" / "textfile" / "claude_docker.prom"
     deadline = time.time() + 30
-    while time.time() < deadline and not (textfile.exists() and "claude_docker_sessions_total{" in textfile.read_text()):
+    while time.time() < deadline and not (textfile.exists()
+                                          and "claude_docker_sessions_total{" in textfile.read_text()):
         time.sleep(0.2)
     assert 'claude_docker_sessions_total{outcome="ok",slot="v1"} 1.0' in textfile.read_text()
 

@@ -57,9 +57,9 @@ def as_user(base: Path, env: dict, script: str) -> subprocess.CompletedProcess:
 
 
 def user_env(base: Path, image: str, **extra: str) -> dict:
-    return {"HOME": str(base / "home"), "PATH": os.environ["PATH"], "CLAUDE_DOCKER_PYTHON": str(base / "venv/bin/python"),
-            "CLAUDE_DOCKER_IMAGE": image, "CLAUDE_DOCKER_NETWORK": "none", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-            **extra}
+    return {"HOME": str(base / "home"), "PATH": os.environ["PATH"],
+            "CLAUDE_DOCKER_PYTHON": str(base / "venv/bin/python"), "CLAUDE_DOCKER_IMAGE": image,
+            "CLAUDE_DOCKER_NETWORK": "none", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", **extra}
 
 
 def claude_in(project: Path, *args: str) -> str:

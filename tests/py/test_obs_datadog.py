@@ -155,7 +155,8 @@ def test_the_key_never_appears_in_logs_or_output(intake, home):
     flush = subprocess.run([sys.executable, "-m", "claude_docker", "flush", "--json"], env=env, capture_output=True,
                            text=True)
     files = [p for p in home.rglob("*") if p.is_file()]
-    for text in [result.stdout, result.stderr, flush.stdout, flush.stderr] + [p.read_text(errors="replace") for p in files]:
+    stored = [p.read_text(errors="replace") for p in files]
+    for text in [result.stdout, result.stderr, flush.stdout, flush.stderr, *stored]:
         assert KEY not in text
 
 
@@ -169,7 +170,8 @@ def test_a_redirect_is_never_followed_and_everything_goes_once_it_answers(home, 
         monkeypatch.setenv("CLAUDE_DOCKER_DATADOG_URL", intake.url.replace("//", "//proxy:PXPW@"))
         intake.statuses = [status]
         report = send()
-        assert report.logs_sent == report.metrics_sent == 0 and f"HTTP {status}, a redirect, not followed" in report.error
+        assert report.logs_sent == report.metrics_sent == 0
+        assert f"HTTP {status}, a redirect, not followed" in report.error
         assert "PXPW" not in report.error
         report = send()
         assert report.error is None and report.logs_sent == 5 and report.metrics_sent == 2

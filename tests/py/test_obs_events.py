@@ -147,7 +147,7 @@ def test_cursor_reads_each_line_once_across_rotation(home, tmp_path):
     for i in range(5):
         jsonl.append(path, b'{"i":%d}\n' % i, max_bytes=10**6, keep=5)
     first = jsonl.read_new(path, jsonl.Cursor())
-    assert [json.loads(l)["i"] for l, _ in first] == [0, 1, 2, 3, 4]
+    assert [json.loads(raw)["i"] for raw, _ in first] == [0, 1, 2, 3, 4]
     cursor = first[-1][1]
     jsonl.append(path, b'{"i":5}\n', max_bytes=10**6, keep=5)
     jsonl.rotate(path, max_bytes=1, keep=3)
@@ -155,7 +155,7 @@ def test_cursor_reads_each_line_once_across_rotation(home, tmp_path):
     with open(path, "ab") as f:
         f.write(b'{"i":7, "torn')  # a writer killed mid-line: never read
     rest = jsonl.read_new(path, cursor)
-    assert [json.loads(l)["i"] for l, _ in rest] == [5, 6]
+    assert [json.loads(raw)["i"] for raw, _ in rest] == [5, 6]
     assert jsonl.read_new(path, rest[-1][1]) == []
 
 
@@ -165,8 +165,8 @@ def test_a_reader_lagging_past_the_kept_files_reads_all_that_is_left(tmp_path):
     cursor = jsonl.read_new(path, jsonl.Cursor())[-1][1]
     for i in range(1, 400):  # many rotations: the cursor's file is long gone, its inode likely reused
         jsonl.append(path, b'{"i":%d,"pad":"%s"}\n' % (i, b"x" * 60), 4096, 2)
-    on_disk = [json.loads(l)["i"] for f in jsonl.generations(path) for l in f.read_bytes().splitlines()]
-    assert [json.loads(l)["i"] for l, _ in jsonl.read_new(path, cursor)] == on_disk
+    on_disk = [json.loads(raw)["i"] for f in jsonl.generations(path) for raw in f.read_bytes().splitlines()]
+    assert [json.loads(raw)["i"] for raw, _ in jsonl.read_new(path, cursor)] == on_disk
 
 
 CONSUMER_WRITER = """
@@ -174,7 +174,8 @@ import sys
 from claude_docker.obs import jsonl
 from pathlib import Path
 for i in range(3000):
-    jsonl.append(Path(sys.argv[1]), b'{"w":%s,"i":%d,"pad":"%s"}\\n' % (sys.argv[2].encode(), i, b"y" * 40), 65536, 1000)
+    line = b'{"w":%s,"i":%d,"pad":"%s"}\\n' % (sys.argv[2].encode(), i, b"y" * 40)
+    jsonl.append(Path(sys.argv[1]), line, 65536, 1000)
 """
 
 
@@ -186,9 +187,9 @@ def test_a_consumer_racing_rotation_gets_every_line_once(home, tmp_path):
     while any(w.poll() is None for w in writers):
         new = jsonl.read_new(path, cursor)
         if new:
-            seen += [json.loads(l) for l, _ in new]
+            seen += [json.loads(raw) for raw, _ in new]
             cursor = new[-1][1]
-    seen += [json.loads(l) for l, _ in jsonl.read_new(path, cursor)]
+    seen += [json.loads(raw) for raw, _ in jsonl.read_new(path, cursor)]
     assert all(w.returncode == 0 for w in writers)
     keys = [(r["w"], r["i"]) for r in seen]
     assert len(keys) == len(set(keys)) == 12_000
@@ -236,7 +237,7 @@ def test_deleting_the_current_log_never_rereads_the_rotated_ones(tmp_path):
     cursor = jsonl.Cursor.from_json(json.loads(json.dumps(cursor.to_json())))  # as saved and loaded
     path.unlink()  # freeing space by hand
     jsonl.append(path, b'{"i":200}\n', 4096, 10)
-    assert [json.loads(l)["i"] for l, _ in jsonl.read_new(path, cursor)] == [200]
+    assert [json.loads(raw)["i"] for raw, _ in jsonl.read_new(path, cursor)] == [200]
     other = tmp_path / "timed.jsonl"
     other.write_bytes(b'{"time":"2026-01-01T00:00:00.000Z","n":1}\n[1]\n"not a record"\n'
                       b'{"time":"2026-01-02T00:00:00.000Z","n":2}\n')

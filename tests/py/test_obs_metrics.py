@@ -85,7 +85,8 @@ def test_promtool_accepts_our_output_and_rules(home):
     record(home)
     result = helper(home, "metrics", "collect", "--json")
     textfile = json.loads(result.stdout)["textfile"]
-    check = subprocess.run(["promtool", "check", "metrics"], stdin=open(textfile), capture_output=True, text=True)
+    with open(textfile) as fh:
+        check = subprocess.run(["promtool", "check", "metrics"], stdin=fh, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.strip() == "" and check.stderr.strip() == ""  # not even a lint warning
     rules = subprocess.run(["promtool", "check", "rules", str(ROOT / "contrib/prometheus/alerts.yml")],
@@ -129,8 +130,10 @@ def test_prometheus_scrapes_metrics_serve_and_answers_promql(home, tmp_path):
             deadline, result = time.time() + 60, []
             while time.time() < deadline and not result:
                 time.sleep(1)
-                result = json.loads(http_get(api + urllib.parse.quote("claude_docker_sessions_total")))["data"]["result"]
-            assert {r["metric"]["slot"]: float(r["value"][1]) for r in result if r["metric"]["outcome"] == "ok"} == {"v1": 3.0}
+                answer = json.loads(http_get(api + urllib.parse.quote("claude_docker_sessions_total")))
+                result = answer["data"]["result"]
+            ok = {r["metric"]["slot"]: float(r["value"][1]) for r in result if r["metric"]["outcome"] == "ok"}
+            assert ok == {"v1": 3.0}
             # Every dashboard and alert expression is valid PromQL against our series.
             dashboard = json.loads((ROOT / "contrib/grafana/claude-docker.json").read_text())
             exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
@@ -152,7 +155,7 @@ def test_pushgateway_receives_a_push(home, tmp_path):
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["pushgateway"] == f"http://127.0.0.1:{port}"
         text = http_get(f"http://127.0.0.1:{port}/metrics")
-    line = next(l for l in text.splitlines() if l.startswith('claude_docker_sessions_total{') and 'slot="v1"' in l)
+    line = next(x for x in text.splitlines() if x.startswith('claude_docker_sessions_total{') and 'slot="v1"' in x)
     assert 'job="claude_docker"' in line and 'outcome="ok"' in line and line.endswith(" 3")
 
 

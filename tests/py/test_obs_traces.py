@@ -20,7 +20,8 @@ VALID = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     (VALID, ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", True)),
     (VALID.upper(), ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", True)),
     (VALID[:-2] + "00", ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", False)),
-    ("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", True)),
+    ("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+     ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", True)),
     ("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", None),
     ("00-" + "0" * 32 + "-00f067aa0ba902b7-01", None),
     ("00-4bf92f3577b34da6a3ce929d0e0e4736-" + "0" * 16 + "-01", None),
@@ -94,6 +95,8 @@ def test_an_otlp_redirect_is_not_followed_and_the_trace_goes_next_time(home):
     assert elsewhere.requests == []
     assert [(r["path"], r["status"]) for r in collector.requests] == [("/v1/traces?token=OTTOK", 302),
                                                                       ("/v1/traces?token=OTTOK", 202)]
-    assert json.loads(collector.requests[1]["body"])["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["name"] == "deploy"
-    stored = (home / ".claude-docker-events.jsonl").read_text() + (home / ".claude-docker-traces" / "traces.jsonl").read_text()
+    spans = json.loads(collector.requests[1]["body"])["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    assert spans[0]["name"] == "deploy"
+    stored = ((home / ".claude-docker-events.jsonl").read_text()
+              + (home / ".claude-docker-traces" / "traces.jsonl").read_text())
     assert "telemetry.export_failed" in stored and "OTPW" not in stored and "OTTOK" not in stored

@@ -99,7 +99,8 @@ def refusal(project: Path, home: Path) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("system", [d for d in (*SYSTEM_DIRS, *(f"/{n}" for n in os.listdir("/") if n.startswith("lib")))
+@pytest.mark.parametrize("system", [d for d in (*SYSTEM_DIRS, *(f"/{n}" for n in os.listdir("/")
+                                                                  if n.startswith("lib")))
                                     if os.path.isdir(d)])  # one missing here can't be anyone's cwd
 def test_system_directories_are_refused(home, system):
     assert is_system_dir(Path(system), home)

@@ -85,8 +85,8 @@ def home_files(home) -> str:
      "https://s3/b/o?X-Amz-Signature=***&X-Amz-Credential=***&X-Amz-Date=20260101"),
     ("https://blob/c?sv=2024&sig=AbC%3D&se=x", "https://blob/c?sv=2024&sig=***&se=x"),
     ("https://h/?api_key=1&apikey=2&API-KEY=3&secret=4&password=5&passwd=6&auth=7&signature=8&api%5Fkey=9",
-     "https://h/?api_key=***&apikey=***&API-KEY=***&secret=***&password=***&passwd=***&auth=***&signature=***"
-     "&api%5Fkey=***"),
+     ("https://h/?api_key=***&apikey=***&API-KEY=***&secret=***&password=***&passwd=***&auth=***&signature=***"
+      "&api%5Fkey=***")),
     ("http://127.0.0.1:9091/metrics/job/x", "http://127.0.0.1:9091/metrics/job/x"),
     ("http://h:8080/@scope/pkg?page=2&author=me", "http://h:8080/@scope/pkg?page=2&author=me"),
     ("http://[::1]:4318/v1/traces", "http://[::1]:4318/v1/traces"),
@@ -98,8 +98,8 @@ def test_url_masks_userinfo_and_secret_parameters(raw, expected):
 def test_url_never_raises_and_never_lets_a_credential_through():
     import random
 
-    garbage = [None, 12, b"http://u:p@h", "", "://", "@", "?", "#", "http://[::1", "http://u:p@[::1", "%zz", "a" * 10000,
-               "http://\x00:\udcff@h", "?token", "?=x&&=&token=", "ht tp://u:p@h"]
+    garbage = [None, 12, b"http://u:p@h", "", "://", "@", "?", "#", "http://[::1", "http://u:p@[::1", "%zz",
+               "a" * 10000, "http://\x00:\udcff@h", "?token", "?=x&&=&token=", "ht tp://u:p@h"]
     rng = random.Random(7)
     alphabet = "ab:/@?#&=%[]\x1b\u202e "
     garbage += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(3000)]
@@ -135,7 +135,7 @@ def test_headers_keep_harmless_ones_and_mask_the_rest():
             "DD-API-KEY": "e", "DD-APPLICATION-KEY": "f", "X-Api-Key": "g", "X-Auth-Thing": "h", "X-Sub-Token-Id": "i",
             "Content-Type": "application/json", "x-team": "a b", "User-Agent": "curl"}
     shown = redact.headers(sent)
-    assert shown == {**{k: "***" for k in sent}, "Content-Type": "application/json", "x-team": "a b",
+    assert shown == {**dict.fromkeys(sent, "***"), "Content-Type": "application/json", "x-team": "a b",
                      "User-Agent": "curl"}
     assert sent["Authorization"] == "Bearer a"  # a copy: the request still has its header
 
@@ -279,7 +279,8 @@ def test_credentials_in_exporter_urls_appear_nowhere(home):
     with Server() as collector, Server() as dd:
         collector.statuses = [503, 503]
         env = {"CLAUDE_DOCKER_PUSHGATEWAY": f"http://pgUSER:pgS3CRET@127.0.0.1:{gateway_port}/?token=pgQTOK",
-               "CLAUDE_DOCKER_OTLP_ENDPOINT": collector.url.replace("//", "//otUSER:otS3CRET@") + "/v1/traces?token=otQTOK",
+               "CLAUDE_DOCKER_OTLP_ENDPOINT":
+                   collector.url.replace("//", "//otUSER:otS3CRET@") + "/v1/traces?token=otQTOK",
                "OTEL_EXPORTER_OTLP_HEADERS": "x-api-key=otHDR,x-team=blue", "DD_API_KEY": KEY,
                "CLAUDE_DOCKER_DATADOG_URL": dd.url, "CLAUDE_DOCKER_DATADOG_BACKOFF": "0.01"}
         runs = [helper(home, *args, env=env) for args in (["flush", "--json"], ["flush"], ["metrics", "collect"],
@@ -289,8 +290,10 @@ def test_credentials_in_exporter_urls_appear_nowhere(home):
     errors = json.loads(flush_json.stdout)["errors"]
     assert flush_json.returncode == 1 and len(errors) == 2
     assert errors[0].startswith(f"push to http://***:***@127.0.0.1:{gateway_port}/?token=*** failed: ")
-    assert errors[1] == f"OTLP export to {collector.url.replace('//', '//***:***@')}/v1/traces?token=*** failed: HTTP 503"
-    assert flush_human.stderr.count("\n") == 2 and collect.returncode == 1 and "push to http://***:***@" in collect.stderr
+    masked = collector.url.replace("//", "//***:***@")
+    assert errors[1] == f"OTLP export to {masked}/v1/traces?token=*** failed: HTTP 503"
+    assert flush_human.stderr.count("\n") == 2 and collect.returncode == 1
+    assert "push to http://***:***@" in collect.stderr
     shown = next(line for line in doctor.stdout.splitlines() if line.startswith("· otlp "))
     assert shown.split(None, 2)[2] == \
         f"{collector.url.replace('//', '//***:***@')}/v1/traces?token=*** with x-api-key: ***, x-team: blue"

@@ -250,8 +250,8 @@ def test_claude_dr_shows_its_plan_then_asks_and_no_changes_nothing(env, home, co
     lines = before.replace("\r\n", "\n").splitlines()
     assert any(line.startswith("broken: ") for line in lines)
     assert any(line.startswith("using backup ") for line in lines)
-    assert f"will stop orphaned container {orphan.name} (its `claude` wrapper is gone; it would write over the " \
-           "restore)" in lines
+    assert (f"will stop orphaned container {orphan.name} (its `claude` wrapper is gone; it would write over the "
+            "restore)") in lines
     assert "will restore:" in lines and any(line.startswith("  claude.json (") for line in lines)
     assert lines[-1].startswith("Recover now?")
     assert _running(orphan)

@@ -215,11 +215,9 @@ def _review_state(gitdir: Path, project: Path, held, since_ns: int) -> list[dict
         items.append(held.add_file(gitdir, name, f"{path} (a {name} in progress, abandoned)",
                                    _head(todo) if todo else None,
                                    policy.Verdict(policy.REFUSE, "continuing it would run what the session wrote")))
-        import shutil
-
         parent = beneath.open_dir(gitdir)
         try:
-            shutil.rmtree(name, dir_fd=parent)
+            beneath.rmtree_at(parent, name)
         finally:
             os.close(parent)
     return items

@@ -261,8 +261,9 @@ def review(record: dict, base: Path, held, ctx: policy.Context) -> list[dict]:
             try:
                 items += _review_one(root_fd, project, rel, record, base, held, ctx)
             except OSError as exc:
-                items.append(held.add_file(project, rel, f"{rel} (could not be reviewed: {exc.strerror or exc})", None,
-                                           policy.Verdict(policy.REFUSE, "check it by hand before you run Claude Code")))
+                verdict = policy.Verdict(policy.REFUSE, "check it by hand before you run Claude Code")
+                items.append(held.add_file(project, rel, f"{rel} (could not be reviewed: {exc.strerror or exc})",
+                                           None, verdict))
     finally:
         os.close(root_fd)
     return items

@@ -1,15 +1,16 @@
 """Transcripts are not only data: `--resume` turns some of their lines into session state.
 
 A session's own folder of `projects/` is bind-mounted read-write (its transcripts land on the host as they are
-written; the rest of `projects/` is read-only), so it can append to, or rewrite, any transcript there. When a session ends (or `cleanup` finishes an
-interrupted one), every transcript changed since it started is checked: the lines a native resume would turn
-into state (the permission mode, the main agent, the worktree: policy.STATE_LINE_TYPES) are removed from the
-host's copy and kept for review, so the next native `claude --resume` starts with the user's own defaults.
-Every other line stays byte for byte.
+written; the rest of `projects/` is read-only), so it can append to, or rewrite, any transcript there. When a
+session ends (or `cleanup` finishes an interrupted one), every transcript changed since it started is checked: the
+lines a native resume would turn into state (the permission mode, the main agent, the worktree:
+policy.STATE_LINE_TYPES) are removed from the host's copy and kept for review, so the next native
+`claude --resume` starts with the user's own defaults. Every other line stays byte for byte.
 
-The walk never follows a link, at any component (beneath.py), files must be regular (a FIFO never blocks it), and a file is replaced only if it did not
-change between our read and the rename (a transcript another session is still writing is left for later).
-A change is recognised by its ctime, which, unlike the mtime, a session cannot set back.
+The walk never follows a link, at any component (beneath.py), files must be regular (a FIFO never blocks it), and
+a file is replaced only if it did not change between our read and the rename (a transcript another session is
+still writing is left for later). A change is recognised by its ctime, which, unlike the mtime, a session cannot
+set back.
 """
 
 from __future__ import annotations

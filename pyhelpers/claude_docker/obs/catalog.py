@@ -74,5 +74,5 @@ def observe(name: str, value: float, **labels: str) -> None:
         record["session"] = ctx["session"]
     try:
         jsonl.append(path, jsonline.line(record), size, keep)
-    except Exception:  # metrics that can't be recorded never break the operation they measure
+    except Exception:  # noqa: BLE001 - metrics that can't be recorded never break the operation they measure
         pass

@@ -104,14 +104,14 @@ class _Sender:
             return min(seconds, 60.0)
         return self.backoff * (2 ** attempt) * (0.5 + random.random() / 2)
 
-    def send_batches(self, sink: str, url: str, items: list[tuple[bytes, jsonl.Cursor]], encode) -> int:
-        """Send items (payload piece, cursor after it) as batches; commit the cursor after each success."""
+    def send_batches(self, sink: str, url: str, batches: list[list[tuple[bytes | dict, jsonl.Cursor]]], encode) -> int:
+        """Send batches of items (payload piece, cursor after it); commit the cursor after each success."""
         sent = 0
-        for batch in items:
+        for batch in batches:
             sent += self._send(sink, url, batch, encode)
         return sent
 
-    def _send(self, sink: str, url: str, batch: list, encode) -> int:
+    def _send(self, sink: str, url: str, batch: list[tuple[bytes | dict, jsonl.Cursor]], encode) -> int:
         status = self.deliver(url, encode([piece for piece, _ in batch]))
         if 200 <= status < 300:
             cursors.save(sink, batch[-1][1])
@@ -161,7 +161,7 @@ def _log_piece(record: dict, now: float, host: str) -> bytes | None:
     if now - _epoch(record.get("time", "")) > MAX_LOG_AGE:
         return None
     item = {"ddsource": "claude-docker", "service": "claude-docker", "hostname": host,
-            "ddtags": f"version:{__version__}", "status": LEVEL_STATUS.get(record.get("level"), "info"),
+            "ddtags": f"version:{__version__}", "status": LEVEL_STATUS.get(str(record.get("level")), "info"),
             "timestamp": record.get("time"), "message": record.get("message") or record.get("event", ""),
             **{k: v for k, v in record.items() if k not in ("message", "level")}}
     piece = json.dumps(item, ensure_ascii=False).encode()

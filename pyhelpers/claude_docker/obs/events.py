@@ -36,7 +36,7 @@ def emit(event: str, message: str = "", level: str = "info", outcome: str | None
         text = _record(redact.text(event), redact.text(message), level, outcome, duration_ms, redact.strings(fields))
     try:
         jsonl.append(path, text.encode("utf-8"), size, keep)
-    except Exception as exc:  # a log that can't be written (full disk, a rotation lock timeout, ...)
+    except Exception as exc:  # noqa: BLE001 - a log that can't be written (full disk, rotation lock timeout...)
         if strict:
             reason = exc.strerror if isinstance(exc, OSError) else getattr(exc, "message", str(exc))
             raise ToolError(f"cannot write the event log {path}: {reason}", exitcodes.FAILURE) from None

@@ -9,7 +9,6 @@ them: control characters escaped, one line always.
 from __future__ import annotations
 
 import math
-
 from _json import encode_basestring
 
 

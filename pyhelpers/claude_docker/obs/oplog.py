@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from claude_docker.obs import context, events, settings
 from claude_docker.obs.tracing import Tracer
@@ -33,11 +33,14 @@ class OperationLog:
             yield fields
         except BaseException as exc:
             error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-            span.end(error=error, **{f"claude_docker.{k}": v for k, v in fields.items()})
+            span.attributes.update({f"claude_docker.{k}": v for k, v in fields.items()})
+            span.end(error=error)
             events.emit(f"{self.name}.{name}", error, level="error", outcome="error",
                         duration_ms=span.seconds * 1000, fields=fields or None)
             raise
-        span.end(**{f"claude_docker.{k}": v for k, v in fields.items() if isinstance(v, (str, int, float, bool))})
+        span.attributes.update({f"claude_docker.{k}": v for k, v in fields.items()
+                                if isinstance(v, (str, int, float, bool))})
+        span.end()
         events.emit(f"{self.name}.{name}", message or name, outcome="ok", duration_ms=span.seconds * 1000,
                     fields=fields or None)
 
@@ -49,5 +52,5 @@ class OperationLog:
         if settings.enabled():
             try:
                 self.tracer.write(settings.traces_file())
-            except Exception:  # a trace that can't be stored never fails the operation it describes
+            except Exception:  # noqa: BLE001 - a trace that can't be stored never fails the operation it describes
                 pass

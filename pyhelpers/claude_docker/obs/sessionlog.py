@@ -44,7 +44,7 @@ class SessionLog:
 
     def synced(self, direction: str, span: Span, report=None, tracked: int = 0, error: str | None = None) -> None:
         span.end(error=error)
-        fields = {"direction": direction}
+        fields: dict[str, object] = {"direction": direction}
         if report is not None:
             fields.update(files=report.files, bytes=report.bytes, merges=report.merges,
                           conflicts=len(report.conflicts), quarantined=len(report.quarantined))
@@ -93,7 +93,7 @@ class SessionLog:
         if settings.enabled():
             try:
                 self.tracer.write(settings.traces_file())
-            except Exception:  # a trace that can't be stored never fails the session it describes
+            except Exception:  # noqa: BLE001 - a trace that can't be stored never fails the session it describes
                 pass
         from claude_docker.obs.flush import spawn_background
 

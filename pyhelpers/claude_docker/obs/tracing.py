@@ -50,7 +50,7 @@ def format_traceparent(trace_id: str, span_id: str, sampled: bool = True) -> str
 
 
 class Span:
-    def __init__(self, tracer: "Tracer", name: str, parent_id: str | None, kind: int = SPAN_KIND_INTERNAL):
+    def __init__(self, tracer: Tracer, name: str, parent_id: str | None, kind: int = SPAN_KIND_INTERNAL):
         self.tracer = tracer
         self.name = name
         self.span_id = new_span_id()
@@ -62,7 +62,7 @@ class Span:
         self.status = 0
         self.status_message = ""
 
-    def end(self, error: str | None = None, **attributes) -> "Span":
+    def end(self, error: str | None = None, **attributes) -> Span:
         self.attributes.update(attributes)
         if error is not None:
             self.status, self.status_message = STATUS_ERROR, error
@@ -75,7 +75,7 @@ class Span:
     def seconds(self) -> float:
         return ((self.end_ns or time.time_ns()) - self.start_ns) / 1e9
 
-    def __enter__(self) -> "Span":
+    def __enter__(self) -> Span:
         return self
 
     def __exit__(self, exc_type, exc, _tb) -> None:
@@ -142,11 +142,12 @@ def _attributes(values: dict) -> list[dict]:
 
 
 def _span_json(trace_id: str, span: Span) -> dict:
+    status: dict[str, object] = {"code": span.status}
     data = {"traceId": trace_id, "spanId": span.span_id, "name": span.name, "kind": span.kind,
             "startTimeUnixNano": str(span.start_ns), "endTimeUnixNano": str(span.end_ns),
-            "attributes": _attributes(span.attributes), "status": {"code": span.status}}
+            "attributes": _attributes(span.attributes), "status": status}
     if span.parent_id:
         data["parentSpanId"] = span.parent_id
     if span.status_message:
-        data["status"]["message"] = span.status_message
+        status["message"] = span.status_message
     return data
