@@ -128,13 +128,18 @@ def fake_image(docker_client, tmp_path_factory) -> str:
 
 
 @pytest.fixture
-def no_leftover_containers(docker_client):
-    """Asserts, after the test, that it left no claude-docker container behind."""
-    from claude_docker.container import TOOL_LABEL
+def no_leftover_containers(docker_client, tmp_path_factory):
+    """Asserts, after the test, that it left no claude-docker container behind. Only this pytest run's
+    containers count (their project is under its base temp dir): a run beside it on the same engine is
+    neither blamed nor touched."""
+    from claude_docker.container import LABEL_PREFIX, TOOL_LABEL
+
+    base = str(tmp_path_factory.getbasetemp()) + os.sep
 
     def ours():
         mine = {"label": f"{TOOL_LABEL}=claude-docker"}
-        return {c.name for c in docker_client.containers.list(all=True, filters=mine)}
+        return {c.name for c in docker_client.containers.list(all=True, filters=mine)
+                if (c.labels.get(LABEL_PREFIX + "project") or "").startswith(base)}
 
     before = ours()
     yield
