@@ -1,31 +1,66 @@
 """JSON as Claude Code reads and writes it: what its JSON.parse accepts, written back so that it reads the same.
 
-orjson (fast, strict) first. It refuses two things Claude Code's runtime accepts: a lone UTF-16 surrogate
-escape (`"\\ud83d"`, which JSON.stringify writes when a string was cut inside an emoji), and bytes that are
-not UTF-8 (read as U+FFFD before JSON.parse sees them). Those few files take the stdlib's slower path, which
-accepts both and refuses what JSON.parse refuses (NaN, Infinity).
+Two decoders, one result. The stdlib's, reading the text as Node does (bytes that are not UTF-8 become
+U+FFFD before JSON.parse sees them; a lone UTF-16 surrogate escape, which JSON.stringify writes when it cut a
+string inside an emoji, is kept), refusing what JSON.parse refuses (NaN, Infinity), and taking integers as
+orjson does. And orjson, ~2x faster but strict (it refuses those bytes and surrogates: those few documents
+take the stdlib's path). orjson's import costs ~12 ms in a process that has not loaded it yet (it pulls in
+uuid, datetime, platform...), as much as the stdlib's slower parse of ~1.5 MiB: a session's sync, which
+parses three small versions of `.claude.json`, stays with the stdlib (`orjson_pays`).
 """
 
 from __future__ import annotations
+
+import sys
+
+# From this size a document is parsed with orjson even if that means importing it.
+ORJSON_FROM = 512 << 10
+
+
+def orjson_pays(size: int) -> bool:
+    """Is orjson the cheaper decoder for a document of `size` bytes, counting its import?"""
+    return size >= ORJSON_FROM or "orjson" in sys.modules
 
 
 def _refuse_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
+def _integer(text: str) -> int | float:
+    """An integer as orjson reads it (and as JavaScript does, approximately): exact within 64 bits, beyond
+    that a float, so that one document reads the same whichever decoder took it."""
+    value = int(text)
+    return value if -(1 << 63) <= value < (1 << 64) else float(text)
+
+
+def stdlib_loads(text: str) -> object:
+    """The stdlib's decoder, reading numbers as orjson does (NaN and Infinity refused, integers as above).
+    RecursionError if nested deeper than the stdlib goes (orjson goes to 1024)."""
+    import json
+
+    return json.loads(text, parse_constant=_refuse_constant, parse_int=_integer)
+
+
+def _lenient_loads(raw: bytes) -> object:
+    # "replace" is Node's and Bun's decoding too: one U+FFFD per maximal invalid subsequence.
+    return stdlib_loads(raw.decode("utf-8", "replace"))
+
+
 def loads(raw: bytes) -> object:
     """The document in `raw`. ValueError if Claude Code could not read it either."""
+    if not orjson_pays(len(raw)):
+        try:
+            return _lenient_loads(raw)
+        except (ValueError, RecursionError):
+            pass  # refused: orjson says why (or, nested deeper than the stdlib goes, reads it)
     import orjson
 
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         strict = exc
-    import json
-
     try:
-        # "replace" is Node's and Bun's decoding too: one U+FFFD per maximal invalid subsequence.
-        return json.loads(raw.decode("utf-8", "replace"), parse_constant=_refuse_constant)
+        return _lenient_loads(raw)
     except (ValueError, RecursionError):
         raise strict from None
 

@@ -1,14 +1,21 @@
-"""The one locking discipline: a kernel lock (flock, via filelock) on a separate `.lock` file, always with a
-timeout, released by the OS if its holder dies. Held only around read-merge-write of shared files.
+"""The one locking discipline: a kernel lock (flock) on a separate `.lock` file, always with a timeout,
+released by the OS if its holder dies. Held only around read-merge-write of shared files.
 
 The config lock lives beside the Claude config it guards, keyed by its real path, so every process
-that syncs that config excludes every other, whatever its state dir or spelling of the path. filelock
-is imported only when a lock is taken: ~45 ms, and most sessions end with nothing to write.
+that syncs that config excludes every other, whatever its state dir or spelling of the path.
+
+flock straight from fcntl, as filelock did it (earlier versions used filelock: the same lock files and the
+same kernel lock, so old and new versions exclude each other): its import cost ~40 ms of a session's sync.
+The lock file is never removed: a waiter holding a descriptor of an unlinked file would lock nothing.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
+import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,21 +26,50 @@ from claude_docker.paths import ensure_private_dir, state_dir
 
 DEFAULT_TIMEOUT = 30.0
 CONFIG_LOCK = ".claude-docker-sync.lock"
+# Waiting polls: short sleeps at first (most holders hold for milliseconds), then at most this long.
+MAX_POLL = 0.05
+
+
+def _acquire(lock_path: Path, timeout: float) -> int | None:
+    """A descriptor holding the lock, or None once `timeout` seconds passed without it."""
+    # O_NONBLOCK: a FIFO put where the lock file belongs must not block the open; O_NOFOLLOW: nor a link.
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o600)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ToolError(f"the lock {lock_path} is not a regular file", exitcodes.FAILURE)
+        deadline = time.monotonic() + timeout
+        pause = 0.001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except OSError as exc:  # held by another open of the file, in this process or another
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):  # (EACCES: some network file systems)
+                    raise
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, MAX_POLL)
+    except BaseException:
+        os.close(fd)
+        raise
+    os.close(fd)
+    return None
 
 
 @contextmanager
 def locked(lock_path: Path, timeout: float = DEFAULT_TIMEOUT, code: int = exitcodes.FAILURE) -> Iterator[None]:
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(str(lock_path), timeout=timeout, mode=0o600)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise ToolError(f"timed out after {timeout:g}s waiting for the lock {lock_path}", code) from None
+    fd = _acquire(lock_path, timeout)
+    if fd is None:
+        raise ToolError(f"timed out after {timeout:g}s waiting for the lock {lock_path}", code)
     try:
         yield
     finally:
-        lock.release()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)  # released even if a forked child still holds a copy of fd
+        finally:
+            os.close(fd)
 
 
 def state_lock(name: str, timeout: float = DEFAULT_TIMEOUT, code: int = exitcodes.FAILURE):

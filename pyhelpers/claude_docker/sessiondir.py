@@ -77,7 +77,8 @@ class SessionDir:
         return manifest
 
     def write_manifest(self, manifest: dict) -> None:
-        write_atomic(self.path / MANIFEST, json.dumps(manifest, indent=1).encode())
+        # On one line: with an indent, json encodes in Python, ~10x slower (and sync out writes it per file).
+        write_atomic(self.path / MANIFEST, json.dumps(manifest).encode())
 
     def update(self, **fields) -> dict:
         manifest = self.read_manifest()

@@ -10,7 +10,6 @@ confirm guesses of their content; a plaintext copy of that key stays in the loca
 
 from __future__ import annotations
 
-import base64
 import os
 from pathlib import Path
 
@@ -48,6 +47,8 @@ def new_store_settings() -> dict:
     """store.json's encryption settings for a new store."""
     if not envspec.get("CLAUDE_DOCKER_BACKUP_AGE_RECIPIENTS"):
         return {"encryption": None}
+    import base64
+
     import pyrage
 
     lines = _read_lines("CLAUDE_DOCKER_BACKUP_AGE_RECIPIENTS", "AGE1")
@@ -103,6 +104,8 @@ class Codec:
             try:
                 self._name_key = _key_cache(sealed).read_bytes()
             except FileNotFoundError:  # another machine: the identity opens the store's copy
+                import base64
+
                 self._name_key = self._decrypt(base64.b64decode(sealed))
                 _remember(sealed, self._name_key)
         return self._name_key

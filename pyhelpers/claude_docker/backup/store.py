@@ -14,7 +14,6 @@ with missing data. Removal goes the other way: manifests first, then the chunks 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 import re
 import stat
@@ -22,6 +21,7 @@ import time
 from pathlib import Path
 
 from claude_docker import exitcodes
+from claude_docker.claudejson import orjson_pays, stdlib_loads
 from claude_docker.errors import ToolError
 from claude_docker.fsio import SYNC_EACH_MAX, fsync_dir, remove_durable, replace_file, sync_files, write_atomic
 from claude_docker.paths import backup_dir, ensure_private_dir, state_dir
@@ -33,6 +33,30 @@ CHUNK_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 CHUNK_SIZE = 1 << 20
 MAX_CHUNK = 8 << 20
 MAX_STORED_MANIFEST = 64 << 20
+# An escaped UTF-16 surrogate: the stdlib would take a lone one, which orjson (and so this store) refuses.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def loads(raw: bytes) -> object:
+    """The store's own JSON (store.json, manifests), read as strictly as orjson reads it: with the stdlib
+    where that costs less than orjson's import (claudejson.orjson_pays). ValueError if it is not JSON."""
+    if not orjson_pays(len(raw)) and not _SURROGATE_ESCAPE.search(raw):
+        try:
+            return stdlib_loads(raw.decode("utf-8"))
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
+    import orjson
+
+    return orjson.loads(raw)
+
+
+def dumps(value: object, indent: int | None = None) -> bytes:
+    """The store's JSON: compact unless `indent`. (The stdlib's C encoder: a full backup's manifest in tens
+    of milliseconds, and no orjson import for a small backup.) ValueError for what JSON can't hold."""
+    import json
+
+    separators = None if indent else (",", ":")
+    return json.dumps(value, indent=indent, separators=separators, ensure_ascii=False, allow_nan=False).encode()
 
 
 def new_snapshot_id(now: float | None = None) -> str:
@@ -91,19 +115,15 @@ class Store:
         ensure_private_dir(self.chunks)
         ensure_private_dir(self.snapshots)
         meta = {"format": FORMAT, **crypto.new_store_settings()}
-        import orjson
-
-        write_atomic(self.root / "store.json", orjson.dumps(meta, option=orjson.OPT_INDENT_2), mode=0o600)
+        write_atomic(self.root / "store.json", dumps(meta, indent=2), mode=0o600)
 
     def meta(self) -> dict:
-        import orjson
-
         try:
-            meta = orjson.loads((self.root / "store.json").read_bytes())
+            meta = loads((self.root / "store.json").read_bytes())
         except FileNotFoundError:
             raise ToolError(f"no backups yet: {self.root} holds no backup store "
                             "(`claude-docker backup create` makes one)", exitcodes.NO_GOOD_BACKUP) from None
-        except (orjson.JSONDecodeError, OSError) as exc:
+        except (ValueError, OSError) as exc:
             raise ToolError(f"the backup store's {self.root / 'store.json'} is unreadable: {exc}") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise ToolError(f"{self.root} is not a backup store of this version (format {meta!r:.40})")
@@ -114,14 +134,12 @@ class Store:
         """Whether the store is encrypted, and to whom, is pinned in the local state dir the first time this
         machine uses it: someone who can write a shared store must not be able to switch encryption off or
         add their own recipient for the backups taken after."""
-        import orjson
-
         settings = {"encryption": meta.get("encryption"), "recipients": meta.get("recipients")}
         pin = ensure_private_dir(state_dir() / "backup-keys") / f"store-{_root_key(self.root)}.json"
         try:
-            pinned = orjson.loads(pin.read_bytes())
+            pinned = loads(pin.read_bytes())
         except FileNotFoundError:
-            write_atomic(pin, orjson.dumps(settings), mode=0o600)
+            write_atomic(pin, dumps(settings), mode=0o600)
             return
         except (OSError, ValueError):
             pinned = None
@@ -158,6 +176,8 @@ class Store:
     def chunk_id(self, data: bytes) -> str:
         key = self.codec.name_key
         if key:
+            import hmac
+
             return hmac.new(key, data, hashlib.sha256).hexdigest()
         return hashlib.sha256(data).hexdigest()
 
@@ -246,12 +266,10 @@ class Store:
 
     def load(self, snapshot_id: str) -> dict:
         """A snapshot's manifest. Raises ChunkError if it can't be read or decoded."""
-        import orjson
-
         raw = self._read_regular(self.snapshots / f"{snapshot_id}.json", MAX_STORED_MANIFEST)
         try:
-            manifest = orjson.loads(self.codec.open(raw))
-        except ValueError as exc:  # (orjson's decode error is one)
+            manifest = loads(self.codec.open(raw))
+        except ValueError as exc:
             raise ChunkError(f"its manifest is unreadable ({exc})") from None
         if not isinstance(manifest, dict) or manifest.get("id") != snapshot_id:
             raise ChunkError("its manifest is not a snapshot manifest")
@@ -260,11 +278,9 @@ class Store:
     def commit(self, manifest: dict, as_parent: bool = True) -> None:
         """Make a snapshot visible: after its chunks are on disk, never before. An encrypted store keeps a
         local plaintext copy of it too (`as_parent`): the next backup compares with it without the identity."""
-        import orjson
-
         self.sync()
         ensure_private_dir(self.snapshots)
-        data = orjson.dumps(manifest)
+        data = dumps(manifest)
         write_atomic(self.snapshots / f"{manifest['id']}.json", self.codec.seal(data), mode=0o600)
         if self.codec.encrypted and as_parent:
             write_atomic(self._local_parent_path(manifest["scope"]), self.codec.compress_only(data), mode=0o600)
@@ -274,10 +290,8 @@ class Store:
 
     def local_parent(self, scope: str) -> dict | None:
         """The local copy of this store's newest backup of `scope`, if that backup is still in the store."""
-        import orjson
-
         try:
-            manifest = orjson.loads(self.codec.open(self._local_parent_path(scope).read_bytes(), plain=True))
+            manifest = loads(self.codec.open(self._local_parent_path(scope).read_bytes(), plain=True))
         except (OSError, ValueError):
             return None
         return manifest if manifest.get("id") in self.snapshot_ids() else None

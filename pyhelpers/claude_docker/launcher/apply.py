@@ -48,6 +48,7 @@ class Applier:
         self.manifest = manifest
         self.held = held
         self.claude = host_claude(manifest)
+        self._parsed: dict[bytes, object] = {}
         self.ctx = policy.Context(projects=tuple(p for p in (manifest.get("project"), manifest.get("cwd")) if p),
                                   account_switched=self._account_switched(), relaxed=policy.relaxed())
 
@@ -56,12 +57,21 @@ class Applier:
         try:
             if rec is None or self.tree.signature(rec["key"]) == rec["staged_stat"]:
                 return False  # the session left .claude.json alone: no login of its own (and nothing parsed)
-            ours = claudejson.loads(self.tree.read(rec["key"]) or b"{}")
-            base = claudejson.loads(self.base(rec) or b"{}")
-            theirs = claudejson.loads(_read_host(self.claude.claude_json) or b"{}")
+            ours = self.loads(self.tree.read(rec["key"]) or b"{}")
+            base = self.loads(self.base(rec) or b"{}")
+            theirs = self.loads(_read_host(self.claude.claude_json) or b"{}")
         except (ValueError, Invalid):
             return False
         return policy.account_switched(base, ours, theirs)
+
+    def loads(self, raw: bytes) -> object:
+        """claudejson.loads, once per content: `.claude.json`'s versions are read for the account check and
+        again for its merge (nothing changes a parsed document in place)."""
+        try:
+            return self._parsed[raw]
+        except KeyError:
+            doc = self._parsed[raw] = claudejson.loads(raw)
+            return doc
 
     def keep_aside(self, area: str, name: str, data: bytes) -> Path:
         folder = ensure_private_dir(state_dir() / area / self.sid)
@@ -117,11 +127,11 @@ class Applier:
         base_raw = self.base(rec)
         if base_raw is not None:
             try:
-                base = claudejson.loads(base_raw)
+                base = self.loads(base_raw)
             except ValueError:
                 pass  # the host's file was already invalid when the session started: merge as if new
         try:
-            ours = claudejson.loads(ours_raw)
+            ours = self.loads(ours_raw)
         except ValueError as exc:
             return self.quarantine(name, f"invalid JSON ({exc})", ours_raw)
         classify = policy.KEY_POLICIES.get(name) if "/" not in self.root_and_rel(host)[1] else None
@@ -136,7 +146,7 @@ class Applier:
         theirs = MISSING
         if host_raw is not None:
             try:
-                theirs = claudejson.loads(host_raw)
+                theirs = self.loads(host_raw)
             except ValueError:
                 theirs = None
             if not isinstance(theirs, dict):

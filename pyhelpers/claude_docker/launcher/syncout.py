@@ -81,7 +81,6 @@ def sync_out(session: SessionDir, manifest: dict) -> SyncReport:
     Each file applied is marked so in the manifest at once, so a retry after a crash or a failure (by
     `cleanup`) applies only what is left and never re-applies an older value over a newer one."""
     from claude_docker.boundary.held import HeldRecord
-    from claude_docker.locking import config_lock
 
     report = SyncReport()
     held = HeldRecord(session.session_id, manifest.get("project", ""))
@@ -94,6 +93,7 @@ def sync_out(session: SessionDir, manifest: dict) -> SyncReport:
                 changes = []
             if changes:
                 from claude_docker.backup.triggers import before_sync
+                from claude_docker.locking import config_lock
 
                 syncer = Applier(session, report, tree, manifest, held)
                 with config_lock(Path(manifest["host_config"]), code=exitcodes.SYNC_FAILED):
