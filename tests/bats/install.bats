@@ -2,6 +2,7 @@
 # install.sh for real, into a temporary HOME: idempotent, complete, and fully undone by --uninstall.
 
 load test_helper
+load complete_helper
 
 setup_file() {
   export INSTALL_HOME="$BATS_FILE_TMPDIR/home dir"
@@ -44,6 +45,30 @@ snapshot() {
   [ "${lines[1]}" = "claude-docker: function" ]
   [[ ${lines[2]} == "claude-docker, version "* ]]
   [ "${#lines[@]}" -eq 3 ]
+}
+
+@test "a plain .zshrc (no compinit of its own): TAB completes claude-docker and claude in the user's zsh" {
+  run grep -c compinit "$HOME/.zshrc"
+  [ "$output" = 0 ]
+  COMPLETE_AS_USER=1 complete_line 'claude-docker ' '*run*--*this project*'
+  [ "$status" -eq 0 ]
+  [[ $output == *"remove orphaned containers, sync back interrupted sessions"* ]]
+  COMPLETE_AS_USER=1 complete_line 'claude --output-fo' '*--output-format*'
+  [[ $output == *"claude --output-format"* ]]
+  [ ! -e "$SPY_LOG" ]
+  # its dump lives in the install, which uninstall removes
+  [ -f "$PREFIX/zcompdump" ] && [ ! -e "$HOME/.zcompdump" ]
+}
+
+@test "a .zshrc that runs compinit after the plugin: that compinit alone runs, and finds ours" {
+  export HOME="$BATS_TEST_TMPDIR/own"
+  mkdir -p "$HOME"
+  printf '. "%s/ai-assistant.zsh"\nautoload -Uz compinit && compinit -d "$HOME/my-dump"\n' "$PREFIX" >"$HOME/.zshrc"
+  rm -f "$PREFIX/zcompdump"
+  COMPLETE_AS_USER=1 complete_line 'claude-docker ' '*run*--*this project*'
+  [ "$status" -eq 0 ]
+  [[ $output == *"remove orphaned containers, sync back interrupted sessions"* ]]
+  [ -f "$HOME/my-dump" ] && [ ! -e "$PREFIX/zcompdump" ]
 }
 
 @test "a second install changes nothing" {

@@ -9,6 +9,10 @@ load test_helper
   run zsh -f -c "source '$PLUGIN'"
   [ "$status" -eq 0 ]
   [ "$output" = "" ]
+  # interactive too, where it only queues its compinit for the first prompt
+  run zsh -f -i -c "source '$PLUGIN'; print -r -- \$precmd_functions"
+  [ "$status" -eq 0 ]
+  [ "$output" = "_claude_docker_compinit" ]
   [ ! -e "$MARKER" ]
 }
 
