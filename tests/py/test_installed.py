@@ -116,7 +116,8 @@ def test_the_installed_package_holds_every_file_of_the_source(installed):
     data = [p.relative_to(PACKAGE) for p in PACKAGE.rglob("*")
             if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts]
     assert Path("recipes/Dockerfile") in data
-    missing = [str(p) for p in data if not (site / p).is_file() or (site / p).read_bytes() != (PACKAGE / p).read_bytes()]
+    missing = [str(p) for p in data
+               if not (site / p).is_file() or (site / p).read_bytes() != (PACKAGE / p).read_bytes()]
     assert not missing, f"not installed: {missing}"
     # and the installed copy's own idea of its recipe names that file
     python = installed / ".local/share/claude-docker/venv/bin/python"
