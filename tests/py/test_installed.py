@@ -166,3 +166,130 @@ def test_ctrl_c_during_claude_p_gives_claude_codes_own_status_as_the_readme_says
     assert documented, f"README's exit status row says nothing checkable about Ctrl-C: {row}"
     assert documented.group(2) == real_image.rsplit(":", 1)[1]
     assert status == int(documented.group(1)), screen[-2000:]
+
+
+# --- every command the docs show -------------------------------------------------------------------------
+
+NAMES = ("claude-docker", "claude-dr", "claude", "disaster_recovery", "find_good_backup", "restore_from_backup",
+         "verify_recovery", "log_event", "collect_metrics", "start_trace", "send_to_datadog")
+LEAD = re.compile(r"(?:%s)(?![\w-])" % "|".join(re.escape(n) for n in NAMES))
+
+
+def documented_commands() -> set[str]:
+    """Each command line in README.md and docs/*.md: fenced lines (comments cut) and inline code spans."""
+    found = set()
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        fenced = False
+        for line in doc.read_text().splitlines():
+            if line.startswith("```"):
+                fenced = not fenced
+            elif fenced:
+                text = re.sub(r"\s+#.*$", "", line).strip()
+                if not text.startswith("#") and LEAD.match(text.split("|")[-1].strip()):
+                    found.add(text)
+            else:
+                found.update(span for span in re.findall(r"`([^`]+)`", line) if LEAD.fullmatch(span.split(" ")[0]))
+    return found
+
+
+# What each documented form runs, in order (later ones use what earlier ones made): the command as typed in
+# the user's `zsh -i`, and its documented status. {held}, {backup} and {image} are filled in as they exist;
+# None: run by the named test above.
+RUNS: list[tuple[tuple[str, ...], str | None, int]] = [
+    (("claude-docker",), "claude-docker", 2),  # usage, as for any command given no subcommand
+    (("claude --version",), "claude --version", 0),
+    (("claude -p", "claude -p hi", "claude ARGS", 'claude -p "explain main.py"'), 'claude -p "explain main.py"', 0),
+    (('git diff | claude -p "review"',), 'git diff | claude -p "review"', 0),
+    (("claude --resume",), 'claude -p --continue "and again"', 0),
+    (("claude-docker run [--] ARGS",), "claude-docker run -- -p hi", 0),
+    (("claude",), None, 0),  # test_interactive_claude_starts_clean_without_the_host_install_warning
+    (("claude-docker ps",), "claude-docker ps && claude-docker ps --json", 0),
+    (("claude-docker cleanup",), "claude-docker cleanup --dry-run && claude-docker cleanup", 0),
+    (("claude-docker image build",), "claude-docker image build --tag {image}", 0),
+    (("claude-docker held",), "claude-docker held", 2),
+    (("claude-docker held list",), "CLAUDE_DOCKER_IMAGE={fake} claude set-key mcpServers '{{\"x\": {{\"command\": \"sh\"}}}}'"
+                                   " ; claude-docker held list", 0),
+    (("claude-docker held show ID", "claude-docker held show <id>", "claude-docker held show restore-<backup id>"),
+     "claude-docker held show {held}", 0),
+    (("claude-docker held apply", "claude-docker held apply ID 3", "claude-docker held apply ID N"),
+     "claude-docker held apply {held} 1", 0),
+    (("log_event", "log_event EVENT [KEY=VALUE ...]", 'log_event deploy.step level=warn message="half done" step=3'),
+     'log_event deploy.step level=warn message="half done" step=3', 0),
+    (("start_trace NAME", "start_trace release"), "start_trace release && log_event traced", 0),
+    (("collect_metrics", "claude-docker metrics collect"), "collect_metrics && claude-docker metrics collect", 0),
+    (("send_to_datadog",), "send_to_datadog", 0),
+    (("claude-docker flush",), "claude-docker flush", 0),
+    (("claude-docker health",), "claude-docker health", 0),
+    (("claude-docker doctor",), "claude-docker doctor", 0),
+    (("claude-docker backup create", "claude-docker backup create --prune"),
+     "claude-docker backup create && claude-docker backup create --prune", 0),
+    (("claude-docker backup list",), "claude-docker backup list", 0),
+    (("claude-docker backup verify [ID]",), "claude-docker backup verify && claude-docker backup verify {backup}", 0),
+    (("claude-docker backup prune [--keep-last N --keep-hourly N --keep-daily N --keep-weekly N] [--dry-run]",),
+     "claude-docker backup prune --keep-last 5 --keep-hourly 1 --keep-daily 1 --keep-weekly 1 --dry-run", 0),
+    (("find_good_backup",), "find_good_backup", 0),
+    (("verify_recovery",), "verify_recovery --no-smoke", 0),
+    (("claude-dr", "claude-dr --yes", "disaster_recovery", "claude-docker dr"),
+     "claude-dr --yes && disaster_recovery --yes && claude-docker dr --yes", 0),
+    (("claude-docker backup restore", "restore_from_backup", "restore_from_backup [ID]"),
+     "restore_from_backup {backup} --repair && claude-docker backup restore --repair", 0),
+    (("claude-docker metrics serve",), None, 0),  # test_metrics_serve_from_the_installed_copy
+]
+
+
+def test_every_documented_command_has_a_run():
+    covered = {form for forms, _, _ in RUNS for form in forms}
+    assert documented_commands() - covered == set(), "documented but never run from an installed copy"
+    assert covered - documented_commands() == set(), "run here but no longer documented"
+
+
+@pytest.mark.docker
+@pytest.mark.image
+def test_every_documented_command_runs_from_the_installed_copy(installed, real_image, fake_image, docker_client,
+                                                               no_leftover_containers):
+    from fakeintake import FakeIntake
+
+    project = logged_in_project(installed, "documented")
+    (project / "main.py").write_text("print('hi')\n")
+    image = f"claude-docker-test/installed-{os.getpid()}:1"
+    values = {"fake": fake_image, "image": image, "held": "", "backup": ""}
+    try:
+        with FakeAnthropic(reply="documented ok") as api, FakeIntake() as intake:
+            env = user_env(installed, real_image, CLAUDE_DOCKER_NETWORK="host", ANTHROPIC_BASE_URL=api.url,
+                           ANTHROPIC_API_KEY=API_KEY, DD_API_KEY="dd-test-key", CLAUDE_DOCKER_DATADOG_URL=intake.url)
+            for forms, command, expected in RUNS:
+                if command is None:
+                    continue
+                line = command.format(**values)
+                result = subprocess.run(["zsh", "-i", "-c", f"cd {shlex.quote(str(project))} && {line}"], env=env,
+                                        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+                assert result.returncode == expected, f"{forms[0]} (ran: {line}):\n{result.stdout}\n{result.stderr}"
+                assert "Traceback" not in result.stderr, result.stderr
+                settle(docker_client, installed)
+                if "set-key" in line:
+                    listing = subprocess.run(["zsh", "-i", "-c", "claude-docker held list --json"], env=env,
+                                             capture_output=True, text=True, check=True).stdout
+                    values["held"] = json.loads(listing)["records"][0]["id"]
+                if "backup create" in line:
+                    listing = subprocess.run(["zsh", "-i", "-c", "claude-docker backup list --json"], env=env,
+                                             capture_output=True, text=True, check=True).stdout
+                    values["backup"] = json.loads(listing)[-1]["id"]
+            assert api.messages_requests(), "no claude -p reached the API"
+            assert intake.requests, "send_to_datadog sent nothing"
+    finally:
+        subprocess.run(["docker", "image", "rm", "-f", image], capture_output=True)
+
+
+def test_metrics_serve_from_the_installed_copy(installed):
+    serve = subprocess.Popen([str(installed / ".local/bin/claude-docker"), "metrics", "serve", "--listen",
+                              "127.0.0.1:0"], env=user_env(installed, "unused"), stdout=subprocess.PIPE, text=True)
+    try:
+        url = serve.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        from urllib.request import urlopen
+
+        with urlopen(url + "/metrics", timeout=10) as reply:
+            assert reply.status == 200 and b"# TYPE" in reply.read()
+    finally:
+        serve.terminate()
+        serve.wait(timeout=10)
