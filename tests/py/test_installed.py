@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from fakeapi import FakeAnthropic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,7 +173,7 @@ def test_ctrl_c_during_claude_p_gives_claude_codes_own_status_as_the_readme_says
 
 NAMES = ("claude-docker", "claude-dr", "claude", "disaster_recovery", "find_good_backup", "restore_from_backup",
          "verify_recovery", "log_event", "collect_metrics", "start_trace", "send_to_datadog")
-LEAD = re.compile(r"(?:%s)(?![\w-])" % "|".join(re.escape(n) for n in NAMES))
+LEAD = re.compile(r"(?:{})(?![\w-])".format("|".join(re.escape(n) for n in NAMES)))
 
 
 def documented_commands() -> set[str]:
@@ -207,8 +208,10 @@ RUNS: list[tuple[tuple[str, ...], str | None, int]] = [
     (("claude-docker cleanup",), "claude-docker cleanup --dry-run && claude-docker cleanup", 0),
     (("claude-docker image build",), "claude-docker image build --tag {image}", 0),
     (("claude-docker held",), "claude-docker held", 2),
-    (("claude-docker held list",), "CLAUDE_DOCKER_IMAGE={fake} claude set-key mcpServers '{{\"x\": {{\"command\": \"sh\"}}}}'"
-                                   " ; claude-docker held list", 0),
+    (("claude-docker held list",),
+     ("CLAUDE_DOCKER_IMAGE={fake} claude set-key mcpServers '{{\"x\": {{\"command\": \"sh\"}}}}';"
+      " claude-docker held list"),
+     0),
     (("claude-docker held show ID", "claude-docker held show <id>", "claude-docker held show restore-<backup id>"),
      "claude-docker held show {held}", 0),
     (("claude-docker held apply", "claude-docker held apply ID 3", "claude-docker held apply ID N"),
