@@ -2,6 +2,7 @@
 #
 # Source this file from ~/.zshrc (install.sh adds that line). Sourcing defines functions and puts the
 # completions on fpath; it starts no process, prints nothing and overrides no value you set yourself.
+# If no compinit has run by the first prompt, it runs one then, so completion works with a plain .zshrc.
 #
 #   claude [ARGS...]     Claude Code in a container for the current project (ARGS reach it untouched)
 #   claude-docker CMD    the helper: run, ps, cleanup, doctor, image build (see `claude-docker --help`)
@@ -30,5 +31,20 @@ typeset -g _CLAUDE_DOCKER_ROOT=${${(%):-%x}:A:h}
     compdef _claude claude
     compdef _claude-docker claude-docker
     compdef _claude-dr claude-dr disaster_recovery
+  elif [[ -o interactive ]]; then
+    typeset -ga precmd_functions
+    precmd_functions=(${precmd_functions:#_claude_docker_compinit} _claude_docker_compinit)
   fi
+}
+
+# Once, before the first prompt: a .zshrc that never ran compinit (a plain one) gets zsh's completion
+# system, so ours work. Deferred rather than run here so that sourcing stays free of I/O, and so that a
+# compinit later in .zshrc (or a framework's) runs alone and finds ours on fpath. Its dump is kept in
+# this install's directory, which uninstall removes.
+function _claude_docker_compinit {
+  emulate -L zsh
+  precmd_functions=(${precmd_functions:#_claude_docker_compinit})
+  unfunction _claude_docker_compinit
+  (( ${+functions[compdef]} )) && return 0
+  autoload -Uz compinit && compinit -i -d "$_CLAUDE_DOCKER_ROOT/zcompdump"
 }

@@ -4,7 +4,11 @@
 # install.sh: install claude-docker for the current user (no root needed).
 #
 #   ./install.sh               install, or update in place; running it again changes nothing
-#   ./install.sh --uninstall   remove everything it installed (your ~/.claude-docker state stays)
+#   ./install.sh --uninstall   remove everything it and the tool made: the plugin, the venv, the command,
+#                              the rc block, files and directories it created, its lock files and the images
+#                              it built; asks before removing your data and logs (backups, held changes,
+#                              interrupted sessions, events, metrics, traces), and says what it kept
+#   ./install.sh --uninstall --purge   the same, and your data and logs too, without asking
 #
 # Options: --prefix DIR (default ${XDG_DATA_HOME:-~/.local/share}/claude-docker), --bin-dir DIR
 # (default ~/.local/bin), --python PATH (the interpreter for the venv, default python3),
@@ -21,6 +25,8 @@ set -u
 MARK_BEGIN='# >>> claude-docker >>>'
 MARK_END='# <<< claude-docker <<<'
 OURS=.claude-docker-install  # marks a prefix as ours: nothing else is ever replaced or removed
+CREATED=.claude-docker-created  # in the prefix: what install created outside it, one path a line
+NEW_PATHS=''
 
 say() { printf '%s\n' "$*" >&2; }
 err() { say "install.sh: $*"; exit 1; }
@@ -28,6 +34,25 @@ err() { say "install.sh: $*"; exit 1; }
 src_dir() { CDPATH='' cd -- "$(dirname -- "$0")" && pwd -P; }
 
 rc_file() { printf '%s/.zshrc' "${ZDOTDIR:-$HOME}"; }
+
+# mkdir -p, remembering each directory it had to create (uninstall removes them again when empty).
+make_dir() {
+  d=$1
+  while [ ! -d "$d" ] && [ "$d" != / ] && [ "$d" != . ]; do
+    NEW_PATHS="$NEW_PATHS$d
+"
+    d=$(dirname "$d")
+  done
+  mkdir -p "$1"
+}
+
+# Add what this run created to the prefix's record (kept across installs: uninstall reads it).
+record_created() {
+  [ -n "$NEW_PATHS" ] || return 0
+  printf '%s' "$NEW_PATHS" | while IFS= read -r p; do
+    grep -qxF -- "$p" "$PREFIX/$CREATED" 2>/dev/null || printf '%s\n' "$p" >>"$PREFIX/$CREATED"
+  done
+}
 
 # Print the rc file without our block (nothing if it has none).
 strip_block() {
@@ -82,6 +107,8 @@ install_rc() {
     check_block "$rc"
     strip_block "$rc" >"$tmp" || err "cannot read $rc"
   else
+    [ -L "$rc" ] || NEW_PATHS="${NEW_PATHS}rc:$rc
+"
     : >"$tmp"
   fi
   printf '%s\n%s\n%s\n' "$MARK_BEGIN" "$line" "$MARK_END" >>"$tmp"
@@ -157,7 +184,7 @@ compile_zsh() {
 }
 
 link_bin() {
-  mkdir -p "$BIN_DIR" || err "cannot create $BIN_DIR"
+  make_dir "$BIN_DIR" || err "cannot create $BIN_DIR"
   target="$PREFIX/venv/bin/claude-docker"
   if [ "$(readlink "$BIN_DIR/claude-docker" 2>/dev/null)" != "$target" ]; then
     ln -sf "$target" "$BIN_DIR/claude-docker" || err "cannot link $BIN_DIR/claude-docker"
@@ -173,6 +200,7 @@ do_install() {
       && ! { [ -f "$PREFIX/ai-assistant.zsh" ] && [ -d "$PREFIX/venv" ]; }; then
     err "$PREFIX is not empty and not a claude-docker install: choose another --prefix"
   fi
+  make_dir "$(dirname "$PREFIX")" || err "cannot create $PREFIX"
   mkdir -p "$PREFIX" || err "cannot create $PREFIX"
   : >"$PREFIX/$OURS"
   copy_plugin "$src"
@@ -180,10 +208,68 @@ do_install() {
   compile_zsh
   link_bin
   [ "$EDIT_RC" = 1 ] && install_rc
+  record_created
   say "claude-docker is installed; open a new zsh (or: . \"$PREFIX/ai-assistant.zsh\") and run: claude-docker doctor"
 }
 
+# The images `claude-docker image build` made for this user (its owner label), unless a container uses one.
+remove_images() {
+  command -v docker >/dev/null 2>&1 || return 0
+  refs=$(docker image ls --filter "label=io.claude-docker.owner=$(id -u):$HOME" \
+    --format '{{.Repository}}:{{.Tag}} {{.ID}}' 2>/dev/null) || return 0
+  printf '%s\n' "$refs" | while read -r ref id; do
+    [ -n "$ref" ] || continue
+    case $ref in *'<none>'*) ref=$id ;; esac
+    if docker image rm "$ref" >/dev/null 2>&1; then say "removed the image $ref"
+    else say "kept the image $ref: a container uses it (docker image rm $ref once it is gone)"; fi
+  done
+}
+
+# The tool's own files: its locks and what it derives again from the logs go; the user's data and logs
+# (backups, held changes, interrupted sessions, crash log, events, metrics, traces) only with --purge or a yes.
+remove_state() {
+  state=${CLAUDE_DOCKER_STATE_DIR:-$HOME/.claude-docker}
+  rm -f "${CLAUDE_CONFIG_DIR:-$HOME/.claude}/.claude-docker-sync.lock"
+  rm -rf "$state/locks" "$state/metrics" "$state/textfile"
+  rmdir "$state/sessions" 2>/dev/null
+  rmdir "$state" 2>/dev/null
+  kept=''
+  for p in "$state" "${CLAUDE_DOCKER_BACKUP_DIR:-}" "${CLAUDE_DOCKER_EVENTS_FILE:-$HOME/.claude-docker-events.jsonl}"* \
+      "${CLAUDE_DOCKER_METRICS_FILE:-$HOME/.claude-docker-metrics.jsonl}"* "${CLAUDE_DOCKER_TRACES_DIR:-$HOME/.claude-docker-traces}"; do
+    [ -n "$p" ] && [ -e "$p" ] && kept="$kept$p
+"
+  done
+  [ -n "$kept" ] || return 0
+  if [ "$PURGE" = 0 ] && [ -t 0 ] && [ -t 2 ]; then
+    say "your claude-docker data and logs:"
+    printf '%s' "$kept" | sed 's/^/  /' >&2
+    [ -d "$state/sessions" ] && say "  (sessions in $state/sessions hold changes not yet synced back: claude-docker cleanup)"
+    printf 'remove them too? [y/N] ' >&2
+    read -r answer || answer=n
+    case $answer in [yY]*) PURGE=1 ;; esac
+  fi
+  if [ "$PURGE" = 1 ]; then
+    printf '%s' "$kept" | while IFS= read -r p; do rm -rf "$p" && say "removed $p"; done
+  else
+    printf '%s' "$kept" | while IFS= read -r p; do say "kept $p"; done
+    say "(install.sh --uninstall --purge removes them)"
+  fi
+}
+
+# What install created outside the prefix: the rc file if empty now, directories if empty, deepest first.
+remove_created() {
+  [ -n "$1" ] || return 0
+  printf '%s\n' "$1" | LC_ALL=C sort -r | while IFS= read -r p; do
+    case $p in
+      rc:*) p=${p#rc:}; if [ -f "$p" ] && [ ! -L "$p" ] && [ ! -s "$p" ]; then rm -f "$p" && say "removed $p"; fi ;;
+      /*) rmdir "$p" 2>/dev/null ;;
+    esac
+  done
+}
+
 do_uninstall() {
+  created=$(cat "$PREFIX/$CREATED" 2>/dev/null)
+  [ -e "$PREFIX/$OURS" ] && remove_images
   rc=$(rc_file)
   if [ "$EDIT_RC" = 1 ] && [ -f "$rc" ] && grep -qxF "$MARK_BEGIN" "$rc"; then
     check_block "$rc"
@@ -198,7 +284,9 @@ do_uninstall() {
   elif [ -d "$PREFIX" ]; then
     say "left $PREFIX alone: it is not a claude-docker install"
   fi
-  say "uninstalled; your sessions' state in ${CLAUDE_DOCKER_STATE_DIR:-$HOME/.claude-docker} is left in place"
+  remove_created "$created"
+  remove_state
+  say "uninstalled"
 }
 
 main() {
@@ -206,6 +294,7 @@ main() {
   BIN_DIR=${CLAUDE_DOCKER_BIN_DIR:-$HOME/.local/bin}
   PYTHON=${CLAUDE_DOCKER_INSTALL_PYTHON:-python3}
   EDIT_RC=1
+  PURGE=0
   action=install
   while [ $# -gt 0 ]; do
     case $1 in
@@ -214,7 +303,8 @@ main() {
       --bin-dir) [ $# -ge 2 ] || err "--bin-dir needs a directory"; BIN_DIR=$2; shift ;;
       --python) [ $# -ge 2 ] || err "--python needs a path"; PYTHON=$2; shift ;;
       --no-rc) EDIT_RC=0 ;;
-      -h|--help) sed -n '3,19p' "$0" | sed 's/^# \{0,1\}//'; return 0 ;;
+      --purge) PURGE=1 ;;
+      -h|--help) sed -n '3,21p' "$0" | sed 's/^# \{0,1\}//'; return 0 ;;
       *) err "unknown option: $1 (see --help)" ;;
     esac
     shift

@@ -17,9 +17,15 @@ function collect_metrics {
 # Summary: start a trace in this shell: later log_event calls and claude runs join it (TRACEPARENT).
 # Usage: start_trace [NAME]
 function start_trace {
+  emulate -L zsh
   local line
+  # Help is for reading, not for eval.
+  if (( ${argv[(I)-h|--help]} )); then _claude_docker_helper trace start "$@"; return; fi
   line=$(_claude_docker_helper trace start --shell "$@") || return
-  [[ $line == "export TRACEPARENT=00-"* && $line != *[\;\$\`\(\&\|]* ]] || return 1  # eval only what we expect
+  if [[ $line != "export TRACEPARENT=00-"* || $line == *[\;\$\`\(\&\|]* ]]; then  # eval only what we expect
+    print -ru2 -- "start_trace: unexpected output from claude-docker trace start"
+    return 1
+  fi
   eval "$line"
 }
 

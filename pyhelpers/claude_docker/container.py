@@ -147,7 +147,9 @@ def run_argv(docker: str, spec: SessionSpec, opts: RunOptions, claude_args: list
 
 
 def default_env(home: Path, config_dir: Path | None, environ: dict) -> dict:
-    env = {"HOME": str(home), "DISABLE_AUTOUPDATER": "1"}
+    # The image's Claude Code is not the host's install: no updater, and no check of the host's
+    # ~/.local/bin/claude ("missing or broken" on every start otherwise).
+    env = {"HOME": str(home), "DISABLE_AUTOUPDATER": "1", "DISABLE_INSTALLATION_CHECKS": "1"}
     if config_dir is not None:
         env["CLAUDE_CONFIG_DIR"] = str(config_dir)
     if environ.get("USER"):

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import shutil
@@ -27,6 +28,8 @@ NPM_PACKAGE = "@anthropic-ai/claude-code-linux-x64"
 RECIPE = Path(__file__).with_name("recipes") / "Dockerfile"
 VERSION_LABEL = "io.claude-docker.claude-code-version"
 RECIPE_LABEL = "io.claude-docker.recipe"
+# Who built it (uid:HOME): a rebuild removes only its own previous image, uninstall only its own images.
+OWNER_LABEL = "io.claude-docker.owner"
 CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
 PATH_ENV = "/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin"
 ELF_MAGIC = b"\x7fELF"
@@ -161,7 +164,8 @@ def build_from_npm(client, version: str, tag: str, tarball: Path | None, log: Ca
         log(f"importing it as {tag}")
         repo, _, name_tag = tag.rpartition(":") if ":" in tag.rsplit("/", 1)[-1] else (tag, "", "latest")
         changes = [f"ENV PATH={PATH_ENV}", "ENV DISABLE_AUTOUPDATER=1", 'CMD ["claude"]',
-                   f"LABEL {VERSION_LABEL}={version}", f"LABEL {RECIPE_LABEL}=npm"]
+                   f"LABEL {VERSION_LABEL}={version}", f"LABEL {RECIPE_LABEL}=npm",
+                   f"LABEL {OWNER_LABEL}={json.dumps(owner(), ensure_ascii=False)}"]  # quoted: HOME may hold spaces
         client.api.import_image_from_file(str(rootfs), repository=repo, tag=name_tag, changes=changes)
     return client.images.get(tag).id
 
@@ -181,7 +185,7 @@ def build_from_dockerfile(client, version: str, tag: str, dockerfile: Path, tarb
             image, stream = client.images.build(
                 path=str(context), tag=tag, rm=True, forcerm=True,
                 buildargs={"CLAUDE_CODE_VERSION": version},
-                labels={VERSION_LABEL: version, RECIPE_LABEL: "dockerfile"},
+                labels={VERSION_LABEL: version, RECIPE_LABEL: "dockerfile", OWNER_LABEL: owner()},
             )
         except BuildError as exc:
             raise ToolError(f"docker build failed: {exc.msg}", exitcodes.FAILURE) from None
@@ -189,6 +193,41 @@ def build_from_dockerfile(client, version: str, tag: str, dockerfile: Path, tarb
             if "stream" in chunk and chunk["stream"].strip():
                 log(chunk["stream"].rstrip())
         return image.id
+
+
+def owner() -> str:
+    from claude_docker import paths
+
+    return f"{os.getuid()}:{paths.home()}"
+
+
+def image_id(client, tag: str) -> str | None:
+    """The id `tag` names now, if any."""
+    from docker.errors import ImageNotFound
+
+    try:
+        return client.images.get(tag).id
+    except ImageNotFound:
+        return None
+
+
+def remove_previous(client, previous: str | None, current: str, log: Callable[[str], None]) -> None:
+    """After a rebuild moved the tag: remove the image it named before, if we built it and nothing uses it
+    (the daemon refuses while any container, running or not, was made from it, or another tag names it)."""
+    from docker.errors import APIError, ImageNotFound
+
+    if previous is None or previous == current:
+        return
+    try:
+        if client.images.get(previous).labels.get(OWNER_LABEL) != owner():
+            return
+        client.images.remove(previous)
+    except ImageNotFound:
+        return
+    except APIError as exc:
+        log(f"kept the previous image {previous[7:19]}: {exc.explanation or exc}")
+        return
+    log(f"removed the previous image {previous[7:19]}")
 
 
 def default_tag(version: str = CLAUDE_CODE_VERSION) -> str:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # The zsh completions in completions/: they register through compinit, parse, follow the
-# zsh-completions layout, and complete real content when driven through zsh's completion system.
-# The live tests type into an interactive `zsh -f -i` running in a zpty pseudo-terminal (zsh's own
-# module), so no terminal, tmux or rc file is needed.
+# zsh-completions layout, match the real `claude --help` of the pinned Claude Code in the test image,
+# and complete real content when driven through zsh's completion system (complete_helper.bash).
+
+load complete_helper
 
 setup() {
   ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
@@ -22,65 +23,6 @@ assert_contains() { # haystack needle...
   for needle in "$@"; do
     [[ $haystack == *"$needle"* ]] || fail "expected to find: $needle" "in output:" "$haystack"
   done
-}
-
-# Start `zsh -f -i` in a zpty, load compinit with completions/ first in $fpath, type $1 and TAB,
-# and print what the shell drew after the TAB (escape sequences removed). Reading stops once the
-# output matches the zsh pattern $2, or after a few seconds. `docker`, `python`, `python3`,
-# `claude` and `claude-docker` on $PATH are spies: any call is recorded in $SPY_LOG.
-complete_line() {
-  local line=$1 until=${2:-'*'}
-  zsh -f -c 'zmodload zsh/zpty' 2>/dev/null || skip "the zsh/zpty module is not available"
-
-  SPY_LOG="$BATS_TEST_TMPDIR/spy.log"
-  local spy_dir="$BATS_TEST_TMPDIR/spybin" prog
-  mkdir -p "$spy_dir"
-  for prog in docker python python3 claude claude-docker; do
-    printf '#!/bin/sh\necho "%s $*" >> "%s"\n' "$prog" "$SPY_LOG" > "$spy_dir/$prog"
-    chmod +x "$spy_dir/$prog"
-  done
-
-  local driver="$BATS_TEST_TMPDIR/drive.zsh"
-  cat > "$driver" <<'EOF'
-emulate -L zsh
-setopt extended_glob
-zmodload zsh/zpty || exit 3
-local compdir=$1 line=$2 until=$3 out chunk
-trap 'zpty -d cz 2>/dev/null' EXIT
-zpty -b cz zsh -f -i || exit 4
-zpty -w cz "stty rows 100 cols 200; PS1='%% '; LISTMAX=100000; fpath=(${(q)compdir} \$fpath); autoload -Uz compinit && compinit -D -u; print -r -- RE''ADY"
-integer deadline=$(( SECONDS + 15 ))
-while (( SECONDS < deadline )) && [[ $out != *READY* ]]; do
-  if zpty -rt cz chunk; then out+=$chunk; else sleep 0.05; fi
-done
-[[ $out == *READY* ]] || { print -u2 -r -- "the shell in the zpty never got ready: $out"; exit 5; }
-zpty -w -n cz "$line"$'\t'
-out=
-deadline=$(( SECONDS + 5 ))
-while (( SECONDS < deadline )); do
-  if zpty -rt cz chunk; then
-    out+=$chunk
-    [[ ${out//$'\e'\[[0-9;?]#[a-zA-Z]/} == $~until ]] && break
-  else
-    sleep 0.05
-  fi
-done
-# Then take the rest of the listing: read until the shell has been quiet for a moment.
-integer quiet=0
-while (( SECONDS < deadline && quiet < 6 )); do
-  if zpty -rt cz chunk; then out+=$chunk; quiet=0; else sleep 0.05; (( quiet++ )); fi
-done
-# Clear the line and leave, then wait for the shell to exit so that this process reaps it.
-zpty -w -n cz $'\C-u'
-zpty -w cz 'exit'
-deadline=$(( SECONDS + 5 ))
-while (( SECONDS < deadline )) && zpty -t cz; do
-  zpty -rt cz chunk || sleep 0.05
-done
-out=${out//$'\e'\[[0-9;?]#[a-zA-Z]/}
-print -r -- ${${out//$'\r'/}//$'\a'/}
-EOF
-  run timeout 60 env PATH="$spy_dir:$PATH" HOME="$BATS_TEST_TMPDIR" zsh -f "$driver" "$COMPDIR" "$line" "$until"
 }
 
 assert_no_program_ran() {
@@ -122,24 +64,41 @@ assert_no_program_ran() {
   done
 }
 
-@test "_claude covers every option in claude --help (2.1.197)" {
-  local opt main
-  # Only the top-level function's specs count, not those of the subcommands.
-  main="$(sed -n '/^_claude() {$/,/^}$/p' "$COMPDIR/_claude")"
-  [ -n "$main" ] || fail "no _claude() function in $COMPDIR/_claude"
-  for opt in --add-dir --agent --agents --allow-dangerously-skip-permissions --allowedTools \
-    --allowed-tools --append-system-prompt --ax-screen-reader --bg --background --bare --betas \
-    --brief --chrome -c --continue --dangerously-skip-permissions -d --debug --debug-file \
-    --disable-slash-commands --disallowedTools --disallowed-tools --effort \
-    --exclude-dynamic-system-prompt-sections --fallback-model --file --fork-session --from-pr -h \
-    --help --ide --include-hook-events --include-partial-messages --input-format --json-schema \
-    --max-budget-usd --mcp-config --model -n --name --no-chrome --no-session-persistence \
-    --output-format --permission-mode --plugin-dir --plugin-url -p --print --prompt-suggestions \
-    --remote-control --remote-control-session-name-prefix --replay-user-messages -r --resume \
-    --safe-mode --session-id --setting-sources --settings --strict-mcp-config --system-prompt \
-    --tmux --tools --verbose -v --version -w --worktree; do
-    grep -qE -- "[{,'*)]${opt}[]=+[,}]" <<<"$main" || fail "_claude lacks $opt"
-  done
+# What the pinned Claude Code itself prints for --help, from the test image (no network).
+real_help() {
+  local image=${CLAUDE_DOCKER_TEST_IMAGE:-}
+  [ -n "$image" ] || skip "CLAUDE_DOCKER_TEST_IMAGE is not set (tests/run sets it)"
+  command -v docker >/dev/null 2>&1 && docker image inspect "$image" >/dev/null 2>&1 \
+    || skip "no Docker engine, or no image $image"
+  docker run --rm --network none --entrypoint claude "$image" --help
+}
+
+# compare WHAT EXPECTED ACTUAL: fail listing what one side has and the other lacks.
+compare() {
+  local missing extra
+  missing=$(comm -23 <(printf '%s\n' "$2" | sort -u) <(printf '%s\n' "$3" | sort -u) | paste -sd' ')
+  extra=$(comm -13 <(printf '%s\n' "$2" | sort -u) <(printf '%s\n' "$3" | sort -u) | paste -sd' ')
+  [ -z "$missing$extra" ] || fail "$1 differ from claude --help of the pinned Claude Code:" \
+    "  in --help, not in _claude: ${missing:-none}" "  in _claude, no longer in --help: ${extra:-none}"
+}
+
+@test "_claude completes exactly the options and commands of the pinned claude --help (from the image)" {
+  local help in_help in_comp
+  help=$(real_help)
+  [ -n "$help" ] || fail "claude --help printed nothing"
+  # Option lines are indented two spaces: "  -c, --continue   desc", "  --add-dir <directories...>".
+  in_help=$(awk '/^Options:/ { o = 1; next } /^[^ ]/ { o = 0 } o && /^  -/ {
+      sub(/^  /, ""); sub(/  .*/, ""); gsub(/ [<[][^]>]*[]>]/, "")
+      n = split($0, a, ", "); for (i = 1; i <= n; i++) print a[i] }' <<<"$help")
+  [ "$(wc -l <<<"$in_help")" -ge 40 ] || fail "could not read the options from:" "$help"
+  # Only the top-level _arguments call's specs count, not those of the subcommands.
+  in_comp=$(awk '/^_claude\(\) \{$/, /\*:: :->args/' "$COMPDIR/_claude" \
+    | grep -oP "(?<=[{,'*)])--?[A-Za-z][A-Za-z0-9-]*(?=[]=+[,}])")
+  compare "options" "$in_help" "$in_comp"
+  # Commands: "  agents [options]  desc", "  plugin|plugins  desc".
+  in_help=$(awk '/^Commands:/ { c = 1; next } c && /^  [a-z]/ { n = split($1, a, "|"); for (i = 1; i <= n; i++) print a[i] }' <<<"$help")
+  in_comp=$(sed -n '/^_claude_commands() {$/,/^}$/p' "$COMPDIR/_claude" | grep -oP "^\s+'\K[a-z-]+(?=:)")
+  compare "commands" "$in_help" "$in_comp"
 }
 
 @test "TAB after claude-docker lists its subcommands with descriptions" {

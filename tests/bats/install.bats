@@ -5,6 +5,7 @@
 # shellcheck disable=SC2030,SC2031
 
 load test_helper
+load complete_helper
 
 setup_file() {
   export INSTALL_HOME="$BATS_FILE_TMPDIR/home dir"
@@ -47,6 +48,30 @@ snapshot() {
   [ "${lines[1]}" = "claude-docker: function" ]
   [[ ${lines[2]} == "claude-docker, version "* ]]
   [ "${#lines[@]}" -eq 3 ]
+}
+
+@test "a plain .zshrc (no compinit of its own): TAB completes claude-docker and claude in the user's zsh" {
+  run grep -c compinit "$HOME/.zshrc"
+  [ "$output" = 0 ]
+  COMPLETE_AS_USER=1 complete_line 'claude-docker ' '*run*--*this project*'
+  [ "$status" -eq 0 ]
+  [[ $output == *"remove orphaned containers, sync back interrupted sessions"* ]]
+  COMPLETE_AS_USER=1 complete_line 'claude --output-fo' '*--output-format*'
+  [[ $output == *"claude --output-format"* ]]
+  [ ! -e "$SPY_LOG" ]
+  # its dump lives in the install, which uninstall removes
+  [ -f "$PREFIX/zcompdump" ] && [ ! -e "$HOME/.zcompdump" ]
+}
+
+@test "a .zshrc that runs compinit after the plugin: that compinit alone runs, and finds ours" {
+  export HOME="$BATS_TEST_TMPDIR/own"
+  mkdir -p "$HOME"
+  printf '. "%s/ai-assistant.zsh"\nautoload -Uz compinit && compinit -d "$HOME/my-dump"\n' "$PREFIX" >"$HOME/.zshrc"
+  rm -f "$PREFIX/zcompdump"
+  COMPLETE_AS_USER=1 complete_line 'claude-docker ' '*run*--*this project*'
+  [ "$status" -eq 0 ]
+  [[ $output == *"remove orphaned containers, sync back interrupted sessions"* ]]
+  [ -f "$HOME/my-dump" ] && [ ! -e "$PREFIX/zcompdump" ]
 }
 
 @test "a second install changes nothing" {
@@ -120,4 +145,54 @@ snapshot() {
   run timeout 20 "$ROOT/install.sh" --prefix "$INSTALL_HOME/.local/share/claude-docker" --bin-dir "$HOME/bin"
   [ "$status" -eq 1 ]
   [[ $output == *"too many levels of symbolic links"* ]]
+}
+
+@test "a newcomer's uninstall removes what install and the tool made, keeps data and logs until --purge" {
+  export HOME="$BATS_TEST_TMPDIR/newcomer"
+  mkdir -p "$HOME"
+  run "$ROOT/install.sh" --python "$(python3 -c 'import sys; print(sys.executable)')"
+  [ "$status" -eq 0 ]
+  [ -f "$HOME/.zshrc" ]
+  # use it: an event, an image built with the tool, a backup, the sync lock a session takes beside the config
+  run zsh -i -c 'log_event newcomer.first-hour step=1'
+  [ "$status" -eq 0 ]
+  python3 -c 'import shutil, sys, tarfile
+with tarfile.open(sys.argv[1], "w:gz") as t: t.add(shutil.which("true"), arcname="package/claude")' "$BATS_TEST_TMPDIR/npm.tgz"
+  image="claude-docker-test/uninstall-$$:1"
+  if docker info >/dev/null 2>&1; then
+    run "$HOME/.local/bin/claude-docker" image build --npm-tarball "$BATS_TEST_TMPDIR/npm.tgz" --version 0.0.1 --tag "$image"
+    [ "$status" -eq 0 ]
+  else
+    image=''
+  fi
+  mkdir -p "$HOME/.claude"
+  printf '{}' >"$HOME/.claude.json"
+  run "$HOME/.local/bin/claude-docker" backup create
+  [ "$status" -eq 0 ]
+  : >"$HOME/.claude/.claude-docker-sync.lock"
+  mkdir -p "$HOME/.claude-docker/locks" "$HOME/.claude-docker/sessions"
+
+  run "$ROOT/install.sh" --uninstall </dev/null
+  [ "$status" -eq 0 ]
+  said=$output
+  [ ! -e "$HOME/.zshrc" ] && [ ! -e "$HOME/.local" ]
+  [ ! -e "$HOME/.claude/.claude-docker-sync.lock" ]
+  [ ! -e "$HOME/.claude-docker/locks" ] && [ ! -e "$HOME/.claude-docker/sessions" ]
+  if [ -n "$image" ]; then
+    [[ $said == *"removed the image $image"* ]]
+    run docker image inspect "$image"
+    [ "$status" -ne 0 ]
+  fi
+  # the user's data and logs stay, each named
+  [[ $said == *"kept $HOME/.claude-docker"$'\n'* ]]
+  [[ $said == *"kept $HOME/.claude-docker-events.jsonl"* ]]
+  [[ $said == *"(install.sh --uninstall --purge removes them)"* ]]
+  [ -d "$HOME/.claude-docker/backups" ] && [ -f "$HOME/.claude-docker-events.jsonl" ]
+  [ -f "$HOME/.claude.json" ] && [ -d "$HOME/.claude" ]  # Claude Code's own: never ours to remove
+
+  run "$ROOT/install.sh" --uninstall --purge </dev/null
+  [ "$status" -eq 0 ]
+  [[ $output == *"removed $HOME/.claude-docker"$'\n'* ]]
+  run ls -A "$HOME"
+  [ "$(grep -v -x -e .claude -e .claude.json -e .cache -e .rustup <<<"$output")" = "" ]
 }

@@ -12,6 +12,10 @@ load test_helper
   run zsh -f -c "source '$PLUGIN'"
   [ "$status" -eq 0 ]
   [ "$output" = "" ]
+  # interactive too, where it only queues its compinit for the first prompt
+  run zsh -f -i -c "source '$PLUGIN'; print -r -- \$precmd_functions"
+  [ "$status" -eq 0 ]
+  [ "$output" = "_claude_docker_compinit" ]
   [ ! -e "$MARKER" ]
 }
 
@@ -129,4 +133,23 @@ load test_helper
   for f in "$PLUGIN" "$ROOT"/lib/*.sh "$ROOT"/completions/_*; do
     zsh -n "$f"
   done
+}
+
+@test "start_trace --help shows the help (status 0); output it can't eval is one line, status 1" {
+  create_stub python
+  export CLAUDE_DOCKER_PYTHON=$STUBS/python
+  run zsh -f -o ksh_arrays -c "source '$PLUGIN'; start_trace --help"
+  [ "$status" -eq 0 ]
+  [ "$(tr '\0' ' ' <"$BATS_TEST_TMPDIR/python.argv")" = "-I -m claude_docker trace start --help " ]
+  run zsh -f -c "source '$PLUGIN'; start_trace release"
+  [ "$status" -eq 1 ]
+  [ "$output" = "start_trace: unexpected output from claude-docker trace start" ]
+  [ -n "${CLAUDE_DOCKER_TEST_PYTHON:-}" ] || skip "CLAUDE_DOCKER_TEST_PYTHON is not set (tests/run sets it)"
+  export CLAUDE_DOCKER_PYTHON=$CLAUDE_DOCKER_TEST_PYTHON
+  run zsh -f -c "source '$PLUGIN'; start_trace --help"
+  [ "$status" -eq 0 ]
+  [[ ${lines[0]} == "Usage: claude-docker trace start [OPTIONS] [NAME]" ]]
+  run zsh -f -c "source '$PLUGIN'; start_trace release && print -r -- \$TRACEPARENT"
+  [ "$status" -eq 0 ]
+  [[ $output == 00-*-01 ]]
 }

@@ -3,6 +3,7 @@ tests/run builds the end-to-end image from)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -80,3 +81,39 @@ def test_a_package_without_the_binary_is_one_clear_error(tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith(f"claude-docker: {bad} is not a @anthropic-ai/claude-code-linux-x64 package")
     assert result.stderr.count("\n") == 1
+
+
+def test_a_rebuild_removes_its_own_previous_image_but_never_one_in_use_or_not_ours(npm_tarball, docker_client, built,
+                                                                                  tmp_path, monkeypatch):
+    from docker.errors import ImageNotFound
+
+    tag = "claude-docker-test/rebuild:1"
+    built.append(tag)
+
+    def image_of(version: str, home: Path | None = None) -> str:
+        if home is not None:
+            monkeypatch.setenv("HOME", str(home))
+        result = build("--npm-tarball", str(npm_tarball), "--version", version, "--tag", tag)
+        assert result.returncode == 0, result.stderr
+        return docker_client.images.get(tag).id
+
+    first = image_of("0.0.1")
+    assert docker_client.images.get(first).labels["io.claude-docker.owner"].startswith(f"{os.getuid()}:")
+    second = image_of("0.0.2")
+    assert second != first
+    with pytest.raises(ImageNotFound):  # no dangling image left behind
+        docker_client.images.get(first)
+    # in use by a container (even a stopped one): kept
+    user = docker_client.containers.create(second, ["true"], network_disabled=True)
+    try:
+        third = image_of("0.0.3")
+        assert docker_client.images.get(second).id == second
+    finally:
+        user.remove(force=True)
+        docker_client.images.remove(second, force=True)
+    # built by someone else (another owner): kept, even unused
+    other = tmp_path / "other home"
+    other.mkdir()
+    image_of("0.0.4", home=other)
+    assert docker_client.images.get(third).id == third
+    docker_client.images.remove(third, force=True)

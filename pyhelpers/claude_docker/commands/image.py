@@ -47,11 +47,13 @@ def build(recipe: str, version: str, tag: str | None, npm_tarball: Path | None, 
     fields = {"recipe": recipe, "tag": tag, "claude_code_version": version}
     try:
         client = dockerclient.connect(timeout=600, operation="image-build")
+        previous = imagebuild.image_id(client, tag)
         if recipe == "npm":
             image_id = imagebuild.build_from_npm(client, version, tag, npm_tarball, log)
         else:
             image_id = imagebuild.build_from_dockerfile(client, version, tag, dockerfile or imagebuild.RECIPE,
                                                         npm_tarball, log)
+        imagebuild.remove_previous(client, previous, image_id, log)
     except ToolError as exc:
         observe("claude_docker_image_builds_total", 1, recipe=recipe, outcome="error")
         events.emit("image.build", exc.message, level="error", outcome="error",
