@@ -60,15 +60,18 @@ def make_claude_home(home: Path) -> None:
 
 def wrapper_imports():
     """What the wrapper process has imported and done by the time its session ends: the run module (which
-    imports sync in and out), the start's config check, and the session log's records."""
+    imports sync in and out), the start's config check, the session log's records, and what it prepares for
+    sync out while the session runs."""
     import claude_docker.launcher.run  # noqa: F401
     from claude_docker.backup.triggers import at_start
+    from claude_docker.launcher.syncout import prepare
     from claude_docker.obs.sessionlog import SessionLog
     from claude_docker.paths import ClaudeHome
 
     at_start(ClaudeHome.from_env())
     log = SessionLog()
     log.synced("in", log.step("sync_in"), tracked=1)
+    prepare()
     return log
 
 

@@ -33,16 +33,20 @@ if sys.argv[1] == "typical":
     staged.write_text(json.dumps(doc, indent=2))
     with open(session.path / staging.config_key / "history.jsonl", "a") as f:
         f.write('{"display":"a new prompt"}\\n')
+if sys.argv[2:] == ["prepared"]:
+    from claude_docker.launcher.syncout import prepare
+
+    prepare()  # what the wrapper does while the session runs
 before = set(sys.modules)
 report = sync_out(session, manifest)
 print(json.dumps({"files": report.files, "warnings": report.warnings, "added": sorted(set(sys.modules) - before)}))
 """
 
 
-def sync_in_fresh_process(case: str) -> dict:
+def sync_in_fresh_process(case: str, *more: str) -> dict:
     env = dict(os.environ)
     env.pop("CLAUDE_DOCKER_BACKUP_INTERVAL", None)  # the default: a backup before every sync that writes
-    out = subprocess.run([sys.executable, "-I", "-c", SESSION, case], env=env, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-I", "-c", SESSION, case, *more], env=env, capture_output=True, text=True,
                          check=True, timeout=60).stdout
     return json.loads(out)
 
@@ -60,3 +64,12 @@ def test_a_sync_out_with_nothing_to_write_imports_neither_backup_nor_lock(home, 
     assert result["files"] == 0
     assert [m for m in result["added"] if m.startswith(("claude_docker.backup", "claude_docker.locking"))
             or m.split(".")[0] in HEAVY + ("zstandard", "hashlib")] == []
+
+
+def test_a_prepared_wrapper_imports_nothing_heavy_when_the_session_ends(home, claude_home):
+    result = sync_in_fresh_process("typical", "prepared")
+    assert result["files"] == 2 and result["warnings"] == []
+    late = [m for m in result["added"] if m.split(".")[0] in ("zstandard", "hashlib", "_hashlib", "subprocess")
+            or m in ("claude_docker.backup.create", "claude_docker.locking", "claude_docker.boundary.git")]
+    assert late == []
+    assert json.loads((home / ".claude.json").read_text())["numStartups"] == 2

@@ -16,7 +16,7 @@ from claude_docker import exitcodes
 from claude_docker.errors import ToolError
 from claude_docker.launcher.dockerstate import container_gone, wait_for_start
 from claude_docker.launcher.staging import host_claude
-from claude_docker.launcher.syncout import sync_out
+from claude_docker.launcher.syncout import prepare, sync_out
 from claude_docker.obs.sessionlog import SessionLog
 from claude_docker.sessiondir import SessionDir
 
@@ -68,6 +68,7 @@ def supervise(argv: list[str], session: SessionDir, manifest: dict, log: Session
             previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, lambda _s, _f: spawn_full_backup())
             signal.setitimer(signal.ITIMER_REAL, every, every)
         if wait_status is None:
+            prepare()  # with Claude Code up, before the wait: none of it is left for the session's end
             _, wait_status = os.waitpid(child, 0)
         child = 0
         status = os.waitstatus_to_exitcode(wait_status)

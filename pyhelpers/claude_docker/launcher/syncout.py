@@ -75,6 +75,24 @@ def review_shared(session: SessionDir, manifest: dict, report: SyncReport, held)
     session.write_manifest(manifest)
 
 
+def prepare() -> None:
+    """Import what sync out needs, while the session runs and its wrapper only waits: about half of a typical
+    sync out was these imports (the lock, the pre-sync backup's codec and hashing, the reviews' git), and at
+    the session's end the user waits for all of it."""
+    import subprocess  # noqa: F401 - boundary/git runs git
+
+    from claude_docker import locking  # noqa: F401
+    from claude_docker.backup.triggers import interval
+    from claude_docker.boundary import git, held, project  # noqa: F401
+
+    if interval():
+        import hashlib  # noqa: F401
+
+        import zstandard  # noqa: F401
+
+        from claude_docker.backup import create  # noqa: F401
+
+
 def sync_out(session: SessionDir, manifest: dict) -> SyncReport:
     """Apply the session's changes to the host. Raises ToolError(SYNC_FAILED) if the host can't be written.
 
