@@ -14,7 +14,10 @@ from pathlib import Path
 from claude_docker import engine, exitcodes, liveness
 from claude_docker.envspec import has_control
 from claude_docker.errors import ToolError
-from claude_docker.options import RunOptions
+
+TYPE_CHECKING = False  # not typing's import, on the hot path (mypy knows the name)
+if TYPE_CHECKING:
+    from claude_docker.options import RunOptions
 
 LABEL_PREFIX = "io.claude-docker."
 TOOL_LABEL = LABEL_PREFIX + "tool"
