@@ -27,7 +27,7 @@ class Check:
     fix: str = ""
 
     @classmethod
-    def of(cls, name: str, passed: bool, detail: str, fix: str = "") -> "Check":
+    def of(cls, name: str, passed: bool, detail: str, fix: str = "") -> Check:
         return cls(name, "ok" if passed else "fail", detail, fix if not passed else "")
 
     @property
@@ -125,7 +125,8 @@ def check_host_config(claude: ClaudeHome) -> list[Check]:
             checks.append(Check(path.name, "info", f"{path} does not exist yet"))
             continue
         except OSError as exc:
-            checks.append(Check(path.name, "fail", f"cannot read {path}: {exc.strerror}", f"check the permissions of {path}"))
+            checks.append(Check(path.name, "fail", f"cannot read {path}: {exc.strerror}",
+                                f"check the permissions of {path}"))
             continue
         problem = json_problem(key, data)  # begins with the file's name
         if problem:

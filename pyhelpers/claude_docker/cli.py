@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
         _error(describe(exc))
         return exitcodes.FAILURE
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the one error policy: click's, or a bug as one line + crash report
         click = sys.modules.get("click")
         if click is not None and isinstance(exc, click.exceptions.Abort):
             return exitcodes.INTERRUPTED

@@ -14,7 +14,12 @@ from pathlib import Path
 from claude_docker import engine, exitcodes, liveness
 from claude_docker.envspec import has_control
 from claude_docker.errors import ToolError
-from claude_docker.options import RunOptions
+
+TYPE_CHECKING = False  # not typing's import, on the hot path (mypy knows the name)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from claude_docker.options import RunOptions
 
 LABEL_PREFIX = "io.claude-docker."
 TOOL_LABEL = LABEL_PREFIX + "tool"
@@ -73,7 +78,7 @@ def container_name(project: Path, session_id: str) -> str:
     return f"claude-docker-{slug[:40]}-{session_id[:8]}"
 
 
-def passthrough_names(environ: dict, extra: tuple[str, ...]) -> list[str]:
+def passthrough_names(environ: Mapping[str, str], extra: tuple[str, ...]) -> list[str]:
     patterns = PASSTHROUGH_ENV + extra
     return sorted(n for n in environ if any(fnmatch.fnmatchcase(n, p) for p in patterns))
 
@@ -98,7 +103,8 @@ def labels(spec: SessionSpec) -> dict[str, str]:
     }
 
 
-def run_argv(docker: str, spec: SessionSpec, opts: RunOptions, claude_args: list[str], environ: dict) -> list[str]:
+def run_argv(docker: str, spec: SessionSpec, opts: RunOptions, claude_args: list[str],
+             environ: Mapping[str, str]) -> list[str]:
     argv = [docker, "run", "--rm", "--init", "--name", spec.name]
     if spec.stdin:
         argv.append("--interactive")
@@ -146,7 +152,7 @@ def run_argv(docker: str, spec: SessionSpec, opts: RunOptions, claude_args: list
     return argv
 
 
-def default_env(home: Path, config_dir: Path | None, environ: dict) -> dict:
+def default_env(home: Path, config_dir: Path | None, environ: Mapping[str, str]) -> dict[str, str]:
     # The image's Claude Code is not the host's install: no updater, and no check of the host's
     # ~/.local/bin/claude ("missing or broken" on every start otherwise).
     env = {"HOME": str(home), "DISABLE_AUTOUPDATER": "1", "DISABLE_INSTALLATION_CHECKS": "1"}

@@ -184,7 +184,8 @@ def container_started_at(sock_path: str, name: str) -> float | None:
 def stop_container(sock_path: str, name: str, grace: int = 10) -> bool:
     """Stop a container (SIGTERM, then SIGKILL after `grace` s); True once it no longer runs."""
     try:
-        status, _ = request(sock_path, f"/containers/{quote_ref(name)}/stop?t={grace}", timeout=grace + 10, method="POST")
+        status, _ = request(sock_path, f"/containers/{quote_ref(name)}/stop?t={grace}", timeout=grace + 10,
+                            method="POST")
     except OSError:
         return False
     return status in (204, 304, 404)

@@ -13,7 +13,6 @@ import errno
 import os
 from pathlib import Path
 
-
 TMP_PREFIX = ".cd-tmp-"
 
 
@@ -156,12 +155,13 @@ def put_in_dir(dir_fd: int, name: str, data: bytes | None, mode: int) -> None:
     """`name` in an open directory made to hold `data` (None: removed), durably. A link there is replaced
     or removed itself, never written through; a directory there is removed first (rmtree by descriptor
     follows no link)."""
-    import shutil
     import stat
+
+    from claude_docker import beneath
 
     try:
         if stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
-            shutil.rmtree(name, dir_fd=dir_fd)
+            beneath.rmtree_at(dir_fd, name)
     except FileNotFoundError:
         pass
     if data is None:

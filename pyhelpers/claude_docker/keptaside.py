@@ -71,10 +71,11 @@ def _privatise(area_fd: int, name: str) -> None:
 
 
 def _remove(area_fd: int, name: str, st: os.stat_result) -> None:
-    import shutil
-
     if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(name, dir_fd=area_fd, ignore_errors=True)  # by descriptor: follows no link
+        try:
+            beneath.rmtree_at(area_fd, name)  # by descriptor: follows no link
+        except OSError:
+            pass  # what is left now goes at the next prune
     else:
         os.unlink(name, dir_fd=area_fd)  # a link or a stray file: itself, never what it points at
 

@@ -31,7 +31,7 @@ class Place(namedtuple("Place", "host boot pidns machine")):
     __slots__ = ()
 
     @classmethod
-    def of(cls, record: dict) -> "Place":
+    def of(cls, record: dict) -> Place:
         """The place a session manifest records ("" for fields a manifest of an older version lacks)."""
         return cls(*(str(record.get(field) or "") for field in cls._fields))
 

@@ -47,7 +47,7 @@ class ClaudeHome(namedtuple("ClaudeHome", "config_dir claude_json custom")):
     __slots__ = ()
 
     @classmethod
-    def from_env(cls) -> "ClaudeHome":
+    def from_env(cls) -> ClaudeHome:
         raw = os.environ.get("CLAUDE_CONFIG_DIR")
         if raw:
             config_dir = Path(envspec.expand(raw))

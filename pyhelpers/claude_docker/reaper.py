@@ -16,8 +16,14 @@ def reap(client, all_users: bool, dry_run: bool) -> list[dict]:
     from claude_docker import inventory
     from claude_docker.liveness import host_name
     from claude_docker.orphans import remove_orphans
-    from claude_docker.sessiondir import (REMOVING, abandoned_creations, all_sessions, finish_removal, interrupted,
-                                          unfinished_removals)
+    from claude_docker.sessiondir import (
+        REMOVING,
+        abandoned_creations,
+        all_sessions,
+        finish_removal,
+        interrupted,
+        unfinished_removals,
+    )
 
     live = inventory.sessions(client, all_users)
     actions: list[dict] = remove_orphans(client, live, dry_run)
@@ -52,8 +58,8 @@ def _finish(session: SessionDir, manifest: dict, dry_run: bool) -> dict:
         if not dry_run:
             session.remove()
         return {"action": "remove-unstarted", "session": session.session_id}
-    from claude_docker.launcher.syncout import sync_out
     from claude_docker.errors import ToolError
+    from claude_docker.launcher.syncout import sync_out
 
     action: dict = {"action": "sync-back", "session": session.session_id, "state": manifest["state"]}
     if dry_run:

@@ -33,7 +33,7 @@ class SessionDir:
         self.path = path
 
     @classmethod
-    def create(cls, session_id: str, header: dict) -> "SessionDir":
+    def create(cls, session_id: str, header: dict) -> SessionDir:
         """Make the dir with its manifest already in it (state "starting"), so that at any instant it either
         does not exist or says whose it is. The half-made one is named after its creator's pid and start."""
         ensure_private_dir(state_dir())

@@ -14,13 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
-from synthstate import append_turns, make_state
 
 from claude_docker.backup import retention
 from claude_docker.backup.create import create
 from claude_docker.backup.restore import restore
 from claude_docker.backup.store import Store, new_snapshot_id
 from claude_docker.paths import ClaudeHome
+from synthstate import append_turns, make_state
 
 
 def cli(*args, env=None, stdin=None):

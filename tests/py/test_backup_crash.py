@@ -12,12 +12,10 @@ import subprocess
 import sys
 import time
 
-from synthstate import append_turns, make_state
-
 from claude_docker.backup.configcheck import quick_check
 from claude_docker.backup.store import Store
 from claude_docker.paths import ClaudeHome
-
+from synthstate import append_turns, make_state
 from test_backup import cli, tree
 
 KILLS = 12

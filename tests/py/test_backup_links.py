@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from synthstate import make_state
 
 from claude_docker import beneath
 from claude_docker.backup import create as create_module
@@ -25,7 +24,7 @@ from claude_docker.backup.create import create
 from claude_docker.backup.restore import RestoreError, restore
 from claude_docker.backup.store import Store
 from claude_docker.paths import ClaudeHome
-
+from synthstate import make_state
 from test_backup import cli, tree
 
 IN_ACCESS, IN_MODIFY, IN_ATTRIB, IN_OPEN, IN_MOVED_TO, IN_CREATE = 0x1, 0x2, 0x4, 0x20, 0x80, 0x100

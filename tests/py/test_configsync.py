@@ -10,9 +10,9 @@ import shutil
 import pytest
 
 from claude_docker import exitcodes
+from claude_docker.errors import ToolError
 from claude_docker.launcher.staging import Staging, sync_in, sync_state
 from claude_docker.launcher.syncout import sync_out
-from claude_docker.errors import ToolError
 from claude_docker.paths import ClaudeHome, state_dir
 from claude_docker.sessiondir import SessionDir, new_session_id
 
@@ -356,7 +356,8 @@ def test_json_nested_too_deeply_is_kept_aside_and_the_rest_applies(home, claude_
     assert host_json(claude_home / "settings.json")["theme"] == "light"
     assert "deep" not in host_json(home / ".claude.json")
     kept = state_dir() / "quarantine" / sim.session.session_id / ".claude.json"
-    assert report.quarantined == [f".claude.json: JSON nested too deeply to merge; the session's copy is kept in {kept}"]
+    assert report.quarantined == [
+        f".claude.json: JSON nested too deeply to merge; the session's copy is kept in {kept}"]
 
 
 def test_a_held_value_too_deep_to_record_does_not_stop_the_next_ones(home, claude_home):

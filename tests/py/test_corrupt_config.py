@@ -9,14 +9,13 @@ import json
 import time
 
 import pytest
-from shell import plugin_env, run_claude
 
 from claude_docker.backup.create import create
 from claude_docker.backup.store import Store
 from claude_docker.backup.triggers import before_sync
 from claude_docker.container import LABEL_PREFIX
 from claude_docker.paths import ClaudeHome
-
+from shell import plugin_env, run_claude
 from test_backup import cli
 from test_recovery import BREAKAGES
 

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from shell import helper, plugin_env, run_claude
 
 pytestmark = pytest.mark.docker

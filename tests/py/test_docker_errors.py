@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+
 from shell import plugin_env, run_claude
 from test_e2e_nonroot import as_user, user_home  # noqa: F401 (the fixture: uid 4242's HOME and venv)
 

@@ -11,9 +11,9 @@ import signal
 import subprocess
 
 import pytest
-from shell import helper, plugin_env, run_claude, start_claude, zsh_command
 
 from claude_docker.launcher.staging import transcript_dir_name
+from shell import helper, plugin_env, run_claude, start_claude, zsh_command
 
 pytestmark = pytest.mark.docker
 

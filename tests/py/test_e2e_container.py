@@ -19,6 +19,7 @@ import threading
 import time
 
 import pytest
+
 from shell import PLUGIN as PLUGIN_PATH
 from shell import helper, plugin_env, run_claude, start_claude, zsh_command
 

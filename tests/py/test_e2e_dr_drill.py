@@ -9,10 +9,10 @@ import shutil
 import subprocess
 
 import pytest
+
 from fakeapi import FakeAnthropic
 from shell import helper, plugin_env, run_claude
 from synthstate import append_turns, make_state
-
 from test_backup import tree
 
 pytestmark = [pytest.mark.docker, pytest.mark.image]

@@ -14,10 +14,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from fakeapi import FakeAnthropic
-from shell import PLUGIN
 
 from claude_docker.launcher.staging import transcript_dir_name
+from fakeapi import FakeAnthropic
+from shell import PLUGIN
 
 pytestmark = [pytest.mark.docker, pytest.mark.image]
 

@@ -11,10 +11,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from fakeapi import FakeAnthropic
-from shell import plugin_env, run_claude
 
 from claude_docker.launcher.staging import transcript_dir_name
+from fakeapi import FakeAnthropic
+from shell import plugin_env, run_claude
 
 pytestmark = [pytest.mark.docker, pytest.mark.image]
 

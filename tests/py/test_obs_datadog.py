@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from fakeintake import FakeIntake
 from test_redact import Server
 

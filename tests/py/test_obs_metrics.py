@@ -12,6 +12,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+
 from daemons import daemon, free_port, http_get
 from test_redact import Server
 

@@ -8,10 +8,10 @@ import subprocess
 import sys
 
 import pytest
-from fakeintake import FakeIntake
-from test_redact import Server
 
 from claude_docker.obs.tracing import Tracer, format_traceparent, parse_traceparent
+from fakeintake import FakeIntake
+from test_redact import Server
 
 VALID = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

@@ -47,8 +47,8 @@ def test_a_forged_git_file_gets_nothing_mounted(home):
 
 def test_guards_compare_real_paths(home, tmp_path, monkeypatch):
     from claude_docker.errors import ToolError
-    from claude_docker.paths import ClaudeHome
     from claude_docker.launcher.exposure import check_project
+    from claude_docker.paths import ClaudeHome
 
     # HOME reached through a symlink: running in it must still be refused.
     link = tmp_path / "home-link"
@@ -88,8 +88,8 @@ def no_sockets(monkeypatch):
 def refusal(project: Path, home: Path) -> str | None:
     """check_project's one line for `project`, or None if it may be mounted."""
     from claude_docker.errors import ToolError
-    from claude_docker.paths import ClaudeHome
     from claude_docker.launcher.exposure import check_project
+    from claude_docker.paths import ClaudeHome
 
     try:
         check_project(project, home, ClaudeHome.from_env())

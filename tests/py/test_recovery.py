@@ -11,12 +11,11 @@ import sys
 import time
 
 import pytest
-from shell import plugin_env, run_claude
-from synthstate import make_state
 
 from claude_docker.backup.create import create
 from claude_docker.paths import ClaudeHome
-
+from shell import plugin_env, run_claude
+from synthstate import make_state
 from test_backup import _corrupt_newest_only_chunk, cli, tree
 
 BREAKAGES = {

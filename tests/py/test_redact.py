@@ -16,10 +16,10 @@ import unicodedata
 from http.server import BaseHTTPRequestHandler
 
 import pytest
-from daemons import free_port
-from fakeintake import FakeIntake
 
 from claude_docker import redact, ui
+from daemons import free_port
+from fakeintake import FakeIntake
 
 KEY = "dd-redact-key-5f0c1a"
 

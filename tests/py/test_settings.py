@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from shell import plugin_env, run_claude
 
 from claude_docker import exitcodes
+from shell import plugin_env, run_claude
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "pyhelpers" / "claude_docker"
@@ -176,7 +176,7 @@ def _literal_in(text: str) -> list[str]:
 def test_one_default_image_one_socket_path_one_check_type():
     assert _literal_in('"claude-docker/claude-code') == ["__init__.py"]
     assert _literal_in('"/var/run/docker.sock"') == ["engine.py"]
-    assert [p for p in _literal_in("class Check") + _literal_in('namedtuple("Check"')] == ["checks.py"]
+    assert _literal_in("class Check") + _literal_in('namedtuple("Check"') == ["checks.py"]
     from claude_docker import DEFAULT_IMAGE, imagebuild
 
     assert imagebuild.default_tag() == DEFAULT_IMAGE

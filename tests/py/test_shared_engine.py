@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 
 import pytest
-from shell import helper, plugin_env, run_claude
-from test_e2e_container import _children
-from test_recovery import backed_up  # noqa: F401 (a fixture: a Claude state and a backup of it)
 
 from claude_docker.container import LABEL_PREFIX, TOOL_LABEL
 from claude_docker.liveness import Place, here, host_name, process_start
+from shell import helper, plugin_env, run_claude
+from test_e2e_container import _children
+from test_recovery import backed_up  # noqa: F401 (a fixture: a Claude state and a backup of it)
 
 pytestmark = pytest.mark.docker
 

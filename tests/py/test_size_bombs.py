@@ -22,8 +22,8 @@ from claude_docker.paths import ClaudeHome
 
 
 def cli(*args, timeout=60):
-    return subprocess.run([sys.executable, "-I", "-m", "claude_docker", *args], capture_output=True, text=True, check=False,
-                          env=os.environ, timeout=timeout)
+    return subprocess.run([sys.executable, "-I", "-m", "claude_docker", *args], capture_output=True, text=True,
+                          check=False, env=os.environ, timeout=timeout)
 
 
 def sparse(path: Path, size: int) -> Path:

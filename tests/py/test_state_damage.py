@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+
 from claude_docker.launcher.staging import Staging, sync_in, sync_state
 from claude_docker.liveness import here
 from claude_docker.paths import ClaudeHome, state_dir

@@ -9,9 +9,8 @@ import os
 import time
 
 import test_configsync
-from test_configsync import Sim, host_json
-
 from claude_docker.paths import state_dir
+from test_configsync import Sim, host_json
 
 claude_home = test_configsync.claude_home  # the fixture: a Claude state in HOME
 
@@ -104,8 +103,8 @@ def test_json_too_deep_to_merge_is_kept_aside_with_a_reason_and_the_rest_applies
     assert host_json(claude_home / "settings.json")["theme"] == "light"
     assert host_json(claude_home / "stats-cache.json") == {"a": 1, "b": 2}
     where = kept(sim, "stats-cache.json")
-    assert report.messages() == [f"not applied: stats-cache.json: JSON nested too deeply to merge; the session's "
-                                 f"copy is kept in {where}"]
+    assert report.messages() == [
+        f"not applied: stats-cache.json: JSON nested too deeply to merge; the session's copy is kept in {where}"]
     assert where.read_text() == deep
 
 
@@ -116,8 +115,8 @@ def test_kept_aside_is_said_only_of_what_was_kept(home, claude_home):
     (sim.config / "settings.json").write_text('{"theme": ')
     lines = sim.finish().messages()
     assert lines == ["not applied: CLAUDE.md: a link (links are never followed)",
-                     "not applied: settings.json: invalid JSON (unexpected end of data: line 1 column 11 (char 10)); "
-                     f"the session's copy is kept in {kept(sim, 'settings.json')}"]
+                     ("not applied: settings.json: invalid JSON (unexpected end of data: line 1 column 11 (char 10)); "
+                      f"the session's copy is kept in {kept(sim, 'settings.json')}")]
 
 
 def test_claude_codes_empty_mcp_servers_of_a_first_session_say_nothing(home, claude_home):

@@ -6,7 +6,10 @@ from __future__ import annotations
 import os
 
 from claude_docker.backup import scope
-from claude_docker.paths import ClaudeHome
+
+TYPE_CHECKING = False  # not typing's: its import costs ~5 ms (mypy knows the name)
+if TYPE_CHECKING:
+    from claude_docker.paths import ClaudeHome
 
 # A config file that must parse is read whole into memory: never more than this. Claude Code's largest,
 # `.claude.json`, holds a few MB for hundreds of projects; a larger one is no config Claude Code could load.

@@ -19,12 +19,15 @@ from claude_docker.backup.configcheck import MAX_CONFIG_FILE
 from claude_docker.backup.store import CHUNK_SIZE, ChunkError, Store, StoreBusy, in_parallel, new_snapshot_id
 from claude_docker.backup.triggers import record_full
 from claude_docker.backup.verify import manifest_problems, state_problems
-from claude_docker.errors import ToolError
+from claude_docker.errors import ToolError, describe
 from claude_docker.fsio import signature
 from claude_docker.liveness import host_name
 from claude_docker.obs import events
 from claude_docker.obs.catalog import observe
-from claude_docker.paths import ClaudeHome
+
+TYPE_CHECKING = False  # not typing's: its import costs ~5 ms (mypy knows the name)
+if TYPE_CHECKING:
+    from claude_docker.paths import ClaudeHome
 
 # A file cut into more than this many chunks of under half CHUNK_SIZE (one per append) is re-cut whole.
 MAX_SMALL_CHUNKS = 32
@@ -222,7 +225,7 @@ def create(claude: ClaudeHome, reason: str, backup_scope: str = "full", store: S
                 progress.finish()
             files = {e["path"] for e in entries if e["type"] == "file"}
             before = {k for k, e in previous.items() if e.get("type") == "file"}
-            manifest = {
+            manifest: dict = {
                 "format": 1, "id": new_snapshot_id(), "scope": backup_scope, "reason": reason, "host": host_name(),
                 "config_dir_missing": not os.path.isdir(claude.config_dir),
                 "claude": {"config_dir": str(claude.config_dir), "claude_json": str(claude.claude_json),
@@ -240,8 +243,7 @@ def create(claude: ClaudeHome, reason: str, backup_scope: str = "full", store: S
     except StoreBusy:
         raise  # not a failure of this backup: the caller says what it does instead
     except (OSError, ToolError) as exc:
-        message = getattr(exc, "message", None) or f"{exc.strerror or exc}" + (
-            f" ({exc.filename})" if getattr(exc, "filename", None) else "")
+        message = exc.message if isinstance(exc, ToolError) else describe(exc)
         observe("claude_docker_backups_total", 1, scope=backup_scope, outcome="error")
         events.emit("backup.failed", message, level="error", outcome="error", fields={"scope": backup_scope,
                                                                                       "reason": reason})

@@ -17,17 +17,21 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from claude_docker import exitcodes
 from claude_docker.backup import scope
+from claude_docker.backup.configcheck import config_files, json_problem, quick_check, read_config
 from claude_docker.backup.restore import hash_file, restore
 from claude_docker.backup.store import ChunkError, Store, in_parallel
-from claude_docker.backup.configcheck import config_files, json_problem, quick_check, read_config
 from claude_docker.backup.verify import verify
 from claude_docker.checks import Check
-from claude_docker.errors import ToolError
-from claude_docker.paths import ClaudeHome
+from claude_docker.errors import ToolError, describe
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from claude_docker.paths import ClaudeHome
 
 
 def find_good_backup(store: Store, wanted_scope: str | None = None, progress=None,
@@ -52,7 +56,7 @@ def find_good_backup(store: Store, wanted_scope: str | None = None, progress=Non
     return None, skipped
 
 
-def verify_recovery(claude: ClaudeHome, manifests: list[dict] = (), restored: dict | None = None,
+def verify_recovery(claude: ClaudeHome, manifests: Sequence[dict] = (), restored: dict | None = None,
                     image: str | None = None) -> list[Check]:
     """A pass/fail check per item: each config file Claude Code reads parses, the files of the backups are
     present, those just restored ({key: sha256}) match the backup byte for byte, and the image runs
@@ -230,5 +234,5 @@ def disaster_recovery(claude: ClaudeHome, confirm: Callable[[Recovery], bool], i
     except (ToolError, OSError) as exc:  # (a RestoreError is a ToolError)
         rec.outcome = "failed"
         observe("claude_docker_recoveries_total", 1, outcome="failed")
-        log.finish("error", getattr(exc, "message", None) or f"{exc.strerror or exc}")
+        log.finish("error", exc.message if isinstance(exc, ToolError) else describe(exc))
         raise

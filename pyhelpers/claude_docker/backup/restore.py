@@ -32,13 +32,16 @@ from pathlib import Path
 
 from claude_docker import beneath, exitcodes
 from claude_docker.backup import scope
-from claude_docker.backup.store import ChunkError, Store, in_parallel
 from claude_docker.backup.configcheck import MAX_CONFIG_FILE, json_problem
+from claude_docker.backup.store import ChunkError, Store, in_parallel
 from claude_docker.backup.verify import manifest_problems
 from claude_docker.errors import ToolError
 from claude_docker.fsio import read_capped, replace_file, sync_files
 from claude_docker.liveness import is_alive, process_start
-from claude_docker.paths import ClaudeHome
+
+TYPE_CHECKING = False  # not typing's: its import costs ~5 ms (mypy knows the name)
+if TYPE_CHECKING:
+    from claude_docker.paths import ClaudeHome
 
 STAGING_PREFIX = ".claude-docker-restore-"
 # Modes come from the backup, but never setuid, setgid, sticky, or writable by others than the user.
@@ -257,7 +260,9 @@ def _plan(store: Store, manifest: dict, claude: ClaudeHome, mode: str, force_cre
     """(files to write, each with why; directories to make; links to make), from what is on the host now.
     Every path on the way to each of them is checked first, before anything is made: a link or a
     non-directory there raises RestoreError, since it could lead the restore out of Claude's state."""
-    plan, missing_dirs, missing_links = [], [], []
+    plan: list = []
+    missing_dirs: list = []
+    missing_links: list = []
     places: set = set()  # (root, path beneath it): two keys of one file (through top-level links) meet here
     with scope.Roots(claude) as roots:
         host = _Host(roots)
@@ -443,7 +448,8 @@ def _swap_in(claude: ClaudeHome, staging: Path, plan: list, missing_dirs: list, 
                 for root, folder in dirs[i:i + DIR_BATCH]:
                     with roots.at(root):
                         fds[root, folder] = beneath.mkdirs_beneath(root, folder)
-                in_parallel(lambda job: _move(job[0], fds[job[1]], job[2]),
+                # in_parallel returns before the loop goes on: the lambda always sees this batch's fds
+                in_parallel(lambda job: _move(job[0], fds[job[1]], job[2]),  # noqa: B023
                             [(staged, where, name) for where in fds for staged, name in by_dir[where]])
                 in_parallel(os.fsync, list(fds.values()))
             finally:

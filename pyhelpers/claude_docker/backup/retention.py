@@ -91,8 +91,9 @@ def prune(store, policy: Policy, dry_run: bool = False) -> dict:
         if not dry_run:
             for snapshot_id in removed:
                 store.forget(snapshot_id)
-            if not any(chunks[s] is None for s in reasons):  # an unreadable one's chunks are unknown
-                freed = store.collect_garbage(set().union(*(chunks[s] for s in reasons)))
+            in_use = [ids for s in reasons if (ids := chunks[s]) is not None]
+            if len(in_use) == len(reasons):  # an unreadable one's chunks are unknown: nothing is collected
+                freed = store.collect_garbage(set().union(*in_use))
             from claude_docker.obs import events
 
             events.emit("backup.pruned", f"removed {len(removed)} backup(s)", outcome="ok",

@@ -1,9 +1,10 @@
 """What the policy held back from a session, kept for the user's review: `claude-docker held`.
 
 One record per session, `<state>/held/<session>/held.json`, beside copies of the files and lines it holds
-(`blobs/`), private (0700 folders, 0600 files) and pruned by age and count (keptaside.py). Each item is one change: a JSON key of a config file, a whole file, or transcript lines. Items the
-policy refused are listed too, for the record, but never applied. Applying an item writes it through the one
-safe-write path under the config lock, after a config-scope backup, and never through a link.
+(`blobs/`), private (0700 folders, 0600 files) and pruned by age and count (keptaside.py). Each item is one
+change: a JSON key of a config file, a whole file, or transcript lines. Items the policy refused are listed
+too, for the record, but never applied. Applying an item writes it through the one safe-write path under the
+config lock, after a config-scope backup, and never through a link.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class HeldRecord:
     def __init__(self, session_id: str, project: str = ""):
         self.session_id = session_id
         self.dir = held_root() / session_id
-        self.data = {"session": session_id, "project": project, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+        self.data: dict = {"session": session_id, "project": project, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                           time.gmtime()), "items": []}
         self._blob_bytes = 0
         self._unsynced: list[Path] = []
@@ -83,8 +84,8 @@ class HeldRecord:
         return self._add(item, data)
 
     def add_lines(self, root: Path, rel: str, label: str, lines: bytes, reason: str) -> dict:
-        return self._add({"kind": LINES, "root": str(root), "rel": rel, "label": label, "verdict": HOLD, "reason": reason},
-                         lines)
+        return self._add({"kind": LINES, "root": str(root), "rel": rel, "label": label, "verdict": HOLD,
+                          "reason": reason}, lines)
 
     def save(self) -> None:
         if not self.items and not (self.dir / RECORD).exists():
@@ -175,7 +176,8 @@ def _write_beneath(item: dict, data: bytes | None, append: bool = False) -> None
             mode = 0o600
         put_in_dir(d, name, data, mode)
     except OSError as exc:
-        raise ToolError(f"{item['rel']}: {exc.strerror or exc}; item {item['n']} not applied", exitcodes.FAILURE) from None
+        raise ToolError(f"{item['rel']}: {exc.strerror or exc}; item {item['n']} not applied",
+                        exitcodes.FAILURE) from None
     finally:
         os.close(d)
 

@@ -125,7 +125,8 @@ def _plain(value, depth: int = 0) -> bool:
 
 
 _LANGUAGE = re.compile(r"[A-Za-z][A-Za-z ()-]{0,39}")  # the language is spliced into the system prompt
-_TYPES = {"bool": lambda v: isinstance(v, bool), "num": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+_TYPES = {"bool": lambda v: isinstance(v, bool),
+          "num": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
           "str": lambda v: isinstance(v, str) and _plain(v), "plain": _plain,
           "language": lambda v: isinstance(v, str) and _LANGUAGE.fullmatch(v) is not None}
 
@@ -272,8 +273,8 @@ GLOBAL_REFUSED = {"bypassPermissionsModeAccepted": "it turns into a permission-b
 # Per-project entries (projects[<path>]).
 PROJECT_STATS = re.compile(r"^last[A-Z]\w*$|^exampleFiles\w*$")
 PROJECT_TRUST = frozenset({"hasTrustDialogAccepted", "hasCompletedProjectOnboarding", "projectOnboardingSeenCount"})
-PROJECT_REFUSED = {k: "it migrates into the project's MCP server approvals at the next native start"
-                   for k in ("enabledMcpjsonServers", "disabledMcpjsonServers", "enableAllProjectMcpServers")}
+PROJECT_REFUSED = dict.fromkeys(("enabledMcpjsonServers", "disabledMcpjsonServers", "enableAllProjectMcpServers"),
+                                "it migrates into the project's MCP server approvals at the next native start")
 
 
 def _within(path: str, root: str) -> bool:
@@ -284,7 +285,9 @@ def claude_json_change(path: tuple, base, ours, theirs, ctx) -> Verdict:
     key = path[0]
     if key == "projects":
         if len(path) == 1:
-            return Verdict(DESCEND, "") if isinstance(ours, dict) else Verdict(HOLD, "it would remove every project's state")
+            if isinstance(ours, dict):
+                return Verdict(DESCEND, "")
+            return Verdict(HOLD, "it would remove every project's state")
         if len(path) == 2:
             return Verdict(DESCEND, "") if isinstance(ours, dict) else Verdict(HOLD, "it removes a project's state")
         return _project_key(path[1], path[2], base, ours, ctx, path)

@@ -134,7 +134,7 @@ def show(record_id: str, as_json: bool) -> int:
     for item in record.items:
         try:
             where = str(target_of(item))
-        except Exception:  # a malformed or now-linked target still gets listed
+        except Exception:  # noqa: BLE001 - a malformed or now-linked target still gets listed
             where = f"{item['root']}/{item['rel']}"
         ui.say(f"{item['n']:>3}. [{_status(item)}] {item['label']}: {item['reason']}")
         ui.say(f"     {where}  {_preview(item)}")
@@ -191,7 +191,7 @@ def drop(record_id: str | None, drop_all: bool) -> int:
 
     if bool(record_id) == drop_all:
         raise ToolError("name one record, or --all", exitcodes.USAGE)
-    records = held.all_records() if drop_all else [held.find(record_id)]
+    records = [held.find(record_id)] if record_id else held.all_records()
     for record in records:
         held.drop(record)
     print(f"dropped {len(records)} record(s)")

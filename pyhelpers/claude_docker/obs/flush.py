@@ -33,12 +33,12 @@ def flush() -> dict:
                       pushgateway=published["pushgateway"])
         if published["error"]:
             result["errors"].append(published["error"])
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a failing sink is recorded, the others still get their turn
         result["errors"].append(f"metrics: {_reason(exc)}")
     if otlp.endpoint():
         try:
             result["otlp_traces"] = otlp.export()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - as above
             result["errors"].append(_reason(exc))
     if datadog.configured():
         try:
@@ -46,7 +46,7 @@ def flush() -> dict:
             result["datadog"] = report.to_json()
             if report.error:
                 result["errors"].append(report.error)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - as above
             result["errors"].append(f"datadog: {_reason(exc)}")
     from claude_docker import redact
 

@@ -151,7 +151,7 @@ def publish(pushgateway: str | None) -> dict:
                 push_to_gateway(base, job=PUSH_JOB, registry=registry(state, gauges),
                                 grouping_key={"instance": host_name()}, timeout=10, handler=_put_handler(query))
                 result["pushgateway"] = redact.url(pushgateway)
-            except Exception as exc:  # any failure of the push is reported, not raised
+            except Exception as exc:  # noqa: BLE001 - any failure of the push is reported, not raised
                 result["error"] = f"push to {redact.url(pushgateway)} failed: {redact.text(exc)}"
     return result
 
@@ -192,7 +192,7 @@ def live_gauges() -> dict:
         orphaned = sum(1 for s in found if s.orphaned)
         gauges["claude_docker_containers"] = {_key({"state": "running"}): float(running),
                                               _key({"state": "orphaned"}): float(orphaned)}
-    except Exception:  # no engine now: the gauge is left out rather than reported as zero
+    except Exception:  # noqa: BLE001 - no engine now: the gauge is left out rather than reported as zero
         pass
     return gauges
 
