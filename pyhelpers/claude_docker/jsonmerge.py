@@ -38,9 +38,9 @@ def same(a: object, b: object) -> bool:
         # Both at C speed, for the large equal parts of two versions of a document. Equal under == with equal
         # reprs is strictly equal: 1, 1.0 and True have different reprs, and JSON keys are strings.
         return True
-    if isinstance(a, dict):
+    if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same(v, b[k]) for k, v in a.items())
-    if isinstance(a, list):
+    if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
     return a == b
 
@@ -78,9 +78,9 @@ def merge3(base: object, ours: object, theirs: object, path: tuple[str, ...] = (
         return theirs, []
     if same(theirs, base):
         return ours, []
-    if isinstance(ours, dict) and isinstance(theirs, dict) and (base is MISSING or isinstance(base, dict)):
-        if _expiry(ours) is None or _expiry(theirs) is None:
-            return _merge_objects(base if base is not MISSING else {}, ours, theirs, path)
+    if isinstance(ours, dict) and isinstance(theirs, dict) and (base is MISSING or isinstance(base, dict)) \
+            and (_expiry(ours) is None or _expiry(theirs) is None):
+        return _merge_objects(base if base is not MISSING else {}, ours, theirs, path)
     winner, reason = _resolve(ours, theirs)
     return (ours if winner == "session" else theirs), [Conflict(path, winner, reason)]
 

@@ -68,8 +68,9 @@ assert_no_program_ran() {
 real_help() {
   local image=${CLAUDE_DOCKER_TEST_IMAGE:-}
   [ -n "$image" ] || skip "CLAUDE_DOCKER_TEST_IMAGE is not set (tests/run sets it)"
-  command -v docker >/dev/null 2>&1 && docker image inspect "$image" >/dev/null 2>&1 \
-    || skip "no Docker engine, or no image $image"
+  if ! { command -v docker >/dev/null 2>&1 && docker image inspect "$image" >/dev/null 2>&1; }; then
+    skip "no Docker engine, or no image $image"
+  fi
   docker run --rm --network none --entrypoint claude "$image" --help
 }
 

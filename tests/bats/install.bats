@@ -66,6 +66,7 @@ snapshot() {
 @test "a .zshrc that runs compinit after the plugin: that compinit alone runs, and finds ours" {
   export HOME="$BATS_TEST_TMPDIR/own"
   mkdir -p "$HOME"
+  # shellcheck disable=SC2016 # $HOME is for the user's zsh to expand, not this shell
   printf '. "%s/ai-assistant.zsh"\nautoload -Uz compinit && compinit -d "$HOME/my-dump"\n' "$PREFIX" >"$HOME/.zshrc"
   rm -f "$PREFIX/zcompdump"
   COMPLETE_AS_USER=1 complete_line 'claude-docker ' '*run*--*this project*'

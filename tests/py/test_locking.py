@@ -53,9 +53,8 @@ def test_a_holder_in_another_process_excludes_us_until_the_timeout(tmp_path, cod
     holder = start_holder(code, path)
     try:
         start = time.monotonic()
-        with pytest.raises(ToolError) as caught:
-            with locked(path, timeout=0.3, code=exitcodes.SYNC_FAILED):
-                pytest.fail("took a lock another process holds")
+        with pytest.raises(ToolError) as caught, locked(path, timeout=0.3, code=exitcodes.SYNC_FAILED):
+            pytest.fail("took a lock another process holds")
         assert 0.3 <= time.monotonic() - start < 2
         assert caught.value.code == exitcodes.SYNC_FAILED
         assert caught.value.message == f"timed out after 0.3s waiting for the lock {path}"
@@ -123,23 +122,19 @@ def test_two_threads_of_one_process_exclude_each_other(tmp_path):
 def test_a_planted_link_or_fifo_is_no_lock(tmp_path):
     link = tmp_path / "link.lock"
     link.symlink_to(tmp_path / "elsewhere")
-    with pytest.raises(OSError):
-        with locked(link, timeout=0.1):
-            pass
+    with pytest.raises(OSError), locked(link, timeout=0.1):
+        pass
     assert not (tmp_path / "elsewhere").exists()
     fifo = tmp_path / "fifo.lock"
     os.mkfifo(fifo)
-    with pytest.raises(ToolError, match="is not a regular file"):
-        with locked(fifo, timeout=0.1):
-            pass
+    with pytest.raises(ToolError, match="is not a regular file"), locked(fifo, timeout=0.1):
+        pass
 
 
 def test_the_config_lock_is_beside_the_config_under_its_real_path(tmp_path):
     real = tmp_path / "real"
     real.mkdir()
     (tmp_path / "alias").symlink_to(real)
-    with config_lock(tmp_path / "alias"):
-        with pytest.raises(ToolError):
-            with config_lock(real, timeout=0.1):
-                pass
+    with config_lock(tmp_path / "alias"), pytest.raises(ToolError), config_lock(real, timeout=0.1):
+        pass
     assert (real / ".claude-docker-sync.lock").is_file()

@@ -76,8 +76,8 @@ class Codec:
         self.encrypted = meta.get("encryption") == "age"
         self.meta = meta
         self.root = root
-        self._recipients = None
-        self._identities = None
+        self._recipients: list | None = None
+        self._identities: list | None = None
         self._name_key: bytes | None = None
         import threading
 

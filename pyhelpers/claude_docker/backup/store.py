@@ -26,6 +26,10 @@ from claude_docker.errors import ToolError
 from claude_docker.fsio import SYNC_EACH_MAX, fsync_dir, remove_durable, replace_file, sync_files, write_atomic
 from claude_docker.paths import backup_dir, ensure_private_dir, state_dir
 
+TYPE_CHECKING = False  # not typing's: the pre-sync backup's path stays light (mypy knows the name)
+if TYPE_CHECKING:
+    from claude_docker.backup.crypto import Codec
+
 FORMAT = 1
 ID_PATTERN = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{6}$")
 CHUNK_PATTERN = re.compile(r"^[0-9a-f]{64}$")
@@ -97,7 +101,7 @@ class Store:
         self.root = root or backup_dir()
         self.chunks = self.root / "chunks"
         self.snapshots = self.root / "snapshots"
-        self._codec = None
+        self._codec: Codec | None = None
         self._unsynced: list[Path] = []  # chunks written since the last sync
 
     # --- setup and locking -----------------------------------------------------------------------
@@ -148,7 +152,7 @@ class Store:
                             f"last used the store (pinned in {pin}): refusing to use it", exitcodes.FAILURE)
 
     @property
-    def codec(self):
+    def codec(self) -> Codec:
         if self._codec is None:
             from claude_docker.backup import crypto
 
@@ -294,7 +298,7 @@ class Store:
             manifest = loads(self.codec.open(self._local_parent_path(scope).read_bytes(), plain=True))
         except (OSError, ValueError):
             return None
-        return manifest if manifest.get("id") in self.snapshot_ids() else None
+        return manifest if isinstance(manifest, dict) and manifest.get("id") in self.snapshot_ids() else None
 
     def forget(self, snapshot_id: str) -> None:
         remove_durable(self.snapshots / f"{snapshot_id}.json")

@@ -18,11 +18,14 @@ from claude_docker import claudejson
 from claude_docker.boundary import policy
 from claude_docker.fsio import append_durable, is_transient, write_atomic
 from claude_docker.jsonmerge import MISSING, merge3, same
-from claude_docker.launcher.report import SyncReport
 from claude_docker.launcher.stagedtree import Invalid, StagedTree
 from claude_docker.launcher.staging import host_claude
 from claude_docker.paths import ensure_private_dir, state_dir
-from claude_docker.sessiondir import SessionDir
+
+TYPE_CHECKING = False  # not typing's: its import costs milliseconds of claude's start (mypy knows the name)
+if TYPE_CHECKING:
+    from claude_docker.launcher.report import SyncReport
+    from claude_docker.sessiondir import SessionDir
 
 
 def _read_host(path: Path) -> bytes | None:
@@ -213,7 +216,7 @@ class Applier:
             return self.deleted(name, host)
         base = self.base(rec)
         theirs = _read_host(host)
-        if ours == theirs or ours == base:
+        if ours in (theirs, base):
             return
         if theirs != base:
             self.report.conflicts.append(f"{name}: kept the session's version (the later writer wins)")

@@ -8,7 +8,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 from claude_docker.container import default_env
-from claude_docker.paths import ClaudeHome
+
+TYPE_CHECKING = False  # not typing's: its import costs milliseconds of claude's start (mypy knows the name)
+if TYPE_CHECKING:
+    from claude_docker.paths import ClaudeHome
 
 
 def _resource_attributes(existing: str, values: dict) -> str:

@@ -7,8 +7,11 @@ from pathlib import Path
 
 from claude_docker.container import Mount
 from claude_docker.launcher.exposure import is_within
-from claude_docker.launcher.staging import Staging, SyncIn
-from claude_docker.options import RunOptions
+
+TYPE_CHECKING = False  # not typing's: its import costs milliseconds of claude's start (mypy knows the name)
+if TYPE_CHECKING:
+    from claude_docker.launcher.staging import Staging, SyncIn
+    from claude_docker.options import RunOptions
 
 
 def plan_mounts(staging: Staging, synced: SyncIn, project: Path, opts: RunOptions, user_home: Path,

@@ -7,7 +7,10 @@ import stat
 
 from claude_docker import beneath
 from claude_docker.fsio import signature
-from claude_docker.sessiondir import SessionDir
+
+TYPE_CHECKING = False  # not typing's: its import costs milliseconds of claude's start (mypy knows the name)
+if TYPE_CHECKING:
+    from claude_docker.sessiondir import SessionDir
 
 MAX_STAGED_FILE = 64 * 1024 * 1024
 
@@ -27,7 +30,7 @@ class StagedTree:
     def __init__(self, session: SessionDir):
         self.root = beneath.open_dir(session.path)
 
-    def __enter__(self) -> "StagedTree":
+    def __enter__(self) -> StagedTree:
         return self
 
     def __exit__(self, *_exc) -> None:

@@ -25,7 +25,10 @@ from claude_docker.boundary import policy, transcripts
 from claude_docker.errors import ToolError
 from claude_docker.fsio import is_transient, signature
 from claude_docker.paths import ClaudeHome, ensure_private_dir
-from claude_docker.sessiondir import SessionDir
+
+TYPE_CHECKING = False  # not typing's: its import costs milliseconds of claude's start (mypy knows the name)
+if TYPE_CHECKING:
+    from claude_docker.sessiondir import SessionDir
 
 ALWAYS_SHARED = ("projects",)
 

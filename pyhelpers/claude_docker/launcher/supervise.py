@@ -17,8 +17,11 @@ from claude_docker.errors import ToolError
 from claude_docker.launcher.dockerstate import container_gone, wait_for_start
 from claude_docker.launcher.staging import host_claude
 from claude_docker.launcher.syncout import prepare, sync_out
-from claude_docker.obs.sessionlog import SessionLog
-from claude_docker.sessiondir import SessionDir
+
+TYPE_CHECKING = False  # not typing's: its import costs milliseconds of claude's start (mypy knows the name)
+if TYPE_CHECKING:
+    from claude_docker.obs.sessionlog import SessionLog
+    from claude_docker.sessiondir import SessionDir
 
 # Signals for Claude Code: passed to the docker CLI, which proxies them into the container. This process
 # never dies of them, so that it can sync the session's config back when Claude Code has exited.

@@ -16,7 +16,10 @@ from claude_docker.launcher.apply import Applier
 from claude_docker.launcher.report import SyncReport
 from claude_docker.launcher.stagedtree import Invalid, StagedTree
 from claude_docker.launcher.staging import host_claude, kind_of
-from claude_docker.sessiondir import SessionDir
+
+TYPE_CHECKING = False  # not typing's: its import costs milliseconds of claude's start (mypy knows the name)
+if TYPE_CHECKING:
+    from claude_docker.sessiondir import SessionDir
 
 
 def pending_changes(tree: StagedTree, manifest: dict) -> list[dict]:
