@@ -1,5 +1,6 @@
 """What sync keeps aside for the user, in the state dir: `held/` (changes held for review, boundary/held.py),
-`quarantine/` (files not applied) and `conflicts/` (the other side of a conflict), one folder per session.
+`quarantine/` (files not applied) and `conflicts/` (the other side of a conflict), one folder per session;
+and `damaged/`, the tool's own state set aside as damaged (damage.py), a file or a folder each.
 
 Each holds copies of Claude's config, tokens included, so none may grow forever or be readable by others:
 folders are 0700 and files 0600 (older ones are fixed here), and they are pruned by age and count, at the
@@ -17,7 +18,8 @@ import time
 from claude_docker import beneath
 from claude_docker.paths import state_dir
 
-AREAS = ("held", "quarantine", "conflicts")
+AREAS = ("held", "quarantine", "conflicts", "damaged")
+LOOSE_FILES = ("damaged",)  # the tool's own state set aside (damage.py): a file there is an entry, not debris
 # A quarantined file or a conflict's other side is there to look at right after a session; a month on, nobody
 # does, and each is one more copy of config and tokens on disk.
 MAX_AGE_DAYS = 30
@@ -53,8 +55,11 @@ def _pending(area_fd: int, name: str) -> bool:
 
 def _privatise(area_fd: int, name: str) -> None:
     """A session folder made before folders were private: it and everything below it, 0700 and 0600."""
-    top = beneath.open_beneath(area_fd, name, os.O_RDONLY | os.O_DIRECTORY)
+    top = beneath.open_beneath(area_fd, name, os.O_RDONLY | os.O_NONBLOCK)
     try:
+        if not stat.S_ISDIR(os.fstat(top).st_mode):  # a loose file (damaged/): itself only
+            os.fchmod(top, 0o600)
+            return
         os.fchmod(top, 0o700)
         for rel, _st, kind in beneath.walk(top):
             if kind in ("file", "dir"):
@@ -99,12 +104,13 @@ def prune_area(area: str, now: float | None = None) -> list[str]:
                 continue
         entries.sort(key=lambda e: e[1].st_mtime, reverse=True)
         for rank, (name, st) in enumerate(entries):
-            if not stat.S_ISDIR(st.st_mode):
+            loose = area in LOOSE_FILES and stat.S_ISREG(st.st_mode)
+            if not stat.S_ISDIR(st.st_mode) and not loose:
                 _remove(area_fd, name, st)
                 continue
             age_days = (now - st.st_mtime) / DAY
             if rank < MAX_ENTRIES and age_days <= MAX_AGE_DAYS:
-                if stat.S_IMODE(st.st_mode) != 0o700:
+                if stat.S_IMODE(st.st_mode) != (0o600 if loose else 0o700):
                     _privatise(area_fd, name)
                 continue
             pending = area == "held" and _pending(area_fd, name)
@@ -159,7 +165,7 @@ def summary() -> tuple[list[str], list[str]]:
             if stat.S_IMODE(top.st_mode) & 0o077:
                 exposed.append(str(state_dir() / area))
             for rel, st, kind in beneath.walk(area_fd):
-                folders += "/" not in rel and kind == "dir"
+                folders += "/" not in rel and (kind == "dir" or area in LOOSE_FILES)
                 size += st.st_size if kind == "file" else 0
                 if kind in ("file", "dir") and stat.S_IMODE(st.st_mode) & 0o077:
                     exposed.append(f"{state_dir() / area}/{rel}")

@@ -150,3 +150,23 @@ def test_doctor_lists_what_is_kept_aside_and_warns_of_copies_others_can_read(hom
                          check=False, text=True, env=os.environ, timeout=120)
     names = [c["name"] for c in json.loads(out.stdout)["checks"]]
     assert "kept aside" in names
+
+
+def test_the_tools_damaged_state_is_kept_private_a_while_then_pruned(home, umask_022):
+    from claude_docker import damage
+
+    cursor = state_dir() / "cursor.json"
+    cursor.parent.mkdir(parents=True, exist_ok=True)
+    cursor.write_text("{not json")
+    os.chmod(cursor, 0o644)
+    moved = damage.set_aside(cursor, "not JSON", "the exporter resumes at the log's end")
+    old = state_dir() / "damaged" / "ancient-session"
+    old.mkdir()
+    (old / "session.json").write_text("[]")
+    aged(old, keptaside.MAX_AGE_DAYS + 1)
+    keptaside.prune()
+    assert moved is not None and os.listdir(state_dir() / "damaged") == [moved.name]  # a file is an entry
+    assert mode(moved) == 0o600 and mode(state_dir() / "damaged") == 0o700
+    aged(moved, keptaside.MAX_AGE_DAYS + 1)
+    keptaside.prune()
+    assert os.listdir(state_dir() / "damaged") == []
