@@ -229,13 +229,22 @@ remove_images() {
 # (backups, held changes, interrupted sessions, crash log, events, metrics, traces) only with --purge or a yes.
 remove_state() {
   state=${CLAUDE_DOCKER_STATE_DIR:-$HOME/.claude-docker}
-  rm -f "${CLAUDE_CONFIG_DIR:-$HOME/.claude}/.claude-docker-sync.lock"
-  rm -rf "$state/locks" "$state/metrics" "$state/textfile"
   rmdir "$state/sessions" 2>/dev/null
+  if [ -d "$state/sessions" ]; then
+    # A session still running (or not yet synced back) needs its locks: they are never removed under it.
+    say "kept the tool's locks: $state/sessions holds sessions not finished"
+  else
+    rm -f "${CLAUDE_CONFIG_DIR:-$HOME/.claude}/.claude-docker-sync.lock"
+    rm -rf "$state/locks" "$state/metrics" "$state/textfile"
+  fi
   rmdir "$state" 2>/dev/null
+  events=${CLAUDE_DOCKER_EVENTS_FILE:-$HOME/.claude-docker-events.jsonl}
+  metrics=${CLAUDE_DOCKER_METRICS_FILE:-$HOME/.claude-docker-metrics.jsonl}
   kept=''
-  for p in "$state" "${CLAUDE_DOCKER_BACKUP_DIR:-}" "${CLAUDE_DOCKER_EVENTS_FILE:-$HOME/.claude-docker-events.jsonl}"* \
-      "${CLAUDE_DOCKER_METRICS_FILE:-$HOME/.claude-docker-metrics.jsonl}"* "${CLAUDE_DOCKER_TRACES_DIR:-$HOME/.claude-docker-traces}"; do
+  # The logs and their rotations (`log.1` … `log.N`), never another file whose name only begins the same.
+  for p in "$state" "${CLAUDE_DOCKER_BACKUP_DIR:-}" "$events" "$events".[0-9]* "$metrics" "$metrics".[0-9]* \
+      "${CLAUDE_DOCKER_TRACES_DIR:-$HOME/.claude-docker-traces}"; do
+    case $p in "$events".*[!0-9]* | "$metrics".*[!0-9]*) continue ;; esac
     [ -n "$p" ] && [ -e "$p" ] && kept="$kept$p
 "
   done
@@ -281,11 +290,13 @@ do_uninstall() {
   fi
   if [ -e "$PREFIX/$OURS" ]; then
     rm -rf "$PREFIX" && say "removed $PREFIX"
+    remove_created "$created"
+    remove_state
   elif [ -d "$PREFIX" ]; then
-    say "left $PREFIX alone: it is not a claude-docker install"
+    say "left $PREFIX alone: it is not a claude-docker install (nor was the tool's state touched)"
+  else
+    remove_state  # uninstalled before: what is left is the tool's state, the user's data and logs (--purge)
   fi
-  remove_created "$created"
-  remove_state
   say "uninstalled"
 }
 

@@ -41,16 +41,27 @@ def stdlib_loads(text: str) -> object:
     return json.loads(text, parse_constant=_refuse_constant, parse_int=_integer)
 
 
-def _lenient_loads(raw: bytes) -> object:
-    # "replace" is Node's and Bun's decoding too: one U+FFFD per maximal invalid subsequence.
+def lenient_loads(raw: bytes) -> object:
+    """What Claude Code reads in `raw`, with the stdlib alone (no orjson import: the check at every start).
+    "replace" is Node's and Bun's decoding too: one U+FFFD per maximal invalid subsequence."""
     return stdlib_loads(raw.decode("utf-8", "replace"))
+
+
+def is_utf8(raw: bytes) -> bool:
+    """Can these bytes go to the host as they are? Other readers (a strict parser, a backup's check) must
+    read what Claude Code reads."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def loads(raw: bytes) -> object:
     """The document in `raw`. ValueError if Claude Code could not read it either."""
     if not orjson_pays(len(raw)):
         try:
-            return _lenient_loads(raw)
+            return lenient_loads(raw)
         except (ValueError, RecursionError):
             pass  # refused: orjson says why (or, nested deeper than the stdlib goes, reads it)
     import orjson
@@ -60,7 +71,7 @@ def loads(raw: bytes) -> object:
     except orjson.JSONDecodeError as exc:
         strict = exc
     try:
-        return _lenient_loads(raw)
+        return lenient_loads(raw)
     except (ValueError, RecursionError):
         raise strict from None
 

@@ -83,7 +83,7 @@ def _damaged_obs_state() -> list[Path]:
             found.append(state)
     except FileNotFoundError:
         pass
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         found.append(state)
     folder = settings.cursor_file("-").parent
     try:
@@ -93,6 +93,6 @@ def _damaged_obs_state() -> list[Path]:
     for path in cursors:
         try:
             jsonl.Cursor.from_json(json.loads(path.read_bytes()))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             found.append(path)
     return found

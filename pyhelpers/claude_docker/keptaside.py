@@ -54,15 +54,19 @@ def _pending(area_fd: int, name: str) -> bool:
 
 
 def _privatise(area_fd: int, name: str) -> None:
-    """A session folder made before folders were private: it and everything below it, 0700 and 0600."""
+    """A kept entry and everything below it made private (0700 folders, 0600 files): older versions made them
+    with the umask's modes. Only what is loose is changed."""
     top = beneath.open_beneath(area_fd, name, os.O_RDONLY | os.O_NONBLOCK)
     try:
-        if not stat.S_ISDIR(os.fstat(top).st_mode):  # a loose file (damaged/): itself only
-            os.fchmod(top, 0o600)
+        st = os.fstat(top)
+        if not stat.S_ISDIR(st.st_mode):  # a loose file (damaged/): itself only
+            if stat.S_IMODE(st.st_mode) != 0o600:
+                os.fchmod(top, 0o600)
             return
-        os.fchmod(top, 0o700)
-        for rel, _st, kind in beneath.walk(top):
-            if kind in ("file", "dir"):
+        if stat.S_IMODE(st.st_mode) != 0o700:
+            os.fchmod(top, 0o700)
+        for rel, inner, kind in beneath.walk(top):
+            if kind in ("file", "dir") and stat.S_IMODE(inner.st_mode) != (0o700 if kind == "dir" else 0o600):
                 try:
                     fd = beneath.open_beneath(top, rel, os.O_RDONLY | os.O_NONBLOCK)
                 except OSError:
@@ -110,11 +114,11 @@ def prune_area(area: str, now: float | None = None) -> list[str]:
                 continue
             age_days = (now - st.st_mtime) / DAY
             if rank < MAX_ENTRIES and age_days <= MAX_AGE_DAYS:
-                if stat.S_IMODE(st.st_mode) != (0o600 if loose else 0o700):
-                    _privatise(area_fd, name)
+                _privatise(area_fd, name)
                 continue
             pending = area == "held" and _pending(area_fd, name)
             if pending and rank < MAX_ENTRIES and age_days <= PENDING_MAX_AGE_DAYS:
+                _privatise(area_fd, name)
                 continue
             _remove(area_fd, name, st)
             if pending:

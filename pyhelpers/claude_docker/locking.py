@@ -30,13 +30,19 @@ CONFIG_LOCK = ".claude-docker-sync.lock"
 MAX_POLL = 0.05
 
 
-def _acquire(lock_path: Path, timeout: float) -> int | None:
-    """A descriptor holding the lock, or None once `timeout` seconds passed without it."""
+def _acquire(lock_path: Path, timeout: float, code: int) -> int | None:
+    """A descriptor holding the lock, or None once `timeout` seconds passed without it. A lock that can't be
+    taken at all (a link or a FIFO in its place, no permission) is ToolError(code), one line."""
     # O_NONBLOCK: a FIFO put where the lock file belongs must not block the open; O_NOFOLLOW: nor a link.
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o600)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o600)
+    except OSError as exc:
+        from claude_docker.errors import describe
+
+        raise ToolError(f"cannot take the lock: {describe(exc)}", code) from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ToolError(f"the lock {lock_path} is not a regular file", exitcodes.FAILURE)
+            raise ToolError(f"the lock {lock_path} is not a regular file", code)
         deadline = time.monotonic() + timeout
         pause = 0.001
         while True:
@@ -60,7 +66,7 @@ def _acquire(lock_path: Path, timeout: float) -> int | None:
 
 @contextmanager
 def locked(lock_path: Path, timeout: float = DEFAULT_TIMEOUT, code: int = exitcodes.FAILURE) -> Iterator[None]:
-    fd = _acquire(lock_path, timeout)
+    fd = _acquire(lock_path, timeout, code)
     if fd is None:
         raise ToolError(f"timed out after {timeout:g}s waiting for the lock {lock_path}", code)
     try:

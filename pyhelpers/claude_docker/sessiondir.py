@@ -69,7 +69,7 @@ class SessionDir:
         """The manifest; Damaged if it is not one this tool writes (so nothing below trips over it)."""
         try:
             manifest = json.loads((self.path / MANIFEST).read_bytes())
-        except ValueError as exc:  # (UnicodeDecodeError too)
+        except (ValueError, RecursionError) as exc:  # (UnicodeDecodeError too; nested past any manifest)
             raise Damaged(f"not JSON: {exc}") from None
         problem = manifest_problem(manifest)
         if problem:

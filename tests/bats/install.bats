@@ -33,7 +33,7 @@ snapshot() {
   [ "$status" -eq 0 ]
   [[ $output == "claude-docker, version "* ]]
   # byte-compiled
-  ls "$PREFIX"/venv/lib/python*/site-packages/claude_docker/__pycache__/session.*.pyc
+  ls "$PREFIX"/venv/lib/python*/site-packages/claude_docker/launcher/__pycache__/run.*.pyc
 }
 
 @test "the rc file gets exactly one block and keeps the user's own lines" {
@@ -105,8 +105,10 @@ snapshot() {
   run "$ROOT/install.sh" --prefix "$other" --no-rc
   [ "$status" -eq 1 ]
   [ "$output" = "install.sh: $other is not empty and not a claude-docker install: choose another --prefix" ]
+  mkdir -p "$HOME/.claude-docker/locks"
   run "$ROOT/install.sh" --prefix "$other" --uninstall --no-rc
   [ -d "$other/lib/python3.11" ]
+  [ -d "$HOME/.claude-docker/locks" ]  # nor the tool's state of the install that is there
 }
 
 @test "a symlinked rc file stays a link with its mode, and a broken block is refused" {
@@ -172,6 +174,9 @@ with tarfile.open(sys.argv[1], "w:gz") as t: t.add(shutil.which("true"), arcname
   [ "$status" -eq 0 ]
   : >"$HOME/.claude/.claude-docker-sync.lock"
   mkdir -p "$HOME/.claude-docker/locks" "$HOME/.claude-docker/sessions"
+  : >"$HOME/.claude-docker-events.jsonl.1"  # a rotation: the tool's
+  mkdir -p "$HOME/.claude-docker-events.jsonl-archive"  # a name that only begins the same: the user's
+  : >"$HOME/.claude-docker-events.jsonl-archive/mine"
 
   run "$ROOT/install.sh" --uninstall </dev/null
   [ "$status" -eq 0 ]
@@ -194,6 +199,9 @@ with tarfile.open(sys.argv[1], "w:gz") as t: t.add(shutil.which("true"), arcname
   run "$ROOT/install.sh" --uninstall --purge </dev/null
   [ "$status" -eq 0 ]
   [[ $output == *"removed $HOME/.claude-docker"$'\n'* ]]
+  [[ $output == *"removed $HOME/.claude-docker-events.jsonl.1"* ]]
+  [ -f "$HOME/.claude-docker-events.jsonl-archive/mine" ]
+  rm -r "$HOME/.claude-docker-events.jsonl-archive"
   run ls -A "$HOME"
   [ "$(grep -v -x -e .claude -e .claude.json -e .cache -e .rustup <<<"$output")" = "" ]
 }

@@ -122,13 +122,17 @@ def test_two_threads_of_one_process_exclude_each_other(tmp_path):
 def test_a_planted_link_or_fifo_is_no_lock(tmp_path):
     link = tmp_path / "link.lock"
     link.symlink_to(tmp_path / "elsewhere")
-    with pytest.raises(OSError), locked(link, timeout=0.1):
+    with pytest.raises(ToolError, match=f"cannot take the lock: .*{link}") as refused, \
+            locked(link, timeout=0.1, code=exitcodes.SYNC_FAILED):
         pass
+    assert refused.value.code == exitcodes.SYNC_FAILED  # the caller's status: sync out's is 122
     assert not (tmp_path / "elsewhere").exists()
     fifo = tmp_path / "fifo.lock"
     os.mkfifo(fifo)
-    with pytest.raises(ToolError, match="is not a regular file"), locked(fifo, timeout=0.1):
+    with pytest.raises(ToolError, match="is not a regular file") as refused, \
+            locked(fifo, timeout=0.1, code=exitcodes.SYNC_FAILED):
         pass
+    assert refused.value.code == exitcodes.SYNC_FAILED
 
 
 def test_the_config_lock_is_beside_the_config_under_its_real_path(tmp_path):

@@ -61,8 +61,8 @@ def warnings(stderr: str) -> list[str]:
 
 
 @pytest.mark.parametrize("manifest", [b"[]", b'{"session": "x", "state": "running", "wrapper_pid": "1"}',
-                                      b"{not json", None],
-                         ids=["a-list", "wrong-types", "not-json", "missing-keys"])
+                                      b"{not json", b"[" * 100_000, None],
+                         ids=["a-list", "wrong-types", "not-json", "nested-past-any-parser", "missing-keys"])
 def test_a_damaged_session_manifest_is_set_aside_and_every_command_goes_on(env, home, manifest):
     good = interrupted_session(home, "ffffffffffff", 5)
     bad = interrupted_session(home, "000000000000", 9)
@@ -165,13 +165,17 @@ def test_a_creation_killed_midway_is_removed_by_cleanup(env, home):
     assert not list(sessions_root().iterdir())
 
 
-def test_a_damaged_metrics_state_is_set_aside_and_folded_again(env, home):
+WRONG_TYPES = '{"cursor": {}, "series": {"claude_docker_orphans_removed_total": {"{}": "lots"}}}'
+
+
+@pytest.mark.parametrize("damaged", [WRONG_TYPES, "[" * 100_000], ids=["wrong-types", "nested-past-any-parser"])
+def test_a_damaged_metrics_state_is_set_aside_and_folded_again(env, home, damaged):
     from claude_docker.obs.catalog import observe
 
     observe("claude_docker_orphans_removed_total", 1)
     state = state_dir() / "metrics" / "state.json"
     state.parent.mkdir(parents=True)
-    state.write_text('{"cursor": {}, "series": {"claude_docker_orphans_removed_total": {"{}": "lots"}}}')
+    state.write_text(damaged)
     assert "damaged, rebuilt at the next flush" in helper(env, "doctor").stdout
     result = helper(env, "flush")
     assert result.returncode == 0, result.stderr
@@ -220,3 +224,14 @@ def test_a_damaged_exporter_cursor_resumes_at_the_logs_end_and_sends_nothing_twi
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_cleanup_never_prints_a_control_character_a_session_chose(env, home):
+    """What cleanup reports (held, quarantined, conflicts) names files and keys the session made: an escape in
+    a file name (here an OSC 52 clipboard write) is shown escaped, as `claude` shows it."""
+    session = interrupted_session(home, "eeeeeeeeeeee", 3)
+    (session.path / session.read_manifest()["config_key"] / "x\x1b]52;c;cHduZWQ=\x07.json").write_bytes(b"{}")
+    result = helper(env, "cleanup")
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout + result.stderr and "\x07" not in result.stdout
+    assert "x\\x1b]52;c;cHduZWQ=\\x07.json" in result.stdout

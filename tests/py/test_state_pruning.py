@@ -170,3 +170,14 @@ def test_the_tools_damaged_state_is_kept_private_a_while_then_pruned(home, umask
     aged(moved, keptaside.MAX_AGE_DAYS + 1)
     keptaside.prune()
     assert os.listdir(state_dir() / "damaged") == []
+
+
+def test_a_loose_file_in_a_private_folder_is_made_private_as_doctor_says(home, umask_022):
+    kept_aside("quarantine", "s1", days=1)
+    folder = state_dir() / "quarantine" / "s1"
+    os.chmod(state_dir() / "quarantine", 0o700)
+    os.chmod(folder, 0o700)
+    assert mode(folder / ".credentials.json") == 0o644
+    assert keptaside.doctor_check().status == "warn"
+    keptaside.prune()
+    assert mode(folder / ".credentials.json") == 0o600 and keptaside.doctor_check().status == "info"

@@ -59,15 +59,19 @@ def test_a_lone_surrogate_does_not_cost_the_sessions_other_changes(home, claude_
     assert report.quarantined == []
 
 
-def test_invalid_utf8_that_node_reads_is_applied_byte_for_byte(home, claude_home):
-    """Node decodes invalid UTF-8 to U+FFFD before JSON.parse: such a file is Claude Code's valid state."""
-    (claude_home / "stats-cache.json").write_text('{"a": 1}')
+def test_invalid_utf8_that_node_reads_is_applied_as_node_reads_it(home, claude_home):
+    """Node decodes invalid UTF-8 to U+FFFD before JSON.parse: such a file is Claude Code's valid state. It goes
+    to the host as Node read it, in UTF-8, so that the check at the next start reads it too (a session must not
+    leave a file that stops every later `claude`)."""
+    from claude_docker.backup.configcheck import json_defect
+
+    (claude_home / "settings.json").write_text('{"theme": "light"}')
     sim = Sim(home)
-    data = b'{"a": 2, "label": "\xed\xa0\xbd \xff"}'
-    (sim.config / "stats-cache.json").write_bytes(data)
+    (sim.config / "settings.json").write_bytes(b'{"theme": "dark\xed\xa0\xbd\xff"}')
     report = sim.finish()
-    assert (claude_home / "stats-cache.json").read_bytes() == data
-    assert report.quarantined == []
+    host = (claude_home / "settings.json").read_bytes()
+    assert report.quarantined == [] and json_defect(host) is None
+    assert json.loads(host.decode("utf-8")) == {"theme": "dark\ufffd\ufffd\ufffd\ufffd"}
 
 
 def test_what_json_parse_refuses_is_still_kept_aside(home, claude_home):

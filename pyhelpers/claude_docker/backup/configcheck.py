@@ -16,18 +16,14 @@ if TYPE_CHECKING:
 MAX_CONFIG_FILE = 64 << 20
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not JSON")  # NaN and Infinity: Python takes them, Claude Code's JSON.parse not
-
-
 def json_defect(data: bytes) -> str | None:
     """What keeps a config file's bytes from being a JSON object Claude Code can read ("is empty", …)."""
-    import json
+    from claude_docker.claudejson import lenient_loads
 
     if not data.strip():
         return "is empty"
     try:
-        value = json.loads(data, parse_constant=_reject_constant)
+        value = lenient_loads(data)  # as Claude Code reads it: the check and the sync agree on what is readable
     except (ValueError, RecursionError) as exc:
         return f"is not valid JSON ({exc})"
     if not isinstance(value, dict):

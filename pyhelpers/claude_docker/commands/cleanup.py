@@ -22,6 +22,7 @@ def cli(dry_run: bool, all_users: bool, as_json: bool) -> int:
     try; or a container could not be removed).
     """
     from claude_docker import dockerclient, exitcodes, reaper, ui
+    from claude_docker.redact import printable
 
     actions = reaper.reap(dockerclient.connect(operation="cleanup"), all_users, dry_run)
     if as_json:
@@ -29,10 +30,10 @@ def cli(dry_run: bool, all_users: bool, as_json: bool) -> int:
     elif not actions:
         print("nothing to clean up")
     else:
-        for a in actions:
-            print(_describe(a, "would " if dry_run else ""))
+        for a in actions:  # names and keys a session chose: never a raw control character to the terminal
+            print(printable(_describe(a, "would " if dry_run else "")))
             for line in a.get("conflicts", []) + a.get("quarantined", []) + a.get("held", []):
-                print(f"  {line}")
+                print(f"  {printable(line)}")
     return exitcodes.SYNC_FAILED if reaper.failed(actions) else exitcodes.OK
 
 

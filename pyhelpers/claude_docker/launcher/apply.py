@@ -177,8 +177,9 @@ class Applier:
             return
         if not same(theirs, base):
             self.report.merges += 1
-        # Unchanged-by-merge output keeps the session's bytes exactly; a real merge is re-serialised.
-        data = ours_raw if same(merged, ours) else claudejson.dumps(merged)
+        # Unchanged-by-merge output keeps the session's bytes exactly; a real merge is re-serialised, and so are
+        # bytes that are not UTF-8 (read as Claude Code reads them: U+FFFD), which a strict reader would refuse.
+        data = ours_raw if same(merged, ours) and claudejson.is_utf8(ours_raw) else claudejson.dumps(merged)
         self.write(host, data)
 
     def sync_log(self, rec: dict, host: Path, name: str) -> None:

@@ -6,7 +6,7 @@ import os
 import stat
 
 from claude_docker import beneath
-from claude_docker.fsio import signature
+from claude_docker.fsio import TooLarge, read_capped, signature
 
 TYPE_CHECKING = False  # not typing's: its import costs milliseconds of claude's start (mypy knows the name)
 if TYPE_CHECKING:
@@ -84,11 +84,13 @@ class StagedTree:
                           else f"{exc.filename} was replaced by a link") from None
         except OSError as exc:
             raise Invalid(f"unreadable ({exc.strerror})") from None
-        with os.fdopen(fd, "rb") as f:
-            if os.fstat(f.fileno()).st_size - offset > MAX_STAGED_FILE:
-                raise Invalid(f"larger than {MAX_STAGED_FILE >> 20} MiB")
-            f.seek(offset)
-            return f.read()
+        try:
+            os.lseek(fd, offset, os.SEEK_SET)
+            return read_capped(fd, MAX_STAGED_FILE)
+        except TooLarge:
+            raise Invalid(f"larger than {MAX_STAGED_FILE >> 20} MiB") from None
+        finally:
+            os.close(fd)
 
     def entries(self, key: str) -> list[tuple[str, bool]]:
         """(name, is a real directory) of what a staged dir holds."""

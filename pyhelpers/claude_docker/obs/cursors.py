@@ -22,7 +22,7 @@ def load(sink: str, log: Path) -> jsonl.Cursor:
         return jsonl.Cursor.from_json(json.loads(path.read_bytes()))
     except FileNotFoundError:
         return jsonl.Cursor()
-    except ValueError as exc:  # (UnicodeDecodeError too)
+    except (ValueError, RecursionError) as exc:  # (UnicodeDecodeError too; nested past any cursor)
         from claude_docker import damage
 
         resumed = jsonl.end(log)

@@ -35,7 +35,7 @@ def load() -> dict:
         problem = state_problem(state)
     except FileNotFoundError:
         return {"cursor": {}, "series": {}, "observations": 0}
-    except ValueError as exc:  # (UnicodeDecodeError too)
+    except (ValueError, RecursionError) as exc:  # (UnicodeDecodeError too; nested past any state)
         problem = f"not JSON: {exc}"
     if problem:
         from claude_docker import damage
