@@ -120,6 +120,21 @@ _RUNNING = {"host_config": str, "config_key": str, "mounted": list, "tracked": l
 _TRACKED = {"key": str, "host": str, "kind": str}
 
 
+def _may_be_running(session: SessionDir, current: Place) -> bool:
+    """Does a damaged manifest still place its wrapper somewhere other than here-and-gone? Then it may be a
+    live session (of another host sharing this state dir, or of another version): it is left as it is."""
+    try:
+        raw = json.loads((session.path / MANIFEST).read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return False
+    if not isinstance(raw, dict):
+        return False
+    place, pid, start = Place.of(raw), raw.get("wrapper_pid"), raw.get("wrapper_start")
+    if type(pid) is not int or not isinstance(start, str):
+        return all(place) and place != current
+    return wrapper_state(place, pid, start, current) != GONE
+
+
 def manifest_problem(manifest: object) -> str:
     """What makes `manifest` unusable ("" if nothing): its type, a missing key or one of the wrong type."""
     if not isinstance(manifest, dict):
@@ -186,9 +201,11 @@ def interrupted(sessions: list[SessionDir], host: str) -> list[tuple[SessionDir,
         try:
             manifest = session.read_manifest()
         except Damaged as exc:
+            if _may_be_running(session, current):
+                continue  # placed elsewhere, or its wrapper lives (a version that writes it otherwise): not ours
             from claude_docker import damage
 
-            # Nothing can finish or even place such a session: kept whole (its staged changes with it).
+            # Nothing can finish such a session: kept whole (its staged changes with it).
             damage.set_aside(session.path, f"its {MANIFEST}: {exc}", "the session can't be synced back")
             continue
         except OSError:

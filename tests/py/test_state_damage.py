@@ -235,3 +235,19 @@ def test_cleanup_never_prints_a_control_character_a_session_chose(env, home):
     assert result.returncode == 0, result.stderr
     assert "\x1b" not in result.stdout + result.stderr and "\x07" not in result.stdout
     assert "x\\x1b]52;c;cHduZWQ=\\x07.json" in result.stdout
+
+
+def test_a_manifest_of_a_session_that_may_still_run_is_never_set_aside(env, home):
+    """A manifest this version can't use, but that places its wrapper on another host, or here and alive (a
+    version that writes it otherwise): its session may be running, so nothing moves it."""
+    from claude_docker.liveness import process_start
+
+    elsewhere = interrupted_session(home, "aaaaaaaaaaaa", 4)
+    alive = interrupted_session(home, "bbbbbbbbbbbb", 6)
+    for session, changes in ((elsewhere, {"host": "another-host"}),
+                             (alive, {"wrapper_pid": os.getpid(), "wrapper_start": process_start(os.getpid())})):
+        record = {**session.read_manifest(), **changes, "tracked": "a newer version's form"}
+        (session.path / "session.json").write_text(json.dumps(record))
+    result = helper(env, "health")
+    assert result.returncode == 0 and "damaged" not in result.stderr, result.stderr
+    assert elsewhere.path.exists() and alive.path.exists() and damaged_items() == []
