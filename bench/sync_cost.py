@@ -64,14 +64,15 @@ def wrapper_imports():
     sync out while the session runs."""
     import claude_docker.launcher.run  # noqa: F401
     from claude_docker.backup.triggers import at_start
-    from claude_docker.launcher.syncout import prepare
+    from claude_docker.launcher import syncout
     from claude_docker.obs.sessionlog import SessionLog
     from claude_docker.paths import ClaudeHome
 
     at_start(ClaudeHome.from_env())
     log = SessionLog()
     log.synced("in", log.step("sync_in"), tracked=1)
-    prepare()
+    if hasattr(syncout, "prepare"):  # (a --base checkout from before it did nothing while the session ran)
+        syncout.prepare()
     return log
 
 
