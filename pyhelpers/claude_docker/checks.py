@@ -53,13 +53,17 @@ def check_settings() -> list[Check]:
 
 
 def check_network(client, network: str) -> Check:
-    """A named network must exist: `docker run` would refuse the session only after its sync-in."""
+    """A named network (or the container whose network is shared) must exist: `docker run` would refuse the
+    session only after its sync-in."""
     from docker.errors import NotFound
 
-    if not engine.named_network(network):
+    if not engine.network_lookup(network):
         return Check("network", "ok", network)
     try:
-        client.networks.get(network)
+        if network.startswith(engine.SHARED):
+            client.containers.get(network[len(engine.SHARED):])
+        else:
+            client.networks.get(network)
     except NotFound:
         missing = engine.missing_network(network)
         return Check("network", "fail", missing.problem, missing.fix)

@@ -74,7 +74,7 @@ def check():
 def _damaged_obs_state() -> list[Path]:
     import json
 
-    from claude_docker.obs import jsonl, promstate, settings
+    from claude_docker.obs import datadog, jsonl, otlp, promstate, settings
 
     found = []
     state = settings.metric_state_file()
@@ -90,7 +90,12 @@ def _damaged_obs_state() -> list[Path]:
         cursors = sorted(folder.glob("*.json"))
     except OSError:
         cursors = []
+    # Only what the next flush repairs: an exporter not configured now repairs its cursor when it is again
+    # (cursors.load), and a warning naming a fix that does nothing would never go away.
+    active = [prefix for prefix, on in (("otlp", otlp.endpoint()), ("datadog", datadog.configured())) if on]
     for path in cursors:
+        if not path.name.startswith(tuple(active)):
+            continue
         try:
             jsonl.Cursor.from_json(json.loads(path.read_bytes()))
         except (OSError, ValueError, RecursionError):

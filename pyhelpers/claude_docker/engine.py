@@ -140,7 +140,13 @@ def unreachable(where: str, exc: BaseException) -> ToolError:
                      fix="start dockerd (is it running?), or set DOCKER_HOST")
 
 
+SHARED = "container:"
+
+
 def missing_network(name: str) -> ToolError:
+    if name.startswith(SHARED):
+        return ToolError(f"CLAUDE_DOCKER_NETWORK={name!r}: no such container on the Docker engine to share the "
+                         "network of", exitcodes.BAD_SETTING, fix="start that container, or use bridge, host or none")
     return ToolError(f"CLAUDE_DOCKER_NETWORK={name!r}: no such network on the Docker engine",
                      exitcodes.BAD_SETTING, fix="create it (docker network create), or use bridge, host or none")
 
@@ -148,9 +154,12 @@ def missing_network(name: str) -> ToolError:
 BUILTIN_NETWORKS = ("bridge", "host", "none", "default")
 
 
-def named_network(name: str) -> bool:
-    """Is it a network that must exist on the engine (not a built-in mode nor `container:<name>`)?"""
-    return name not in BUILTIN_NETWORKS and not name.startswith("container:")
+def network_lookup(name: str) -> str | None:
+    """The engine API path of what a network setting names and must exist (a network, or the container whose
+    network it shares); None for a built-in mode."""
+    if name.startswith(SHARED):
+        return "/containers/" + quote_ref(name[len(SHARED):]) + "/json"
+    return None if name in BUILTIN_NETWORKS else "/networks/" + quote_ref(name)
 
 
 def uid_mapping(info: dict) -> str:
@@ -206,7 +215,8 @@ def preflight(image: str, network: str = "bridge") -> str:
 
         mapping = uid_mapping(json.loads(body))
         status, _ = request(sock, "/images/" + quote_ref(image) + "/json")
-        network_status = request(sock, "/networks/" + quote_ref(network))[0] if named_network(network) else 200
+        lookup = network_lookup(network)
+        network_status = request(sock, lookup)[0] if lookup else 200
     except (OSError, ValueError) as exc:
         raise unreachable(sock, exc) from None
     if status == 404:

@@ -135,6 +135,11 @@ def _image(raw: str) -> str:
     ref = raw.strip()
     if len(ref) > 255 or not _fullmatch(_IMAGE_REF, ref):
         raise ValueError
+    first, slash, _ = ref.partition("/")
+    # A first component is a registry only with a dot, a port or as localhost; else it is part of the
+    # (lowercase) name, which Docker refuses with an HTTP 400.
+    if slash and first != first.lower() and not ("." in first or ":" in first):
+        raise ValueError
     return ref
 
 
@@ -157,7 +162,7 @@ def memory_bytes(raw: str) -> int:
 def _memory(raw: str) -> str | None:
     if raw.strip().lower() in ("0", "none"):
         return None
-    if memory_bytes(raw) < MIN_MEMORY:
+    if not MIN_MEMORY <= memory_bytes(raw) <= INT64_MAX:
         raise ValueError
     return raw.strip()
 
@@ -173,6 +178,7 @@ _ENV_NAME = r"[A-Za-z_*?][A-Za-z0-9_*?]*"  # names, or fnmatch patterns of names
 _NETWORK = r"(?:container:)?[A-Za-z0-9][A-Za-z0-9_.-]*"
 _MEMORY = r"(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?"
 MIN_MEMORY = 6 * 1024 * 1024  # the daemon's minimum
+INT64_MAX = (1 << 63) - 1  # Docker parses counts and byte sizes into int64: anything larger is its usage text
 # The reference grammar of distribution/reference: [registry[:port]/]path[:tag][@digest], lowercase path.
 _IMAGE_REF = (
     r"(?:(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])(?:\.(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]))*"
@@ -211,7 +217,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("CLAUDE_DOCKER_V2_PROBABILITY", _number(0.0, 1.0), "a number from 0 to 1", 0.0),
     Setting("CLAUDE_DOCKER_NETWORK", _network, "bridge, host, none or a network's name", "bridge"),
     Setting("CLAUDE_DOCKER_MEMORY", _memory, "a memory size of at least 6m (e.g. 512m, 8g) or none", "8g"),
-    Setting("CLAUDE_DOCKER_PIDS_LIMIT", _number(0, whole=True), "a whole number >= 0 (0: no limit)", 1024),
+    Setting("CLAUDE_DOCKER_PIDS_LIMIT", _number(0, INT64_MAX, whole=True), "a whole number >= 0 (0: no limit)", 1024),
     Setting("CLAUDE_DOCKER_CAP_ADD", _caps, "Linux capability names (e.g. NET_ADMIN), space or comma separated",
             ()),
     Setting("CLAUDE_DOCKER_ALLOW_NEW_PRIVILEGES", _flag, _ON, False),

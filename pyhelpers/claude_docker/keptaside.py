@@ -175,7 +175,7 @@ def summary() -> tuple[list[str], list[str]]:
                     exposed.append(f"{state_dir() / area}/{rel}")
         finally:
             os.close(area_fd)
-        phrases.append(f"{area}/ {folders} session(s), {size >> 10} KiB")
+        phrases.append(f"{area}/ {folders} {'item' if area in LOOSE_FILES else 'session'}(s), {size >> 10} KiB")
     return phrases, exposed
 
 

@@ -22,13 +22,15 @@ def helper(env: dict, *args: str) -> subprocess.CompletedProcess:
                           env=env, timeout=120)
 
 
-@pytest.mark.parametrize("args", [["ps"], ["cleanup"], ["image", "build"], ["backup", "verify-recovery", "--no-smoke"]])
+@pytest.mark.parametrize("args", [["ps"], ["cleanup"], ["image", "build"], ["backup", "verify-recovery"]])
 def test_no_daemon_is_one_line_naming_the_socket(home, tmp_path, args):
     nothing = tmp_path / "nothing.sock"  # nothing listens there
     env = {"HOME": str(home), "PATH": os.environ["PATH"], "NO_COLOR": "1", "DOCKER_HOST": f"unix://{nothing}"}
     result = helper(env, *args)
-    if args[0] == "backup":  # recovery goes on without Docker: nothing to say about it
-        assert "Connection aborted" not in result.stdout + result.stderr
+    if args[0] == "backup":  # recovery's own check: the image's, failed with Docker's real reason, on one line
+        image = [line for line in result.stdout.splitlines() if line.startswith("✗ image:")]
+        assert result.returncode == 5 and len(image) == 1, result.stdout
+        assert f"Cannot connect to the Docker daemon at unix://{nothing}" in image[0]
         return
     assert result.returncode == 125, result.stderr
     assert result.stderr == (f"claude-docker: the Docker daemon is not reachable at {nothing}: "
@@ -116,3 +118,17 @@ def test_dockers_reason_is_its_docker_line():
     assert cli_failure(text) == "pull access denied for x."
     assert cli_failure("Cannot connect to the Docker daemon at unix:///x.sock\n") == \
         "Cannot connect to the Docker daemon at unix:///x.sock"
+
+
+@pytest.mark.docker
+def test_sharing_the_network_of_a_container_that_does_not_exist_is_one_line(home, fake_image):
+    project = home / "project"
+    project.mkdir()
+    env = plugin_env(home, fake_image, CLAUDE_DOCKER_NETWORK="container:claude-docker-test-no-such-container")
+    result = run_claude(project, env, "--version")
+    assert result.returncode == 125
+    assert result.stderr == ("claude-docker: CLAUDE_DOCKER_NETWORK='container:claude-docker-test-no-such-container': "
+                             "no such container on the Docker engine to share the network of: start that container, "
+                             "or use bridge, host or none\n")
+    doctor = json.loads(helper(env, "doctor", "--json").stdout)["checks"]
+    assert {c["name"]: c["status"] for c in doctor}["network"] == "fail"

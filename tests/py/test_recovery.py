@@ -200,3 +200,28 @@ def test_a_backup_taken_after_a_wipe_is_no_recovery_point(home, backed_up):
     assert after == backed_up["tree"]
     verify = cli("backup", "verify")
     assert verify.returncode == 0 and "! " in verify.stdout  # whole, but no recovery point
+
+
+def test_one_automatic_backup_runs_at_a_time_however_short_the_interval(home, monkeypatch):
+    """Each timer tick of each session may ask for the automatic backup; while one runs, no other starts (a
+    tiny CLAUDE_DOCKER_BACKUP_INTERVAL once piled up dozens)."""
+    from claude_docker import background
+    from claude_docker.backup import triggers
+
+    (home / ".claude").mkdir()
+    (home / ".claude.json").write_text('{"numStartups": 1}')
+    spawned = []
+    monkeypatch.setattr(background, "spawn_detached", spawned.append)
+    monkeypatch.setenv("CLAUDE_DOCKER_BACKUP_INTERVAL", "0.05")
+    running = triggers.automatic_slot()  # as a detached automatic backup holds it for its run
+    assert running is not None and triggers.automatic_slot() is None
+    with running:
+        triggers.spawn_full_backup()
+        assert spawned == []
+        late = cli("backup", "create", "--reason", "hourly", "--json")  # one spawned just before: nothing to do
+        assert late.returncode == 0 and late.stdout == ""
+        assert json.loads(cli("backup", "list", "--json").stdout) == []
+        assert cli("backup", "create", "--json").returncode == 0  # a manual backup is not held back
+    time.sleep(0.1)  # the manual full backup is older than the interval again
+    triggers.spawn_full_backup()
+    assert len(spawned) == 1 and spawned[0][:4] == ["backup", "create", "--reason", "hourly"]

@@ -28,9 +28,12 @@ REFUSED = [
     ("CLAUDE_DOCKER_OBSERVABILITY", "banana"),
     ("CLAUDE_DOCKER_MEMORY", "lots"),
     ("CLAUDE_DOCKER_MEMORY", "1k"),  # below the daemon's minimum
+    ("CLAUDE_DOCKER_MEMORY", "9999999999p"),  # past Docker's int64: its usage text before
+    ("CLAUDE_DOCKER_PIDS_LIMIT", "99999999999999999999999"),  # likewise
     ("CLAUDE_DOCKER_CAP_ADD", "NET_ADMIN,FLY"),
     ("CLAUDE_DOCKER_NETWORK", "my net"),
     ("CLAUDE_DOCKER_IMAGE", "Not/A Reference"),
+    ("CLAUDE_DOCKER_IMAGE", "UPPER/x"),  # no registry (no dot, port): a name, which is lowercase
     ("CLAUDE_DOCKER_STATE_DIR", "relative/state"),
     ("CLAUDE_DOCKER_GITCONFIG", "nope"),
     ("CLAUDE_DOCKER_SYNC_HOST_COMMANDS", "yes-please"),
@@ -85,6 +88,8 @@ def test_a_secret_setting_is_named_but_never_echoed(home):
     ("CLAUDE_DOCKER_EVENTS_FILE", "events.jsonl", ["log-event", "demo"]),
     ("CLAUDE_DOCKER_TEXTFILE_DIR", "textfile", ["metrics", "collect"]),
     ("CLAUDE_DOCKER_STATE_DIR", "relative", ["held", "list"]),
+    ("CLAUDE_DOCKER_STATE_DIR", "relative", ["flush"]),  # one line, not one per sink with status 1
+    ("CLAUDE_DOCKER_METRICS_FILE", "metrics.jsonl", ["flush"]),
 ])
 def test_every_command_refuses_a_bad_setting_it_reads(home, name, value, args):
     env = {"HOME": str(home), "PATH": os.environ["PATH"], name: value}

@@ -226,6 +226,20 @@ def test_a_damaged_exporter_cursor_resumes_at_the_logs_end_and_sends_nothing_twi
         server.server_close()
 
 
+def test_a_damaged_cursor_is_reported_only_while_flush_would_repair_it(env, home):
+    """Its exporter not configured, flush leaves a damaged cursor be (the exporter repairs it when configured
+    again): doctor must not name a fix that does nothing, forever."""
+    cursor = state_dir() / "cursors" / "datadog-events.json"
+    cursor.parent.mkdir(parents=True)
+    cursor.write_text('{"x":')
+    env = {k: v for k, v in env.items() if k not in ("DD_API_KEY", "OTEL_EXPORTER_OTLP_ENDPOINT")}
+    check = {c["name"]: c for c in json.loads(helper(env, "doctor", "--json").stdout)["checks"]}["damaged state"]
+    assert check["status"] == "ok", check
+    check = {c["name"]: c for c in json.loads(helper({**env, "DD_API_KEY": "k"}, "doctor", "--json").stdout)
+             ["checks"]}["damaged state"]
+    assert check["status"] == "warn" and str(cursor) in check["detail"] and check["fix"] == "claude-docker flush"
+
+
 def test_cleanup_never_prints_a_control_character_a_session_chose(env, home):
     """What cleanup reports (held, quarantined, conflicts) names files and keys the session made: an escape in
     a file name (here an OSC 52 clipboard write) is shown escaped, as `claude` shows it."""

@@ -78,13 +78,40 @@ def at_start(claude: ClaudeHome) -> bool:
     return full_backup_due(backup_dir())
 
 
+AUTOMATIC = "automatic-backup"
+AUTOMATIC_REASON = "hourly"
+
+
+def automatic_slot():
+    """The lock an automatic full backup holds for its whole run (an ExitStack that releases it), or None
+    while another one holds it: however short the interval, and however many sessions' timers fire, one
+    automatic backup runs at a time."""
+    from contextlib import ExitStack
+
+    from claude_docker.errors import ToolError
+    from claude_docker.locking import state_lock
+
+    slot = ExitStack()
+    try:
+        slot.enter_context(state_lock(AUTOMATIC, timeout=0))
+    except ToolError:
+        return None
+    return slot
+
+
 def spawn_full_backup() -> None:
-    """A full backup (then a prune) in a detached process, unless another session's took one meanwhile."""
+    """A full backup (then a prune) in a detached process, unless another session's took one meanwhile or
+    one is still running."""
     from claude_docker.background import spawn_detached
     from claude_docker.paths import backup_dir
 
-    if full_backup_due(backup_dir()):
-        spawn_detached(["backup", "create", "--reason", "hourly", "--prune", "--quiet"])
+    if not full_backup_due(backup_dir()):
+        return
+    slot = automatic_slot()
+    if slot is None:
+        return
+    slot.close()
+    spawn_detached(["backup", "create", "--reason", AUTOMATIC_REASON, "--prune", "--quiet"])
 
 
 def _say(line: str) -> None:

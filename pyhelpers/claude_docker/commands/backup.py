@@ -81,14 +81,21 @@ def cli() -> None:
 @JSON_OPTION
 def create(backup_scope: str, reason: str, then_prune: bool, quiet: bool, as_json: bool) -> int:
     """Back up Claude Code's state now. Only what changed since the last backup is stored."""
+    from contextlib import ExitStack
+
     from claude_docker import ui
-    from claude_docker.backup import retention
+    from claude_docker.backup import retention, triggers
     from claude_docker.backup.create import create as create_backup
 
-    store = _store()
-    manifest = create_backup(_claude(), reason, backup_scope, store, progress=_progress("backing up"))
-    # An encrypted store is pruned by hand, with the identity: backups alone never need it.
-    pruned = retention.prune(store, retention.DEFAULT) if then_prune and store.codec.can_read else None
+    # The automatic one (triggers.spawn_full_backup) runs alone: one started while another runs has nothing to do.
+    slot = triggers.automatic_slot() if reason == triggers.AUTOMATIC_REASON else ExitStack()
+    if slot is None:
+        return exitcodes.OK
+    with slot:
+        store = _store()
+        manifest = create_backup(_claude(), reason, backup_scope, store, progress=_progress("backing up"))
+        # An encrypted store is pruned by hand, with the identity: backups alone never need it.
+        pruned = retention.prune(store, retention.DEFAULT) if then_prune and store.codec.can_read else None
     stats = manifest["stats"]
     if as_json:
         ui.print_json({"id": manifest["id"], "scope": backup_scope, "skipped": manifest["skipped"], **stats,

@@ -10,9 +10,11 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def cli(quiet: bool, as_json: bool) -> int:
     """Fold metrics, write the textfile, push, export traces by OTLP, send to Datadog (as configured)."""
-    from claude_docker import ui
+    from claude_docker import envspec, ui
     from claude_docker.obs import flush
 
+    # Every setting first, as `claude` does (the sinks read many): one line and 125, not one per sink.
+    envspec.check_all()
     result = flush.flush()
     if as_json and not quiet:
         ui.print_json(result)
