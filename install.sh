@@ -225,10 +225,20 @@ remove_images() {
   done
 }
 
+# A path setting as the tool reads it: `~` and `~/…` name the home.
+expand_home() {
+  # shellcheck disable=SC2088 # a literal ~ is what is matched here
+  case $1 in
+    "~") printf '%s' "$HOME" ;;
+    "~/"*) printf '%s/%s' "$HOME" "${1#"~/"}" ;;
+    *) printf '%s' "$1" ;;
+  esac
+}
+
 # The tool's own files: its locks and what it derives again from the logs go; the user's data and logs
 # (backups, held changes, interrupted sessions, crash log, events, metrics, traces) only with --purge or a yes.
 remove_state() {
-  state=${CLAUDE_DOCKER_STATE_DIR:-$HOME/.claude-docker}
+  state=$(expand_home "${CLAUDE_DOCKER_STATE_DIR:-$HOME/.claude-docker}")
   rmdir "$state/sessions" 2>/dev/null
   if [ -d "$state/sessions" ]; then
     # A session still running (or not yet synced back) needs its locks: they are never removed under it.
@@ -238,12 +248,16 @@ remove_state() {
     rm -rf "$state/locks" "$state/metrics" "$state/textfile"
   fi
   rmdir "$state" 2>/dev/null
-  events=${CLAUDE_DOCKER_EVENTS_FILE:-$HOME/.claude-docker-events.jsonl}
-  metrics=${CLAUDE_DOCKER_METRICS_FILE:-$HOME/.claude-docker-metrics.jsonl}
+  events=$(expand_home "${CLAUDE_DOCKER_EVENTS_FILE:-$HOME/.claude-docker-events.jsonl}")
+  metrics=$(expand_home "${CLAUDE_DOCKER_METRICS_FILE:-$HOME/.claude-docker-metrics.jsonl}")
+  traces=$(expand_home "${CLAUDE_DOCKER_TRACES_DIR:-$HOME/.claude-docker-traces}")
+  if [ -n "${CLAUDE_DOCKER_BACKUP_DIR:-}" ]; then
+    # A backup dir set by hand may be a shared disk holding others' backups: never removed from here.
+    say "kept $(expand_home "$CLAUDE_DOCKER_BACKUP_DIR"): CLAUDE_DOCKER_BACKUP_DIR is yours to remove"
+  fi
   kept=''
   # The logs and their rotations (`log.1` … `log.N`), never another file whose name only begins the same.
-  for p in "$state" "${CLAUDE_DOCKER_BACKUP_DIR:-}" "$events" "$events".[0-9]* "$metrics" "$metrics".[0-9]* \
-      "${CLAUDE_DOCKER_TRACES_DIR:-$HOME/.claude-docker-traces}"; do
+  for p in "$state" "$events" "$events".[0-9]* "$metrics" "$metrics".[0-9]* "$traces"; do
     case $p in "$events".*[!0-9]* | "$metrics".*[!0-9]*) continue ;; esac
     [ -n "$p" ] && [ -e "$p" ] && kept="$kept$p
 "

@@ -205,3 +205,17 @@ with tarfile.open(sys.argv[1], "w:gz") as t: t.add(shutil.which("true"), arcname
   run ls -A "$HOME"
   [ "$(grep -v -x -e .claude -e .claude.json -e .cache -e .rustup <<<"$output")" = "" ]
 }
+
+@test "uninstall --purge reads ~ in path settings as the tool does, and never removes a backup dir set by hand" {
+  export HOME="$BATS_TEST_TMPDIR/tilde"
+  mkdir -p "$HOME/my-state/locks" "$HOME/shared-backups/someone-else"
+  run "$ROOT/install.sh" --python "$(python3 -c 'import sys; print(sys.executable)')" --no-rc
+  [ "$status" -eq 0 ]
+  # shellcheck disable=SC2088 # the setting's own text: the tool expands it
+  CLAUDE_DOCKER_STATE_DIR='~/my-state' CLAUDE_DOCKER_BACKUP_DIR="$HOME/shared-backups" \
+    run "$ROOT/install.sh" --uninstall --purge --no-rc </dev/null
+  [ "$status" -eq 0 ]
+  [[ $output == *"removed $HOME/my-state"* ]] && [ ! -e "$HOME/my-state" ]
+  [[ $output == *"kept $HOME/shared-backups: CLAUDE_DOCKER_BACKUP_DIR is yours to remove"* ]]
+  [ -d "$HOME/shared-backups/someone-else" ]
+}
