@@ -42,7 +42,7 @@ def reap(client, all_users: bool, dry_run: bool) -> list[dict]:
     if not dry_run:
         from claude_docker.keptaside import prune_and_say
 
-        prune_and_say()  # held/, quarantine/ and conflicts/ by age and count
+        prune_and_say()  # what is kept aside (held/, quarantine/, conflicts/, damaged/) by age and count
     if not dry_run and actions:
         _record(actions)
     return actions

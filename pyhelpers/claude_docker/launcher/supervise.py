@@ -104,7 +104,7 @@ def supervise(argv: list[str], session: SessionDir, manifest: dict, log: Session
             print(f"claude-docker: {line}", file=sys.stderr)
         from claude_docker.keptaside import after_sync
 
-        after_sync(report)  # prune held/, quarantine/, conflicts/ if the session added to them
+        after_sync(report)  # prune what is kept aside if the session added to it
         session.remove()
         log.finish(status)
         return status
