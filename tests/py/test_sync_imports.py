@@ -73,3 +73,12 @@ def test_a_prepared_wrapper_imports_nothing_heavy_when_the_session_ends(home, cl
             or m in ("claude_docker.backup.create", "claude_docker.locking", "claude_docker.boundary.git")]
     assert late == []
     assert json.loads((home / ".claude.json").read_text())["numStartups"] == 2
+
+
+def test_a_broken_install_never_makes_prepare_kill_the_wrapper(monkeypatch):
+    """prepare() runs with Claude Code up: an import that fails there is left for sync out to report."""
+    from claude_docker.launcher.syncout import prepare
+
+    monkeypatch.setenv("CLAUDE_DOCKER_BACKUP_INTERVAL", "3600")
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # what a missing module looks like to import
+    assert prepare() is None

@@ -81,19 +81,23 @@ def review_shared(session: SessionDir, manifest: dict, report: SyncReport, held)
 def prepare() -> None:
     """Import what sync out needs, while the session runs and its wrapper only waits: about half of a typical
     sync out was these imports (the lock, the pre-sync backup's codec and hashing, the reviews' git), and at
-    the session's end the user waits for all of it."""
-    import subprocess  # noqa: F401 - boundary/git runs git
+    the session's end the user waits for all of it. Only a head start: whatever fails here (a broken install)
+    is left for sync out, which reports it; the wrapper must never die with Claude Code running."""
+    try:
+        import subprocess  # noqa: F401 - boundary/git runs git
 
-    from claude_docker import locking  # noqa: F401
-    from claude_docker.backup.triggers import interval
-    from claude_docker.boundary import git, held, project  # noqa: F401
+        from claude_docker import locking  # noqa: F401
+        from claude_docker.backup.triggers import interval
+        from claude_docker.boundary import git, held, project  # noqa: F401
 
-    if interval():
-        import hashlib  # noqa: F401
+        if interval():
+            import hashlib  # noqa: F401
 
-        import zstandard  # noqa: F401
+            import zstandard  # noqa: F401
 
-        from claude_docker.backup import create  # noqa: F401
+            from claude_docker.backup import create  # noqa: F401
+    except Exception:  # noqa: BLE001 - see above
+        return
 
 
 def sync_out(session: SessionDir, manifest: dict) -> SyncReport:
