@@ -19,7 +19,9 @@ def main(image: str, rounds: int = 15) -> bool:
         home = Path(tmp) / "home"
         project = home / "project"
         project.mkdir(parents=True)
-        env = dict(os.environ, HOME=str(home), CLAUDE_DOCKER_IMAGE=image, CLAUDE_DOCKER_NETWORK="none")
+        # No detached flush or backup: they would outlive this run and write into its removed HOME.
+        env = dict(os.environ, HOME=str(home), CLAUDE_DOCKER_IMAGE=image, CLAUDE_DOCKER_NETWORK="none",
+                   CLAUDE_DOCKER_BACKGROUND_FLUSH="0", CLAUDE_DOCKER_BACKUP_INTERVAL="0")
         env.pop("CLAUDE_DOCKER_PYTHON", None)
         docker = shutil.which("docker")
         bare = [docker, "run", "--rm", "--network", "none", image, "claude", "--version"]
