@@ -132,3 +132,19 @@ def test_sharing_the_network_of_a_container_that_does_not_exist_is_one_line(home
                              "or use bridge, host or none\n")
     doctor = json.loads(helper(env, "doctor", "--json").stdout)["checks"]
     assert {c["name"]: c["status"] for c in doctor}["network"] == "fail"
+
+
+@pytest.mark.docker
+def test_a_container_docker_refused_to_run_is_no_session_start_in_the_event_log(home, fake_image):
+    project = home / "project"
+    project.mkdir()
+    env = plugin_env(home, fake_image, CLAUDE_DOCKER_RUN_ARGS="--claude-docker-test-no-such-flag",
+                     CLAUDE_DOCKER_BACKGROUND_FLUSH="0")
+    result = run_claude(project, env, "--version")
+    assert result.returncode == 125
+    events = [json.loads(line) for line in (home / ".claude-docker-events.jsonl").read_text().splitlines()]
+    names = [e["event"] for e in events]
+    assert "session.start" not in names and "docker.error" in names, names
+    refused = next(e for e in events if e["event"] == "docker.error")
+    assert refused["outcome"] == "tool_failed" and "status 125" in refused["message"]
+    assert next(e for e in events if e["event"] == "session.end")["outcome"] != "ok"

@@ -18,6 +18,8 @@ from claude_docker.launcher.dockerstate import container_gone, wait_for_start
 from claude_docker.launcher.staging import host_claude
 from claude_docker.launcher.syncout import prepare, sync_out
 
+DOCKER_REFUSED = 125  # docker run's own status when the daemon or the CLI refused to run the container
+
 TYPE_CHECKING = False  # not typing's: its import costs milliseconds of claude's start (mypy knows the name)
 if TYPE_CHECKING:
     from claude_docker.obs.sessionlog import SessionLog
@@ -59,8 +61,11 @@ def supervise(argv: list[str], session: SessionDir, manifest: dict, log: Session
         started_at, wait_status = wait_for_start(child, manifest["container"])
         if wait_status is not None:
             child = 0  # reaped: its pid may be reused, no signal may go to it now
-        # Not seen running (it ended first, or is still not up after the poll gave up): now is a bound.
-        log.container_started(started_at, time.time())
+        if started_at is None and wait_status is not None and os.waitstatus_to_exitcode(wait_status) == DOCKER_REFUSED:
+            log.docker_refused()  # a session that never started is no session.start
+        else:
+            # Not seen running (it ended first, or is still not up after the poll gave up): now is a bound.
+            log.container_started(started_at, time.time())
         from claude_docker.backup.triggers import interval, spawn_full_backup
 
         if backup_due:

@@ -71,6 +71,13 @@ class SessionLog:
         events.emit("session.start", "Claude Code started in its container", outcome="ok",
                     duration_ms=self.startup_seconds * 1000)
 
+    def docker_refused(self) -> None:
+        """`docker run` exited 125 before its container was ever seen running: no session started (its own
+        message went to the terminal; session.end follows with the status)."""
+        observe("claude_docker_docker_errors_total", 1, operation="run")
+        events.emit("docker.error", "docker run refused to start the session's container (status 125)",
+                    level="error", outcome="tool_failed")
+
     def failed_before_start(self, message: str, docker: bool) -> None:
         if docker:
             observe("claude_docker_docker_errors_total", 1, operation="preflight")
