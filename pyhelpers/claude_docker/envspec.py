@@ -215,7 +215,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             DEFAULT_IMAGE),
     Setting("CLAUDE_DOCKER_V2_IMAGE", _image, "an image reference (name[:tag][@digest], lowercase name)", None),
     Setting("CLAUDE_DOCKER_V2_PROBABILITY", _number(0.0, 1.0), "a number from 0 to 1", 0.0),
-    Setting("CLAUDE_DOCKER_NETWORK", _network, "bridge, host, none or a network's name", "bridge"),
+    Setting("CLAUDE_DOCKER_NETWORK", _network, "bridge, host, none, a network's name or container:NAME", "bridge"),
     Setting("CLAUDE_DOCKER_MEMORY", _memory, "a memory size of at least 6m (e.g. 512m, 8g) or none", "8g"),
     Setting("CLAUDE_DOCKER_PIDS_LIMIT", _number(0, INT64_MAX, whole=True), "a whole number >= 0 (0: no limit)", 1024),
     Setting("CLAUDE_DOCKER_CAP_ADD", _caps, "Linux capability names (e.g. NET_ADMIN), space or comma separated",

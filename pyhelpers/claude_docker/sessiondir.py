@@ -73,7 +73,7 @@ class SessionDir:
             raise Damaged(f"not JSON: {exc}") from None
         problem = manifest_problem(manifest)
         if problem:
-            raise Damaged(problem)
+            raise Damaged(problem, manifest)
         return manifest
 
     def write_manifest(self, manifest: dict) -> None:
@@ -111,7 +111,11 @@ def finish_removal(path: Path) -> None:
 
 
 class Damaged(ValueError):
-    """A session manifest this tool could not have written."""
+    """A session manifest this tool could not have written; `found`: what it parsed to (None: not JSON)."""
+
+    def __init__(self, problem: str, found: object = None):
+        super().__init__(problem)
+        self.found = found
 
 
 # The fields a manifest has from its creation on, and those of one whose container started (sync_out's).
@@ -120,13 +124,9 @@ _RUNNING = {"host_config": str, "config_key": str, "mounted": list, "tracked": l
 _TRACKED = {"key": str, "host": str, "kind": str}
 
 
-def _may_be_running(session: SessionDir, current: Place) -> bool:
+def _may_be_running(raw: object, current: Place) -> bool:
     """Does a damaged manifest still place its wrapper somewhere other than here-and-gone? Then it may be a
     live session (of another host sharing this state dir, or of another version): it is left as it is."""
-    try:
-        raw = json.loads((session.path / MANIFEST).read_bytes())
-    except (OSError, ValueError, RecursionError):
-        return False
     if not isinstance(raw, dict):
         return False
     place, pid, start = Place.of(raw), raw.get("wrapper_pid"), raw.get("wrapper_start")
@@ -201,7 +201,7 @@ def interrupted(sessions: list[SessionDir], host: str) -> list[tuple[SessionDir,
         try:
             manifest = session.read_manifest()
         except Damaged as exc:
-            if _may_be_running(session, current):
+            if _may_be_running(exc.found, current):
                 continue  # placed elsewhere, or its wrapper lives (a version that writes it otherwise): not ours
             from claude_docker import damage
 

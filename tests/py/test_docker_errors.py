@@ -77,14 +77,22 @@ def test_permission_denied_has_one_diagnosis_everywhere(user_home):  # noqa: F81
 
 
 @pytest.mark.docker
-def test_a_network_that_does_not_exist_is_one_line_naming_the_setting(home, fake_image):
+@pytest.mark.parametrize("network,missing", [
+    ("claude-docker-test-no-such-net",
+     "no such network on the Docker engine: create it (docker network create), or use bridge, host or none"),
+    ("container:claude-docker-test-no-such-container",
+     ("no such container on the Docker engine to share the network of: start that container, or use bridge, "
+      "host or none")),
+], ids=["a-named-network", "a-shared-container"])
+def test_a_network_that_does_not_exist_is_one_line_naming_the_setting(home, fake_image, network, missing):
     project = home / "project"
     project.mkdir()
-    env = plugin_env(home, fake_image, CLAUDE_DOCKER_NETWORK="claude-docker-test-no-such-net")
+    env = plugin_env(home, fake_image, CLAUDE_DOCKER_NETWORK=network)
     result = run_claude(project, env, "--version")
     assert result.returncode == 125
-    assert result.stderr == ("claude-docker: CLAUDE_DOCKER_NETWORK='claude-docker-test-no-such-net': no such network "
-                             "on the Docker engine: create it (docker network create), or use bridge, host or none\n")
+    assert result.stderr == f"claude-docker: CLAUDE_DOCKER_NETWORK={network!r}: {missing}\n"
+    doctor = json.loads(helper(env, "doctor", "--json").stdout)["checks"]
+    assert {c["name"]: c["status"] for c in doctor}["network"] == "fail"
 
 
 @pytest.mark.docker
@@ -118,20 +126,6 @@ def test_dockers_reason_is_its_docker_line():
     assert cli_failure(text) == "pull access denied for x."
     assert cli_failure("Cannot connect to the Docker daemon at unix:///x.sock\n") == \
         "Cannot connect to the Docker daemon at unix:///x.sock"
-
-
-@pytest.mark.docker
-def test_sharing_the_network_of_a_container_that_does_not_exist_is_one_line(home, fake_image):
-    project = home / "project"
-    project.mkdir()
-    env = plugin_env(home, fake_image, CLAUDE_DOCKER_NETWORK="container:claude-docker-test-no-such-container")
-    result = run_claude(project, env, "--version")
-    assert result.returncode == 125
-    assert result.stderr == ("claude-docker: CLAUDE_DOCKER_NETWORK='container:claude-docker-test-no-such-container': "
-                             "no such container on the Docker engine to share the network of: start that container, "
-                             "or use bridge, host or none\n")
-    doctor = json.loads(helper(env, "doctor", "--json").stdout)["checks"]
-    assert {c["name"]: c["status"] for c in doctor}["network"] == "fail"
 
 
 @pytest.mark.docker
