@@ -103,14 +103,21 @@ def check_uid_mapping(client) -> Check:
 def check_images(client, opts: RunOptions) -> list[Check]:
     from docker.errors import ImageNotFound
 
+    from claude_docker.image import metadata, recipe
+
     slots = [("v1", opts.image)] + ([("v2", opts.v2_image)] if opts.v2_image else [])
     checks = []
     for slot, image in slots:
         try:
             img = client.images.get(image)
-            version = (img.labels or {}).get("io.claude-docker.claude-code-version", "")
+            labels = img.labels or {}
+            version = labels.get(metadata.VERSION, "")
             detail = f"{image} ({img.attrs.get('Size', 0) / 1e6:.0f} MB{', Claude Code ' + version if version else ''})"
-            checks.append(Check(f"image {slot}", "ok", detail))
+            if recipe.is_stale(labels):
+                checks.append(Check(f"image {slot}", "warn", f"{detail}: built from an older recipe",
+                                    recipe.rebuild_command(image, labels)))
+            else:
+                checks.append(Check(f"image {slot}", "ok", detail))
         except ImageNotFound:
             checks.append(Check(f"image {slot}", "fail", f"{image} is not present", "claude-docker image build"))
     return checks

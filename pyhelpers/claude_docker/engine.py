@@ -200,31 +200,40 @@ def stop_container(sock_path: str, name: str, grace: int = 10) -> bool:
     return status in (204, 304, 404)
 
 
-def preflight(image: str, network: str = "bridge") -> str:
-    """Raise ToolError (exit 125) with one clear line if a session could not start; else the uid mapping.
-    A named network is looked up too: Docker's own refusal would come after the session dir and the sync."""
+class ImageMissing(ToolError):
+    """The session's image is not there (a ToolError: 125 and one line, unless the caller can offer a build)."""
+
+
+def preflight(image: str, network: str = "bridge", build: str = "claude-docker image build") -> tuple[str, dict]:
+    """Raise ToolError (exit 125) with one clear line if a session could not start; else the uid mapping and
+    the image's labels. A named network is looked up too: Docker's own refusal would come after the session
+    dir and the sync. `build`: the command that makes the image, for the line that says it is missing."""
     docker_cli()
     sock = socket_path()
     if sock is None:
-        return "direct"
+        return "direct", {}
+    import json
+
     try:
         status, body = request(sock, "/info")  # doubles as the ping
         if status != 200:
             raise OSError(f"the daemon answered HTTP {status}")
-        import json
-
         mapping = uid_mapping(json.loads(body))
-        status, _ = request(sock, "/images/" + quote_ref(image) + "/json")
+        status, body = request(sock, "/images/" + quote_ref(image) + "/json")
         lookup = network_lookup(network)
         network_status = request(sock, lookup)[0] if lookup else 200
     except (OSError, ValueError) as exc:
         raise unreachable(sock, exc) from None
     if status == 404:
-        raise ToolError(f"image {image} is not present: build it with `claude-docker image build`"
-                        " (or pull it, or set CLAUDE_DOCKER_IMAGE)", exitcodes.TOOL_FAILED)
+        raise ImageMissing(f"image {image} is not present: build it with `{build}`"
+                           " (or pull it, or set CLAUDE_DOCKER_IMAGE)", exitcodes.TOOL_FAILED)
     if status != 200:
         raise ToolError(f"the Docker daemon answered HTTP {status} when asked for image {image}",
                         exitcodes.TOOL_FAILED)
     if network_status == 404:
         raise missing_network(network)
-    return mapping
+    try:
+        labels = (json.loads(body).get("Config") or {}).get("Labels") or {}
+    except (ValueError, AttributeError):
+        labels = {}
+    return mapping, labels if isinstance(labels, dict) else {}

@@ -11,6 +11,7 @@ from pathlib import Path
 from claude_docker import engine, envspec, exitcodes
 from claude_docker.container import SessionSpec, container_name, run_argv
 from claude_docker.errors import ToolError
+from claude_docker.launcher import imagechoice
 from claude_docker.launcher.environment import session_env
 from claude_docker.launcher.exposure import check_project, mounted_common_dir
 from claude_docker.launcher.mounts import plan_mounts
@@ -52,10 +53,14 @@ def run(claude_args: list[str]) -> int:
     log = SessionLog()
     with _recorded_failure(log, docker=False):
         opts = RunOptions.from_env()
-    slot, image = opts.pick_slot()
+    with _recorded_failure(log, docker=False), _as_tool_error("the current directory is gone"):
+        cwd = Path(os.getcwd())
+    project = project_root(cwd)
+    with _recorded_failure(log, docker=False):
+        slot, image, chosen = imagechoice.choose(opts, project)
     preflight = log.step("preflight")
     with _recorded_failure(log, docker=True):
-        mapping = engine.preflight(image, opts.network)
+        mapping = imagechoice.preflight(image, chosen, opts.network)
         docker = engine.docker_cli()
     preflight.end()
     # Rootless Docker maps container root to the user; any other uid would not own the staged files.
@@ -63,9 +68,6 @@ def run(claude_args: list[str]) -> int:
 
     user_home = home()
     claude = ClaudeHome.from_env()
-    with _recorded_failure(log, docker=False), _as_tool_error("the current directory is gone"):
-        cwd = Path(os.getcwd())
-    project = project_root(cwd)
     with _recorded_failure(log, docker=False):
         check_project(project, user_home, claude)
 

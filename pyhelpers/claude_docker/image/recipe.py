@@ -1,0 +1,61 @@
+"""The recipe's fingerprint: what an image was built from, so that `claude` can tell an installed recipe that
+changed since (a package added to a profile, the finishing script edited) from one that did not.
+
+It is on `claude`'s start for every image of ours, so it is crc32 (zlib, half a millisecond to import)
+rather than sha256 (hashlib, five): it detects change, it guards nothing, since the labels it is compared
+with are our own."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+from claude_docker.image import metadata, profiles
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+DOCKERFILE = RECIPES / "Dockerfile"
+FINISH = RECIPES / "finish.sh"  # run in the new root filesystem by both Debian recipes
+DPKG_EXCLUDES = RECIPES / "dpkg-excludes"  # no docs, man pages or translations: as Debian's slim images
+APT_OPTIONS = RECIPES / "apt-options"  # no recommended packages: the lists say what the image holds
+KINDS = ("debian", "dockerfile", "minimal")
+_FILES = {"debian": (FINISH, DPKG_EXCLUDES, APT_OPTIONS), "dockerfile": (DOCKERFILE, FINISH, DPKG_EXCLUDES),
+          "minimal": ()}
+
+
+def fingerprint(kind: str, chosen: tuple[str, ...]) -> str:
+    """Of everything that decides what a `kind` image with the profiles `chosen` holds, in this installed copy."""
+    crc = zlib.crc32(f"{kind}\0{','.join(chosen)}\0".encode())
+    if kind != "minimal":
+        crc = zlib.crc32(" ".join(profiles.packages(chosen)).encode(), crc)
+        crc = zlib.crc32(repr(sorted(metadata.DEBIAN_ENV.items())).encode(), crc)
+    for path in _FILES[kind]:
+        crc = zlib.crc32(path.read_bytes(), crc)
+    return f"{crc:08x}"
+
+
+def is_stale(labels: dict[str, str]) -> bool:
+    """Was this image of ours built from a recipe other than the installed one? False for images not ours."""
+    kind, built = labels.get(metadata.RECIPE), labels.get(metadata.FINGERPRINT)
+    if kind not in KINDS or not built:
+        return False
+    try:
+        chosen = profiles.parse(filter(None, labels.get(metadata.PROFILES, "").split(",")))
+        return fingerprint(kind, chosen) != built
+    except (ValueError, OSError):  # a profile this copy no longer has, a recipe file unreadable: changed
+        return True
+
+
+def rebuild_command(image: str, labels: dict[str, str]) -> str:
+    """The `image build` call that makes `image` again from the installed recipe, as its labels describe it."""
+    from claude_docker import CLAUDE_CODE_VERSION
+
+    chosen = tuple(filter(None, labels.get(metadata.PROFILES, "").split(",")))
+    version = labels.get(metadata.VERSION, CLAUDE_CODE_VERSION)
+    words = [profiles.build_command(chosen)]
+    if labels.get(metadata.RECIPE, "debian") != "debian":
+        words.append(f"--recipe {labels[metadata.RECIPE]}")
+    if version != CLAUDE_CODE_VERSION:
+        words.append(f"--version {version}")
+    if image != profiles.tag(version, chosen):
+        words.append(f"--tag {image}")
+    return " ".join(words)

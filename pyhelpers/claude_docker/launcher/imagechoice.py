@@ -1,0 +1,65 @@
+"""Which image this session runs: the slot's, or, when the user set no image of their own, the one the
+project's `.claude-docker.toml` profiles name; then whether it is there, and built from the installed recipe."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from claude_docker import CLAUDE_CODE_VERSION, DEFAULT_IMAGE, engine, exitcodes
+from claude_docker.errors import ToolError
+from claude_docker.image import profiles, projectfile, recipe
+
+TYPE_CHECKING = False  # not typing's: its import costs milliseconds of claude's start (mypy knows the name)
+if TYPE_CHECKING:
+    from claude_docker.options import RunOptions
+
+
+def choose(opts: RunOptions, project: Path) -> tuple[str, str, tuple[str, ...]]:
+    """(slot, image, the project's profiles). The user's CLAUDE_DOCKER_IMAGE, and the v2 slot, win over the
+    project's file: only the user's own settings say which image runs."""
+    slot, image = opts.pick_slot()
+    if slot != "v1" or opts.image != DEFAULT_IMAGE:
+        return slot, image, ()
+    chosen, warnings = projectfile.read(project)
+    for warning in warnings:
+        print(f"claude-docker: warning: {warning}", file=sys.stderr)
+    return (slot, profiles.tag(CLAUDE_CODE_VERSION, chosen), chosen) if chosen else (slot, image, ())
+
+
+def preflight(image: str, chosen: tuple[str, ...], network: str) -> str:
+    """engine.preflight, offering to build a missing profile image when a person is at the terminal; then one
+    line if the image was built from a recipe other than the installed one (never a build on this path)."""
+    build = profiles.build_command(chosen)
+    try:
+        mapping, labels = engine.preflight(image, network, build)
+    except engine.ImageMissing:
+        if not chosen or not _agreed(image, chosen):
+            raise
+        _build(chosen)
+        mapping, labels = engine.preflight(image, network, build)
+    if recipe.is_stale(labels):
+        print(f"claude-docker: {image} was built from an older recipe: rebuild it with "
+              f"`{recipe.rebuild_command(image, labels)}`", file=sys.stderr)
+    return mapping
+
+
+def _agreed(image: str, chosen: tuple[str, ...]) -> bool:
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return False
+    print(f"claude-docker: this project needs {', '.join(chosen)} ({projectfile.NAME}), and {image} is not built "
+          "yet. Build it now (a minute or two)? [y/N] ", end="", file=sys.stderr, flush=True)
+    try:
+        return input().strip().lower() in ("y", "yes")
+    except (EOFError, KeyboardInterrupt):
+        print(file=sys.stderr)
+        return False
+
+
+def _build(chosen: tuple[str, ...]) -> None:
+    import subprocess
+
+    argv = [sys.executable, "-I", "-m", "claude_docker", "image", "build", "--profile", ",".join(chosen)]
+    if subprocess.run(argv, stdout=subprocess.DEVNULL).returncode != 0:
+        raise ToolError(f"the image build failed: run `{profiles.build_command(chosen)}` to see why",
+                        exitcodes.TOOL_FAILED)
