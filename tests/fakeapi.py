@@ -12,7 +12,10 @@ What is faked:
   ``"stream": true`` a Server-Sent-Events stream (message_start,
   content_block_start, content_block_delta/text_delta, content_block_stop,
   message_delta, message_stop); otherwise a plain JSON message. Either way the
-  assistant says ``reply`` and stops with ``end_turn``.
+  assistant says ``reply`` and stops with ``end_turn``. Given ``commands``, it
+  first asks for one Bash tool call per command, in order (a ``tool_use``
+  block, ``stop_reason: tool_use``), each once the request carries the
+  previous one's result; ``tool_results()`` returns what came back.
 * ``POST /v1/messages/count_tokens``: ``{"input_tokens": N}``.
 * ``HEAD``/``GET`` anything: 200 with a small JSON body (Claude Code sends
   ``HEAD /`` as a connectivity check).
@@ -128,23 +131,36 @@ class _Handler(BaseHTTPRequestHandler):
             },
         }
 
+    def _next_command(self, req: dict) -> str | None:
+        """The scripted command this request should get as a tool call, if any is left."""
+        if not any(isinstance(t, dict) and t.get("name") == "Bash" for t in req.get("tools") or []):
+            return None  # a side request (a title, a summary), not the agent's turn
+        done = len(_tool_results(req.get("messages")))
+        commands = self.server.fake.commands
+        return commands[done] if done < len(commands) else None
+
     def _stream_message(self, req: dict):
         reply = self.server.fake.reply
+        command = self._next_command(req)
         start = self._message(req, final=False)
-        events = [
-            ("message_start", {"type": "message_start", "message": start}),
-            ("content_block_start", {"type": "content_block_start", "index": 0,
-                                     "content_block": {"type": "text", "text": ""}}),
-            ("ping", {"type": "ping"}),
-        ]
-        chunks = [reply[i:i + 16] for i in range(0, len(reply), 16)] or [""]
-        events += [("content_block_delta", {
-            "type": "content_block_delta", "index": 0,
-            "delta": {"type": "text_delta", "text": c}}) for c in chunks]
+        events = [("message_start", {"type": "message_start", "message": start})]
+        if command is None:
+            chunks = [reply[i:i + 16] for i in range(0, len(reply), 16)] or [""]
+            block = {"type": "text", "text": ""}
+            deltas = [{"type": "text_delta", "text": c} for c in chunks]
+            stop = "end_turn"
+        else:
+            block = {"type": "tool_use", "id": f"toolu_fake{next(_ids):012d}", "name": "Bash", "input": {}}
+            deltas = [{"type": "input_json_delta",
+                       "partial_json": json.dumps({"command": command, "description": "scripted by the test"})}]
+            stop = "tool_use"
+        events += [("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}),
+                   ("ping", {"type": "ping"})]
+        events += [("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": d}) for d in deltas]
         events += [
             ("content_block_stop", {"type": "content_block_stop", "index": 0}),
             ("message_delta", {"type": "message_delta",
-                               "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                               "delta": {"stop_reason": stop, "stop_sequence": None},
                                "usage": {"output_tokens": max(1, len(reply) // 4)}}),
             ("message_stop", {"type": "message_stop"}),
         ]
@@ -159,6 +175,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+def _tool_results(messages) -> list[str]:
+    """The text of every tool_result block in a request's messages, in order."""
+    found = []
+    for message in messages or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        for block in content if isinstance(content, list) else []:
+            if isinstance(block, dict) and block.get("type") == "tool_result":
+                inner = block.get("content")
+                if isinstance(inner, list):
+                    inner = "".join(b.get("text", "") for b in inner if isinstance(b, dict))
+                found.append(str(inner or ""))
+    return found
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     fake: FakeAnthropic
@@ -167,8 +197,9 @@ class _Server(ThreadingHTTPServer):
 class FakeAnthropic:
     """A fake Messages API on 127.0.0.1; a context manager (see module doc)."""
 
-    def __init__(self, reply: str = "pong", port: int = 0):
+    def __init__(self, reply: str = "pong", port: int = 0, commands: tuple[str, ...] = ()):
         self.reply = reply
+        self.commands = commands
         self.requests: list[dict] = []
         self._lock = threading.Lock()
         self._port = port
@@ -216,6 +247,15 @@ class FakeAnthropic:
         with self._lock:
             return [r for r in self.requests if r["method"] == "POST"
                     and urlsplit(r["path"]).path.rstrip("/") == "/v1/messages"]
+
+    def tool_results(self) -> list[str]:
+        """What the scripted commands' tool calls returned, in order (from the latest request holding them)."""
+        found: list[str] = []
+        for req in self.messages_requests():
+            results = _tool_results(req["json"].get("messages") if isinstance(req["json"], dict) else None)
+            if len(results) > len(found):
+                found = results
+        return found
 
     def last_prompt_text(self) -> str | None:
         """Text of the last user message in the last messages request."""

@@ -13,7 +13,7 @@ ensure_packages() {
   local missing=() cmd pkg
   for pair in dockerd:docker.io zsh:zsh bats:bats busybox:busybox-static shellcheck:shellcheck git:git npm:npm \
               prometheus:prometheus promtool:prometheus prometheus-node-exporter:prometheus-node-exporter \
-              prometheus-pushgateway:prometheus-pushgateway age:age restic:restic; do
+              prometheus-pushgateway:prometheus-pushgateway age:age restic:restic mmdebstrap:mmdebstrap; do
     cmd=${pair%%:*} pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
   done
@@ -59,9 +59,21 @@ ensure_venv() {
 }
 
 # The image with the real Claude Code binary, made the way users make theirs: `claude-docker image build`
-# (npm pack of the pinned package, assembled and imported: no container registry).
+# (the default Debian recipe: mmdebstrap from this machine's apt sources, the pinned npm package: no
+# container registry). Rebuilt when it is missing or its recipe changed since (recipe.is_stale).
 ensure_test_image() {
-  if docker image inspect "$TEST_IMAGE" >/dev/null 2>&1; then return 0; fi
+  if "$VENV/bin/python" - "$TEST_IMAGE" <<'EOF'
+import sys, docker
+from claude_docker.image import recipe
+try:
+    labels = docker.from_env().images.get(sys.argv[1]).labels or {}
+except docker.errors.ImageNotFound:
+    sys.exit(1)
+sys.exit(1 if labels.get("io.claude-docker.recipe") != "debian" or recipe.is_stale(labels) else 0)
+EOF
+  then return 0; fi
   say "building $TEST_IMAGE"
+  local started=$SECONDS
   "$VENV/bin/python" -m claude_docker image build --tag "$TEST_IMAGE" >/dev/null
+  say "built $TEST_IMAGE from scratch in $((SECONDS - started)) s"
 }

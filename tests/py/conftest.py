@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
+
+import otheruser  # noqa: E402 - it imports from tests/, on the path only from here
 
 REAL_IMAGE_ENV = "CLAUDE_DOCKER_TEST_IMAGE"
 FAKE_IMAGE = "claude-docker-test/fake-claude:1"
@@ -122,8 +127,17 @@ def fake_image(docker_client, tmp_path_factory) -> str:
             _tar_add(tar, f"bin/{applet}", link="busybox")
         _tar_add(tar, "usr/local/bin/claude", FAKE_CLAUDE.encode())
     repository, tag = FAKE_IMAGE.split(":")
+    try:
+        previous = docker_client.images.get(FAKE_IMAGE).id
+    except Exception:  # noqa: BLE001 - none yet
+        previous = None
     docker_client.api.import_image_from_file(str(out), repository=repository, tag=tag,
                                              changes=["ENV PATH=/usr/local/bin:/bin"])
+    if previous and previous != docker_client.images.get(FAKE_IMAGE).id:
+        try:  # the last run's, which the tag just left: not one dangling image per run
+            docker_client.images.remove(previous)
+        except Exception:  # noqa: BLE001 - a container still uses it (a run beside this one)
+            pass
     return FAKE_IMAGE
 
 
@@ -147,3 +161,29 @@ def no_leftover_containers(docker_client, tmp_path_factory):
     for name in left:
         docker_client.containers.get(name).remove(force=True)
     assert not left, f"containers left behind: {left}"
+
+
+@pytest.fixture
+def user_home():
+    """A base dir holding the user's HOME (home/, with an empty project/) and their venv (venv/)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as another user")
+    if not shutil.which("setpriv") or not Path("/usr/bin/python3").exists():
+        pytest.skip("needs setpriv and /usr/bin/python3")
+    base = Path(tempfile.mkdtemp(prefix="claude-docker-user-"))
+    base.chmod(0o755)
+    try:
+        home = base / "home"
+        (home / "project").mkdir(parents=True)
+        # An interpreter that user can run (this one may live under /root), seeing this venv's packages.
+        subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(base / "venv")], check=True)
+        site = subprocess.run([str(base / "venv/bin/python"), "-c", "import site; print(site.getsitepackages()[0])"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        Path(site, "claude_docker_tests.pth").write_text(
+            f"{sysconfig.get_paths()['purelib']}\n{Path(__file__).resolve().parents[2] / 'pyhelpers'}\n")
+        for path in [home, *home.rglob("*")]:
+            os.chown(path, otheruser.UID, otheruser.GID)
+        home.chmod(0o700)
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -3,67 +3,16 @@ the container runs as that uid:gid, and nothing in the user's HOME ends up owned
 
 from __future__ import annotations
 
-import grp
 import json
 import os
-import shlex
-import shutil
-import subprocess
-import sysconfig
-import tempfile
-from pathlib import Path
 
 import pytest
 
 from claude_docker.launcher.staging import transcript_dir_name
 from fakeapi import FakeAnthropic
-from shell import PLUGIN
+from otheruser import GID, UID, as_user, claude_in, user_env
 
 pytestmark = [pytest.mark.docker, pytest.mark.image]
-
-UID = GID = 4242
-
-
-@pytest.fixture
-def user_home():
-    if os.geteuid() != 0:
-        pytest.skip("needs root to act as another user")
-    if not shutil.which("setpriv") or not Path("/usr/bin/python3").exists():
-        pytest.skip("needs setpriv and /usr/bin/python3")
-    base = Path(tempfile.mkdtemp(prefix="claude-docker-user-"))
-    base.chmod(0o755)
-    try:
-        home = base / "home"
-        (home / "project").mkdir(parents=True)
-        # An interpreter that user can run (this one may live under /root), seeing this venv's packages.
-        subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(base / "venv")], check=True)
-        site = subprocess.run([str(base / "venv/bin/python"), "-c", "import site; print(site.getsitepackages()[0])"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-        Path(site, "claude_docker_tests.pth").write_text(
-            f"{sysconfig.get_paths()['purelib']}\n{Path(__file__).resolve().parents[2] / 'pyhelpers'}\n")
-        for path in [home, *home.rglob("*")]:
-            os.chown(path, UID, GID)
-        home.chmod(0o700)
-        yield base
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def as_user(base: Path, env: dict, script: str) -> subprocess.CompletedProcess:
-    docker_gid = grp.getgrnam("docker").gr_gid
-    argv = ["setpriv", f"--reuid={UID}", f"--regid={GID}", f"--groups={docker_gid}", "--", "env", "-i",
-            *[f"{k}={v}" for k, v in env.items()], "zsh", "-f", "-c", script]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=180)
-
-
-def user_env(base: Path, image: str, **extra: str) -> dict:
-    return {"HOME": str(base / "home"), "PATH": os.environ["PATH"],
-            "CLAUDE_DOCKER_PYTHON": str(base / "venv/bin/python"), "CLAUDE_DOCKER_IMAGE": image,
-            "CLAUDE_DOCKER_NETWORK": "none", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", **extra}
-
-
-def claude_in(project: Path, *args: str) -> str:
-    return f"source {shlex.quote(str(PLUGIN))}; cd {shlex.quote(str(project))} && claude {shlex.join(args)}"
 
 
 def test_an_ordinary_user_session_keeps_everything_theirs(user_home, real_image, no_leftover_containers):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from claude_docker import CLAUDE_CODE_VERSION
 from fakeapi import FakeAnthropic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -296,3 +297,54 @@ def test_metrics_serve_from_the_installed_copy(installed):
     finally:
         serve.terminate()
         serve.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def debian_base(docker_client, tmp_path_factory):
+    """Debian's slim image of this host's release, as a registry would serve it (none answers here): a minbase
+    root filesystem from the same apt sources, imported."""
+    from claude_docker.image import aptsources
+
+    suite = aptsources.host_suite()
+    tag = f"claude-docker-test/debian-base:{suite}-slim"
+    out = tmp_path_factory.mktemp("base") / "rootfs.tar"
+    proc = subprocess.run(["mmdebstrap", "--variant=minbase", "--format=tar", suite, str(out), "-"],
+                          input=aptsources.for_release(suite), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    repository, name = tag.split(":")
+    docker_client.api.import_image_from_file(str(out), repository=repository, tag=name)
+    yield tag
+    docker_client.images.remove(tag, force=True)
+
+
+@pytest.mark.docker
+@pytest.mark.image
+def test_the_dockerfile_recipe_builds_from_an_installed_copy_with_the_default_images_contents(
+        installed, debian_base, real_image, docker_client):
+    tag = f"claude-docker-test/dockerfile-recipe:{CLAUDE_CODE_VERSION}"
+    command = [str(installed / ".local/bin/claude-docker"), "image", "build", "--recipe", "dockerfile", "--base",
+               debian_base, "--build-network", "host", "--tag", tag, "--json"]
+    result = subprocess.run(command, env=user_env(installed, tag), capture_output=True, text=True, timeout=1200)
+    try:
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert json.loads(result.stdout)["recipe"] == "dockerfile"
+        labels = docker_client.images.get(tag).labels
+        assert labels["io.claude-docker.recipe"] == "dockerfile"
+        assert labels["io.claude-docker.claude-code-version"] == CLAUDE_CODE_VERSION
+
+        def contents(image: str) -> tuple[str, str]:
+            script = ("dpkg-query -W -f '${Package}\\n' | sort; find / -xdev -type f -perm /6000; "
+                      "for t in bash git rg curl ssh jq unzip make less ps find grep sed claude; do "
+                      "command -v $t; done; env | grep -E '^(PATH|LANG|DISABLE_|USE_BUILTIN)' | sort")
+            out = docker_client.containers.run(image, ["sh", "-c", script], entrypoint=[], user="4242:4242",
+                                               network_mode="none", remove=True).decode()
+            version = docker_client.containers.run(image, ["--version"], user="4242:4242", network_mode="none",
+                                                   environment={"HOME": "/tmp"}, remove=True).decode()
+            return out, version
+
+        assert contents(tag) == contents(real_image)
+    finally:
+        try:
+            docker_client.images.remove(tag, force=True)
+        except Exception:  # noqa: BLE001 - the build failed before tagging it
+            pass

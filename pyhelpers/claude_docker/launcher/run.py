@@ -11,7 +11,7 @@ from pathlib import Path
 from claude_docker import engine, envspec, exitcodes
 from claude_docker.container import SessionSpec, container_name, run_argv
 from claude_docker.errors import ToolError
-from claude_docker.launcher import imagechoice
+from claude_docker.launcher import identity, imagechoice
 from claude_docker.launcher.environment import session_env
 from claude_docker.launcher.exposure import check_project, mounted_common_dir
 from claude_docker.launcher.mounts import plan_mounts
@@ -94,6 +94,7 @@ def run(claude_args: list[str]) -> int:
             synced = sync_in(staging, cwd)
             common = mounted_common_dir(project, user_home, claude)
             mounts = plan_mounts(staging, synced, project, opts, user_home, common)
+            mounts += identity.mounts(session.path, uid, gid, user_home)
     except BaseException:
         session.remove()
         raise
