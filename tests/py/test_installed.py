@@ -338,8 +338,9 @@ def test_the_dockerfile_recipe_builds_from_an_installed_copy_with_the_default_im
                       "command -v $t; done; env | grep -E '^(PATH|LANG|DISABLE_|USE_BUILTIN)' | sort")
             out = docker_client.containers.run(image, ["sh", "-c", script], entrypoint=[], user="4242:4242",
                                                network_mode="none", remove=True).decode()
-            version = docker_client.containers.run(image, ["--version"], user="4242:4242", network_mode="none",
-                                                   environment={"HOME": "/tmp"}, remove=True).decode()
+            version = docker_client.containers.run(image, ["claude", "--version"], user="4242:4242",
+                                                   network_mode="none", environment={"HOME": "/tmp"},
+                                                   remove=True).decode()
             return out, version
 
         assert contents(tag) == contents(real_image)
