@@ -163,7 +163,7 @@ snapshot() {
 with tarfile.open(sys.argv[1], "w:gz") as t: t.add(shutil.which("true"), arcname="package/claude")' "$BATS_TEST_TMPDIR/npm.tgz"
   image="claude-docker-test/uninstall-$$:1"
   if docker info >/dev/null 2>&1; then
-    run "$HOME/.local/bin/claude-docker" image build --npm-tarball "$BATS_TEST_TMPDIR/npm.tgz" --version 0.0.1 --tag "$image"
+    run "$HOME/.local/bin/claude-docker" image build --recipe minimal --npm-tarball "$BATS_TEST_TMPDIR/npm.tgz" --version 0.0.1 --tag "$image"
     [ "$status" -eq 0 ]
   else
     image=''

@@ -113,17 +113,18 @@ def settle(docker_client, home: Path, seconds: float = 15) -> None:
 
 
 def test_the_installed_package_holds_every_file_of_the_source(installed):
-    """What the package reads at run time besides its modules (the Dockerfile recipe) is installed too."""
+    """What the package reads at run time besides its modules (the image recipes) is installed too."""
     site = site_package(installed)
     data = [p.relative_to(PACKAGE) for p in PACKAGE.rglob("*")
             if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts]
-    assert Path("recipes/Dockerfile") in data
+    assert {Path("recipes", name) for name in ("Dockerfile", "finish.sh", "dpkg-excludes", "apt-options")} <= set(data)
     missing = [str(p) for p in data
                if not (site / p).is_file() or (site / p).read_bytes() != (PACKAGE / p).read_bytes()]
     assert not missing, f"not installed: {missing}"
     # and the installed copy's own idea of its recipe names that file
     python = installed / ".local/share/claude-docker/venv/bin/python"
-    recipe = subprocess.run([str(python), "-I", "-c", "from claude_docker import imagebuild; print(imagebuild.RECIPE)"],
+    recipe = subprocess.run([str(python), "-I", "-c",
+                             "from claude_docker.image import recipe; print(recipe.DOCKERFILE)"],
                             capture_output=True, text=True, check=True).stdout.strip()
     assert Path(recipe) == site / "recipes/Dockerfile"
 

@@ -182,9 +182,10 @@ def test_one_default_image_one_socket_path_one_check_type():
     assert _literal_in('"claude-docker/claude-code') == ["__init__.py"]
     assert _literal_in('"/var/run/docker.sock"') == ["engine.py"]
     assert _literal_in("class Check") + _literal_in('namedtuple("Check"') == ["checks.py"]
-    from claude_docker import DEFAULT_IMAGE, imagebuild
+    from claude_docker import DEFAULT_IMAGE
+    from claude_docker.image import profiles
 
-    assert imagebuild.default_tag() == DEFAULT_IMAGE
+    assert profiles.tag() == DEFAULT_IMAGE
 
 
 def test_verify_recovery_gives_the_one_check_type(home):

@@ -53,7 +53,8 @@ def _deb822(text: str) -> list[tuple[str, str, str, list[str]]]:
             if line.startswith("#"):
                 continue
             if line[:1] in (" ", "\t") and key:
-                fields[key] += " " + line.strip()
+                # A value may start on the next line (an inline Signed-By key block does): no leading space.
+                fields[key] = f"{fields[key]} {line.strip()}".lstrip()
             elif ":" in line:
                 key, _, value = line.partition(":")
                 key = key.strip().lower()

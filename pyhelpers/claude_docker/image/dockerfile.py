@@ -24,7 +24,7 @@ def build(client, version: str, tag: str, chosen: tuple[str, ...], tarball: Path
         npm.fetch_binary(version, context, tarball, log)
         for leftover in context.glob("*.tgz"):
             leftover.unlink()
-        for path in (recipe.FINISH, recipe.DPKG_EXCLUDES, recipe.APT_OPTIONS):
+        for path in recipe.shared_files():
             shutil.copyfile(path, context / path.name)
         shutil.copyfile(dockerfile, context / "Dockerfile")
         log(f"building {tag} from {dockerfile} on {base}")

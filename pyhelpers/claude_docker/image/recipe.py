@@ -18,8 +18,16 @@ FINISH = RECIPES / "finish.sh"  # run in the new root filesystem by both Debian 
 DPKG_EXCLUDES = RECIPES / "dpkg-excludes"  # no docs, man pages or translations: as Debian's slim images
 APT_OPTIONS = RECIPES / "apt-options"  # no recommended packages: the lists say what the image holds
 KINDS = ("debian", "dockerfile", "minimal")
-_FILES = {"debian": (FINISH, DPKG_EXCLUDES, APT_OPTIONS), "dockerfile": (DOCKERFILE, FINISH, DPKG_EXCLUDES),
-          "minimal": ()}
+
+
+def shared_files() -> tuple[Path, ...]:
+    """What both Debian recipes build with besides the packages: one list, so that the dockerfile recipe's
+    context and the fingerprint cannot differ by a file."""
+    return (FINISH, DPKG_EXCLUDES, APT_OPTIONS)
+
+
+def _files(kind: str) -> tuple[Path, ...]:
+    return {"debian": shared_files(), "dockerfile": (DOCKERFILE, *shared_files()), "minimal": ()}[kind]
 
 
 def fingerprint(kind: str, chosen: tuple[str, ...]) -> str:
@@ -28,7 +36,7 @@ def fingerprint(kind: str, chosen: tuple[str, ...]) -> str:
     if kind != "minimal":
         crc = zlib.crc32(" ".join(profiles.packages(chosen)).encode(), crc)
         crc = zlib.crc32(repr(sorted(metadata.DEBIAN_ENV.items())).encode(), crc)
-    for path in _FILES[kind]:
+    for path in _files(kind):
         crc = zlib.crc32(path.read_bytes(), crc)
     return f"{crc:08x}"
 
