@@ -9,6 +9,8 @@ import re
 import shlex
 import shutil
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -242,6 +244,10 @@ def test_what_is_stale_and_what_is_not():
     assert not recipe.is_stale({})
     assert not recipe.is_stale({"maintainer": "someone"})
     assert not recipe.is_stale({k: v for k, v in labels_of("dockerfile").items() if k != metadata.FINGERPRINT})
+    # 0.1's busybox-only image under the same tag: a recipe this copy no longer builds, rebuilt as the default
+    old = {metadata.VERSION: CLAUDE_CODE_VERSION, metadata.RECIPE: "npm"}
+    assert recipe.is_stale(old)
+    assert recipe.rebuild_command(DEFAULT_IMAGE, old) == "claude-docker image build"
 
 
 def test_the_rebuild_command_says_what_differs_from_the_defaults():
@@ -257,6 +263,8 @@ def test_the_rebuild_command_says_what_differs_from_the_defaults():
     assert (command(profiles.tag(CLAUDE_CODE_VERSION, ("python",)),
                     **{metadata.PROFILES: "python", metadata.RECIPE: "dockerfile"})
             == "claude-docker image build --profile python --recipe dockerfile")
+    assert (command(DEFAULT_IMAGE, **{metadata.RECIPE: "dockerfile", metadata.BASE: "mirror.example/debian:slim"})
+            == "claude-docker image build --recipe dockerfile --base mirror.example/debian:slim")
 
 
 # ---- what the recipes record and write ----
@@ -301,3 +309,17 @@ def test_the_dockerfile_sets_the_debian_recipes_environment_and_command():
     assert env == metadata.DEBIAN_ENV
     cmds = [line for line in logical if line.startswith("CMD ")]
     assert cmds == [c for c in metadata.import_changes({}, {}) if c.startswith("CMD ")]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--recipe", "minimal", "--profile", "python"], "profiles need a Debian recipe"),
+    (["--apt-sources", __file__, "--recipe", "dockerfile"], "--apt-sources is for --recipe debian, not dockerfile"),
+    (["--base", "debian:bookworm-slim"], "--base is for --recipe dockerfile, not debian"),
+    (["--build-network", "host", "--recipe", "minimal"], "--build-network is for --recipe dockerfile, not minimal"),
+])
+def test_an_option_the_recipe_would_ignore_is_a_usage_error_before_docker_is_asked(args, message):
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}  # never reached
+    result = subprocess.run([sys.executable, "-m", "claude_docker", "image", "build", *args], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"claude-docker: {message}") and result.stderr.count("\n") == 1, result.stderr

@@ -56,7 +56,7 @@ def build(recipe: str, profiles: tuple[str, ...], version: str, tag: str | None,
     from claude_docker.errors import ToolError
     from claude_docker.image import profiles as profile_names
     from claude_docker.image import prune
-    from claude_docker.image.build import Request
+    from claude_docker.image.build import Request, check
     from claude_docker.image.build import build as run_build
     from claude_docker.obs import events
     from claude_docker.obs.catalog import observe
@@ -71,6 +71,7 @@ def build(recipe: str, profiles: tuple[str, ...], version: str, tag: str | None,
         raise click.BadParameter(f"cannot read {apt_sources}: {exc}", param_hint="--apt-sources") from None
     req = Request(recipe=recipe, version=version, profiles=profiles, tag=tag, npm_tarball=npm_tarball,
                   dockerfile=dockerfile, base=base, network=build_network, apt_sources=sources)
+    check(req)
     started = time.perf_counter()
     fields = {"recipe": recipe, "tag": tag, "claude_code_version": version, "profiles": ",".join(profiles)}
     try:

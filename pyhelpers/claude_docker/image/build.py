@@ -33,12 +33,22 @@ def labels(req: Request) -> dict[str, str]:
     return found
 
 
+def check(req: Request) -> None:
+    """ToolError (USAGE) for options the recipe would ignore: before anything connects or fetches."""
+    if req.recipe == "minimal" and req.profiles:
+        raise ToolError("profiles need a Debian recipe (--recipe debian or dockerfile), not minimal",
+                        exitcodes.USAGE)
+    recipe_only = (("--apt-sources", "debian", req.apt_sources), ("--dockerfile", "dockerfile", req.dockerfile),
+                   ("--base", "dockerfile", req.base), ("--build-network", "dockerfile", req.network))
+    for option, kind, value in recipe_only:
+        if value is not None and req.recipe != kind:
+            raise ToolError(f"{option} is for --recipe {kind}, not {req.recipe}", exitcodes.USAGE)
+
+
 def build(client, req: Request, log: Callable[[str], None]) -> str:
     """Build the image `req` asks for; its id."""
+    check(req)
     if req.recipe == "minimal":
-        if req.profiles:
-            raise ToolError("profiles need a Debian recipe (--recipe debian or dockerfile), not minimal",
-                            exitcodes.USAGE)
         from claude_docker.image import minimal
 
         return minimal.build(client, req.version, req.tag, req.npm_tarball, labels(req), log)

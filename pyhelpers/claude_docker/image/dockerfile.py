@@ -11,7 +11,7 @@ from typing import Callable
 
 from claude_docker import exitcodes
 from claude_docker.errors import ToolError
-from claude_docker.image import aptsources, npm, profiles, recipe
+from claude_docker.image import aptsources, metadata, npm, profiles, recipe
 
 
 def build(client, version: str, tag: str, chosen: tuple[str, ...], tarball: Path | None, dockerfile: Path,
@@ -33,7 +33,7 @@ def build(client, version: str, tag: str, chosen: tuple[str, ...], tarball: Path
                 path=str(context), tag=tag, rm=True, forcerm=True, network_mode=network,
                 buildargs={"BASE": base, "PACKAGES": " ".join(profiles.packages(chosen)),
                            "CLAUDE_CODE_VERSION": version},
-                labels=labels,
+                labels={**labels, metadata.BASE: base},
             )
         except BuildError as exc:
             raise ToolError(f"docker build failed: {exc.msg}", exitcodes.FAILURE) from None

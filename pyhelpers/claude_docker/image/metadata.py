@@ -14,6 +14,7 @@ OWNER = PREFIX + "owner"
 DEBIAN_RELEASE = PREFIX + "debian-release"  # the suite, and the Date of each apt source's Release file
 DEBIAN_PACKAGES = PREFIX + "debian-packages"  # name=version of each package the recipe asked for
 DPKG_DIGEST = PREFIX + "dpkg-digest"  # sha256 of every installed name=version, sorted
+BASE = PREFIX + "base"  # the dockerfile recipe's FROM image
 
 PATH = "/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin"
 # Claude Code inside neither updates itself (the image pins it) nor checks the host's install method: a

@@ -44,7 +44,11 @@ def fingerprint(kind: str, chosen: tuple[str, ...]) -> str:
 def is_stale(labels: dict[str, str]) -> bool:
     """Was this image of ours built from a recipe other than the installed one? False for images not ours."""
     kind, built = labels.get(metadata.RECIPE), labels.get(metadata.FINGERPRINT)
-    if kind not in KINDS or not built:
+    if kind is None or metadata.VERSION not in labels:
+        return False
+    if kind not in KINDS:  # a recipe this copy no longer builds: 0.1's busybox-only `npm`
+        return True
+    if not built:  # the user's own Dockerfile: only they know when it changed
         return False
     try:
         chosen = profiles.parse(filter(None, labels.get(metadata.PROFILES, "").split(",")))
@@ -60,8 +64,11 @@ def rebuild_command(image: str, labels: dict[str, str]) -> str:
     chosen = tuple(filter(None, labels.get(metadata.PROFILES, "").split(",")))
     version = labels.get(metadata.VERSION, CLAUDE_CODE_VERSION)
     words = [profiles.build_command(chosen)]
-    if labels.get(metadata.RECIPE, "debian") != "debian":
-        words.append(f"--recipe {labels[metadata.RECIPE]}")
+    kind = labels.get(metadata.RECIPE, "debian")
+    if kind in KINDS and kind != "debian":
+        words.append(f"--recipe {kind}")
+    if kind == "dockerfile" and labels.get(metadata.BASE):
+        words.append(f"--base {labels[metadata.BASE]}")
     if version != CLAUDE_CODE_VERSION:
         words.append(f"--version {version}")
     if image != profiles.tag(version, chosen):
