@@ -323,3 +323,16 @@ def test_an_option_the_recipe_would_ignore_is_a_usage_error_before_docker_is_ask
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.startswith(f"claude-docker: {message}") and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_mmdebstraps_lines_never_show_a_mirrors_credentials(tmp_path):
+    fake = tmp_path / "mmdebstrap"
+    fake.write_text("#!/bin/sh\ncat >/dev/null\necho 'I: fetching http://me:s3cret@mirror.example/debian' >&2\n"
+                    "echo 'E: Failed to fetch http://me:s3cret@mirror.example/debian/dists/x 401' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    shown: list[str] = []
+    with pytest.raises(ToolError) as err:
+        debian.run_mmdebstrap([str(fake)], "deb http://me:s3cret@mirror.example/debian bookworm main\n", shown.append)
+    assert "s3cret" not in err.value.message and "s3cret" not in "".join(shown)
+    assert err.value.message == "mmdebstrap failed: Failed to fetch http://***:***@mirror.example/debian/dists/x 401"
+    assert shown == ["mmdebstrap: fetching http://***:***@mirror.example/debian"]

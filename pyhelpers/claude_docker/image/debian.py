@@ -14,7 +14,7 @@ from collections import deque
 from pathlib import Path
 from typing import Callable
 
-from claude_docker import exitcodes
+from claude_docker import exitcodes, redact
 from claude_docker.errors import ToolError
 from claude_docker.image import aptsources, importer, metadata, npm, profiles, recipe
 
@@ -53,7 +53,7 @@ def run_mmdebstrap(argv: list[str], sources: str, log: Callable[[str], None]) ->
     proc.stdin.write(sources)
     proc.stdin.close()
     for raw in proc.stderr:
-        line = raw.rstrip()
+        line = redact.printable(redact.text(raw.rstrip()))  # a mirror's URL may carry its credentials
         tail.append(line)
         if line.startswith(("I: ", "W: ")):
             log(f"mmdebstrap: {line[3:]}")
