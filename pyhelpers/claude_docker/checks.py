@@ -123,6 +123,33 @@ def check_images(client, opts: RunOptions) -> list[Check]:
     return checks
 
 
+def check_project_image(client, opts: RunOptions, cwd: Path) -> list[Check]:
+    """What the project here asks for in its `.claude-docker.toml`, and whether `claude` here has that image."""
+    from docker.errors import ImageNotFound
+
+    from claude_docker import CLAUDE_CODE_VERSION, DEFAULT_IMAGE
+    from claude_docker.image import profiles, projectfile
+    from claude_docker.paths import project_root
+
+    try:
+        chosen, warnings = projectfile.read(project_root(cwd))
+    except ToolError as exc:
+        return [Check("project image", "fail", exc.message)]
+    checks = [Check("project file", "warn", warning) for warning in warnings]
+    if not chosen:
+        return checks
+    if opts.image != DEFAULT_IMAGE:
+        return [*checks, Check("project image", "info", f"{projectfile.NAME} asks for {','.join(chosen)}; "
+                               f"CLAUDE_DOCKER_IMAGE ({opts.image}) wins")]
+    tag = profiles.tag(CLAUDE_CODE_VERSION, chosen)
+    try:
+        client.images.get(tag)
+    except ImageNotFound:
+        return [*checks, Check("project image", "fail", f"{tag} ({', '.join(chosen)}) is not present",
+                               profiles.build_command(chosen))]
+    return [*checks, Check("project image", "ok", f"{tag} ({', '.join(chosen)}, from {projectfile.NAME})")]
+
+
 def check_host_config(claude: ClaudeHome) -> list[Check]:
     from claude_docker.backup import scope
     from claude_docker.backup.configcheck import json_problem
@@ -234,6 +261,14 @@ def _guarded(name: str, check) -> list[Check]:
     return found if isinstance(found, list) else [found]
 
 
+def _project_image(client, opts: RunOptions) -> list[Check]:
+    try:
+        cwd = Path(os.getcwd())
+    except OSError:  # the current directory is gone: no project here
+        return []
+    return check_project_image(client, opts, cwd)
+
+
 def run_checks() -> list[Check]:
     checks = [check_docker_cli(), *check_settings()]
     try:
@@ -246,6 +281,7 @@ def run_checks() -> list[Check]:
         checks.append(check_uid_mapping(client))
         if opts is not None:
             checks += check_images(client, opts)
+            checks += _project_image(client, opts)
             checks.append(check_network(client, opts.network))
         checks += _guarded("orphans", lambda: check_orphans(client))
     claude = ClaudeHome.from_env()

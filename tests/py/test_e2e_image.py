@@ -163,7 +163,8 @@ def test_claude_names_a_recipe_change_in_one_line_and_runs(home, fake_image, doc
 def test_a_missing_profile_image_is_one_line_with_the_command(home, fake_image, docker_client):
     project = home / "proj"
     project.mkdir()
-    (project / ".claude-docker.toml").write_text('network = "host"\n[image]\nprofiles = ["rust", "go"]\nmounts = ["/"]\n')
+    (project / ".claude-docker.toml").write_text(
+        'network = "host"\n[image]\nprofiles = ["rust", "go"]\nmounts = ["/"]\n')
     wanted = profiles.tag(CLAUDE_CODE_VERSION, ("go", "rust"))
     try:
         docker_client.images.get(wanted)
@@ -194,3 +195,23 @@ def test_a_bad_project_file_stops_the_start_with_one_line(home, fake_image):
     assert result.stderr == (f"claude-docker: {project / '.claude-docker.toml'}: unknown profile 'cobol' "
                              "(known: python, node, go, rust, build)\n")
     assert json.loads((home / ".claude-docker-events.jsonl").read_text().splitlines()[-1])["level"] == "error"
+
+
+def test_doctor_names_the_image_the_project_asks_for(home, fake_image):
+    project = home / "proj"
+    project.mkdir()
+    (project / ".claude-docker.toml").write_text('[image]\nprofiles = ["go", "rust"]\n')
+    env = plugin_env(home, "")
+    result = subprocess.run([sys.executable, "-m", "claude_docker", "doctor", "--json"], cwd=project, env=env,
+                            capture_output=True, text=True, timeout=120)
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    wanted = profiles.tag(CLAUDE_CODE_VERSION, ("go", "rust"))
+    assert checks["project image"]["status"] == "fail"
+    assert checks["project image"]["detail"] == f"{wanted} (go, rust) is not present"
+    assert checks["project image"]["fix"] == "claude-docker image build --profile go,rust"
+    # the user's own image wins: said, not failed
+    env["CLAUDE_DOCKER_IMAGE"] = fake_image
+    result = subprocess.run([sys.executable, "-m", "claude_docker", "doctor", "--json"], cwd=project, env=env,
+                            capture_output=True, text=True, timeout=120)
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["project image"]["status"] == "info"
