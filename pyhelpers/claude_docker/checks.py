@@ -115,7 +115,7 @@ def check_images(client, opts: RunOptions) -> list[Check]:
             detail = f"{image} ({img.attrs.get('Size', 0) / 1e6:.0f} MB{', Claude Code ' + version if version else ''})"
             if recipe.is_stale(labels):
                 checks.append(Check(f"image {slot}", "warn", f"{detail}: built from an older recipe",
-                                    recipe.rebuild_command(image, labels)))
+                                    recipe.stale_advice(image, labels)))
             else:
                 checks.append(Check(f"image {slot}", "ok", detail))
         except ImageNotFound:
@@ -127,7 +127,7 @@ def check_project_image(client, opts: RunOptions, cwd: Path) -> list[Check]:
     """What the project here asks for in its `.claude-docker.toml`, and whether `claude` here has that image."""
     from docker.errors import ImageNotFound
 
-    from claude_docker import CLAUDE_CODE_VERSION, DEFAULT_IMAGE
+    from claude_docker import CLAUDE_CODE_VERSION
     from claude_docker.image import profiles, projectfile
     from claude_docker.paths import project_root
 
@@ -138,7 +138,7 @@ def check_project_image(client, opts: RunOptions, cwd: Path) -> list[Check]:
     checks = [Check("project file", "warn", warning) for warning in warnings]
     if not chosen:
         return checks
-    if opts.image != DEFAULT_IMAGE:
+    if opts.image_chosen:
         return [*checks, Check("project image", "info", f"{projectfile.NAME} asks for {','.join(chosen)}; "
                                f"CLAUDE_DOCKER_IMAGE ({opts.image}) wins")]
     tag = profiles.tag(CLAUDE_CODE_VERSION, chosen)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 from claude_docker import DEFAULT_IMAGE, envspec
@@ -18,15 +19,18 @@ __all__ = ["DEFAULT_IMAGE", "RunOptions"]
 class RunOptions:
     """One session's settings, each parsed and checked by envspec's table."""
 
-    __slots__ = ("allow_new_privileges", "cap_add", "docker_socket", "extra_args", "extra_env", "image", "memory",
-                 "mount_gitconfig", "network", "pids_limit", "protect_git", "protect_project", "read_only",
+    __slots__ = ("allow_new_privileges", "cap_add", "docker_socket", "extra_args", "extra_env", "image", "image_chosen",
+                 "memory", "mount_gitconfig", "network", "pids_limit", "protect_git", "protect_project", "read_only",
                  "v2_image", "v2_probability")
 
     def __init__(self, *, image: str, v2_image: str | None, v2_probability: float, network: str,
                  memory: str | None, pids_limit: int | None, cap_add: tuple[str, ...], allow_new_privileges: bool,
                  docker_socket: bool, read_only: bool, mount_gitconfig: bool, extra_env: tuple[str, ...],
-                 extra_args: tuple[str, ...], protect_git: bool, protect_project: bool) -> None:
+                 extra_args: tuple[str, ...], protect_git: bool, protect_project: bool, image_chosen: bool = False
+                 ) -> None:
         self.image = image
+        # The user set CLAUDE_DOCKER_IMAGE (even to the default): a project's file then picks nothing.
+        self.image_chosen = image_chosen
         self.v2_image = v2_image
         self.v2_probability = v2_probability
         self.network = network
@@ -53,6 +57,7 @@ class RunOptions:
 
         return cls(
             image=get("IMAGE"),
+            image_chosen=bool((os.environ if env is None else env).get("CLAUDE_DOCKER_IMAGE")),
             v2_image=get("V2_IMAGE"),
             v2_probability=get("V2_PROBABILITY"),
             network=get("NETWORK"),

@@ -29,7 +29,8 @@ def subcommands():
                 yield name, sub, command
 
 
-@pytest.mark.parametrize(("group", "sub", "command"), list(subcommands()), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(("group", "sub", "command"), list(subcommands()),
+                         ids=lambda v: v if isinstance(v, str) else "")
 def test_each_group_subcommand_completes_exactly_its_options(group, sub, command):
     accepted = {opt for param in command.params if isinstance(param, click.Option)
                 for opt in [*param.opts, *param.secondary_opts] if opt.startswith("--")} | {"--help"}

@@ -336,3 +336,21 @@ def test_mmdebstraps_lines_never_show_a_mirrors_credentials(tmp_path):
     assert "s3cret" not in err.value.message and "s3cret" not in "".join(shown)
     assert err.value.message == "mmdebstrap failed: Failed to fetch http://***:***@mirror.example/debian/dists/x 401"
     assert shown == ["mmdebstrap: fetching http://***:***@mirror.example/debian"]
+
+
+def test_a_derived_image_is_told_to_rebuild_its_base_not_itself():
+    labels = {**labels_of("debian"), metadata.BUILT_AS: DEFAULT_IMAGE, metadata.FINGERPRINT: "00000000"}
+    assert recipe.derived_base(DEFAULT_IMAGE, labels) is None
+    assert recipe.derived_base("sha256:" + "0" * 64, labels) is None  # by id: can't tell, so not said
+    assert recipe.stale_advice(DEFAULT_IMAGE, labels) == "rebuild it with `claude-docker image build`"
+    assert recipe.derived_base("my/claude", labels) == DEFAULT_IMAGE
+    assert recipe.stale_advice("my/claude:1", labels) == (
+        f"it is built on {DEFAULT_IMAGE}: rebuild that with `claude-docker image build`, then my/claude:1")
+
+
+@pytest.mark.parametrize(("env", "chosen"), [({}, False), ({"CLAUDE_DOCKER_IMAGE": ""}, False),
+                                             ({"CLAUDE_DOCKER_IMAGE": DEFAULT_IMAGE}, True)])
+def test_an_image_the_user_set_even_the_default_is_their_choice(env, chosen):
+    from claude_docker.options import RunOptions
+
+    assert RunOptions.from_env(env).image_chosen is chosen

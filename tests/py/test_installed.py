@@ -209,6 +209,7 @@ RUNS: list[tuple[tuple[str, ...], str | None, int]] = [
     (("claude-docker ps",), "claude-docker ps && claude-docker ps --json", 0),
     (("claude-docker cleanup",), "claude-docker cleanup --dry-run && claude-docker cleanup", 0),
     (("claude-docker image build",), "claude-docker image build --tag {image}", 0),
+    (("claude-docker image list",), "claude-docker image list && claude-docker image list --json", 0),
     (("claude-docker held",), "claude-docker held", 2),
     (("claude-docker held list",),
      ("CLAUDE_DOCKER_IMAGE={fake} claude set-key mcpServers '{{\"x\": {{\"command\": \"sh\"}}}}';"

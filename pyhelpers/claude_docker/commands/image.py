@@ -113,7 +113,8 @@ def list_(as_json: bool) -> int:
     for info in infos:
         used = [*info.slots, *([f"{info.containers} container(s)"] if info.containers else [])]
         rows.append([", ".join(info.tags) or "<superseded>", info.id.removeprefix("sha256:")[:12],
-                     info.claude_code_version, ",".join(info.profiles) or "-", info.recipe,
+                     info.claude_code_version, ",".join(info.profiles) or "-",
+                     f"FROM {info.derived_from}" if info.derived_from else info.recipe,
                      f"{info.size / 1e6:.0f} MB", ", ".join(used) or "-",
                      "rebuild: recipe changed" if info.stale else ""])
     print(ui.table(rows, ["TAG", "ID", "CLAUDE CODE", "PROFILES", "RECIPE", "SIZE", "USED BY", ""]).rstrip())

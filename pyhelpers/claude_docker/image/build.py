@@ -27,7 +27,7 @@ class Request:
 
 def labels(req: Request) -> dict[str, str]:
     found = {metadata.VERSION: req.version, metadata.RECIPE: req.recipe, metadata.PROFILES: ",".join(req.profiles),
-             metadata.OWNER: metadata.owner()}
+             metadata.OWNER: metadata.owner(), metadata.BUILT_AS: req.tag}
     if req.dockerfile is None:  # another Dockerfile is the user's recipe: only they know when it changed
         found[metadata.FINGERPRINT] = recipe.fingerprint(req.recipe, req.profiles)
     return found

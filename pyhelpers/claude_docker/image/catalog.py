@@ -24,6 +24,7 @@ class ImageInfo:
     slots: tuple[str, ...]  # v1, v2: the settings that name it now
     containers: int  # made from it, running or not (sessions, and any other)
     stale: bool  # built from a recipe other than the installed one
+    derived_from: str  # the tag of ours it was built FROM (a user's Dockerfile); empty for our own builds
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -75,5 +76,11 @@ def listing(client) -> list[ImageInfo]:
             debian_release=labels.get(metadata.DEBIAN_RELEASE, ""),
             debian_packages=labels.get(metadata.DEBIAN_PACKAGES, ""),
             slots=tuple(slot for slot, ident in sorted(slots.items()) if ident == image.id),
-            containers=counts.get(image.id, 0), stale=recipe.is_stale(labels)))
+            containers=counts.get(image.id, 0), stale=recipe.is_stale(labels),
+            derived_from=_derived_from(image.tags, labels)))
     return sorted(infos, key=lambda i: (i.tags[:1] or ("~",), i.created))
+
+
+def _derived_from(tags: list[str], labels: dict[str, str]) -> str:
+    built_as = labels.get(metadata.BUILT_AS, "")
+    return built_as if built_as and tags and built_as not in tags else ""

@@ -15,6 +15,9 @@ DEBIAN_RELEASE = PREFIX + "debian-release"  # the suite, and the Date of each ap
 DEBIAN_PACKAGES = PREFIX + "debian-packages"  # name=version of each package the recipe asked for
 DPKG_DIGEST = PREFIX + "dpkg-digest"  # sha256 of every installed name=version, sorted
 BASE = PREFIX + "base"  # the dockerfile recipe's FROM image
+# The tag it was built as. Labels are inherited: an image whose tag differs was derived from ours (a user's
+# Dockerfile FROM it), and rebuilding it by our recipe would throw their additions away.
+BUILT_AS = PREFIX + "built-as"
 
 PATH = "/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin"
 # Claude Code inside neither updates itself (the image pins it) nor checks the host's install method: a

@@ -74,3 +74,21 @@ def rebuild_command(image: str, labels: dict[str, str]) -> str:
     if image != profiles.tag(version, chosen):
         words.append(f"--tag {image}")
     return " ".join(words)
+
+
+def derived_base(image: str, labels: dict[str, str]) -> str | None:
+    """The tag of ours that `image` (a reference by tag) was derived from, if it is not that image itself."""
+    built_as = labels.get(metadata.BUILT_AS)
+    if not built_as or image.startswith("sha256:") or "@" in image or image == built_as:
+        return None
+    if ":" not in image.rsplit("/", 1)[-1]:
+        image += ":latest"
+    return None if image == built_as else built_as
+
+
+def stale_advice(image: str, labels: dict[str, str]) -> str:
+    """What to run for a stale image: our rebuild of it, or of the base a derived one was made from."""
+    base = derived_base(image, labels)
+    if base is None:
+        return f"rebuild it with `{rebuild_command(image, labels)}`"
+    return f"it is built on {base}: rebuild that with `{rebuild_command(base, labels)}`, then {image}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from claude_docker import CLAUDE_CODE_VERSION, DEFAULT_IMAGE, engine, exitcodes
+from claude_docker import CLAUDE_CODE_VERSION, engine, exitcodes
 from claude_docker.errors import ToolError
 from claude_docker.image import profiles, projectfile, recipe
 
@@ -19,7 +19,7 @@ def choose(opts: RunOptions, project: Path) -> tuple[str, str, tuple[str, ...]]:
     """(slot, image, the project's profiles). The user's CLAUDE_DOCKER_IMAGE, and the v2 slot, win over the
     project's file: only the user's own settings say which image runs."""
     slot, image = opts.pick_slot()
-    if slot != "v1" or opts.image != DEFAULT_IMAGE:
+    if slot != "v1" or opts.image_chosen:
         return slot, image, ()
     chosen, warnings = projectfile.read(project)
     for warning in warnings:
@@ -39,8 +39,8 @@ def preflight(image: str, chosen: tuple[str, ...], network: str) -> str:
         _build(chosen)
         mapping, labels = engine.preflight(image, network, build)
     if recipe.is_stale(labels):
-        print(f"claude-docker: {image} was built from an older recipe: rebuild it with "
-              f"`{recipe.rebuild_command(image, labels)}`", file=sys.stderr)
+        print(f"claude-docker: {image} was built from an older recipe: {recipe.stale_advice(image, labels)}",
+              file=sys.stderr)
     return mapping
 
 
