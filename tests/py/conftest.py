@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import subprocess
 import sys
-import sysconfig
 import tarfile
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -166,24 +163,5 @@ def no_leftover_containers(docker_client, tmp_path_factory):
 @pytest.fixture
 def user_home():
     """A base dir holding the user's HOME (home/, with an empty project/) and their venv (venv/)."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to act as another user")
-    if not shutil.which("setpriv") or not Path("/usr/bin/python3").exists():
-        pytest.skip("needs setpriv and /usr/bin/python3")
-    base = Path(tempfile.mkdtemp(prefix="claude-docker-user-"))
-    base.chmod(0o755)
-    try:
-        home = base / "home"
-        (home / "project").mkdir(parents=True)
-        # An interpreter that user can run (this one may live under /root), seeing this venv's packages.
-        subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(base / "venv")], check=True)
-        site = subprocess.run([str(base / "venv/bin/python"), "-c", "import site; print(site.getsitepackages()[0])"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-        Path(site, "claude_docker_tests.pth").write_text(
-            f"{sysconfig.get_paths()['purelib']}\n{Path(__file__).resolve().parents[2] / 'pyhelpers'}\n")
-        for path in [home, *home.rglob("*")]:
-            os.chown(path, otheruser.UID, otheruser.GID)
-        home.chmod(0o700)
-        yield base
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    with otheruser.user_base() as made:
+        yield made

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import otheruser
 from claude_docker import CLAUDE_CODE_VERSION
 from claude_docker.image import profiles, recipe
 from fakeapi import FakeAnthropic
@@ -69,15 +70,20 @@ def test_a_newcomers_first_session_can_commit_search_and_fetch(user_home, real_i
 
 @pytest.fixture(scope="module")
 def python_image(docker_client):
-    """The python profile's image, under the tag a project's file names; removed again if this built it."""
+    """The python profile's image, under the tag a project's file names, built as a user would: by an ordinary
+    user (no root: mmdebstrap picks its unprivileged mode), with npm fetching the binary. Removed again if
+    this built it."""
     try:
         docker_client.images.get(PYTHON_IMAGE)
         built = False
-    except Exception:  # noqa: BLE001 - not there: build it, as a user would
-        result = subprocess.run([sys.executable, "-m", "claude_docker", "image", "build", "--profile", "python"],
-                                capture_output=True, text=True, timeout=900)
+    except Exception:  # noqa: BLE001 - not there: build it
+        with otheruser.user_base() as made:
+            env = {"HOME": str(made / "home"), "PATH": os.environ["PATH"]}
+            result = as_user(made, env, f"{made}/venv/bin/python -m claude_docker image build --profile python",
+                             timeout=900)
         assert result.returncode == 0, result.stderr[-3000:]
         assert result.stdout.split()[0] == PYTHON_IMAGE
+        assert docker_client.images.get(PYTHON_IMAGE).labels["io.claude-docker.owner"].startswith(f"{UID}:")
         built = True
     yield PYTHON_IMAGE
     if built:
@@ -135,7 +141,7 @@ def test_finish_sh_strips_credentials_from_apt_sources(real_image, docker_client
     """The finishing script both Debian recipes run, on sources that carried a password."""
     script = (recipe.FINISH.read_text()
               .replace("find / -xdev", "find /tmp/none -xdev"))  # the set-id pass is the test above's
-    planted = ("mkdir -p /tmp/none && echo 'deb http://me:s3cret@mirror.invalid/debian bookworm main' "
+    planted = ("mkdir -p /tmp/none && echo 'deb http://me:s3@cret@mirror.invalid/debian bookworm main' "
                "> /etc/apt/sources.list && touch /etc/apt/auth.conf.d/mirror.conf && ")
     out = run_in(docker_client, real_image, planted + script + "\ncat /etc/apt/sources.list; ls /etc/apt/auth.conf.d",
                  user="0:0")

@@ -95,11 +95,31 @@ def test_only_the_host_releases_binary_sources_are_kept_from_both_formats(tmp_pa
     keyring = "[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]"
     assert aptsources.for_release("bookworm", tmp_path).splitlines() == [
         "deb http://deb.debian.org/debian bookworm main contrib",
-        "deb [arch=amd64 signed-by=/usr/share/keyrings/mirror.gpg] http://mirror.example/debian bookworm-updates main",
         f"deb {keyring} http://deb.debian.org/debian bookworm-updates main",
         f"deb {keyring} http://security.debian.org/debian-security bookworm-security main non-free-firmware",
         "deb http://inline.example/debian bookworm main",
     ]
+
+
+def test_a_vendors_repository_naming_the_release_is_left_out_a_lone_resigned_mirror_is_not(tmp_path):
+    (tmp_path / "sources.list.d").mkdir()
+    vendor = ("deb [arch=amd64 signed-by=/etc/apt/keyrings/docker.asc] https://download.example/linux/debian "
+              "bookworm stable")
+    (tmp_path / "sources.list.d/docker.list").write_text(vendor + "\n")
+    (tmp_path / "sources.list.d/ppa.list").write_text("deb http://ppa.launchpadcontent.net/x/y/ubuntu bookworm main\n")
+    (tmp_path / "sources.list.d/debian.sources").write_text(
+        "Types: deb\nURIs: http://snapshot.example/archive/debian/20250520T000000Z\nSuites: bookworm\n"
+        "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.pgp\nCheck-Valid-Until: No\n"
+        "Trusted: no\n")
+    assert aptsources.for_release("bookworm", tmp_path).splitlines() == [
+        ("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.pgp trusted=no check-valid-until=no] "
+        "http://snapshot.example/archive/debian/20250520T000000Z bookworm main")]
+    (tmp_path / "sources.list.d/debian.sources").unlink()
+    (tmp_path / "sources.list.d/ppa.list").unlink()
+    (tmp_path / "sources.list.d/mirror.list").write_text(
+        "deb [signed-by=/usr/share/keyrings/corp.gpg] http://mirror.corp.example/debian bookworm main\n")
+    assert aptsources.for_release("bookworm", tmp_path).splitlines() == [
+        vendor, "deb [signed-by=/usr/share/keyrings/corp.gpg] http://mirror.corp.example/debian bookworm main"]
 
 
 def test_no_source_of_the_release_is_one_line_naming_the_way_out(tmp_path):
@@ -354,3 +374,12 @@ def test_an_image_the_user_set_even_the_default_is_their_choice(env, chosen):
     from claude_docker.options import RunOptions
 
     assert RunOptions.from_env(env).image_chosen is chosen
+
+
+@pytest.mark.parametrize("content", ["a = " + "[" * 5000 + "]" * 5000, "a = " + "9" * 5000],
+                         ids=["nested", "long-number"])
+def test_a_project_file_the_parser_chokes_on_is_one_line(tmp_path, content):
+    (tmp_path / projectfile.NAME).write_text(content + "\n")
+    with pytest.raises(ToolError) as caught:
+        projectfile.read(tmp_path)
+    assert caught.value.code == exitcodes.BAD_SETTING and projectfile.NAME in caught.value.message

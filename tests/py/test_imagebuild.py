@@ -139,6 +139,15 @@ def test_a_rebuild_removes_its_own_superseded_image_unless_a_slot_or_a_container
     monkeypatch.delenv("CLAUDE_DOCKER_IMAGE")
     assert docker_client.images.get(third).id == third
     docker_client.images.remove(third, force=True)
+    # a refused slot setting: which image a slot names is unknown, so nothing is removed (the build stands)
+    monkeypatch.setenv("CLAUDE_DOCKER_V2_PROBABILITY", "often")
+    result = build("--recipe", "minimal", "--npm-tarball", str(npm_tarball), "--version", "0.0.6", "--tag", tag)
+    monkeypatch.delenv("CLAUDE_DOCKER_V2_PROBABILITY")
+    assert result.returncode == 0, result.stderr
+    assert "kept superseded images: CLAUDE_DOCKER_V2_PROBABILITY" in result.stderr
+    assert docker_client.images.get(fourth).id == fourth
+    docker_client.images.remove(fourth, force=True)
+    fourth = docker_client.images.get(tag).id
     # built by someone else (another owner): kept, even unused
     other = tmp_path / "other home"
     other.mkdir()

@@ -33,6 +33,19 @@ def _of_release(suite: str, codename: str) -> bool:
     return suite in (codename, f"{codename}-updates", f"{codename}-security", f"{codename}/updates")
 
 
+_YES_NO = ("trusted", "check-valid-until", "check-date", "allow-insecure", "allow-weak",
+           "allow-downgrade-to-insecure")
+
+
+def _distribution_signed(opts: str) -> bool:
+    """Signed by the distribution's own archive keyring (or by whatever apt trusts when no key is named): the
+    archive, or a mirror or snapshot of it, not a vendor's repository that happens to name the release
+    (Docker's, NodeSource's), whose packages would win (mmdebstrap ignores pinning) and whose keyring the
+    image lacks, breaking apt in a derived Dockerfile."""
+    m = re.search(r"signed-by=(\S+?)\]?(?:\s|$)", opts)
+    return m is None or re.search(r"-archive-keyring\.(gpg|pgp|asc)$", m.group(1)) is not None
+
+
 def _one_line(text: str) -> list[tuple[str, str, str, list[str]]]:
     """(options, uri, suite, components) of each `deb` line of a sources.list."""
     entries = []
@@ -66,6 +79,8 @@ def _deb822(text: str) -> list[tuple[str, str, str, list[str]]]:
             options.append(f"signed-by={fields['signed-by'].split()[0]}")
         if "architectures" in fields:
             options.append(f"arch={','.join(fields['architectures'].split())}")
+        # A snapshot mirror needs check-valid-until=no, a local one trusted=yes: kept as one-line options.
+        options += [f"{key}={fields[key].lower()}" for key in _YES_NO if key in fields]
         opts = f"[{' '.join(options)}]" if options else ""
         for uri in fields.get("uris", "").split():
             for suite in fields.get("suites", "").split():
@@ -77,7 +92,8 @@ def for_release(codename: str, etc_apt: Path = ETC_APT) -> str:
     """The host's sources of `codename` as sources.list lines; ToolError if it has none."""
     files = [etc_apt / "sources.list", *sorted((etc_apt / "sources.list.d").glob("*.list")),
              *sorted((etc_apt / "sources.list.d").glob("*.sources"))]
-    lines = []
+    lines: list[str] = []
+    signed: list[str] = []
     for path in files:
         try:
             text = path.read_text(errors="replace")
@@ -85,8 +101,12 @@ def for_release(codename: str, etc_apt: Path = ETC_APT) -> str:
             continue
         for opts, uri, suite, components in (_deb822(text) if path.suffix == ".sources" else _one_line(text)):
             line = " ".join(filter(None, ("deb", opts, uri, suite, *components)))
-            if _of_release(suite, codename) and line not in lines:
+            if _of_release(suite, codename) and "ppa.launchpad" not in uri and line not in lines:
                 lines.append(line)
+                if _distribution_signed(opts):
+                    signed.append(line)
+    # A mirror re-signed with its own key is used when it is all there is.
+    lines = signed or lines
     if not lines:
         raise ToolError(f"no apt source for {codename} in {etc_apt}: pass one with --apt-sources FILE",
                         exitcodes.FAILURE)

@@ -26,15 +26,19 @@ def mmdebstrap_argv(suite: str, chosen: tuple[str, ...], claude: Path, work: Pat
         raise ToolError("mmdebstrap is not on PATH: install it (apt-get install mmdebstrap), or use "
                         "--recipe dockerfile or --recipe minimal", exitcodes.FAILURE)
     q = shlex.quote
+    # Shell hooks write only inside the new root: in unshare mode (a user without root) they run as a mapped
+    # root that can't write our temp dir. The special hooks (upload, download) run as us, outside.
     hooks = [
         # Before finish.sh drops the package lists: when each source's Release was made (the snapshot).
-        f'grep -H "^Date:" "$1"/var/lib/apt/lists/*Release > {q(str(work / "release-dates"))} || true',
-        f'chroot "$1" dpkg-query -W -f="\\${{Package}}=\\${{Version}}\\n" > {q(str(work / "dpkg"))}',
+        'grep -H "^Date:" "$1"/var/lib/apt/lists/*Release > "$1"/tmp/claude-docker-release-dates || true',
+        'chroot "$1" dpkg-query -W -f="\\${Package}=\\${Version}\\n" > "$1"/tmp/claude-docker-dpkg',
+        f"download /tmp/claude-docker-release-dates {q(str(work / 'release-dates'))}",
+        f"download /tmp/claude-docker-dpkg {q(str(work / 'dpkg'))}",
         f"upload {q(str(claude))} /usr/local/bin/claude",
         'chmod 0755 "$1"/usr/local/bin/claude',
         f"upload {q(str(recipe.FINISH))} /tmp/claude-docker-finish.sh",
         'chroot "$1" sh /tmp/claude-docker-finish.sh',
-        'rm -f "$1"/tmp/claude-docker-finish.sh',
+        'rm -f "$1"/tmp/claude-docker-finish.sh "$1"/tmp/claude-docker-dpkg "$1"/tmp/claude-docker-release-dates',
     ]
     return [mmdebstrap, "--variant=minbase", "--format=tar", f"--include={','.join(profiles.packages(chosen))}",
             f"--dpkgopt={recipe.DPKG_EXCLUDES}", f"--aptopt={recipe.APT_OPTIONS}",
@@ -50,8 +54,11 @@ def run_mmdebstrap(argv: list[str], sources: str, log: Callable[[str], None]) ->
     except OSError as exc:
         raise ToolError(f"cannot run mmdebstrap: {exc.strerror or exc}", exitcodes.FAILURE) from None
     assert proc.stdin is not None and proc.stderr is not None
-    proc.stdin.write(sources)
-    proc.stdin.close()
+    try:
+        proc.stdin.write(sources)
+        proc.stdin.close()
+    except BrokenPipeError:  # it stopped before reading them: its stderr says why
+        pass
     for raw in proc.stderr:
         line = redact.printable(redact.text(raw.rstrip()))  # a mirror's URL may carry its credentials
         tail.append(line)
@@ -78,7 +85,11 @@ def release_label(suite: str, dates_file: Path) -> str:
 
 def installed(dpkg_file: Path) -> dict[str, str]:
     """Package → version, as dpkg-query listed them in the new root filesystem."""
-    pairs = (line.partition("=") for line in dpkg_file.read_text(errors="replace").splitlines())
+    try:
+        text = dpkg_file.read_text(errors="replace")
+    except OSError as exc:
+        raise ToolError(f"mmdebstrap left no package list ({exc.strerror or exc})", exitcodes.FAILURE) from None
+    pairs = (line.partition("=") for line in text.splitlines())
     return {name: version for name, _, version in pairs if name and version}
 
 

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from claude_docker import exitcodes
+from claude_docker import exitcodes, redact
 from claude_docker.errors import ToolError
 from claude_docker.image import aptsources, metadata, npm, profiles, recipe
 
@@ -36,10 +36,15 @@ def build(client, version: str, tag: str, chosen: tuple[str, ...], tarball: Path
                 labels={**labels, metadata.BASE: base},
             )
         except BuildError as exc:
-            raise ToolError(f"docker build failed: {exc.msg}", exitcodes.FAILURE) from None
+            raise ToolError(f"docker build failed: {_shown(exc.msg)}", exitcodes.FAILURE) from None
         except APIError as exc:
-            raise ToolError(f"docker build failed: {exc.explanation or exc}", exitcodes.FAILURE) from None
+            raise ToolError(f"docker build failed: {_shown(exc.explanation or exc)}", exitcodes.FAILURE) from None
         for chunk in stream:
             if "stream" in chunk and chunk["stream"].strip():
-                log(chunk["stream"].rstrip())
+                log(_shown(chunk["stream"].rstrip()))
         return image.id
+
+
+def _shown(text) -> str:
+    """The build's output as we show it: a mirror URL's credentials masked, no terminal escapes."""
+    return redact.printable(redact.text(str(text)))

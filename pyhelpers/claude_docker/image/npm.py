@@ -8,7 +8,7 @@ import tarfile
 from pathlib import Path
 from typing import Callable
 
-from claude_docker import exitcodes
+from claude_docker import exitcodes, redact
 from claude_docker.errors import ToolError
 
 NPM_PACKAGE = "@anthropic-ai/claude-code-linux-x64"
@@ -26,7 +26,8 @@ def fetch_binary(version: str, workdir: Path, tarball: Path | None, log: Callabl
         proc = subprocess.run([npm, "pack", "--silent", spec], cwd=workdir, capture_output=True, text=True)
         if proc.returncode != 0:
             detail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            raise ToolError(f"npm pack {spec} failed: {detail}", exitcodes.FAILURE)
+            # A registry URL in it may carry the user's npm credentials.
+            raise ToolError(f"npm pack {spec} failed: {redact.printable(redact.text(detail))}", exitcodes.FAILURE)
         tarball = workdir / proc.stdout.strip().splitlines()[-1]
     target = workdir / "claude"
     try:

@@ -44,6 +44,9 @@ def read(project: Path) -> tuple[tuple[str, ...], list[str]]:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ToolError(f"{path}: not valid TOML ({exc})", exitcodes.BAD_SETTING) from None
+    except (RecursionError, ValueError):  # arrays nested thousands deep, an integer of thousands of digits
+        raise ToolError(f"{path}: not a file this tool reads (too deeply nested, or a number too long)",
+                        exitcodes.BAD_SETTING) from None
     image = data.get("image", {})
     ignored = [key for key in data if key != "image"]
     if not isinstance(image, dict):

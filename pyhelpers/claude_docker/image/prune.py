@@ -1,11 +1,12 @@
 """After a rebuild: our images that no tag names any more (the ones the rebuild and earlier ones superseded)
-are removed, unless a slot setting names one (by id or digest) or a container, running or not, was made from
-it: a session still in it, or the rollback slot's."""
+are removed, unless a slot setting of this environment names one (by id or digest) or a container, running or
+not, was made from it: a session still in it, or the rollback slot's."""
 
 from __future__ import annotations
 
 from typing import Callable
 
+from claude_docker.errors import ToolError
 from claude_docker.image import catalog
 
 
@@ -13,7 +14,11 @@ def superseded(client, log: Callable[[str], None]) -> list[str]:
     """Remove them; the ids removed."""
     from docker.errors import APIError, ImageNotFound
 
-    keep = set(catalog.slot_images(client).values())
+    try:
+        keep = set(catalog.slot_images(client).values())
+    except ToolError as exc:  # a refused CLAUDE_DOCKER_* value: which images the slots name is unknown
+        log(f"kept superseded images: {exc.message}")
+        return []
     used = catalog.users(client)
     removed = []
     for image in catalog.ours(client):  # dangling ones included

@@ -88,7 +88,9 @@ def derived_base(image: str, labels: dict[str, str]) -> str | None:
 
 def stale_advice(image: str, labels: dict[str, str]) -> str:
     """What to run for a stale image: our rebuild of it, or of the base a derived one was made from."""
+    from claude_docker.redact import printable  # labels are anyone's who made the image: no escapes shown
+
     base = derived_base(image, labels)
     if base is None:
-        return f"rebuild it with `{rebuild_command(image, labels)}`"
-    return f"it is built on {base}: rebuild that with `{rebuild_command(base, labels)}`, then {image}"
+        return printable(f"rebuild it with `{rebuild_command(image, labels)}`")
+    return printable(f"it is built on {base}: rebuild that with `{rebuild_command(base, labels)}`, then {image}")

@@ -5,7 +5,7 @@ set -eu
 find / -xdev -type f -perm /6000 -exec chmod ug-s {} +
 # The apt sources stay (a derived Dockerfile installs more from them), but never a credential.
 for f in /etc/apt/sources.list /etc/apt/sources.list.d/*; do
-  if [ -f "$f" ]; then sed -i -E 's#(://)[^/@[:space:]]+@#\1#g' "$f"; fi
+  if [ -f "$f" ]; then sed -i -E 's#(://)[^/[:space:]]*@#\1#g' "$f"; fi
 done
 rm -f /etc/apt/auth.conf /etc/apt/auth.conf.d/*
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log
