@@ -221,3 +221,41 @@ def test_doctor_names_the_image_the_project_asks_for(home, fake_image):
                             capture_output=True, text=True, timeout=120)
     checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
     assert checks["project image"]["status"] == "info"
+
+
+def test_at_a_terminal_claude_offers_to_build_a_missing_profile_image_and_no_means_no(home, fake_image):
+    import pty
+    import select
+
+    project = home / "proj"
+    project.mkdir()
+    (project / ".claude-docker.toml").write_text('[image]\nprofiles = ["go", "rust"]\n')
+    wanted = profiles.tag(CLAUDE_CODE_VERSION, ("go", "rust"))
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "claude_docker", "run", "--", "--version"], cwd=project,
+                            env=plugin_env(home, ""), stdin=secondary, stdout=secondary, stderr=secondary)
+    os.close(secondary)
+    seen = b""
+    try:
+        while b"[y/N]" not in seen:
+            ready, _, _ = select.select([primary], [], [], 30)
+            assert ready, seen
+            seen += os.read(primary, 4096)
+        os.write(primary, b"n\n")
+        assert proc.wait(timeout=30) == 125
+        while True:  # the rest of what it said, up to the terminal's close
+            ready, _, _ = select.select([primary], [], [], 5)
+            try:
+                chunk = os.read(primary, 4096) if ready else b""
+            except OSError:  # EIO: the other side is closed
+                chunk = b""
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(primary)
+        if proc.poll() is None:
+            proc.kill()
+    text = seen.decode(errors="replace").replace("\r", "")
+    assert f"this project needs go, rust (.claude-docker.toml), and {wanted} is not built yet" in text
+    assert f"image {wanted} is not present: build it with `claude-docker image build --profile go,rust`" in text
