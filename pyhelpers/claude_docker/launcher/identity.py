@@ -30,7 +30,8 @@ def mounts(session_path: Path, uid: int, gid: int, home: Path, environ: Mapping[
     name = _name(uid, environ)
     # A field separator or a newline in HOME would corrupt the file: such a user gets / there.
     home_field = str(home) if not re.search(r"[:\n\r]", str(home)) else "/"
-    passwd = ["root:x:0:0:root:/root:/bin/sh"]
+    # ssh finds ~/.ssh by this field, not $HOME: whoever the session's user is, it names the session's HOME.
+    passwd = [f"root:x:0:0:root:{home_field if uid == 0 else '/root'}:/bin/sh"]
     group = ["root:x:0:"]
     if uid != 0:
         passwd.append(f"{name}:x:{uid}:{gid}::{home_field}:/bin/sh")
