@@ -106,7 +106,7 @@ compare() {
   complete_line 'claude-docker ' '*run*--*this project*'
   [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
   assert_contains "$output" doctor cleanup image ps run "list sessions" \
-    "remove orphaned containers, sync back interrupted sessions" "build the session image" \
+    "remove orphaned containers, sync back interrupted sessions" "build and list the session images" \
     log-event metrics trace datadog health flush backup dr held
   assert_no_program_ran
 }
@@ -147,10 +147,16 @@ compare() {
   assert_no_program_ran
 }
 
-@test "TAB after claude-docker image build --recipe offers npm and dockerfile" {
-  complete_line 'claude-docker image build --recipe ' '*npm*--*'
+@test "TAB after claude-docker image build --recipe offers debian, dockerfile and minimal, --profile the profiles" {
+  complete_line 'claude-docker image build --recipe ' '*debian*--*'
   [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
-  assert_contains "$output" npm dockerfile
+  assert_contains "$output" debian dockerfile minimal "no registry"
+  complete_line 'claude-docker image build --profile ' '*python*'
+  [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
+  assert_contains "$output" python node go rust build
+  complete_line 'claude-docker image ' '*list*'
+  [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
+  assert_contains "$output" build list "our images and what uses each"
   assert_no_program_ran
 }
 

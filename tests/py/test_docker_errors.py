@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
+from otheruser import as_user
 from shell import plugin_env, run_claude
-from test_e2e_nonroot import as_user, user_home  # noqa: F401 (the fixture: uid 4242's HOME and venv)
 
 
 def helper(env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -46,7 +46,7 @@ def test_doctor_diagnoses_no_daemon_as_claude_does(home, tmp_path):
     assert daemon["fix"] == "start dockerd (is it running?), or set DOCKER_HOST"
 
 
-def test_permission_denied_has_one_diagnosis_everywhere(user_home):  # noqa: F811 (the fixture)
+def test_permission_denied_has_one_diagnosis_everywhere(user_home):
     """doctor used to say "start dockerd" where claude and health said "add yourself to the docker group"."""
     sock_path = user_home / "docker.sock"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
