@@ -104,6 +104,7 @@ def check_images(client, opts: RunOptions) -> list[Check]:
     from docker.errors import ImageNotFound
 
     from claude_docker.image import metadata, recipe
+    from claude_docker.redact import printable
 
     slots = [("v1", opts.image)] + ([("v2", opts.v2_image)] if opts.v2_image else [])
     checks = []
@@ -114,8 +115,10 @@ def check_images(client, opts: RunOptions) -> list[Check]:
             version = labels.get(metadata.VERSION, "")
             detail = f"{image} ({img.attrs.get('Size', 0) / 1e6:.0f} MB{', Claude Code ' + version if version else ''})"
             if recipe.is_stale(labels):
-                checks.append(Check(f"image {slot}", "warn", f"{detail}: built from an older recipe",
-                                    recipe.stale_advice(image, labels)))
+                # The command alone for our own image; said in words for one derived from ours.
+                fix = (printable(recipe.rebuild_command(image, labels)) if recipe.derived_base(image, labels) is None
+                       else recipe.stale_advice(image, labels))
+                checks.append(Check(f"image {slot}", "warn", f"{detail}: built from an older recipe", fix))
             else:
                 checks.append(Check(f"image {slot}", "ok", detail))
         except ImageNotFound:

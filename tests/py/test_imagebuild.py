@@ -179,9 +179,10 @@ def test_an_image_from_another_recipe_is_flagged_in_the_list_and_by_doctor(npm_t
     tag, older = tag_of("current"), tag_of("older-recipe")
     built.extend([tag, older])
     build_minimal(npm_tarball, "0.0.1", tag)
-    # the same image, but as if built when the recipe was different: another fingerprint
+    # the same image, but as if built (as itself, not derived) when the recipe was different
     docker_client.images.build(fileobj=io.BytesIO(
-        f"FROM {tag}\nLABEL io.claude-docker.recipe-fingerprint=00000000\n".encode()), tag=older, rm=True)
+        f"FROM {tag}\nLABEL io.claude-docker.recipe-fingerprint=00000000 io.claude-docker.built-as={older}\n"
+        .encode()), tag=older, rm=True)
     assert {info["tags"][0]: info["stale"] for info in listed()} == {tag: False, older: True}
     monkeypatch.setenv("CLAUDE_DOCKER_IMAGE", older)
     doctor = subprocess.run([sys.executable, "-m", "claude_docker", "doctor"], capture_output=True, text=True,
