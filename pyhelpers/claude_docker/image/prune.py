@@ -1,6 +1,6 @@
 """After a rebuild: our images that no tag names any more (the ones the rebuild and earlier ones superseded)
-are removed, unless a slot setting of this environment names one (by id or digest) or a container, running or
-not, was made from it: a session still in it, or the rollback slot's."""
+are removed, unless a slot setting of this environment (v1, the stable image a rollback returns to, or v2)
+names one by id or digest, or a container, running or not, was made from it (a session still in it)."""
 
 from __future__ import annotations
 
