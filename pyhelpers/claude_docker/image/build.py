@@ -46,8 +46,7 @@ def check(req: Request) -> None:
 
 
 def build(client, req: Request, log: Callable[[str], None]) -> str:
-    """Build the image `req` asks for; its id."""
-    check(req)
+    """Build the image `req` asks for (`check`ed by the caller, before it connected); its id."""
     if req.recipe == "minimal":
         from claude_docker.image import minimal
 

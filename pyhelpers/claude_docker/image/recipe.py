@@ -10,6 +10,7 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
+from claude_docker import CLAUDE_CODE_VERSION
 from claude_docker.image import metadata, profiles
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
@@ -59,8 +60,6 @@ def is_stale(labels: dict[str, str]) -> bool:
 
 def rebuild_command(image: str, labels: dict[str, str]) -> str:
     """The `image build` call that makes `image` again from the installed recipe, as its labels describe it."""
-    from claude_docker import CLAUDE_CODE_VERSION
-
     chosen = tuple(filter(None, labels.get(metadata.PROFILES, "").split(",")))
     version = labels.get(metadata.VERSION, CLAUDE_CODE_VERSION)
     words = [profiles.build_command(chosen)]
