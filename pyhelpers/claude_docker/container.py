@@ -12,7 +12,7 @@ from collections import namedtuple
 from pathlib import Path
 
 from claude_docker import engine, exitcodes, liveness
-from claude_docker.envspec import has_control
+from claude_docker.envspec import ALLOWLIST, has_control
 from claude_docker.errors import ToolError
 
 TYPE_CHECKING = False  # not typing's import, on the hot path (mypy knows the name)
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 LABEL_PREFIX = "io.claude-docker."
 TOOL_LABEL = LABEL_PREFIX + "tool"
 UID_LABEL = LABEL_PREFIX + "uid"
+ROLE_LABEL = LABEL_PREFIX + "role"
+NETWORK_LABEL = LABEL_PREFIX + "network"
 
 # Environment that reaches Claude Code as it would natively (names or fnmatch patterns); OTEL_* is for
 # its own telemetry (CLAUDE_CODE_ENABLE_TELEMETRY).
@@ -67,10 +69,12 @@ def _csv_field(value: str) -> str:
 # env: fixed values set inside the container; tty/stdin: attach a terminal / standard input;
 # host_userns: opt this container out of the daemon's userns-remap, so uid/gid are the host's own;
 # owner: the wrapper's own uid (not `uid`, which is 0 under rootless Docker) and place: its liveness.Place,
-# both None for those of the process building the argv, which is the wrapper.
+# both None for those of the process building the argv, which is the wrapper. network: the mode
+# (CLAUDE_DOCKER_NETWORK, a label); join: the container whose network namespace the session shares instead
+# (the egress sidecar, in allowlist mode).
 SessionSpec = namedtuple("SessionSpec", "session_id name image slot project workdir home uid gid wrapper_pid"
-                         " wrapper_start host started mounts env tty stdin host_userns owner place",
-                         defaults=(None, None))
+                         " wrapper_start host started mounts env tty stdin host_userns owner place network join",
+                         defaults=(None, None, None, None))
 
 
 def container_name(project: Path, session_id: str) -> str:
@@ -100,6 +104,7 @@ def labels(spec: SessionSpec) -> dict[str, str]:
         LABEL_PREFIX + "machine": place.machine,
         LABEL_PREFIX + "started": spec.started,
         LABEL_PREFIX + "slot": spec.slot,
+        **({NETWORK_LABEL: spec.network} if spec.network else {}),
     }
 
 
@@ -128,7 +133,12 @@ def run_argv(docker: str, spec: SessionSpec, opts: RunOptions, claude_args: list
         argv += ["--memory", opts.memory]
     if opts.read_only:
         argv += ["--read-only", "--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777"]
-    argv += ["--network", opts.network]
+    if spec.join:
+        argv += ["--network", engine.SHARED + spec.join]
+    elif opts.network == ALLOWLIST:
+        raise ValueError("allowlist mode needs the sidecar to join")  # a bug of the caller's, never the user's
+    else:
+        argv += ["--network", opts.network]
     for mount in spec.mounts:
         argv += mount.args()
     if opts.docker_socket:

@@ -150,6 +150,19 @@ def _network(raw: str) -> str:
     return name
 
 
+class Refused(ValueError):
+    """A value refused for a reason worth showing (which entry of a list, and why)."""
+
+
+def _allowed_hosts(raw: str) -> tuple:
+    from claude_docker.egress.allowlist import parse_list
+
+    try:
+        return tuple(parse_list(raw))
+    except ValueError as exc:
+        raise Refused(str(exc)) from None
+
+
 def memory_bytes(raw: str) -> int:
     """Docker's memory syntax (go-units RAMInBytes: 512m, 8g, 1.5GiB, 1073741824), in bytes."""
     found = _fullmatch(_MEMORY, raw.strip())
@@ -209,13 +222,17 @@ class Setting:
         self.name, self.parse, self.accepts, self.default, self.secret = name, parse, accepts, default, secret
 
 _ON = "1 or 0 (true/false, yes/no, on/off)"
+ALLOWLIST = "allowlist"  # CLAUDE_DOCKER_NETWORK's mode of egress through the proxy (launcher/egress.py)
 _ABS = "an absolute path (~ allowed)"
 SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("CLAUDE_DOCKER_IMAGE", _image, "an image reference (name[:tag][@digest], lowercase name)",
             DEFAULT_IMAGE),
     Setting("CLAUDE_DOCKER_V2_IMAGE", _image, "an image reference (name[:tag][@digest], lowercase name)", None),
     Setting("CLAUDE_DOCKER_V2_PROBABILITY", _number(0.0, 1.0), "a number from 0 to 1", 0.0),
-    Setting("CLAUDE_DOCKER_NETWORK", _network, "bridge, host, none, a network's name or container:NAME", "bridge"),
+    Setting("CLAUDE_DOCKER_NETWORK", _network, "allowlist, bridge, host, none, a network's name or container:NAME",
+            ALLOWLIST),
+    Setting("CLAUDE_DOCKER_ALLOW_HOSTS", _allowed_hosts, "host names (*.domain for subdomains), IP addresses, "
+            "each with an optional :PORT or :*, space or comma separated", ()),
     Setting("CLAUDE_DOCKER_MEMORY", _memory, "a memory size of at least 6m (e.g. 512m, 8g) or none", "8g"),
     Setting("CLAUDE_DOCKER_PIDS_LIMIT", _number(0, INT64_MAX, whole=True), "a whole number >= 0 (0: no limit)", 1024),
     Setting("CLAUDE_DOCKER_CAP_ADD", _caps, "Linux capability names (e.g. NET_ADMIN), space or comma separated",
@@ -265,9 +282,10 @@ def _parse(setting: Setting, raw: str | None):
         return setting.default
     try:
         return setting.parse(raw)
-    except ValueError:
+    except ValueError as exc:
         shown = "" if setting.secret else f"={raw!r}"
-        raise ToolError(f"{setting.name}{shown}: expected {setting.accepts}",
+        why = f" ({exc})" if isinstance(exc, Refused) else ""
+        raise ToolError(f"{setting.name}{shown}: expected {setting.accepts}{why}",
                         exitcodes.BAD_SETTING) from None
 
 

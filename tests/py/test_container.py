@@ -24,7 +24,8 @@ def spec(**over):
 
 
 def test_argv_shape_and_hardening():
-    argv = run_argv("/usr/bin/docker", spec(), RunOptions.from_env({}), ["-p", "hi"], {})
+    argv = run_argv("/usr/bin/docker", spec(), RunOptions.from_env({"CLAUDE_DOCKER_NETWORK": "bridge"}), ["-p", "hi"],
+                    {})
     assert argv[:6] == ["/usr/bin/docker", "run", "--rm", "--init", "--name", "claude-docker-p-abcdef12"]
     joined = " ".join(argv)
     for flag in ("--cap-drop ALL", "--security-opt no-new-privileges", "--pids-limit 1024", "--memory 8g",

@@ -171,6 +171,35 @@ def test_ctrl_c_during_claude_p_gives_claude_codes_own_status_as_the_readme_says
     assert status == int(documented.group(1)), screen[-2000:]
 
 
+@pytest.mark.docker
+@pytest.mark.image
+def test_a_new_user_gets_the_allowlist_and_the_command_that_opens_it(installed, real_image, docker_client,
+                                                                      no_leftover_containers):
+    """Out of the box (no CLAUDE_DOCKER_NETWORK): the session's way out is the proxy. The fake API on the
+    host's loopback is denied, the end of the session names the command that allows it, and once run that
+    command lets the next session through."""
+    project = logged_in_project(installed, "egress")
+    with FakeAnthropic(reply="through the allowlist") as api:
+        env = user_env(installed, real_image, ANTHROPIC_BASE_URL=api.url, ANTHROPIC_API_KEY=API_KEY,
+                       CLAUDE_CODE_MAX_RETRIES="0")
+        del env["CLAUDE_DOCKER_NETWORK"]
+
+        def zsh(line: str) -> subprocess.CompletedProcess:
+            return subprocess.run(["zsh", "-i", "-c", f"cd {shlex.quote(str(project))} && {line}"], env=env,
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+
+        denied = zsh("claude -p hello")
+        assert denied.returncode != 0 and api.messages_requests() == []
+        command = re.search(r"`(claude-docker egress allow [^`]+)`", denied.stderr)
+        assert command and command.group(1) == f"claude-docker egress allow host.docker.internal:{api.port}", \
+            denied.stderr
+        assert zsh(command.group(1)).returncode == 0
+        allowed = zsh("claude -p hello")
+        assert allowed.returncode == 0, allowed.stderr
+        assert allowed.stdout.strip() == "through the allowlist"
+    settle(docker_client, installed)
+
+
 # --- every command the docs show -------------------------------------------------------------------------
 
 NAMES = ("claude-docker", "claude-dr", "claude", "disaster_recovery", "find_good_backup", "restore_from_backup",
@@ -219,6 +248,20 @@ RUNS: list[tuple[tuple[str, ...], str | None, int]] = [
      "claude-docker held show {held}", 0),
     (("claude-docker held apply", "claude-docker held apply ID 3", "claude-docker held apply ID N"),
      "claude-docker held apply {held} 1", 0),
+    (("claude-docker egress allow", "claude-docker egress allow HOST",
+      "claude-docker egress allow pypi.org files.pythonhosted.org"),
+     "claude-docker egress allow pypi.org files.pythonhosted.org", 0),
+    (("claude-docker egress allow github.com '*.githubusercontent.com'",),
+     "claude-docker egress allow github.com '*.githubusercontent.com'", 0),
+    (("claude-docker egress allow registry.example.com:5000 'pypi.org:*'",),
+     "claude-docker egress allow registry.example.com:5000 'pypi.org:*'", 0),
+    (("claude-docker egress allow 127.0.0.1:4000",), "claude-docker egress allow 127.0.0.1:4000", 0),
+    (("claude-docker egress remove 'pypi.org:*'",), "claude-docker egress remove 'pypi.org:*'", 0),
+    (("claude-docker egress list",), "claude-docker egress list && claude-docker egress list --json", 0),
+    (("claude-docker egress log", "claude-docker egress log [--follow] [--json] [--denied] [--session ID]"),
+     "claude-docker egress log && claude-docker egress log --json --denied", 0),
+    # It follows until interrupted: Ctrl-C after a few seconds (timeout's own status says it was still on).
+    (("claude-docker egress log --follow",), "timeout -s INT 3 claude-docker egress log --follow; [ $? = 124 ]", 0),
     (("log_event", "log_event EVENT [KEY=VALUE ...]", 'log_event deploy.step level=warn message="half done" step=3'),
      'log_event deploy.step level=warn message="half done" step=3', 0),
     (("start_trace NAME", "start_trace release"), "start_trace release && log_event traced", 0),

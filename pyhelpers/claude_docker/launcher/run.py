@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from claude_docker import engine, envspec, exitcodes
-from claude_docker.container import SessionSpec, container_name, run_argv
+from claude_docker.container import SessionSpec, container_name, labels, run_argv
 from claude_docker.errors import ToolError
-from claude_docker.launcher import identity, imagechoice
+from claude_docker.launcher import egress, identity, imagechoice
 from claude_docker.launcher.environment import session_env
 from claude_docker.launcher.exposure import check_project, mounted_common_dir
 from claude_docker.launcher.mounts import plan_mounts
@@ -53,6 +53,8 @@ def run(claude_args: list[str]) -> int:
     log = SessionLog()
     with _recorded_failure(log, docker=False):
         opts = RunOptions.from_env()
+        if opts.network == envspec.ALLOWLIST:
+            egress.check(opts)
     with _recorded_failure(log, docker=False), _as_tool_error("the current directory is gone"):
         cwd = Path(os.getcwd())
     project = project_root(cwd)
@@ -87,6 +89,42 @@ def run(claude_args: list[str]) -> int:
     header = {**here().fields(), "wrapper_pid": pid, "wrapper_start": process_start(pid)}
     with _recorded_failure(log, docker=False), _as_tool_error("cannot create the session's state"):
         session = SessionDir.create(sid, header)
+    # Who the container is, known now: the sidecar (allowlist mode) carries the same labels.
+    spec = SessionSpec(
+        session_id=sid, name=container_name(project, sid), image=image, slot=slot, project=project, workdir=cwd,
+        home=user_home, uid=uid, gid=gid, wrapper_pid=pid, wrapper_start=header["wrapper_start"],
+        host=host, started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), mounts=(), env={},
+        tty=sys.stdin.isatty() and sys.stdout.isatty(),
+        # A terminal on stdin with output redirected: give Claude Code no stdin, as `claude -p … > out` natively
+        # has nothing to read (a piped-but-silent stdin would make it wait).
+        stdin=not sys.stdin.isatty() or sys.stdout.isatty(),
+        host_userns=mapping == "userns", network=opts.network,
+    )
+    way_out = None
+    if opts.network == envspec.ALLOWLIST:
+        way_out = egress.Egress(session.path, spec.name)
+        try:
+            with _recorded_failure(log, docker=True):
+                way_out.begin(sid, log.tracer.trace_id, log.tracer.root.span_id, uid, gid, spec.host_userns,
+                              labels(spec))
+        except BaseException:
+            way_out.stop()
+            session.remove()
+            raise
+    try:
+        return _staged_run(log, opts, session, spec, way_out, claude, user_home, cwd, project, header, docker,
+                           claude_args, backup_due)
+    except BaseException:
+        if way_out is not None:
+            way_out.stop()
+        raise
+
+
+def _staged_run(log: SessionLog, opts: RunOptions, session: SessionDir, spec: SessionSpec, way_out,
+                claude: ClaudeHome, user_home: Path, cwd: Path, project: Path, header: dict, docker: str,
+                claude_args: list[str], backup_due: bool) -> int:
+    """From sync in to the session's end, with the egress proxy and sidecar (if any) starting meanwhile."""
+    sid, image, slot, uid, gid = spec.session_id, spec.image, spec.slot, spec.uid, spec.gid
     staging = Staging(claude, user_home, session)
     step = log.step("sync_in")
     try:
@@ -105,16 +143,9 @@ def run(claude_args: list[str]) -> int:
     env = session_env(user_home, claude, log.traceparent(container), {
         "claude_docker.session": sid, "claude_docker.trace_id": log.tracer.trace_id, "claude_docker.slot": slot,
         "claude_docker.project": project})
-    spec = SessionSpec(
-        session_id=sid, name=container_name(project, sid), image=image, slot=slot, project=project, workdir=cwd,
-        home=user_home, uid=uid, gid=gid, wrapper_pid=pid, wrapper_start=header["wrapper_start"],
-        host=host, started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), mounts=tuple(mounts), env=env,
-        tty=sys.stdin.isatty() and sys.stdout.isatty(),
-        # A terminal on stdin with output redirected: give Claude Code no stdin, as `claude -p … > out` natively
-        # has nothing to read (a piped-but-silent stdin would make it wait).
-        stdin=not sys.stdin.isatty() or sys.stdout.isatty(),
-        host_userns=mapping == "userns",
-    )
+    if way_out is not None:
+        env.update(way_out.env())
+    spec = spec._replace(mounts=tuple(mounts), env=env, join=way_out.network() if way_out else None)
     try:
         with _recorded_failure(log, docker=False):
             argv = run_argv(docker, spec, opts, claude_args, dict(os.environ))
@@ -136,10 +167,13 @@ def run(claude_args: list[str]) -> int:
     try:
         with _recorded_failure(log, docker=False), _as_tool_error("cannot record the session"):
             session.write_manifest(manifest)
+        if way_out is not None:
+            with _recorded_failure(log, docker=True):
+                way_out.ready()
     except ToolError:
         session.remove()
         raise
-    return supervise(argv, session, manifest, log, container, backup_due)
+    return supervise(argv, session, manifest, log, container, backup_due, way_out)
 
 
 def _guard_snapshots(opts: RunOptions, project: Path, common: Path | None, session: SessionDir) -> dict:

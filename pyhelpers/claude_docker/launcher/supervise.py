@@ -22,6 +22,7 @@ DOCKER_REFUSED = 125  # docker run's own status when the daemon or the CLI refus
 
 TYPE_CHECKING = False  # not typing's: its import costs milliseconds of claude's start (mypy knows the name)
 if TYPE_CHECKING:
+    from claude_docker.launcher.egress import Egress
     from claude_docker.obs.sessionlog import SessionLog
     from claude_docker.sessiondir import SessionDir
 
@@ -33,7 +34,7 @@ RESET_IN_CHILD = (signal.SIGPIPE, signal.SIGXFSZ)
 
 
 def supervise(argv: list[str], session: SessionDir, manifest: dict, log: SessionLog, container,
-              backup_due: bool) -> int:
+              backup_due: bool, egress: Egress | None = None) -> int:
     child = 0
     early: list[int] = []  # signals that came before the docker CLI existed
 
@@ -51,13 +52,16 @@ def supervise(argv: list[str], session: SessionDir, manifest: dict, log: Session
     try:
         # posix_spawn + waitpid rather than subprocess: its import is ~8 ms of this hot path's budget.
         try:
-            child = os.posix_spawn(argv[0], argv, os.environ, setsigdef=RESET_IN_CHILD)
+            environ = egress.docker_env(os.environ) if egress else os.environ
+            child = os.posix_spawn(argv[0], argv, environ, setsigdef=RESET_IN_CHILD)
         except OSError as exc:
             session.remove()
             log.failed_before_start(f"cannot start {argv[0]}: {exc.strerror}", docker=True)
             raise ToolError(f"cannot start {argv[0]}: {exc.strerror}", exitcodes.TOOL_FAILED) from None
         for signum in early:
             os.kill(child, signum)
+        if egress:
+            egress.watch()
         started_at, wait_status = wait_for_start(child, manifest["container"])
         if wait_status is not None:
             child = 0  # reaped: its pid may be reused, no signal may go to it now
@@ -79,6 +83,10 @@ def supervise(argv: list[str], session: SessionDir, manifest: dict, log: Session
             prepare()  # with Claude Code up, before the wait: none of it is left for the session's end
             _, wait_status = os.waitpid(child, 0)
         child = 0
+        if egress:
+            egress.stop()
+            for line in egress.summary_lines(manifest["session"]):
+                print(f"claude-docker: {line}", file=sys.stderr)
         status = os.waitstatus_to_exitcode(wait_status)
         status = 128 - status if status < 0 else status
         if not container_gone(manifest["container"]):

@@ -1,0 +1,279 @@
+"""One session's egress in allowlist mode (docs/SECURITY.md, "The network").
+
+The session's container joins the network namespace of a forwarder sidecar that has only loopback: its one
+way out is 127.0.0.1:3128, which the sidecar carries to a unix socket where the proxy, a child process of
+this wrapper on the host, decides each connection by the allowlist. Everything slow (the forwarder image,
+the sidecar's start) runs on a thread while the session is staged; `ready` waits for it before Claude Code
+starts, so a session never runs before its way out is in place, and never with another one.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+from claude_docker import exitcodes
+from claude_docker.errors import ToolError
+
+TYPE_CHECKING = False  # not typing's: its import costs milliseconds of claude's start (mypy knows the name)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    from claude_docker.options import RunOptions
+
+# The name by which a session reaches the host's own loopback (through the proxy, when allowed): Docker's
+# convention for "the host".
+HOST_ALIAS = "host.docker.internal"
+# The container's own loopback stays its own: a dev server Claude Code starts is reached directly.
+NO_PROXY = "localhost,127.0.0.1,::1"
+SHOWN_DENIED = 5  # hosts named in the end summary; the rest are counted
+# Options that would give the session its own way out, or a way to change its network.
+NETWORK_CAPS = frozenset(("ALL", "NET_ADMIN", "NET_RAW", "SYS_ADMIN"))
+NETWORK_ARGS = ("--network", "--net", "--privileged", "--cap-add", "--add-host", "--dns", "-p", "--publish")
+
+
+def check(opts: RunOptions) -> None:
+    """Settings that would reopen a closed network are refused before anything starts (exit 125): allowlist
+    mode never quietly becomes open egress."""
+    caps = {c.upper().removeprefix("CAP_") for c in opts.cap_add} & NETWORK_CAPS
+    if caps:
+        raise ToolError(f"CLAUDE_DOCKER_CAP_ADD={','.join(sorted(caps))} would let the session change its "
+                        "network: not with CLAUDE_DOCKER_NETWORK=allowlist", exitcodes.BAD_SETTING,
+                        fix="drop it, or set CLAUDE_DOCKER_NETWORK=bridge for open egress")
+    if opts.docker_socket:
+        raise ToolError("CLAUDE_DOCKER_DOCKER_SOCKET=1 lets the session start containers with open egress: not "
+                        "with CLAUDE_DOCKER_NETWORK=allowlist", exitcodes.BAD_SETTING,
+                        fix="unset it, or set CLAUDE_DOCKER_NETWORK=bridge")
+    for arg in opts.extra_args:
+        flag = arg.split("=", 1)[0]
+        if flag in NETWORK_ARGS:
+            raise ToolError(f"CLAUDE_DOCKER_RUN_ARGS has {flag}, which would change the session's network: "
+                            "not with CLAUDE_DOCKER_NETWORK=allowlist", exitcodes.BAD_SETTING,
+                            fix="drop it, or set CLAUDE_DOCKER_NETWORK=bridge")
+    from claude_docker.egress import allowlist
+
+    allowlist.effective(os.environ)  # a bad entry is one line now, not a surprise mid-session
+
+
+def rewrite_loopback_url(url: str) -> str | None:
+    """A base URL on the host's loopback, as the session reaches it (`host.docker.internal`); None for any
+    other URL. The container's 127.0.0.1 is its own, where no API listens."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if host is None or not (host in ("localhost", "::1") or host.startswith("127.")):
+        return None
+    userinfo = parts.netloc.rpartition("@")[0] + "@" if "@" in parts.netloc else ""
+    return urlunsplit(parts._replace(netloc=userinfo + HOST_ALIAS + (f":{port}" if port is not None else "")))
+
+
+class Egress:
+    """The proxy process, the sidecar, and what the session's container needs from them."""
+
+    def __init__(self, session_dir: Path, container: str):
+        from claude_docker.egress import sidecar
+
+        self.dir = session_dir / "egress"
+        self.summary = self.dir / "denied.json"
+        self.sidecar = sidecar.name_for(container)
+        self.proxy_pid = 0
+        self.proxy_status: int | None = None  # set once the proxy has exited
+        self._thread = None
+        self._failure: BaseException | None = None
+        self._previous_sigchld = None
+
+    # ---- start ----
+
+    def begin(self, session_id: str, trace_id: str, span_id: str, uid: int, gid: int, host_userns: bool,
+              labels: dict[str, str]) -> None:
+        """The proxy listening, and the sidecar starting on a thread (`ready` waits for it)."""
+        import threading
+
+        from claude_docker.egress import forwarder
+
+        sock_dir = self.dir / "socket"  # the only thing the sidecar mounts
+        try:
+            self.dir.mkdir(mode=0o700)
+            sock_dir.mkdir(mode=0o700)
+        except OSError as exc:
+            from claude_docker.errors import describe
+
+            raise ToolError(f"cannot make the egress proxy's socket directory {sock_dir}: {describe(exc)}",
+                            exitcodes.TOOL_FAILED) from None
+        self._spawn_proxy(sock_dir / forwarder.SOCKET_NAME, session_id, trace_id, span_id)
+        self._thread = threading.Thread(target=self._start_sidecar, name="egress-sidecar", daemon=True,
+                                        args=(sock_dir, uid, gid, host_userns, labels))
+        self._thread.start()
+
+    def _spawn_proxy(self, sock_path: Path, session_id: str, trace_id: str, span_id: str) -> None:
+        import socket
+
+        from claude_docker.egress import proxy
+
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        dir_fd = os.open(sock_path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            # Through the directory's fd: a state dir deep enough makes the socket's path longer than
+            # sun_path's 108 bytes.
+            listener.bind(f"/proc/self/fd/{dir_fd}/{sock_path.name}")
+            listener.listen(128)
+            # Listening before the proxy runs: a connection that comes while it starts waits in the backlog.
+            argv = proxy.command(3, self.summary, session_id, trace_id, span_id, os.getpid())
+            self.proxy_pid = os.posix_spawn(argv[0], argv, os.environ,
+                                            file_actions=[(os.POSIX_SPAWN_DUP2, listener.fileno(), 3)])
+        except OSError as exc:
+            from claude_docker.errors import describe
+
+            raise ToolError(f"cannot start the egress proxy: {describe(exc)}", exitcodes.TOOL_FAILED) from None
+        finally:
+            os.close(dir_fd)
+            listener.close()
+
+    def _start_sidecar(self, sock_dir: Path, uid: int, gid: int, host_userns: bool, labels: dict) -> None:
+        from claude_docker.egress import forwarder, sidecar
+
+        try:
+            forwarder.ensure(lambda line: print(f"claude-docker: {line}", file=sys.stderr))
+            sidecar.start(self.sidecar, sock_dir, uid, gid, host_userns, labels)
+        except BaseException as exc:  # noqa: BLE001 - handed to `ready`, which raises it in the main thread
+            self._failure = exc
+
+    def ready(self) -> None:
+        """Wait for the sidecar; a failure (or a proxy already gone) stops the run before Claude Code starts."""
+        if self._thread is not None:
+            self._thread.join()
+        if self._failure is not None:
+            raise self._failure
+        pid, status = os.waitpid(self.proxy_pid, os.WNOHANG)
+        if pid:
+            self.proxy_pid = 0
+            raise ToolError(f"the egress proxy exited as it started ({_status_text(status)}): see "
+                            "`claude-docker egress log`", exitcodes.TOOL_FAILED)
+
+    def network(self) -> str:
+        """The container whose network namespace the session joins."""
+        return self.sidecar
+
+    def env(self) -> dict[str, str]:
+        """The proxy variables, for Claude Code and every tool in the container (upper and lower case: curl
+        reads only http_proxy in lower case)."""
+        from claude_docker.egress import forwarder
+
+        url = f"http://127.0.0.1:{forwarder.PORT}"
+        env = {}
+        for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"):
+            env[name] = env[name.lower()] = url
+        env["NO_PROXY"] = env["no_proxy"] = NO_PROXY
+        return env
+
+    def docker_env(self, environ: Mapping[str, str]) -> dict[str, str]:
+        """The docker CLI's own environment: a loopback ANTHROPIC_BASE_URL rewritten to the host's alias. It
+        still passes by name (a URL may carry a password, which `ps` must not show)."""
+        env = dict(environ)
+        rewritten = rewrite_loopback_url(env.get("ANTHROPIC_BASE_URL", ""))
+        if rewritten:
+            env["ANTHROPIC_BASE_URL"] = rewritten
+        return env
+
+    # ---- during the session ----
+
+    def watch(self) -> None:
+        """Tell the user at once if the proxy dies: the session's network stays closed (the sidecar finds no
+        one at the socket), and a restart of `claude` brings it back."""
+        self._previous_sigchld = signal.signal(signal.SIGCHLD, self._on_child)
+
+    def _on_child(self, _signum, _frame) -> None:
+        if not self.proxy_pid:
+            return
+        try:
+            pid, status = os.waitpid(self.proxy_pid, os.WNOHANG)
+        except ChildProcessError:
+            pid, status = self.proxy_pid, 0
+        if not pid:
+            return
+        self.proxy_pid, self.proxy_status = 0, status
+        print(f"\r\nclaude-docker: the egress proxy stopped ({_status_text(status)}): this session's network is "
+              "closed now; restart `claude` to open the allowed hosts again\r", file=sys.stderr, flush=True)
+        from claude_docker.obs.events import emit
+
+        emit("egress.proxy_died", "the egress proxy stopped mid-session; the session's network stays closed",
+             level="error", fields={"status": _status_text(status)})
+
+    # ---- the end ----
+
+    def stop(self) -> None:
+        """The sidecar removed and the proxy stopped (it records what it denied as it goes)."""
+        if self._previous_sigchld is not None:
+            signal.signal(signal.SIGCHLD, self._previous_sigchld)
+            self._previous_sigchld = None
+        if self._thread is not None:
+            self._thread.join()
+        from claude_docker.egress import sidecar
+
+        try:
+            sidecar.stop(self.sidecar)
+        except ToolError:
+            pass  # gone already, or the engine is: `cleanup` removes a sidecar whose wrapper is gone
+        if self.proxy_pid:
+            _terminate(self.proxy_pid)
+            self.proxy_pid = 0
+
+    def summary_lines(self, session_id: str) -> list[str]:
+        """The end summary: each denied host with the command that allows it; a proxy that died."""
+        import json
+
+        from claude_docker.ui import shown
+
+        lines = []
+        if self.proxy_status is not None:
+            lines.append(f"the egress proxy stopped mid-session ({_status_text(self.proxy_status)}); its "
+                         "network stayed closed from then on")
+        try:
+            denied = json.loads(self.summary.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            denied = {}
+        counts = denied.items() if isinstance(denied, dict) else ()
+        ranked = sorted(((t, n) for t, n in counts if isinstance(n, int)), key=lambda tn: (-tn[1], tn[0]))
+        for target, count in ranked[:SHOWN_DENIED]:
+            target = shown(target)  # the session chose the name: no escape sequence reaches the terminal
+            times = f" ({count} times)" if count > 1 else ""
+            lines.append(f"egress to {target} was denied{times}: allow it with `claude-docker egress allow "
+                         f"{target}`")
+        if len(ranked) > SHOWN_DENIED:
+            lines.append(f"{len(ranked) - SHOWN_DENIED} more hosts were denied: `claude-docker egress log --denied "
+                         f"--session {session_id}`")
+        return lines
+
+
+def _status_text(status: int) -> str:
+    code = os.waitstatus_to_exitcode(status)
+    return f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+
+
+def _terminate(pid: int, grace: float = 2.0) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds; reaped either way (never left a zombie)."""
+    import time
+
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return
+        except ChildProcessError:
+            return
+        time.sleep(0.02)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
