@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 LABEL_PREFIX = "io.claude-docker."
 TOOL_LABEL = LABEL_PREFIX + "tool"
 UID_LABEL = LABEL_PREFIX + "uid"
+ROLE_LABEL = LABEL_PREFIX + "role"
+NETWORK_LABEL = LABEL_PREFIX + "network"
 
 # Environment that reaches Claude Code as it would natively (names or fnmatch patterns); OTEL_* is for
 # its own telemetry (CLAUDE_CODE_ENABLE_TELEMETRY).
