@@ -13,7 +13,8 @@ ensure_packages() {
   local missing=() cmd pkg
   for pair in dockerd:docker.io zsh:zsh bats:bats busybox:busybox-static shellcheck:shellcheck git:git npm:npm \
               prometheus:prometheus promtool:prometheus prometheus-node-exporter:prometheus-node-exporter \
-              prometheus-pushgateway:prometheus-pushgateway age:age restic:restic mmdebstrap:mmdebstrap; do
+              prometheus-pushgateway:prometheus-pushgateway age:age restic:restic mmdebstrap:mmdebstrap \
+              socat:socat; do
     cmd=${pair%%:*} pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
   done

@@ -58,7 +58,7 @@ def check_network(client, network: str) -> Check:
     from docker.errors import NotFound
 
     if not engine.network_lookup(network):
-        return Check("network", "ok", network)
+        return Check("network", "ok", network_mode(network))
     try:
         if network.startswith(engine.SHARED):
             client.containers.get(network[len(engine.SHARED):])
@@ -68,6 +68,37 @@ def check_network(client, network: str) -> Check:
         missing = engine.missing_network(network)
         return Check("network", "fail", missing.problem, missing.fix)
     return Check("network", "ok", f"{network} exists")
+
+
+# What each built-in mode means for a session's traffic out (docs/SECURITY.md).
+MODES = {
+    "allowlist": "only to the hosts you allow, through the egress proxy",
+    "bridge": "egress open: Docker's bridge, to anywhere",
+    "default": "egress open: Docker's bridge, to anywhere",
+    "host": "egress open: the host's own network",
+    "none": "no network at all",
+}
+
+
+def network_mode(network: str) -> str:
+    """The network setting, and what it means for egress (built-in modes; a named network is the user's own)."""
+    return f"{network}: {MODES[network]}" if network in MODES else network
+
+
+def check_forwarder() -> Check:
+    """Allowlist mode's forwarder image (egress/forwarder.py): there, or buildable from this host's socat."""
+    from claude_docker.egress import forwarder
+
+    try:
+        found = forwarder.present(forwarder.engine_socket())
+    except ToolError as exc:
+        return Check("egress forwarder", "fail", exc.problem, exc.fix)
+    if found:
+        return Check("egress forwarder", "ok", f"{forwarder.IMAGE} is present")
+    if forwarder.available():
+        return Check("egress forwarder", "ok", f"{forwarder.IMAGE} is built from this host's socat when first needed")
+    return Check("egress forwarder", "fail", f"{forwarder.IMAGE} is not present, and there is no socat on this host to "
+                 "build it", "apt install socat, or set CLAUDE_DOCKER_NETWORK=bridge for open egress")
 
 
 def check_docker_cli() -> Check:
@@ -286,6 +317,8 @@ def run_checks() -> list[Check]:
             checks += check_images(client, opts)
             checks += _project_image(client, opts)
             checks.append(check_network(client, opts.network))
+            if opts.network == "allowlist":
+                checks.append(check_forwarder())
         checks += _guarded("orphans", lambda: check_orphans(client))
     claude = ClaudeHome.from_env()
     checks += check_host_config(claude)

@@ -66,15 +66,23 @@ def socket_path(environ: Mapping[str, str] | None = None) -> str | None:
     return DEFAULT_SOCKET
 
 
-def request(sock_path: str, path: str, timeout: float = PREFLIGHT_TIMEOUT, method: str = "GET") -> tuple[int, bytes]:
-    """One HTTP/1.0 request; `timeout` bounds the whole exchange, however slowly the daemon trickles."""
+def request(sock_path: str, path: str, timeout: float = PREFLIGHT_TIMEOUT, method: str = "GET",
+            body: object = None) -> tuple[int, bytes]:
+    """One HTTP/1.0 request, with `body` (if not None) sent as JSON; `timeout` bounds the whole exchange,
+    however slowly the daemon trickles."""
     import time
 
     deadline = time.monotonic() + timeout
+    payload, kind = b"", ""
+    if body is not None:
+        import json
+
+        payload, kind = json.dumps(body).encode(), "Content-Type: application/json\r\n"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect(sock_path)
-        s.sendall(f"{method} {path} HTTP/1.0\r\nHost: docker\r\nContent-Length: 0\r\n\r\n".encode())
+        s.sendall(f"{method} {path} HTTP/1.0\r\nHost: docker\r\n{kind}Content-Length: {len(payload)}\r\n\r\n".encode()
+                  + payload)
         chunks = []
         while True:
             left = deadline - time.monotonic()
@@ -151,7 +159,8 @@ def missing_network(name: str) -> ToolError:
                      exitcodes.BAD_SETTING, fix="create it (docker network create), or use bridge, host or none")
 
 
-BUILTIN_NETWORKS = ("bridge", "host", "none", "default")
+# allowlist: a mode of ours (the session shares an egress sidecar's loopback-only network), no Docker network.
+BUILTIN_NETWORKS = ("bridge", "host", "none", "default", "allowlist")
 
 
 def network_lookup(name: str) -> str | None:

@@ -6,6 +6,9 @@ older version has no such label; it ran as its user's uid:gid, so its `User` say
 that user only on the host that started it: such a container is the caller's if its host label is this
 host's name, else nobody's. Only root, asking explicitly (`all_users`), sees everyone's.
 
+A session in allowlist mode has a second container, its egress sidecar: the same labels, and the role
+`egress`. Both are listed; `shown` is what `ps` shows of them.
+
 Whether it is orphaned is liveness.wrapper_state: only a wrapper recorded in this very place (host, boot,
 PID namespace) can be found gone; one recorded elsewhere, or by an older version, counts as alive.
 """
@@ -15,8 +18,10 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 
-from claude_docker.container import LABEL_PREFIX, TOOL_LABEL, UID_LABEL
+from claude_docker.container import LABEL_PREFIX, NETWORK_LABEL, ROLE_LABEL, TOOL_LABEL, UID_LABEL
 from claude_docker.liveness import GONE, Place, here, wrapper_state
+
+SESSION = "session"
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,8 @@ class LiveSession:
     uid: int | None  # its owner's; None: an older version's container from another host
     wrapper: str  # liveness: alive, gone, or elsewhere (not checkable from here, so taken as alive)
     orphaned: bool  # its wrapper is gone (proven, from the place it ran in)
+    role: str  # "session": Claude Code's container; "egress": its sidecar (egress/sidecar.py)
+    network: str  # the session's network mode (NETWORK_LABEL); "" for a container of an older version
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -70,5 +77,13 @@ def sessions(client, all_users: bool = False) -> list[LiveSession]:
             image=config.get("Image", ""), slot=labels.get(LABEL_PREFIX + "slot", ""),
             host=place.host, wrapper_pid=pid, started=labels.get(LABEL_PREFIX + "started", ""),
             status=c.status, uid=uid, wrapper=wrapper, orphaned=wrapper == GONE,
+            role=labels.get(ROLE_LABEL, SESSION), network=labels.get(NETWORK_LABEL, ""),
         ))
     return sorted(found, key=lambda s: s.started)
+
+
+def shown(found: list[LiveSession]) -> list[LiveSession]:
+    """What `ps` lists: the sessions, and of their sidecars only an orphaned one whose session's container is
+    gone (`cleanup` removes it): any other is its session's part, shown by its row."""
+    with_container = {(s.session, s.uid) for s in found if s.role == SESSION}
+    return [s for s in found if s.role == SESSION or (s.orphaned and (s.session, s.uid) not in with_container)]

@@ -1,5 +1,6 @@
 """Containers whose `claude` wrapper is gone: removed by `cleanup`, and by disaster recovery before it
-restores (a live orphan would write over the restored state)."""
+restores (a live orphan would write over the restored state). A session's egress sidecar is one of them
+too, removed after the sessions: a session's container uses its sidecar's network namespace."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ def remove_orphans(client, live: list, dry_run: bool) -> list[dict]:
     """One action per orphaned container in `live` (inventory.sessions), with "error" where removal failed."""
     from docker.errors import APIError, NotFound
 
+    from claude_docker.inventory import SESSION
+
     actions = []
-    for s in live:
-        if not s.orphaned:
-            continue
-        action = {"action": "remove-container", "session": s.session, "container": s.name}
+    for s in sorted((s for s in live if s.orphaned), key=lambda s: s.role != SESSION):
+        action = {"action": "remove-container", "session": s.session, "container": s.name, "role": s.role}
         actions.append(action)
         if dry_run:
             continue

@@ -138,6 +138,25 @@ def fake_image(docker_client, tmp_path_factory) -> str:
     return FAKE_IMAGE
 
 
+@pytest.fixture(scope="session", autouse=True)
+def forwarder_image_left_as_found():
+    """`image build` makes the egress forwarder image too: one the run made goes with it, one that was there stays."""
+    from claude_docker import engine
+    from claude_docker.egress import forwarder
+
+    def there() -> bool | None:  # None: no engine to ask
+        try:
+            return bool(forwarder.present(forwarder.engine_socket()))
+        except Exception:  # noqa: BLE001 - no local engine: nothing to leave as found
+            return None
+
+    before = there()
+    yield
+    if before is False and there():
+        engine.request(forwarder.engine_socket(), "/images/" + engine.quote_ref(forwarder.IMAGE), timeout=30,
+                       method="DELETE")  # (a container still using it keeps it: no force)
+
+
 @pytest.fixture
 def no_leftover_containers(docker_client, tmp_path_factory):
     """Asserts, after the test, that it left no claude-docker container behind. Only this pytest run's

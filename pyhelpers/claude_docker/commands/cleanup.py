@@ -39,7 +39,8 @@ def cli(dry_run: bool, all_users: bool, as_json: bool) -> int:
 
 def _describe(a: dict, verb: str) -> str:
     if a["action"] == "remove-container":
-        return f"{verb}remove orphaned container {a['container']}" + (f": {a['error']}" if "error" in a else "")
+        what = "egress sidecar" if a.get("role") == "egress" else "container"
+        return f"{verb}remove orphaned {what} {a['container']}" + (f": {a['error']}" if "error" in a else "")
     if a["action"] == "sync-back":
         if "error" in a:
             return f"could not sync back session {a['session']}: {a['error']}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Callable
 
 import click
 
@@ -78,6 +79,7 @@ def build(recipe: str, profiles: tuple[str, ...], version: str, tag: str | None,
         client = dockerclient.connect(timeout=600, operation="image-build")
         image_id = run_build(client, req, log)
         removed = prune.superseded(client, log)
+        _forwarder(log)
     except ToolError as exc:
         observe("claude_docker_image_builds_total", 1, recipe=recipe, outcome="error")
         events.emit("image.build", exc.message, level="error", outcome="error",
@@ -93,6 +95,19 @@ def build(recipe: str, profiles: tuple[str, ...], version: str, tag: str | None,
     else:
         print(f"{tag} {image_id}")
     return 0
+
+
+def _forwarder(log: Callable[[str], None]) -> None:
+    """Allowlist sessions' forwarder image too, while building: their first start need not (socat permitting)."""
+    from claude_docker.egress import forwarder
+    from claude_docker.errors import ToolError
+
+    if not forwarder.available():
+        return
+    try:
+        forwarder.ensure(log)
+    except ToolError as exc:  # the session image is built; a session in allowlist mode will say it again
+        log(f"the egress forwarder image was not built: {exc.message}")
 
 
 @cli.command("list")

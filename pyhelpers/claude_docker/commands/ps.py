@@ -40,11 +40,13 @@ def cli(all_users: bool, as_json: bool) -> int:
     """List your claude-docker sessions: one container each, running or left behind.
 
     An orphaned one's wrapper is gone; one marked "elsewhere" was started in another PID namespace, boot
-    or host, where only its own side can tell whether it still runs.
+    or host, where only its own side can tell whether it still runs. NETWORK is the session's mode; an
+    allowlist session's egress sidecar is part of its row, listed alone only when it is left behind without
+    its session (marked "egress sidecar"; `cleanup` removes it).
     """
     from claude_docker import dockerclient, inventory, ui
 
-    found = inventory.sessions(dockerclient.connect(operation="ps"), all_users)
+    found = inventory.shown(inventory.sessions(dockerclient.connect(operation="ps"), all_users))
     if as_json:
         ui.print_json([s.to_json() for s in found])
         return 0
@@ -52,11 +54,17 @@ def cli(all_users: bool, as_json: bool) -> int:
         print("no claude-docker sessions")
         return 0
     marks = {"gone": " (orphaned)", "elsewhere": " (elsewhere)"}
-    headers = ["SESSION", "STATUS", "SLOT", "IMAGE", "STARTED", "WRAPPER", "PROJECT"]
-    rows = [[s.session, s.status + marks.get(s.wrapper, ""), s.slot, s.image, s.started, str(s.wrapper_pid), s.project]
-            for s in found]
+    headers = ["SESSION", "STATUS", "SLOT", "NETWORK", "IMAGE", "STARTED", "WRAPPER", "PROJECT"]
+    rows = [[s.session, s.status + marks.get(s.wrapper, "") + _role(s.role), s.slot, s.network or "-", s.image,
+             s.started, str(s.wrapper_pid), s.project] for s in found]
     if all_users:
         headers.insert(0, "USER")
         rows = [[_user(s.uid), *row] for s, row in zip(found, rows)]
     print(ui.table(rows, headers))
     return 0
+
+
+def _role(role: str) -> str:
+    from claude_docker.inventory import SESSION
+
+    return "" if role == SESSION else f" ({role} sidecar)"

@@ -5,9 +5,7 @@ host's CA bundle, in a root filesystem of its own, imported with `docker import`
 
 from __future__ import annotations
 
-import io
 import os
-import re
 import shutil
 import subprocess
 import tarfile
@@ -18,50 +16,9 @@ from typing import Callable
 from claude_docker import exitcodes
 from claude_docker.errors import ToolError
 from claude_docker.image import importer, metadata, npm
+from claude_docker.image.rootfs import add_dir, add_file, add_link, add_text, parent_dirs, shared_libraries
 
 CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
-
-
-def shared_libraries(binary: Path) -> list[str]:
-    """Absolute paths of the libraries (and loader) `binary` needs, as the host's ldd resolves them."""
-    proc = subprocess.run(["ldd", str(binary)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise ToolError(f"ldd {binary} failed: {proc.stderr.strip() or proc.stdout.strip()}", exitcodes.FAILURE)
-    libs = []
-    for line in proc.stdout.splitlines():
-        m = re.search(r"=>\s*(/\S+)", line) or re.match(r"\s*(/\S+)", line)
-        if m:
-            libs.append(m.group(1))
-    return libs
-
-
-def _add_file(tar: tarfile.TarFile, src: str, dest: str, mode: int | None = None) -> None:
-    info = tar.gettarinfo(os.path.realpath(src), arcname=dest.lstrip("/"))
-    info.uid = info.gid = 0
-    info.uname = info.gname = "root"
-    if mode is not None:
-        info.mode = mode
-    with open(os.path.realpath(src), "rb") as f:
-        tar.addfile(info, f)
-
-
-def _add_dir(tar: tarfile.TarFile, dest: str, mode: int = 0o755) -> None:
-    info = tarfile.TarInfo(dest.lstrip("/"))
-    info.type, info.mode = tarfile.DIRTYPE, mode
-    tar.addfile(info)
-
-
-def _add_link(tar: tarfile.TarFile, dest: str, target: str) -> None:
-    info = tarfile.TarInfo(dest.lstrip("/"))
-    info.type, info.linkname, info.mode = tarfile.SYMTYPE, target, 0o777
-    tar.addfile(info)
-
-
-def _add_text(tar: tarfile.TarFile, dest: str, text: str, mode: int = 0o644) -> None:
-    data = text.encode()
-    info = tarfile.TarInfo(dest.lstrip("/"))
-    info.size, info.mode = len(data), mode
-    tar.addfile(info, io.BytesIO(data))
 
 
 def assemble_rootfs(claude: Path, out: Path, log: Callable[[str], None]) -> None:
@@ -76,38 +33,33 @@ def assemble_rootfs(claude: Path, out: Path, log: Callable[[str], None]) -> None
     libs: set[str] = set()
     for src in programs.values():
         libs.update(shared_libraries(Path(src)))
-    dirs = {"/bin", "/usr", "/usr/local", "/usr/local/bin", "/etc", "/etc/ssl", "/etc/ssl/certs"}
-    for lib in libs:
-        parent = os.path.dirname(lib)
-        while parent not in ("/", ""):
-            dirs.add(parent)
-            parent = os.path.dirname(parent)
+    dirs = {"/bin", "/usr", "/usr/local", "/usr/local/bin", "/etc", "/etc/ssl", "/etc/ssl/certs"} | parent_dirs(libs)
     with tarfile.open(out, "w") as tar:
         for d in sorted(dirs):
-            _add_dir(tar, d)
-        _add_dir(tar, "/tmp", 0o1777)
-        _add_dir(tar, "/home", 0o755)
+            add_dir(tar, d)
+        add_dir(tar, "/tmp", 0o1777)
+        add_dir(tar, "/home", 0o755)
         for dest, src in programs.items():
-            _add_file(tar, src, dest, 0o755)
+            add_file(tar, src, dest, 0o755)
         for lib in sorted(libs):
-            _add_file(tar, lib, lib)
+            add_file(tar, lib, lib)
         if busybox:
-            _add_file(tar, busybox, "/bin/busybox", 0o755)
+            add_file(tar, busybox, "/bin/busybox", 0o755)
             applets = subprocess.run([busybox, "--list"], capture_output=True, text=True).stdout.split()
             for applet in applets:
                 if applet not in ("bash", "busybox"):
-                    _add_link(tar, f"/bin/{applet}", "busybox")
+                    add_link(tar, f"/bin/{applet}", "busybox")
         else:
             log("busybox not found: the image gets bash but no coreutils")
-            _add_link(tar, "/bin/sh", "bash")
+            add_link(tar, "/bin/sh", "bash")
         ca = next((p for p in CA_BUNDLES if os.path.isfile(p)), None)
         if ca:
-            _add_file(tar, ca, "/etc/ssl/certs/ca-certificates.crt", 0o644)
+            add_file(tar, ca, "/etc/ssl/certs/ca-certificates.crt", 0o644)
         else:
             log("no CA bundle found: HTTPS from the image will fail")
         # Name lookups for uids with no entry still work; these only give tools a root and a nobody.
-        _add_text(tar, "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")
-        _add_text(tar, "/etc/group", "root:x:0:\nnogroup:x:65534:\n")
+        add_text(tar, "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")
+        add_text(tar, "/etc/group", "root:x:0:\nnogroup:x:65534:\n")
 
 
 def build(client, version: str, tag: str, tarball: Path | None, labels: dict[str, str],

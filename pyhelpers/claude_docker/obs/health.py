@@ -1,8 +1,9 @@
 """Liveness and readiness, as `claude-docker health` and the /health/* endpoints of `metrics serve`.
 
 live: the tool itself can work (its settings are accepted, its state and event log can be written).
-ready: a `claude` session could start and finish now: Docker answers, the image is there, the host's
-Claude config is valid, and no session is stuck waiting for its config to be synced back.
+ready: a `claude` session could start and finish now: Docker answers, the image is there (in allowlist mode,
+the egress forwarder's too, or socat to build it), the host's Claude config is valid, and no session is stuck
+waiting for its config to be synced back.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from claude_docker.checks import Check, check_host_config, check_settings
+from claude_docker.checks import Check, check_forwarder, check_host_config, check_settings, network_mode
 from claude_docker.errors import ToolError
 from claude_docker.obs import settings
 from claude_docker.paths import ClaudeHome, state_dir
@@ -44,12 +45,19 @@ def ready() -> list[Check]:
     from claude_docker.sessiondir import all_sessions, interrupted
 
     checks = []
+    opts, answers = None, False
     try:
         opts = RunOptions.from_env()
         engine.preflight(opts.image, opts.network)
         checks.append(Check("docker", "ok", f"daemon answers and {opts.image} is present"))
+        answers = True
     except ToolError as exc:
         checks.append(Check("docker", "fail", exc.message, "claude-docker doctor"))
+        answers = isinstance(exc, engine.ImageMissing)
+    if opts is not None:
+        checks.append(Check("network", "info", network_mode(opts.network)))
+        if answers and opts.network == "allowlist":  # (an engine that does not answer: said once above)
+            checks.append(check_forwarder())
     for check in check_host_config(ClaudeHome.from_env()):
         # "does not exist yet" is fine for readiness: Claude Code creates it on first run
         checks.append(check if check.status != "info" else dataclasses.replace(check, status="ok"))

@@ -188,7 +188,8 @@ def live_gauges() -> dict:
         from claude_docker import dockerclient, inventory
 
         found = inventory.sessions(dockerclient.connect(timeout=5))
-        running = sum(1 for s in found if s.status == "running" and not s.orphaned)
+        # Running sessions (not their egress sidecars); orphaned containers, sidecars too: what cleanup removes.
+        running = sum(1 for s in found if s.status == "running" and not s.orphaned and s.role == inventory.SESSION)
         orphaned = sum(1 for s in found if s.orphaned)
         gauges["claude_docker_containers"] = {_key({"state": "running"}): float(running),
                                               _key({"state": "orphaned"}): float(orphaned)}

@@ -1,0 +1,1 @@
+"""Egress control: the allowlist proxy, the forwarder that reaches it, and their events."""
