@@ -1,0 +1,2 @@
+"""Egress control: a session reaches only the hosts the user allows, through a proxy on the host side
+(allowlist, destination, httphead, relay, proxy), and every decision is an event read back by eventlog."""
