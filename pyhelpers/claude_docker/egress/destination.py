@@ -33,8 +33,9 @@ def _private(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return any(ip.version == n.version and ip in n for n in PRIVATE)
 
 
-def addresses(entry: Entry, host: str, port: int, resolve=socket.getaddrinfo) -> list[tuple[int, tuple]]:
-    """(family, sockaddr) to try in order for `host`:`port`, which `entry` allowed. Refused if none."""
+def addresses(entry: Entry, host: str, port: int, resolve=None) -> list[tuple[int, tuple]]:
+    """(family, sockaddr) to try in order for `host`:`port`, which `entry` allowed. Refused if none.
+    `resolve` is getaddrinfo's stand-in (tests)."""
     name, kind = normal_host(host)
     if kind == "loopback":
         return [(socket.AF_INET6, ("::1", port, 0, 0))] if name == "::1" else [(socket.AF_INET, ("127.0.0.1", port))]
@@ -42,7 +43,7 @@ def addresses(entry: Entry, host: str, port: int, resolve=socket.getaddrinfo) ->
         family = socket.AF_INET6 if ":" in name else socket.AF_INET
         return [(family, (name, port, 0, 0) if family == socket.AF_INET6 else (name, port))]
     try:
-        found = resolve(name, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        found = (resolve or socket.getaddrinfo)(name, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError):
         raise Refused("failed", f"cannot resolve {name}") from None
     out: list[tuple[int, tuple]] = []
@@ -50,7 +51,7 @@ def addresses(entry: Entry, host: str, port: int, resolve=socket.getaddrinfo) ->
     for family, _type, _proto, _canon, sockaddr in found:
         if family not in (socket.AF_INET, socket.AF_INET6):
             continue
-        ip = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
+        ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
         if local_reason(ip):
             local = True
         elif entry.wildcard and _private(ip):

@@ -159,6 +159,8 @@ class Server:
             self._record(conn, "allowed")
         except OSError as exc:  # the client went away mid-answer
             self._record(conn, "failed", exc.strerror or str(exc))
+        except Exception as exc:  # noqa: BLE001 - a bug met by one connection ends it alone, recorded, not the proxy
+            self._record(conn, "failed", f"internal error ({type(exc).__name__}: {exc})")
         finally:
             if upstream is not None:
                 self._untrack(upstream)
