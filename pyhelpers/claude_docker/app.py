@@ -21,6 +21,7 @@ COMMANDS = {
     "health": "claude_docker.commands.health",
     "flush": "claude_docker.commands.flush",
     "held": "claude_docker.commands.held",
+    "egress": "claude_docker.commands.egress",
 }
 
 

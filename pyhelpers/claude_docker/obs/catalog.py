@@ -47,6 +47,11 @@ METRICS = {m.name: m for m in (
     Metric("claude_docker_recoveries_total", "counter",
            "Disaster recoveries, by outcome (recovered, unverified, failed).", ("outcome",)),
     Metric("claude_docker_recovery_duration_seconds", "gauge", "How long the last disaster recovery took."),
+    Metric("claude_docker_egress_connections_total", "counter",
+           "Connections through the egress proxy, by outcome (allowed, denied, failed).", ("outcome",)),
+    Metric("claude_docker_egress_bytes_total", "counter",
+           "Bytes relayed by the egress proxy, by direction (out: session to origin, in: origin to session).",
+           ("direction",)),
     # Gauges read when metrics are collected, not from observations:
     Metric("claude_docker_containers", "gauge", "claude-docker containers on this host, by state.", ("state",)),
     Metric("claude_docker_interrupted_sessions", "gauge", "Sessions whose config is waiting to be synced back."),

@@ -1,0 +1,295 @@
+"""The egress proxy of one session: it runs on the host as a child of the `claude` wrapper, serves the unix
+socket the session's forwarder carries loopback connections to, and lets through only what the allowlist
+allows.
+
+Each connection: one request head (CONNECT host:port, or a plain http:// request), the allowlist's decision
+on the host as named, the destination resolved now on the host (destination.py), a connection, then bytes
+relayed until either side ends. Every connection is one `egress.connection` event (denied ones when
+decided, the others when they close) and a metric; what was denied is also counted in the summary file the
+wrapper reads for the session's end summary. It stops on SIGTERM/SIGINT, and when the wrapper is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+import time
+
+# The wrapper imports this module for `command` alone: what serving needs is imported by serve's process.
+TYPE_CHECKING = False  # not typing's import (mypy knows the name)
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from claude_docker.egress.allowlist import Entry, Live
+    from claude_docker.egress.httphead import Request
+
+MAX_CONNECTIONS = 256
+CONNECT_TIMEOUT = 10.0
+ACCEPT_POLL = 0.25  # how soon a stop request or a gone wrapper is noticed between connections
+PARENT_CHECK = 1.0
+STOP_GRACE = 5.0  # how long open connections get to record their close once shut down
+DENIED_HEADER = ("X-Claude-Docker-Egress", "denied")
+
+
+def command(fd: int, summary: Path, session: str, trace_id: str, span_id: str, parent_pid: int) -> list[str]:
+    """The argv the wrapper spawns (passing `fd`, its listening unix socket) to run the proxy."""
+    return [sys.executable, "-I", "-m", "claude_docker", "egress", "proxy", "--fd", str(fd), "--summary",
+            str(summary), "--session", session, "--trace-id", trace_id, "--span-id", span_id,
+            "--parent-pid", str(parent_pid)]
+
+
+def hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class _Connection:
+    """What one connection's event reports, filled in as it goes."""
+
+    def __init__(self):
+        self.started = time.monotonic()
+        self.host = ""
+        self.port = 0
+        self.method = ""
+        self.entry: Entry | None = None
+        self.bytes_out = self.bytes_in = 0
+
+
+class Server:
+    def __init__(self, live: Live, summary: Path, stop: threading.Event):
+        self.live = live
+        self.summary = summary
+        self.stop = stop
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.lock = threading.Lock()
+        self.sockets: set[socket.socket] = set()
+        self.threads: set[threading.Thread] = set()
+        self.denied: dict[str, int] = {}
+
+    # -- bookkeeping
+
+    def _track(self, sock: socket.socket) -> None:
+        with self.lock:
+            self.sockets.add(sock)
+        if self.stop.is_set():  # stop() may have swept the set just before this one joined it
+            _shut(sock)
+
+    def _untrack(self, sock: socket.socket) -> None:
+        with self.lock:
+            self.sockets.discard(sock)
+        sock.close()
+
+    def _record(self, conn: _Connection, outcome: str, reason: str = "") -> None:
+        from claude_docker.obs import catalog, events
+
+        fields: dict = {"host": conn.host, "port": conn.port, "method": conn.method, "bytes_out": conn.bytes_out,
+                        "bytes_in": conn.bytes_in}
+        if reason:
+            fields["reason"] = reason
+        if conn.entry is not None:
+            fields["entry"] = conn.entry.text
+        where = hostport(conn.host, conn.port) if conn.host else "(no request)"
+        message = f"{outcome} {conn.method} {where}" + (f": {reason}" if reason else "")
+        events.emit("egress.connection", message, level="info" if outcome == "allowed" else "warn", outcome=outcome,
+                    duration_ms=(time.monotonic() - conn.started) * 1000, fields=fields)
+        catalog.observe("claude_docker_egress_connections_total", 1, outcome=outcome)
+        for direction, count in (("out", conn.bytes_out), ("in", conn.bytes_in)):
+            if count:
+                catalog.observe("claude_docker_egress_bytes_total", count, direction=direction)
+
+    def write_summary(self) -> None:
+        import json
+
+        from claude_docker import fsio
+
+        with self.lock:
+            data = json.dumps(self.denied, sort_keys=True).encode()
+        try:
+            fsio.write_atomic(self.summary, data, mode=0o600)
+        except OSError:
+            pass  # the wrapper reads it at the end: a summary it can't have costs a hint, never the session
+
+    # -- one connection
+
+    def handle(self, client: socket.socket) -> None:
+        from claude_docker.egress import destination, httphead
+        from claude_docker.egress.relay import relay
+
+        conn = _Connection()
+        upstream = None
+        try:
+            try:
+                head, rest = httphead.read_head(client)
+                request = httphead.parse(head, rest)
+            except httphead.HeadError as exc:
+                _send(client, httphead.response(exc.status, _REASONS[exc.status], f"claude-docker: {exc.reason}"))
+                self._record(conn, "failed", exc.reason)
+                return
+            except OSError as exc:
+                self._record(conn, "failed", f"reading the request: {exc.strerror or exc}")
+                return
+            conn.host, conn.port, conn.method = request.host, request.port, request.method
+            conn.entry = self.live.current().match(request.host, request.port)
+            if conn.entry is None:
+                self._deny(client, conn, "not in the allowlist")
+                return
+            try:
+                targets = destination.addresses(conn.entry, request.host, request.port)
+            except destination.Refused as exc:
+                if exc.outcome == "denied":
+                    self._deny(client, conn, exc.reason)
+                else:
+                    _send(client, httphead.response(502, "Bad Gateway", f"claude-docker: {exc.reason}"))
+                    self._record(conn, "failed", exc.reason)
+                return
+            upstream, status, reason = _connect(targets, request)
+            if upstream is None:
+                _send(client, httphead.response(status, _REASONS[status], f"claude-docker: {reason}"))
+                self._record(conn, "failed", reason)
+                return
+            self._track(upstream)
+            if request.connect:
+                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                first = request.rest
+            else:
+                first = (request.head or b"") + request.rest
+            tally = relay(client, upstream, first)
+            conn.bytes_out, conn.bytes_in = tally
+            self._record(conn, "allowed")
+        except OSError as exc:  # the client went away mid-answer
+            self._record(conn, "failed", exc.strerror or str(exc))
+        except Exception as exc:  # noqa: BLE001 - a bug met by one connection ends it alone, recorded, not the proxy
+            self._record(conn, "failed", f"internal error ({type(exc).__name__}: {exc})")
+        finally:
+            if upstream is not None:
+                self._untrack(upstream)
+            self._untrack(client)
+            self.slots.release()
+            with self.lock:
+                self.threads.discard(threading.current_thread())
+
+    def _deny(self, client: socket.socket, conn: _Connection, reason: str) -> None:
+        from claude_docker.egress import httphead
+
+        where = hostport(conn.host, conn.port)
+        if reason == "not in the allowlist":
+            body = (f"claude-docker: egress to {where} is not allowed; allow it on the host with: "
+                    f"claude-docker egress allow {where}")
+        else:
+            body = f"claude-docker: egress to {where} is not allowed: {reason}"
+        self._record(conn, "denied", reason)
+        _send(client, httphead.response(403, "Forbidden", body, (DENIED_HEADER,)))
+        with self.lock:
+            new = where not in self.denied
+            self.denied[where] = self.denied.get(where, 0) + 1
+        if new:
+            self.write_summary()
+
+    # -- the loop
+
+    def accept_one(self, client: socket.socket) -> None:
+        from claude_docker.egress import httphead
+
+        if not self.slots.acquire(blocking=False):
+            _send(client, httphead.response(503, "Service Unavailable",
+                                            f"claude-docker: more than {MAX_CONNECTIONS} connections at once"))
+            client.close()
+            self._record(_Connection(), "failed", "too many connections")
+            return
+        self._track(client)
+        thread = threading.Thread(target=self.handle, args=(client,), daemon=True)
+        with self.lock:
+            self.threads.add(thread)
+        thread.start()
+
+    def shut_all(self) -> None:
+        with self.lock:
+            for sock in list(self.sockets):
+                _shut(sock)
+            threads = list(self.threads)
+        deadline = time.monotonic() + STOP_GRACE
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+_REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large", 502: "Bad Gateway",
+            504: "Gateway Timeout"}
+
+
+def _send(sock: socket.socket, data: bytes) -> None:
+    try:
+        sock.settimeout(5)
+        sock.sendall(data)
+    except OSError:
+        pass  # the client is gone: nobody is left to tell
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # closed already
+
+
+def _connect(targets: list[tuple[int, tuple]], request: Request) -> tuple[socket.socket | None, int, str]:
+    """A connected socket to the first address that answers; else (None, 502 or 504, why)."""
+    where = hostport(request.host, request.port)
+    status, reason = 502, f"cannot connect to {where}"
+    for family, sockaddr in targets:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(CONNECT_TIMEOUT)
+            sock.connect(sockaddr)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a relay adds no delay of its own
+            return sock, 0, ""
+        except socket.timeout:
+            status, reason = 504, f"connecting to {where} timed out"
+        except OSError as exc:
+            status, reason = 502, f"cannot connect to {where}: {exc.strerror or exc}"
+        sock.close()
+    return None, status, reason
+
+
+def serve(listener: socket.socket, live: Live, summary: Path, parent_pid: int,
+          stop: threading.Event | None = None) -> None:
+    """Serve `listener` (listening already) until SIGTERM/SIGINT (when run in the main thread), `stop` is
+    set, or this process's parent is no longer `parent_pid`. Open connections are shut down on the way out,
+    each still recorded, and the denied summary is written last."""
+    import errno
+    import signal
+
+    from claude_docker.obs import events
+
+    stop = stop or threading.Event()
+    server = Server(live, summary, stop)
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+    events.emit("egress.proxy_start", f"egress proxy serving with {len(live.current().entries)} allowlist entries",
+                fields={"entries": len(live.current().entries)})
+    listener.settimeout(ACCEPT_POLL)
+    next_check = 0.0
+    try:
+        while not stop.is_set():
+            now = time.monotonic()
+            if now >= next_check:
+                if os.getppid() != parent_pid:
+                    break
+                next_check = now + PARENT_CHECK
+            try:
+                client, _address = listener.accept()
+            except socket.timeout:
+                continue
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    time.sleep(ACCEPT_POLL)  # out of descriptors: let open connections finish first
+                    continue
+                raise
+            server.accept_one(client)
+    finally:
+        stop.set()
+        server.shut_all()
+        server.write_summary()
+        events.emit("egress.proxy_stop", "egress proxy stopped",
+                    fields={"denied": sum(server.denied.values())})

@@ -1,0 +1,402 @@
+"""The egress proxy with real sockets: a unix listener in tmp_path, origins on 127.0.0.1, names that must
+not resolve under .invalid. No Docker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from claude_docker.egress import allowlist, httphead, proxy, relay
+from claude_docker.obs import context
+
+TRACE, SPAN, SESSION = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "sess-egress-1"
+
+
+class Origin:
+    """A TCP server on 127.0.0.1 running `behave(conn)` for each connection, in a thread."""
+
+    def __init__(self, behave):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.behave = behave
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn):
+        with conn:
+            self.behave(conn)
+
+    def close(self):
+        self.sock.close()
+
+
+def echo_upper(conn):
+    """Answer each chunk in capitals until the client half-closes, then say how much came."""
+    got = 0
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            break
+        got += len(data)
+        conn.sendall(data.upper())
+    conn.sendall(f"[{got}]".encode())
+
+
+def events(home, name="egress.connection"):
+    path = home / ".claude-docker-events.jsonl"
+    if not path.exists():
+        return []
+    return [r for r in map(json.loads, path.read_text().splitlines()) if r["event"] == name]
+
+
+def wait_for(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = predicate()
+        if got:
+            return got
+        time.sleep(0.02)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture
+def bound(monkeypatch):
+    monkeypatch.setattr(context, "_bound", {})
+    monkeypatch.setattr(context, "_fragment", [None])
+    context.bind(trace_id=TRACE, span_id=SPAN, session=SESSION)
+
+
+@pytest.fixture
+def serving(home, tmp_path, bound, monkeypatch):
+    """Start the proxy in a thread with CLAUDE_DOCKER_ALLOW_HOSTS=allow; returns (socket path, summary)."""
+    started = []
+
+    def start(allow: str):
+        monkeypatch.setenv("CLAUDE_DOCKER_ALLOW_HOSTS", allow)
+        path = str(tmp_path / "proxy.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen(64)
+        stop = threading.Event()
+        summary = tmp_path / "denied.json"
+        thread = threading.Thread(target=proxy.serve, args=(listener, allowlist.Live(), summary, os.getppid(), stop),
+                                  daemon=True)
+        thread.start()
+        started.append((stop, thread, listener))
+        return path, summary
+
+    yield start
+    for stop, thread, listener in started:
+        stop.set()
+        thread.join(10)
+        listener.close()
+        assert not thread.is_alive()
+
+
+def ask(path, head: bytes, body: bytes = b"") -> tuple[socket.socket, bytes]:
+    """Send a request head to the proxy; (the connection, the response head)."""
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.settimeout(10)
+    c.connect(path)
+    try:
+        c.sendall(head + body)
+    except BrokenPipeError:
+        pass  # the proxy answered (a 503, a 431) and closed before reading it all: its answer is still there
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = c.recv(1)
+        if not chunk:
+            break
+        got += chunk
+    return c, got
+
+
+def read_all(c) -> bytes:
+    out = b""
+    while True:
+        chunk = c.recv(65536)
+        if not chunk:
+            return out
+        out += chunk
+
+
+def test_connect_to_an_allowed_origin_relays_both_ways_and_is_recorded(serving, home):
+    origin = Origin(echo_upper)
+    path, _summary = serving(f"127.0.0.1:{origin.port}")
+    c, head = ask(path, f"CONNECT host.docker.internal:{origin.port} HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
+                  b"hello ")
+    assert head == b"HTTP/1.1 200 Connection established\r\n\r\n"
+    c.sendall(b"world")
+    c.shutdown(socket.SHUT_WR)
+    assert read_all(c) == b"HELLO WORLD[11]"
+    c.close()
+    record = wait_for(lambda: events(home))[0]
+    assert record["outcome"] == "allowed" and record["trace_id"] == TRACE and record["session"] == SESSION
+    f = record["fields"]
+    assert (f["host"], f["port"], f["method"]) == ("host.docker.internal", origin.port, "CONNECT")
+    assert (f["bytes_out"], f["bytes_in"]) == (11, 15)
+    assert f["entry"] == f"127.0.0.1:{origin.port}" and record["duration_ms"] >= 0
+    metrics = home / ".claude-docker-metrics.jsonl"  # observed right after the event: wait for all three
+    observed = wait_for(lambda: metrics.exists() and len(metrics.read_text().splitlines()) == 3
+                        and [json.loads(line) for line in metrics.read_text().splitlines()])
+    assert {(m["metric"], tuple(m["labels"].values()), m["value"], m["trace_id"]) for m in observed} == {
+        ("claude_docker_egress_connections_total", ("allowed",), 1, TRACE),
+        ("claude_docker_egress_bytes_total", ("out",), 11, TRACE),
+        ("claude_docker_egress_bytes_total", ("in",), 15, TRACE)}
+    origin.close()
+
+
+def test_a_denied_host_gets_403_an_event_and_a_summary_line(serving, home):
+    path, summary = serving("")
+    for _ in range(2):
+        c, head = ask(path, b"CONNECT evil.invalid:443 HTTP/1.1\r\n\r\n")
+        body = read_all(c).decode()
+        c.close()
+        assert head.startswith(b"HTTP/1.1 403 ") and b"\r\nX-Claude-Docker-Egress: denied\r\n" in head
+        assert body == ("claude-docker: egress to evil.invalid:443 is not allowed; allow it on the host with: "
+                        "claude-docker egress allow evil.invalid:443\n")
+    assert json.loads(summary.read_text()) == {"evil.invalid:443": 1}  # written when it was new
+    denied = events(home)
+    assert [r["outcome"] for r in denied] == ["denied", "denied"]
+    assert denied[0]["fields"]["reason"] == "not in the allowlist" and denied[0]["trace_id"] == TRACE
+
+
+def test_an_allowed_name_that_does_not_resolve_fails_that_connection_only(serving, home):
+    origin = Origin(echo_upper)
+    path, _summary = serving(f"x.invalid:443 localhost:{origin.port}")
+    c, head = ask(path, b"CONNECT x.invalid:443 HTTP/1.1\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 502 ") and b"cannot resolve x.invalid" in read_all(c)
+    c.close()
+    c, head = ask(path, f"CONNECT localhost:{origin.port} HTTP/1.1\r\n\r\n".encode(), b"ok")
+    c.shutdown(socket.SHUT_WR)
+    assert head.startswith(b"HTTP/1.1 200") and read_all(c) == b"OK[2]"
+    c.close()
+    records = wait_for(lambda: len(events(home)) == 2 and events(home))
+    assert records[0]["outcome"] == "failed" and records[0]["fields"]["reason"] == "cannot resolve x.invalid"
+    assert records[0]["fields"]["entry"] == "x.invalid:443"
+    origin.close()
+
+
+def test_a_refused_connection_is_502_failed(serving, home):
+    free = socket.create_server(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+    path, _summary = serving(f"127.0.0.1:{port}")
+    c, head = ask(path, f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n".encode())
+    c.close()
+    assert head.startswith(b"HTTP/1.1 502 ")
+    assert wait_for(lambda: events(home))[0]["outcome"] == "failed"
+
+
+def test_a_plain_request_is_rewritten_for_the_origin(serving, home):
+    seen = []
+
+    def origin_side(conn):
+        data = b""
+        while b"\r\n\r\nbody" not in data:
+            data += conn.recv(65536)
+        seen.append(data)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")
+
+    origin = Origin(origin_side)
+    path, _summary = serving(f"localhost:{origin.port}")
+    head = (f"POST http://user:pw@LocalHost:{origin.port}/p/a?q=1#frag HTTP/1.1\r\nHost: wrong.example\r\n"
+            "Proxy-Authorization: Basic c2VjcmV0\r\nProxy-Connection: keep-alive\r\nConnection: keep-alive, X-Hop\r\n"
+            "X-Hop: 1\r\nKeep-Alive: 5\r\nX-Kept: yes\r\nContent-Length: 4\r\n\r\n").encode()
+    c, response = ask(path, head, b"body")
+    assert response.startswith(b"HTTP/1.1 200 OK") and read_all(c) == b"hi"
+    c.close()
+    sent = seen[0].decode()
+    assert sent == (f"POST /p/a?q=1 HTTP/1.1\r\nHost: localhost:{origin.port}\r\nX-Kept: yes\r\nContent-Length: 4\r\n"
+                    "Connection: close\r\n\r\nbody")
+    record = wait_for(lambda: events(home))[0]
+    assert record["fields"]["method"] == "POST" and record["fields"]["bytes_out"] == len(seen[0])
+    assert "c2VjcmV0" not in (home / ".claude-docker-events.jsonl").read_text()
+    origin.close()
+
+
+@pytest.mark.parametrize(("head", "status", "says"), [
+    (b"GET https://example.com/ HTTP/1.1\r\n\r\n", 400, b"use CONNECT"),
+    (b"GET ftp://example.com/ HTTP/1.1\r\n\r\n", 400, b"ftp:// is not proxied"),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 400, b"not a proxy request"),
+    (b"CONNECT example.com HTTP/1.1\r\n\r\n", 400, b"host:port"),
+    (b"GET http://a.example/ HTTP/1.1\r\nX: a\r\n b\r\n\r\n", 400, b"folded"),
+    (b"GET http://a.example/ HTTP/1.1\r\nX: a\x01\r\n\r\n", 400, b"control characters"),
+    (b"GET http://a.example/ HTTP/1.1\r\nX: " + b"a" * 70000 + b"\r\n\r\n", 431, b"too large"),
+    (b"GET http://a.example/ HTTP/1.1\r\n" + b"X: a\r\n" * 101 + b"\r\n", 431, b"more than 100"),
+])
+def test_bad_heads_are_answered_and_recorded(serving, home, head, status, says):
+    path, _summary = serving("")
+    c, response = ask(path, head)
+    body = read_all(c)
+    c.close()
+    assert response.startswith(f"HTTP/1.1 {status} ".encode()) and says in body
+    assert wait_for(lambda: events(home))[0]["outcome"] == "failed"
+
+
+def test_a_name_that_resolves_to_loopback_is_denied(serving, home, monkeypatch):
+    monkeypatch.setattr(socket, "getaddrinfo",
+                        lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 443))])
+    path, summary = serving("rebind.invalid")
+    c, head = ask(path, b"CONNECT rebind.invalid:443 HTTP/1.1\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 403") and b"resolves to a local address" in read_all(c)
+    c.close()
+    assert events(home)[0]["fields"]["reason"] == "resolves to a local address"
+    assert json.loads(summary.read_text()) == {"rebind.invalid:443": 1}
+
+
+def test_a_live_edit_is_seen_by_the_next_connection(serving, home):
+    origin = Origin(echo_upper)
+    path, _summary = serving("")
+    request = f"CONNECT localhost:{origin.port} HTTP/1.1\r\n\r\n".encode()
+    c, head = ask(path, request)
+    c.close()
+    assert head.startswith(b"HTTP/1.1 403")
+    allowlist.add([f"host.docker.internal:{origin.port}"])
+    c, head = ask(path, request)
+    c.close()
+    assert head.startswith(b"HTTP/1.1 200")
+    allowlist.allowlist_file().write_text("not valid at all\n")  # a bad edit keeps the last good list
+    c, head = ask(path, request)
+    c.close()
+    assert head.startswith(b"HTTP/1.1 200")
+    assert len(events(home, "egress.allowlist_invalid")) == 1
+    origin.close()
+
+
+def test_more_connections_than_the_limit_get_503(serving, home, monkeypatch):
+    monkeypatch.setattr(proxy, "MAX_CONNECTIONS", 1)
+    path, _summary = serving("")
+    hold = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    hold.connect(path)  # sends nothing: holds the one slot while its head is awaited
+    time.sleep(0.1)
+    c, head = ask(path, b"CONNECT a.invalid:443 HTTP/1.1\r\n\r\n")
+    c.close()
+    hold.close()
+    assert head.startswith(b"HTTP/1.1 503")
+
+
+def test_relay_carries_a_large_transfer_and_counts_it():
+    payload = os.urandom(8 << 20)
+    a_client, a_proxy = socket.socketpair()
+    b_proxy = socket.create_server(("127.0.0.1", 0))
+    origin = socket.create_connection(b_proxy.getsockname())
+    upstream, _ = b_proxy.accept()
+    result = []
+    t = threading.Thread(target=lambda: result.append(relay.relay(a_proxy, upstream, b"first")), daemon=True)
+    t.start()
+    sender = threading.Thread(target=lambda: (origin.sendall(payload), origin.shutdown(socket.SHUT_WR)), daemon=True)
+    sender.start()
+    a_client.sendall(b"up")
+    a_client.shutdown(socket.SHUT_WR)
+    assert read_all(a_client) == payload
+    assert read_all(origin) == b"firstup"
+    t.join(10)
+    assert result == [(7, len(payload))]
+    for s in (a_client, a_proxy, b_proxy, origin, upstream):
+        s.close()
+
+
+def test_head_parsing_units():
+    req = httphead.parse(b"CONNECT [2001:DB8::1]:8443 HTTP/1.1\r\nHost: x")
+    assert (req.host, req.port, req.connect) == ("2001:db8::1", 8443, True)
+    for bad in (b"CONNECT 2001:db8::1:443 HTTP/1.1", b"CONNECT a.example:0 HTTP/1.1", b"GET http:///x HTTP/1.1",
+                b"GET http://a.example/ HTTP/2.0", b"CONNECT b\xc3\xbccher.example:443 HTTP/1.1"):
+        with pytest.raises(httphead.HeadError):
+            httphead.parse(bad)
+    req = httphead.parse(b"GET http://[::1]:8080 HTTP/1.0")
+    assert req.head == b"GET / HTTP/1.0\r\nHost: [::1]:8080\r\nConnection: close\r\n\r\n"
+
+
+# -- the proxy as the wrapper runs it: a process serving an inherited socket
+
+
+def spawn(tmp_path, parent_pid=None, shell=False):
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    path = str(tmp_path / "p.sock")
+    listener.bind(path)
+    listener.listen(8)
+    summary = tmp_path / "denied.json"
+    argv = proxy.command(listener.fileno(), summary, SESSION, TRACE, SPAN, parent_pid or os.getpid())
+    if shell:  # a parent that exits: a shell that starts the proxy with its own pid as the parent, and leaves
+        script = '"$@" --parent-pid $$ >/dev/null 2>&1 & echo $!; sleep 0.5'
+        argv = ["sh", "-c", script, "sh", *argv[:-2]]
+        out = subprocess.run(argv, pass_fds=[listener.fileno()], capture_output=True, text=True, timeout=30)
+        listener.close()
+        return int(out.stdout.strip()), path, summary
+    process = subprocess.Popen(argv, pass_fds=[listener.fileno()], stderr=subprocess.PIPE)
+    listener.close()
+    return process, path, summary
+
+
+def test_sigterm_closes_open_connections_records_them_and_exits_0(home, tmp_path, monkeypatch):
+    origin = Origin(echo_upper)
+    monkeypatch.setenv("CLAUDE_DOCKER_ALLOW_HOSTS", f"127.0.0.1:{origin.port}")
+    process, path, summary = spawn(tmp_path)
+    try:
+        c = wait_for(lambda: _connected(path))
+        c.sendall(f"CONNECT 127.0.0.1:{origin.port} HTTP/1.1\r\n\r\nabc".encode())
+        assert c.recv(100).startswith(b"HTTP/1.1 200")
+        wait_for(lambda: c.recv(10) == b"ABC")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0, process.stderr.read()
+        assert read_all(c) == b""  # shut down by the proxy
+    finally:
+        if process.poll() is None:
+            process.kill()
+    record = events(home)[0]
+    assert record["outcome"] == "allowed" and record["fields"]["bytes_out"] == 3 and record["trace_id"] == TRACE
+    assert record["session"] == SESSION
+    assert [r["event"] for r in events(home, "egress.proxy_stop")] == ["egress.proxy_stop"]
+    assert json.loads(summary.read_text()) == {}
+    origin.close()
+
+
+def _connected(path):
+    try:
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.settimeout(10)
+        c.connect(path)
+        return c
+    except OSError:
+        return None
+
+
+def _gone(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1].startswith("Z")  # a zombie nobody reaped: it has exited
+    except FileNotFoundError:
+        return True
+
+
+def test_the_proxy_exits_when_its_parent_is_gone(home, tmp_path):
+    pid, _path, _summary = spawn(tmp_path, shell=True)
+    try:
+        wait_for(lambda: _gone(pid), timeout=10)
+    finally:
+        if not _gone(pid):
+            os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: events(home, "egress.proxy_stop"))
+
+
+def test_the_command_is_the_helper_run_isolated():
+    argv = proxy.command(7, "/s.json", "sid", TRACE, SPAN, 42)
+    assert argv[:6] == [sys.executable, "-I", "-m", "claude_docker", "egress", "proxy"]
+    assert argv[argv.index("--fd") + 1] == "7" and argv[argv.index("--parent-pid") + 1] == "42"
