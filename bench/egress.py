@@ -23,7 +23,7 @@ from pathlib import Path
 from common import ROOT, interleaved, plugin_setup, report, time_command
 
 sys.path.insert(0, str(ROOT / "tests"))
-from fakeapi import FakeAnthropic  # noqa: E402 - the tests' fake API, beside the package
+from fakeapi import FakeAnthropic
 
 START_GOAL = 1.10
 THROUGHPUT_GOAL = 0.8

@@ -13,6 +13,11 @@ from claude_docker.liveness import Place
 from claude_docker.options import RunOptions
 
 
+def bridged(env: dict) -> RunOptions:
+    """Options on Docker's bridge: the argv alone (allowlist mode's join is test_egress_launcher's)."""
+    return RunOptions.from_env({"CLAUDE_DOCKER_NETWORK": "bridge", **env})
+
+
 def spec(**over):
     base = dict(session_id="abcdef123456", name="claude-docker-p-abcdef12", image="img:1", slot="v1",
                 project=Path("/h/p"), workdir=Path("/h/p/sub"), home=Path("/h"), uid=1000, gid=1000, wrapper_pid=42,
@@ -24,7 +29,7 @@ def spec(**over):
 
 
 def test_argv_shape_and_hardening():
-    argv = run_argv("/usr/bin/docker", spec(), RunOptions.from_env({"CLAUDE_DOCKER_NETWORK": "bridge"}), ["-p", "hi"],
+    argv = run_argv("/usr/bin/docker", spec(), bridged({}), ["-p", "hi"],
                     {})
     assert argv[:6] == ["/usr/bin/docker", "run", "--rm", "--init", "--name", "claude-docker-p-abcdef12"]
     joined = " ".join(argv)
@@ -41,7 +46,7 @@ def _labels(argv: list[str]) -> set[str]:
 
 def test_labels_identify_the_session_its_owner_and_where_its_wrapper_runs():
     labels = _labels(run_argv("docker", spec(owner=4242, place=Place("box", "b00t", "4026532000", "m4ch1ne")),
-                              RunOptions.from_env({}), [], {}))
+                              bridged({}), [], {}))
     assert {"io.claude-docker.tool=claude-docker", "io.claude-docker.session=abcdef123456",
             "io.claude-docker.project=/h/p", "io.claude-docker.wrapper-pid=42", "io.claude-docker.host=box",
             "io.claude-docker.slot=v1", "io.claude-docker.wrapper-start=777",
@@ -53,7 +58,7 @@ def test_labels_identify_the_session_its_owner_and_where_its_wrapper_runs():
 def test_by_default_the_owner_and_place_are_the_wrappers_own():
     """The wrapper builds its own argv: its real uid (not the container's user, 0 under rootless Docker), its boot
     and PID namespace."""
-    labels = _labels(run_argv("docker", spec(uid=os.getuid() + 1234), RunOptions.from_env({}), [], {}))
+    labels = _labels(run_argv("docker", spec(uid=os.getuid() + 1234), bridged({}), [], {}))
     boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     assert {f"io.claude-docker.uid={os.getuid()}", f"io.claude-docker.boot={boot}",
             f"io.claude-docker.pidns={os.stat('/proc/self/ns/pid').st_ino}"} <= labels
@@ -62,7 +67,7 @@ def test_by_default_the_owner_and_place_are_the_wrappers_own():
 def test_environment_goes_by_name_never_by_value():
     environ = {"ANTHROPIC_API_KEY": "sk-secret", "CLAUDE_CODE_X": "1", "LC_ALL": "C", "TERM": "xterm", "PATH": "/bin",
                "MINE": "1", "HOME": "/elsewhere"}
-    argv = run_argv("docker", spec(), RunOptions.from_env({"CLAUDE_DOCKER_ENV": "MINE"}), [], environ)
+    argv = run_argv("docker", spec(), bridged({"CLAUDE_DOCKER_ENV": "MINE"}), [], environ)
     envs = [argv[i + 1] for i, a in enumerate(argv) if a == "--env"]
     assert {"ANTHROPIC_API_KEY", "CLAUDE_CODE_X", "LC_ALL", "TERM", "MINE", "HOME=/h"} <= set(envs)
     assert "sk-secret" not in " ".join(argv) and "PATH" not in envs and "HOME" not in envs
@@ -81,7 +86,7 @@ def test_a_path_that_is_not_utf8_is_refused_with_its_name():
 
 
 def test_tty_only_when_asked_and_opt_in_socket():
-    opts = RunOptions.from_env({"CLAUDE_DOCKER_DOCKER_SOCKET": "1", "CLAUDE_DOCKER_READ_ONLY": "1"})
+    opts = bridged({"CLAUDE_DOCKER_DOCKER_SOCKET": "1", "CLAUDE_DOCKER_READ_ONLY": "1"})
     argv = run_argv("docker", spec(tty=True, stdin=False), opts, [], {})
     assert "--tty" in argv and "--interactive" not in argv
     assert "type=bind,source=/var/run/docker.sock,target=/var/run/docker.sock" in argv
@@ -89,8 +94,8 @@ def test_tty_only_when_asked_and_opt_in_socket():
 
 
 def test_userns_remapped_daemon_gets_host_userns():
-    assert "--userns" not in run_argv("docker", spec(), RunOptions.from_env({}), [], {})
-    argv = run_argv("docker", spec(host_userns=True), RunOptions.from_env({}), [], {})
+    assert "--userns" not in run_argv("docker", spec(), bridged({}), [], {})
+    argv = run_argv("docker", spec(host_userns=True), bridged({}), [], {})
     assert argv[argv.index("--userns") + 1] == "host"
 
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from claude_docker.sessiondir import MANIFEST
 from fakeapi import FakeAnthropic
 from shell import helper, plugin_env, run_claude, start_claude
 
@@ -45,6 +48,7 @@ def connections(home: Path, outcome: str) -> list[dict]:
 
 def test_api_allowed_goes_through_the_proxy(home, project, real_image, no_leftover_containers):
     with FakeAnthropic(reply="pong through the proxy") as api:
+        port = api.port
         env = allowlist_env(home, real_image, api, CLAUDE_DOCKER_ALLOW_HOSTS=f"127.0.0.1:{api.port}")
         result = run_claude(project, env, "-p", "hello")
         assert result.returncode == 0, result.stderr
@@ -55,7 +59,7 @@ def test_api_allowed_goes_through_the_proxy(home, project, real_image, no_leftov
         assert not any(h.lower().startswith("proxy-") for h in request["headers"])
     allowed = connections(home, "allowed")
     assert allowed, egress_events(home)
-    assert {(e["fields"]["host"], e["fields"]["port"]) for e in allowed} == {("host.docker.internal", api.port)}
+    assert {(e["fields"]["host"], e["fields"]["port"]) for e in allowed} == {("host.docker.internal", port)}
     assert all(e["fields"]["bytes_in"] > 0 and e["fields"]["bytes_out"] > 0 for e in allowed)
     # Every decision is in the session's own trace.
     end = [json.loads(line) for line in (home / ".claude-docker-events.jsonl").read_text().splitlines()
@@ -70,7 +74,7 @@ def test_api_not_allowed_is_denied_and_named_at_the_end(home, project, real_imag
         result = run_claude(project, env, "-p", "hello")
         assert result.returncode != 0
         assert api.messages_requests() == []  # nothing got past the proxy
-    target = f"host.docker.internal:{api.port}"
+        target = f"host.docker.internal:{api.port}"
     denied = connections(home, "denied")
     assert denied and {f"{e['fields']['host']}:{e['fields']['port']}" for e in denied} == {target}
     lines = [line for line in result.stderr.splitlines() if "was denied" in line]
@@ -111,6 +115,17 @@ def test_inside_the_session_only_the_proxy_leads_out(home, project, real_image, 
     assert "denied.invalid:80" in result.stderr and "denied.invalid:443" in result.stderr
 
 
+def _end(proc: subprocess.Popen) -> None:
+    """The session this test started, ended if a failed assertion left it running (its own process group)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def _wait_for(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -128,16 +143,15 @@ def test_a_live_edit_reaches_a_running_session(home, project, real_image, no_lef
             " [ \"$c\" = 502 ] && break; sleep 0.1; done; echo late=$c")
     with FakeAnthropic(reply="done", commands=(loop,)) as api:
         env = allowlist_env(home, real_image, api, CLAUDE_DOCKER_ALLOW_HOSTS=f"127.0.0.1:{api.port}")
-        proc = start_claude(project, env, "-p", "wait for it", "--allowedTools", "Bash")
+        proc = start_claude(project, env, "-p", "wait for it", "--allowedTools", "Bash", start_new_session=True)
         try:
             _wait_for(lambda: any(e["fields"]["host"] == "late.invalid" for e in connections(home, "denied")),
                       60, "the first denial")
             allowed = helper(env, "egress", "allow", "late.invalid")
             assert allowed.returncode == 0, allowed.stderr
-            out, err = proc.communicate(timeout=120)
+            _, err = proc.communicate(timeout=120)
         finally:
-            proc.kill()
-            proc.wait()
+            _end(proc)
         assert proc.returncode == 0, err
         assert [r.strip() for r in api.tool_results()] == ["late=502"]
     assert [e["fields"]["host"] for e in connections(home, "failed")][-1] == "late.invalid"
@@ -160,7 +174,7 @@ def _proxy_pid(wrapper: int) -> int:
 
 
 def _wrapper_pid(home: Path) -> int:
-    for manifest in (home / ".claude-docker" / "sessions").glob("*/manifest.json"):
+    for manifest in (home / ".claude-docker" / "sessions").glob(f"*/{MANIFEST}"):
         return json.loads(manifest.read_text())["wrapper_pid"]
     return 0
 
@@ -174,18 +188,17 @@ def test_the_proxy_killed_mid_session_leaves_the_network_closed(home, project, r
         api.commands = (wait.format(port=api.port),)
         env = allowlist_env(home, real_image, api, CLAUDE_DOCKER_ALLOW_HOSTS=f"127.0.0.1:{api.port}",
                             CLAUDE_CODE_MAX_RETRIES="0")
-        proc = start_claude(project, env, "-p", "hold on", "--allowedTools", "Bash")
+        proc = start_claude(project, env, "-p", "hold on", "--allowedTools", "Bash", start_new_session=True)
         try:
-            _wait_for(lambda: (project / "ready").exists(), 60, "the session's command")
-            wrapper = _wait_for(lambda: _wrapper_pid(home), 10, "the session's manifest")
-            os.kill(_wait_for(lambda: _proxy_pid(wrapper), 10, "the proxy"), 9)
+            _wait_for((project / "ready").exists, 60, "the session's command")
+            wrapper = _wait_for(partial(_wrapper_pid, home), 10, "the session's manifest")
+            os.kill(_wait_for(partial(_proxy_pid, wrapper), 10, "the proxy"), signal.SIGKILL)
             (project / "go").touch()
             _wait_for(lambda: (project / "after.txt").exists() and (project / "after.txt").read_text().count(" "),
                       30, "the command's answer")
-            out, err = proc.communicate(timeout=120)
+            _, err = proc.communicate(timeout=120)
         finally:
-            proc.kill()
-            proc.wait()
+            _end(proc)
     code, status = (project / "after.txt").read_text().split()
     assert code == "000" and status != "0"  # no answer at all: the way out is gone, not opened
     assert "the egress proxy stopped (killed by signal 9)" in err

@@ -7,7 +7,7 @@ from claude_docker.options import DEFAULT_IMAGE, RunOptions
 
 def test_defaults_are_hardened():
     o = RunOptions.from_env({})
-    assert o.image == DEFAULT_IMAGE and o.network == "bridge"
+    assert o.image == DEFAULT_IMAGE and o.network == "allowlist"
     assert o.memory == "8g" and o.pids_limit == 1024
     assert not o.allow_new_privileges and not o.docker_socket and o.cap_add == ()
 

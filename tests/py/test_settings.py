@@ -203,6 +203,6 @@ def test_the_docker_socket_mounted_is_the_engines_own():
     from claude_docker.options import RunOptions
     from test_container import spec  # the shared SessionSpec builder
 
-    opts = RunOptions.from_env({"CLAUDE_DOCKER_DOCKER_SOCKET": "1"})
+    opts = RunOptions.from_env({"CLAUDE_DOCKER_DOCKER_SOCKET": "1", "CLAUDE_DOCKER_NETWORK": "bridge"})
     argv = run_argv("docker", spec(), opts, [], {"DOCKER_HOST": "unix:///run/user/1000/docker.sock"})
     assert "type=bind,source=/run/user/1000/docker.sock,target=/var/run/docker.sock" in argv

@@ -18,8 +18,10 @@ from claude_docker.errors import ToolError
 
 TYPE_CHECKING = False  # not typing's: its import costs milliseconds of claude's start (mypy knows the name)
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Mapping
     from pathlib import Path
+    from typing import Any
 
     from claude_docker.options import RunOptions
 
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 HOST_ALIAS = "host.docker.internal"
 # The container's own loopback stays its own: a dev server Claude Code starts is reached directly.
 NO_PROXY = "localhost,127.0.0.1,::1"
+PROXY_FD = 3  # where the proxy finds its listening socket
 SHOWN_DENIED = 5  # hosts named in the end summary; the rest are counted
 # Options that would give the session its own way out, or a way to change its network.
 NETWORK_CAPS = frozenset(("ALL", "NET_ADMIN", "NET_RAW", "SYS_ADMIN"))
@@ -67,10 +70,19 @@ def rewrite_loopback_url(url: str) -> str | None:
         host, port = parts.hostname, parts.port
     except ValueError:
         return None
-    if host is None or not (host in ("localhost", "::1") or host.startswith("127.")):
+    if host is None or not _loopback(host):
         return None
     userinfo = parts.netloc.rpartition("@")[0] + "@" if "@" in parts.netloc else ""
     return urlunsplit(parts._replace(netloc=userinfo + HOST_ALIAS + (f":{port}" if port is not None else "")))
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Egress:
@@ -84,9 +96,9 @@ class Egress:
         self.sidecar = sidecar.name_for(container)
         self.proxy_pid = 0
         self.proxy_status: int | None = None  # set once the proxy has exited
-        self._thread = None
+        self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
-        self._previous_sigchld = None
+        self._previous_sigchld: Any = None  # signal.signal's answer
 
     # ---- start ----
 
@@ -124,9 +136,14 @@ class Egress:
             listener.bind(f"/proc/self/fd/{dir_fd}/{sock_path.name}")
             listener.listen(128)
             # Listening before the proxy runs: a connection that comes while it starts waits in the backlog.
-            argv = proxy.command(3, self.summary, session_id, trace_id, span_id, os.getpid())
-            self.proxy_pid = os.posix_spawn(argv[0], argv, os.environ,
-                                            file_actions=[(os.POSIX_SPAWN_DUP2, listener.fileno(), 3)])
+            argv = proxy.command(PROXY_FD, self.summary, session_id, trace_id, span_id, os.getpid())
+            if listener.fileno() == PROXY_FD:
+                os.set_inheritable(PROXY_FD, True)  # dup2 onto itself would leave it close-on-exec
+            quiet = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
+            # Its own session: the terminal's Ctrl-C is Claude Code's, never the proxy's. Its record is the
+            # event log, not the user's terminal.
+            self.proxy_pid = os.posix_spawn(argv[0], argv, os.environ, setsid=True, file_actions=[
+                *quiet, (os.POSIX_SPAWN_DUP2, listener.fileno(), PROXY_FD)])
         except OSError as exc:
             from claude_docker.errors import describe
 
@@ -241,10 +258,9 @@ class Egress:
         counts = denied.items() if isinstance(denied, dict) else ()
         ranked = sorted(((t, n) for t, n in counts if isinstance(n, int)), key=lambda tn: (-tn[1], tn[0]))
         for target, count in ranked[:SHOWN_DENIED]:
-            target = shown(target)  # the session chose the name: no escape sequence reaches the terminal
+            safe = shown(target)  # the session chose the name: no escape sequence reaches the terminal
             times = f" ({count} times)" if count > 1 else ""
-            lines.append(f"egress to {target} was denied{times}: allow it with `claude-docker egress allow "
-                         f"{target}`")
+            lines.append(f"egress to {safe} was denied{times}: allow it with `claude-docker egress allow {safe}`")
         if len(ranked) > SHOWN_DENIED:
             lines.append(f"{len(ranked) - SHOWN_DENIED} more hosts were denied: `claude-docker egress log --denied "
                          f"--session {session_id}`")
