@@ -101,6 +101,27 @@ def check_forwarder() -> Check:
                  "build it", "apt install socat, or set CLAUDE_DOCKER_NETWORK=bridge for open egress")
 
 
+def check_allowlist(opts: RunOptions) -> Check:
+    """Allowlist mode: the list parses, no setting would reopen the network, and Claude Code's API is on it."""
+    from claude_docker.egress import allowlist
+    from claude_docker.egress.proxy import hostport
+    from claude_docker.launcher import egress
+
+    name = "egress allowlist"
+    try:
+        egress.check(opts)
+        entries = allowlist.effective(os.environ).entries
+    except ToolError as exc:
+        return Check(name, "fail", exc.problem, exc.fix)
+    api = egress.api_target(os.environ)
+    if api and allowlist.Allowlist(entries).match(*api) is None:
+        where = hostport(*api)
+        return Check(name, "warn", f"ANTHROPIC_BASE_URL's {where} is not on it: sessions can't reach the API",
+                     f"claude-docker egress allow {where}")
+    yours = sum(e.source != "default" for e in entries)
+    return Check(name, "ok", f"{len(entries) - yours} defaults and {yours} of yours (claude-docker egress list)")
+
+
 def check_docker_cli() -> Check:
     try:
         return Check("docker CLI", "ok", engine.docker_cli())
@@ -318,7 +339,7 @@ def run_checks() -> list[Check]:
             checks += _project_image(client, opts)
             checks.append(check_network(client, opts.network))
             if opts.network == "allowlist":
-                checks.append(check_forwarder())
+                checks += [check_forwarder(), check_allowlist(opts)]
         checks += _guarded("orphans", lambda: check_orphans(client))
     claude = ClaudeHome.from_env()
     checks += check_host_config(claude)

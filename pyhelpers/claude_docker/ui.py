@@ -58,6 +58,13 @@ def print_json(data: Any) -> None:
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode().translate(_JSON_UNSAFE) + "\n")
 
 
+def json_line(data: Any) -> str:
+    """One compact JSON line (JSON Lines output), as safe for a terminal as print_json's."""
+    import orjson
+
+    return orjson.dumps(data).decode().translate(_JSON_UNSAFE)
+
+
 def table(rows: list[list[str]], headers: list[str]) -> str:
     rows = [[shown(c) for c in r] for r in rows]
     widths = [max(len(str(r[i])) for r in rows + [headers]) for i in range(len(headers))]

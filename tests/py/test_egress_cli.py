@@ -116,3 +116,22 @@ def test_log_follow_prints_new_events_across_a_rotation_and_ends_quietly_on_ctrl
         if follower.poll() is None:
             follower.kill()
             follower.wait()
+
+
+def test_an_edit_over_a_broken_file_is_refused_naming_its_line(home):
+    helper("egress", "allow", "keep.example")
+    path = allowlist.allowlist_file()
+    path.write_text(path.read_text() + "not valid!\n")
+    before = path.read_bytes()
+    for args in (["allow", "new.example"], ["remove", "keep.example"]):
+        result = helper("egress", *args)
+        assert result.returncode == exitcodes.USAGE and result.stdout == ""
+        assert result.stderr.count("\n") == 1 and f"{path}:" in result.stderr and "fix or remove" in result.stderr
+    assert path.read_bytes() == before
+
+
+def test_the_json_log_is_safe_for_a_terminal(home):
+    append(home, record("failed", "", reason="\x9b31m\u202e is not proxied"))
+    out = helper("egress", "log", "--json").stdout
+    assert "\x9b" not in out and "\u202e" not in out and "\\u009b" in out
+    assert json.loads(out)["fields"]["reason"] == "\x9b31m\u202e is not proxied"

@@ -59,7 +59,8 @@ def test_a_bad_allowlist_entry_stops_the_start(home, monkeypatch):
 @pytest.mark.parametrize("url, inside", [
     ("http://127.0.0.1:8080", "http://host.docker.internal:8080"),
     ("http://localhost:4000/v1/", "http://host.docker.internal:4000/v1/"),
-    ("https://user:pw@127.0.0.2/x?y=1", "https://user:pw@host.docker.internal/x?y=1"),
+    ("https://user:pw@127.0.0.1/x?y=1", "https://user:pw@host.docker.internal/x?y=1"),
+    ("http://127.0.0.2:8080", None),  # the proxy reaches 127.0.0.1 only: no other loopback address
     ("http://[::1]:9/", "http://host.docker.internal:9/"),
     ("https://api.anthropic.com", None),
     ("http://127.example.com:80", None),
@@ -143,3 +144,48 @@ def test_a_proxy_that_dies_is_told_and_reaped(tmp_path, capfd):
     assert "the egress proxy stopped (killed by signal 9)" in capfd.readouterr().err
     assert way_out.summary_lines("s")[0].startswith("the egress proxy stopped mid-session (killed by signal 9)")
     child.returncode = -9  # reaped by the handler, not by Popen
+
+
+@pytest.mark.parametrize("args", [
+    "--net host", "--publish-all", "--pid=host", "--userns host", "--device /dev/net/tun", "--link other",
+    "--privileged=true", "-v /var/run/docker.sock:/var/run/docker.sock", "--volume=/run/user/1000:/x",
+    "--mount type=bind,src=/var/run/docker.sock,dst=/d.sock", "--mount=type=bind,source=/run,target=/r",
+])
+def test_run_args_that_reopen_the_network_are_refused(home, args):
+    with pytest.raises(ToolError) as caught:
+        egress.check(opts(CLAUDE_DOCKER_RUN_ARGS=args))
+    assert "CLAUDE_DOCKER_RUN_ARGS has" in caught.value.message and caught.value.code == 125
+
+
+def test_a_socket_mounted_from_anywhere_is_refused(home, tmp_path):
+    import socket
+
+    path = tmp_path / "agent"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(path))
+        with pytest.raises(ToolError):
+            egress.check(opts(CLAUDE_DOCKER_RUN_ARGS=f"-v {path}:/agent"))
+
+
+@pytest.mark.parametrize("args", ["--privileged=false", "-v cache:/cache", "--shm-size 1g", "-e X=1",
+                                  "--mount type=volume,src=data,dst=/data"])
+def test_run_args_that_leave_the_network_alone_pass(home, monkeypatch, args):
+    monkeypatch.delenv("CLAUDE_DOCKER_ALLOW_HOSTS", raising=False)
+    egress.check(opts(CLAUDE_DOCKER_RUN_ARGS=args))
+
+
+def test_doctor_says_when_the_api_is_not_allowed(home, monkeypatch):
+    from claude_docker.checks import check_allowlist
+
+    monkeypatch.delenv("CLAUDE_DOCKER_ALLOW_HOSTS", raising=False)
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    ok = check_allowlist(opts())
+    assert ok.status == "ok" and ok.detail.startswith("6 defaults and 0 of yours")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:4000")
+    warned = check_allowlist(opts())
+    assert warned.status == "warn" and warned.fix == "claude-docker egress allow host.docker.internal:4000"
+    monkeypatch.setenv("CLAUDE_DOCKER_ALLOW_HOSTS", "127.0.0.1:4000")
+    assert check_allowlist(opts()).status == "ok"
+    monkeypatch.setenv("CLAUDE_DOCKER_RUN_ARGS", "--net=host")
+    failed = check_allowlist(RunOptions.from_env())
+    assert failed.status == "fail" and "--net" in failed.detail

@@ -258,7 +258,7 @@ def test_a_name_that_resolves_to_loopback_is_denied(serving, home, monkeypatch):
     assert head.startswith(b"HTTP/1.1 403") and b"resolves to a local address" in read_all(c)
     c.close()
     assert events(home)[0]["fields"]["reason"] == "resolves to a local address"
-    assert json.loads(summary.read_text()) == {"rebind.invalid:443": 1}
+    assert not summary.exists()  # the end summary names what an `egress allow` would let through: not this
 
 
 def test_a_live_edit_is_seen_by_the_next_connection(serving, home):
@@ -400,3 +400,145 @@ def test_the_command_is_the_helper_run_isolated():
     argv = proxy.command(7, "/s.json", "sid", TRACE, SPAN, 42)
     assert argv[:6] == [sys.executable, "-I", "-m", "claude_docker", "egress", "proxy"]
     assert argv[argv.index("--fd") + 1] == "7" and argv[argv.index("--parent-pid") + 1] == "42"
+
+
+# --- a tunnel on 443 must be TLS for the host checked ------------------------------------------------------
+
+def client_hello(server_name: str | None) -> bytes:
+    """The ClientHello OpenSSL itself sends for `server_name` (no name: none in it)."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    outgoing = ssl.MemoryBIO()
+    tls = context.wrap_bio(ssl.MemoryBIO(), outgoing, server_hostname=server_name)
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
+
+
+@pytest.fixture
+def tls_origin(monkeypatch):
+    """An origin on 127.0.0.1 that a name entry reaches (the resolver is this test's): it records what came."""
+    got: list[bytes] = []
+
+    def record(conn):
+        conn.settimeout(5)
+        try:
+            got.append(conn.recv(65536))
+        except OSError:
+            got.append(b"")
+
+    origin = Origin(record)
+    from claude_docker.egress import destination
+
+    monkeypatch.setattr(destination, "addresses", lambda *a, **k: [(socket.AF_INET, ("127.0.0.1", origin.port))])
+    yield got
+    origin.close()
+
+
+@pytest.mark.parametrize("hello, outcome, reason", [
+    (client_hello("tls.example"), "allowed", None),
+    (client_hello("TLS.Example."), "allowed", None),
+    (client_hello("other.example"), "denied", "TLS server name other.example is not the host checked"),
+    (client_hello(None), "denied", "TLS without a server name"),
+    (b"GET / HTTP/1.1\r\nHost: other.example\r\n\r\n", "denied", "not TLS on port 443"),
+])
+def test_a_tunnel_on_443_carries_only_tls_for_the_host_checked(serving, home, tls_origin, hello, outcome, reason):
+    path, summary = serving("tls.example")
+    c, head = ask(path, b"CONNECT tls.example:443 HTTP/1.1\r\n\r\n", hello)
+    assert head.startswith(b"HTTP/1.1 200")
+    c.close()
+    record = wait_for(lambda: events(home))[0]
+    assert record["outcome"] == outcome and record["fields"].get("reason") == reason
+    if outcome == "allowed":
+        assert wait_for(lambda: tls_origin) == [hello]  # the hello itself went on, byte for byte
+    else:
+        assert tls_origin in ([], [b""])  # the origin got nothing
+    if "other.example" in (reason or ""):
+        assert json.loads(summary.read_text()) == {"other.example:443": 1}
+
+
+def test_a_hello_split_across_records_is_read_whole():
+    from claude_docker.egress import tlshello
+
+    hello = client_hello("split.example")
+    body = hello[5:]
+    split = b"\x16\x03\x01" + (20).to_bytes(2, "big") + body[:20] + \
+        b"\x16\x03\x01" + (len(body) - 20).to_bytes(2, "big") + body[20:]
+    a, b = socket.socketpair()
+    with a, b:
+        b.sendall(split[:7])
+        threading.Timer(0.1, b.sendall, (split[7:],)).start()
+        found = tlshello.read(a, b"", timeout=5)
+    assert found.server_name == "split.example" and not found.ech and found.raw == split
+
+
+def test_encrypted_client_hello_is_refused():
+    from claude_docker.egress import tlshello
+
+    hello = client_hello("ech.example")
+    body = bytearray(hello[9:])  # the ClientHello's body: add an ECH extension at the end
+    ext_start = 2 + 32 + 1 + body[34]
+    ext_start += 2 + int.from_bytes(body[ext_start:ext_start + 2], "big")
+    ext_start += 1 + body[ext_start]
+    total = int.from_bytes(body[ext_start:ext_start + 2], "big")
+    body[ext_start:ext_start + 2] = (total + 5).to_bytes(2, "big")
+    body += b"\xfe\x0d\x00\x01\x00"
+    assert tlshello.parse(bytes(body)) == ("ech.example", True)
+
+
+def test_a_bare_entry_tunnels_only_to_443(serving, home, tls_origin):
+    path, _summary = serving("tls.example, raw.example:80")
+    c, head = ask(path, b"CONNECT tls.example:80 HTTP/1.1\r\n\r\n")
+    c.close()
+    assert head.startswith(b"HTTP/1.1 403")
+    assert "entry naming that port" in events(home)[0]["fields"]["reason"]
+    c, head = ask(path, b"CONNECT raw.example:80 HTTP/1.1\r\n\r\n", b"GET / HTTP/1.0\r\n\r\n")
+    c.close()
+    assert head.startswith(b"HTTP/1.1 200")  # the user named port 80: a raw tunnel there is theirs to allow
+
+
+# --- a flooding session can't rotate the event log away ----------------------------------------------------
+
+def test_events_past_the_budget_are_counted_not_written(serving, home, monkeypatch):
+
+    monkeypatch.setattr(proxy, "EVENTS_PER_MINUTE", 3)
+    path, _summary = serving("")
+    for i in range(7):
+        c, head = ask(path, f"CONNECT flood{i}.invalid:443 HTTP/1.1\r\n\r\n".encode())
+        c.close()
+        assert head.startswith(b"HTTP/1.1 403")
+    assert len(events(home)) == 3
+    metrics = (home / ".claude-docker-metrics.jsonl").read_text()
+    assert metrics.count('"claude_docker_egress_connections_total"') == 7  # every connection still counts
+
+
+def test_what_the_budget_held_back_is_one_event(home, bound, monkeypatch):
+    monkeypatch.setattr(proxy, "EVENTS_PER_MINUTE", 2)
+    budget = proxy.EventBudget()
+    assert [budget.spend() for _ in range(5)] == [True, True, False, False, False]
+    budget.flush()
+    (held,) = events(home, "egress.suppressed")
+    assert held["fields"]["suppressed"] == 3 and held["session"] == SESSION
+
+
+def test_framing_headers_survive_and_ambiguous_framing_is_refused():
+    head = (b"POST http://o.example/x HTTP/1.1\r\nConnection: content-length, transfer-encoding, x-drop\r\n"
+            b"Content-Length: 3\r\nX-Drop: 1\r\n\r\n")
+    request = httphead.parse(head[:-4])
+    assert b"Content-Length: 3" in request.head and b"X-Drop" not in request.head
+    with pytest.raises(httphead.HeadError) as caught:
+        httphead.parse(b"POST http://o.example/ HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked")
+    assert caught.value.status == 400
+
+
+def test_a_reason_never_quotes_credentials_or_much_of_the_client(serving, home):
+    path, _summary = serving("")
+    c, head = ask(path, b"CONNECT user:secretpw@api.example:443 HTTP/1.1\r\n\r\n")
+    c.close()
+    assert head.startswith(b"HTTP/1.1 400")
+    c, head = ask(path, b"CONNECT [" + b"a" * 5000 + b"]:1 HTTP/1.1\r\n\r\n")
+    c.close()
+    text = (home / ".claude-docker-events.jsonl").read_text()
+    assert "secretpw" not in text and "a" * 200 not in text

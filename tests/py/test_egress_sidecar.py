@@ -23,7 +23,7 @@ from claude_docker import engine, exitcodes
 from claude_docker.container import LABEL_PREFIX, NETWORK_LABEL, ROLE_LABEL, TOOL_LABEL, UID_LABEL
 from claude_docker.egress import forwarder, sidecar
 from claude_docker.errors import ToolError
-from claude_docker.image import metadata
+from claude_docker.image import metadata, rootfs
 from claude_docker.inventory import LiveSession, shown
 from claude_docker.liveness import here, process_start
 from shell import helper, plugin_env
@@ -44,7 +44,8 @@ def test_the_sidecar_is_created_locked_down():
     assert host["Mounts"] == [{"Type": "bind", "Source": "/run/user/1000/egress",
                                "Target": "/run/claude-docker-egress", "ReadOnly": True}]
     assert "UsernsMode" not in sidecar.create_body(Path("/s"), 1, 1, False, {})["HostConfig"]
-    listen, connect = body["Cmd"][2:]
+    assert body["Cmd"][:4] == ["-b", "65536", "-t", "3600"]  # a half-closed client still gets its answer
+    listen, connect = body["Cmd"][4:]
     assert listen.startswith("TCP-LISTEN:3128,bind=127.0.0.1,fork,") and "max-children" in listen
     assert connect == "UNIX-CONNECT:/run/claude-docker-egress/proxy.sock"
     assert sidecar.PIDS_LIMIT > sidecar.MAX_CHILDREN  # the listener itself must always be able to fork
@@ -97,7 +98,7 @@ def test_ps_shows_a_sidecar_only_when_it_is_left_behind_alone():
 
 def test_no_socat_no_forwarder_and_one_line_that_says_so(home, monkeypatch, tmp_path):
     monkeypatch.setattr(forwarder, "present", lambda sock: "")
-    monkeypatch.setenv("PATH", str(tmp_path))  # an empty dir: no socat anywhere
+    monkeypatch.setattr(rootfs, "SYSTEM_PATH", str(tmp_path))  # an empty dir: no socat anywhere
     with pytest.raises(ToolError) as caught:
         forwarder.ensure(lambda line: pytest.fail(f"said {line!r}"))
     assert caught.value.code == exitcodes.TOOL_FAILED
@@ -123,7 +124,7 @@ def test_image_build_makes_the_forwarder_too_when_socat_is_there(monkeypatch, tm
     monkeypatch.setattr(forwarder, "ensure", refused)
     image._forwarder(said.append)
     assert said[1:] == ["the egress forwarder image was not built: " + forwarder.LOCAL_ENGINE_ONLY]
-    monkeypatch.setenv("PATH", str(tmp_path))  # no socat: not a word, the session image is what was asked for
+    monkeypatch.setattr(rootfs, "SYSTEM_PATH", str(tmp_path))  # no socat: not a word (the session image was asked for)
     image._forwarder(said.append)
     assert len(said) == 2
 

@@ -260,8 +260,10 @@ RUNS: list[tuple[tuple[str, ...], str | None, int]] = [
     (("claude-docker egress list",), "claude-docker egress list && claude-docker egress list --json", 0),
     (("claude-docker egress log", "claude-docker egress log [--follow] [--json] [--denied] [--session ID]"),
      "claude-docker egress log && claude-docker egress log --json --denied", 0),
-    # It follows until interrupted: Ctrl-C after a few seconds (timeout's own status says it was still on).
-    (("claude-docker egress log --follow",), "timeout -s INT 3 claude-docker egress log --follow; [ $? = 124 ]", 0),
+    # It follows until interrupted: Ctrl-C after a few seconds (timeout's own status says it was still on; the
+    # installed command, since timeout runs programs, not zsh functions).
+    (("claude-docker egress log --follow",),
+     'timeout -s INT 3 "$HOME/.local/bin/claude-docker" egress log --follow; [ $? = 124 ]', 0),
     (("log_event", "log_event EVENT [KEY=VALUE ...]", 'log_event deploy.step level=warn message="half done" step=3'),
      'log_event deploy.step level=warn message="half done" step=3', 0),
     (("start_trace NAME", "start_trace release"), "start_trace release && log_event traced", 0),

@@ -48,14 +48,15 @@ def log(follow: bool, as_json: bool, session: str | None, denied: bool) -> int:
     its bytes out and in, its session and why it was refused."""
     import sys
 
+    from claude_docker import ui
     from claude_docker.egress import eventlog
-    from claude_docker.obs import jsonline, settings
+    from claude_docker.obs import settings
 
     path = settings.events_file()
 
     def show(record: dict) -> None:
         if as_json:
-            sys.stdout.write(jsonline.dumps(record) + "\n")
+            sys.stdout.write(ui.json_line(record) + "\n")
         else:
             print(_line(record))
         sys.stdout.flush()

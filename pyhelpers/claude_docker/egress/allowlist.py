@@ -340,8 +340,8 @@ def _parse_args(texts: Iterable[str]) -> list[Entry]:
 
 
 def _lines_and_keys(path: Path) -> tuple[list[str], list[tuple | None]]:
-    """The file's lines, and the key of the entry each holds (None for comments, blanks and lines that
-    are not entries, which an edit leaves as they are)."""
+    """The file's lines, and the key of the entry each holds (None for comments and blanks, which an edit
+    leaves as they are); ToolError(USAGE) naming a line that is not an entry."""
     try:
         text = _file_text(path)
     except (OSError, ValueError) as exc:
@@ -350,12 +350,14 @@ def _lines_and_keys(path: Path) -> tuple[list[str], list[tuple | None]]:
         raise ToolError(describe(exc, path) if isinstance(exc, OSError) else str(exc)) from None
     lines = [] if text is None else text.splitlines()
     keys: list[tuple | None] = []
-    for line in lines:
+    for number, line in enumerate(lines, 1):
+        item = _entry_of_line(line)
         try:
-            item = _entry_of_line(line)
             keys.append(parse_entry(item).key if item else None)
-        except ValueError:
-            keys.append(None)
+        except ValueError as exc:
+            # An edit would report success on a list no session can use (a start refuses it, and running
+            # proxies keep their last good one): the line is the user's to fix first.
+            raise ToolError(f"{path}:{number}: {exc}: fix or remove that line first", exitcodes.USAGE) from None
     return lines, keys
 
 

@@ -3,8 +3,10 @@
 An address entry connects to exactly that address, a loopback alias to the host's loopback. A name is
 resolved each time (no cache: a CDN's addresses move, and a name that fails fails only this connection),
 and addresses that are local to the host are dropped: an allowed name that resolves to 127.0.0.1 or to a
-cloud metadata address (DNS rebinding) never reaches them. Private ranges are reachable through an exact
-name only: `*.example.com` must not open up a LAN that some subdomain happens to point at.
+cloud metadata address (DNS rebinding) never reaches them. Addresses that are not global (private ranges,
+shared and reserved ones) are reachable through an exact name only: `*.example.com` must not open up a LAN
+that some subdomain happens to point at. The name is resolved as absolute (a trailing dot), so the host's
+resolver search domains never turn a name that fails into an internal one.
 """
 
 from __future__ import annotations
@@ -13,9 +15,6 @@ import ipaddress
 import socket
 
 from claude_docker.egress.allowlist import Entry, local_reason, normal_host
-
-PRIVATE = tuple(ipaddress.ip_network(n) for n in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"))
 
 
 class Refused(Exception):
@@ -30,7 +29,7 @@ class Refused(Exception):
 def _private(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return any(ip.version == n.version and ip in n for n in PRIVATE)
+    return not ip.is_global
 
 
 def addresses(entry: Entry, host: str, port: int, resolve=None) -> list[tuple[int, tuple]]:
@@ -43,7 +42,7 @@ def addresses(entry: Entry, host: str, port: int, resolve=None) -> list[tuple[in
         family = socket.AF_INET6 if ":" in name else socket.AF_INET
         return [(family, (name, port, 0, 0) if family == socket.AF_INET6 else (name, port))]
     try:
-        found = (resolve or socket.getaddrinfo)(name, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        found = (resolve or socket.getaddrinfo)(name + ".", port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError):
         raise Refused("failed", f"cannot resolve {name}") from None
     out: list[tuple[int, tuple]] = []

@@ -68,10 +68,10 @@ def present(sock: str) -> str:
 
 
 def available() -> bool:
-    """Could `ensure` build the image here (socat on PATH)?"""
-    import shutil
+    """Could `ensure` build the image here (socat in the system's directories)?"""
+    from claude_docker.image import rootfs
 
-    return shutil.which("socat") is not None
+    return rootfs.system_program("socat") is not None
 
 
 def build(socat: str, log: Callable[[str], None]) -> str:
@@ -143,9 +143,9 @@ def socat_version(socat: str) -> str:
 
 
 def _socat() -> str:
-    import shutil
+    from claude_docker.image import rootfs
 
-    found = shutil.which("socat")
+    found = rootfs.system_program("socat")
     if not found:
         raise ToolError(NO_SOCAT, exitcodes.TOOL_FAILED)
     return found

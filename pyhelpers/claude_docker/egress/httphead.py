@@ -1,8 +1,9 @@
 """One proxy request head: read from the client, checked, and (for plain HTTP) rewritten for the origin.
 
-Two forms are proxied: `CONNECT host:port` (a tunnel: HTTPS, or anything else the allowlist permits) and
-an absolute-form `http://host[:port]/path` request. The rewritten plain request says `Connection: close`:
-one request per connection, so a second request on it can't ride to another host than the one checked.
+Two forms are proxied: `CONNECT host:port` (a tunnel: TLS whose server name is the host checked, or
+anything on a port the user named) and an absolute-form `http://host[:port]/path` request. The rewritten
+plain request says `Connection: close` and keeps its framing headers: what follows it on the connection
+reaches the same origin and nothing else (the origin's own virtual hosts are the origin's business).
 """
 
 from __future__ import annotations
@@ -19,9 +20,19 @@ HEAD_TIMEOUT = 30.0
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _VERSION = re.compile(r"HTTP/1\.[01]")
-_BAD_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_BAD_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# Framing: never dropped because `Connection` names them (the origin would split the body otherwise).
+_FRAMING = {"content-length", "transfer-encoding"}
+QUOTED = 80  # of the client's text, at most this much is quoted in a reason (events, the 400's body)
 # Hop-by-hop headers (RFC 9110 7.6.1) and the proxy's own: never passed to the origin.
 _HOP = {"connection", "keep-alive", "proxy-authorization", "proxy-connection", "te", "upgrade", "host"}
+
+
+def quoted(text: str) -> str:
+    """The client's text as a reason quotes it: short, and without a user:password@ it may carry."""
+    if "@" in text:
+        text = "…@" + text.rpartition("@")[2]
+    return repr(text[:QUOTED] + ("…" if len(text) > QUOTED else ""))
 
 
 class HeadError(Exception):
@@ -76,13 +87,13 @@ def _authority(text: str, default_port: int | None) -> tuple[str, int]:
         end = text.find("]")
         host, rest = (text[1:end], text[end + 1:]) if end > 0 else ("", "!")
         if rest and not rest.startswith(":"):
-            raise HeadError(400, f"bad authority {text!r}")
+            raise HeadError(400, f"bad authority {quoted(text)}")
         port_text = rest[1:] if rest else None
     else:
         host, sep, port_text_raw = text.rpartition(":") if ":" in text else (text, "", "")
         port_text = port_text_raw if sep else None
         if ":" in host:
-            raise HeadError(400, f"an IPv6 address is written in brackets: {text!r}")
+            raise HeadError(400, f"an IPv6 address is written in brackets: {quoted(text)}")
     if port_text is None:
         if default_port is None:
             raise HeadError(400, "CONNECT needs host:port")
@@ -90,11 +101,11 @@ def _authority(text: str, default_port: int | None) -> tuple[str, int]:
     elif port_text.isdigit() and len(port_text) <= 5 and 1 <= int(port_text) <= 65535:
         port = int(port_text)
     else:
-        raise HeadError(400, f"bad port in {text!r}")
+        raise HeadError(400, f"bad port in {quoted(text)}")
     try:
         host, _kind = normal_host(host)
-    except ValueError as exc:
-        raise HeadError(400, str(exc)) from None
+    except ValueError:
+        raise HeadError(400, f"not a host name or address: {quoted(host)}") from None
     return host, port
 
 
@@ -130,7 +141,8 @@ def parse(head: bytes, rest: bytes = b"") -> Request:
     if scheme == "https":
         raise HeadError(400, "for https:// use CONNECT (set HTTPS_PROXY, not a plain request)")
     if scheme != "http":
-        raise HeadError(400, f"{scheme}:// is not proxied (http:// and CONNECT only)")
+        label = scheme if re.fullmatch(r"[a-z][a-z0-9+.-]{0,15}", scheme) else "this scheme"
+        raise HeadError(400, f"{label}:// is not proxied (http:// and CONNECT only)")
     cut = min((i for i in (after.find("/"), after.find("?"), after.find("#")) if i >= 0), default=len(after))
     authority, path = after[:cut], after[cut:].split("#", 1)[0]
     authority = authority.rpartition("@")[2]  # user:password@ is never sent on (clients send Authorization)
@@ -138,7 +150,11 @@ def parse(head: bytes, rest: bytes = b"") -> Request:
     if not path.startswith("/"):
         path = "/" + path
     shown = f"[{host}]" if ":" in host else host
-    named = {v.strip().lower() for name, value in fields if name.lower() == "connection" for v in value.split(",")}
+    names = [name.lower() for name, _ in fields]
+    if "content-length" in names and "transfer-encoding" in names:
+        raise HeadError(400, "both Content-Length and Transfer-Encoding (ambiguous framing)")
+    named = {v.strip().lower() for name, value in fields if name.lower() == "connection"
+             for v in value.split(",")} - _FRAMING
     out = [f"{method} {path} {version}", "Host: " + (shown if port == 80 else f"{shown}:{port}")]
     out += [f"{name}: {value}" for name, value in fields if name.lower() not in _HOP and name.lower() not in named]
     out.append("Connection: close")

@@ -29,8 +29,17 @@ MAX_CONNECTIONS = 256
 CONNECT_TIMEOUT = 10.0
 ACCEPT_POLL = 0.25  # how soon a stop request or a gone wrapper is noticed between connections
 PARENT_CHECK = 1.0
-STOP_GRACE = 5.0  # how long open connections get to record their close once shut down
+STOP_GRACE = 1.5  # how long open connections get to record their close once shut down (the wrapper waits 3 s)
 DENIED_HEADER = ("X-Claude-Docker-Egress", "denied")
+TLS_PORT = 443
+MAX_SUMMARY = 1000  # denied hosts the summary names; a session asking for more is counted under OTHERS
+OTHERS = "(other hosts)"
+SUMMARY_EVERY = 2.0
+MAX_REASON = 200
+# Events per minute before they are only counted: a session can't rotate the event log (every session's
+# record) away by flooding the proxy. What was held back is one egress.suppressed event, and every
+# connection is still in the metrics.
+EVENTS_PER_MINUTE = 300
 
 
 def command(fd: int, summary: Path, session: str, trace_id: str, span_id: str, parent_pid: int) -> list[str]:
@@ -56,6 +65,41 @@ class _Connection:
         self.bytes_out = self.bytes_in = 0
 
 
+class EventBudget:
+    """At most EVENTS_PER_MINUTE events a minute; past that they are counted, and the count is one
+    `egress.suppressed` event when the minute is over (or the proxy stops)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.window = time.monotonic()
+        self.spent = self.held = 0
+
+    def spend(self) -> bool:
+        with self.lock:
+            now = time.monotonic()
+            if now - self.window >= 60:
+                self._report()
+                self.window, self.spent = now, 0
+            self.spent += 1
+            if self.spent <= EVENTS_PER_MINUTE:
+                return True
+            self.held += 1
+            return False
+
+    def flush(self) -> None:
+        with self.lock:
+            self._report()
+
+    def _report(self) -> None:
+        if self.held:
+            from claude_docker.obs import events
+
+            events.emit("egress.suppressed", f"{self.held} egress events held back (more than "
+                        f"{EVENTS_PER_MINUTE} a minute); the metrics count every connection", level="warn",
+                        fields={"suppressed": self.held})
+            self.held = 0
+
+
 class Server:
     def __init__(self, live: Live, summary: Path, stop: threading.Event):
         self.live = live
@@ -66,6 +110,9 @@ class Server:
         self.sockets: set[socket.socket] = set()
         self.threads: set[threading.Thread] = set()
         self.denied: dict[str, int] = {}
+        self.summary_due = 0.0
+        self.writing = threading.Lock()
+        self.budget = EventBudget()
 
     # -- bookkeeping
 
@@ -83,8 +130,15 @@ class Server:
     def _record(self, conn: _Connection, outcome: str, reason: str = "") -> None:
         from claude_docker.obs import catalog, events
 
+        catalog.observe("claude_docker_egress_connections_total", 1, outcome=outcome)
+        for direction, count in (("out", conn.bytes_out), ("in", conn.bytes_in)):
+            if count:
+                catalog.observe("claude_docker_egress_bytes_total", count, direction=direction)
+        if not self.budget.spend():
+            return
         fields: dict = {"host": conn.host, "port": conn.port, "method": conn.method, "bytes_out": conn.bytes_out,
                         "bytes_in": conn.bytes_in}
+        reason = reason[:MAX_REASON]
         if reason:
             fields["reason"] = reason
         if conn.entry is not None:
@@ -93,22 +147,19 @@ class Server:
         message = f"{outcome} {conn.method} {where}" + (f": {reason}" if reason else "")
         events.emit("egress.connection", message, level="info" if outcome == "allowed" else "warn", outcome=outcome,
                     duration_ms=(time.monotonic() - conn.started) * 1000, fields=fields)
-        catalog.observe("claude_docker_egress_connections_total", 1, outcome=outcome)
-        for direction, count in (("out", conn.bytes_out), ("in", conn.bytes_in)):
-            if count:
-                catalog.observe("claude_docker_egress_bytes_total", count, direction=direction)
 
     def write_summary(self) -> None:
         import json
 
         from claude_docker import fsio
 
-        with self.lock:
-            data = json.dumps(self.denied, sort_keys=True).encode()
-        try:
-            fsio.write_atomic(self.summary, data, mode=0o600)
-        except OSError:
-            pass  # the wrapper reads it at the end: a summary it can't have costs a hint, never the session
+        with self.writing:  # one writer at a time: an older snapshot never lands after a newer one
+            with self.lock:
+                data = json.dumps(self.denied, sort_keys=True).encode()
+            try:
+                fsio.write_atomic(self.summary, data, mode=0o600)
+            except OSError:
+                pass  # the wrapper reads it at the end: a summary it can't have costs a hint, never the session
 
     # -- one connection
 
@@ -134,6 +185,12 @@ class Server:
             if conn.entry is None:
                 self._deny(client, conn, "not in the allowlist")
                 return
+            if request.connect and request.port != TLS_PORT and not conn.entry.port_text:
+                # A bare entry's port 80 is for plain requests, which are rewritten for the host checked; a
+                # tunnel there would carry any Host the client likes to whatever shares that address.
+                self._deny(client, conn, f"a tunnel to port {request.port} is allowed only by an entry naming "
+                                         f"that port ({hostport(request.host, request.port)})")
+                return
             try:
                 targets = destination.addresses(conn.entry, request.host, request.port)
             except destination.Refused as exc:
@@ -152,6 +209,11 @@ class Server:
             if request.connect:
                 client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
                 first = request.rest
+                if request.port == TLS_PORT and conn.entry.kind == "name":
+                    hello = self._checked_hello(client, conn, first)
+                    if hello is None:
+                        return
+                    first = hello
             else:
                 first = (request.head or b"") + request.rest
             tally = relay(client, upstream, first)
@@ -169,6 +231,33 @@ class Server:
             with self.lock:
                 self.threads.discard(threading.current_thread())
 
+    def _checked_hello(self, client: socket.socket, conn: _Connection, first: bytes) -> bytes | None:
+        """The tunnel's opening bytes if its TLS ClientHello names the host checked; else None, recorded as
+        denied (the tunnel is closed before a byte reaches the origin)."""
+        from claude_docker.egress import tlshello
+        from claude_docker.egress.allowlist import normal_host
+
+        try:
+            hello = tlshello.read(client, first)
+        except (tlshello.NotHello, OSError) as exc:
+            self._record(conn, "denied", f"{exc} on port {TLS_PORT}")
+            return None
+        if hello.ech:
+            self._record(conn, "denied", "TLS Encrypted Client Hello hides the server name")
+            return None
+        try:
+            name = normal_host(hello.server_name)[0] if hello.server_name else None
+        except ValueError:
+            name = None
+        if name == conn.host:
+            return hello.raw
+        if name is None:
+            self._record(conn, "denied", "TLS without a server name")
+        else:
+            self._record(conn, "denied", f"TLS server name {name} is not the host checked")
+            self._count_denied(hostport(name, TLS_PORT))
+        return None
+
     def _deny(self, client: socket.socket, conn: _Connection, reason: str) -> None:
         from claude_docker.egress import httphead
 
@@ -180,10 +269,21 @@ class Server:
             body = f"claude-docker: egress to {where} is not allowed: {reason}"
         self._record(conn, "denied", reason)
         _send(client, httphead.response(403, "Forbidden", body, (DENIED_HEADER,)))
+        if reason == "not in the allowlist":
+            self._count_denied(where)
+
+    def _count_denied(self, where: str) -> None:
+        """One more denial of `where` in the summary: at most MAX_SUMMARY hosts (the rest counted as one), and
+        written at most every SUMMARY_EVERY seconds while the proxy runs (always when it stops)."""
         with self.lock:
-            new = where not in self.denied
-            self.denied[where] = self.denied.get(where, 0) + 1
-        if new:
+            if where in self.denied or len(self.denied) < MAX_SUMMARY:
+                self.denied[where] = self.denied.get(where, 0) + 1
+            else:
+                self.denied[OTHERS] = self.denied.get(OTHERS, 0) + 1
+            due = time.monotonic() >= self.summary_due
+            if due:
+                self.summary_due = time.monotonic() + SUMMARY_EVERY
+        if due:
             self.write_summary()
 
     # -- the loop
@@ -290,6 +390,7 @@ def serve(listener: socket.socket, live: Live, summary: Path, parent_pid: int,
     finally:
         stop.set()
         server.shut_all()
+        server.budget.flush()
         server.write_summary()
         events.emit("egress.proxy_stop", "egress proxy stopped",
                     fields={"denied": sum(server.denied.values())})

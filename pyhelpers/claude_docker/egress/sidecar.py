@@ -24,6 +24,7 @@ ROLE = "egress"
 MAX_CHILDREN = 96
 PIDS_LIMIT = MAX_CHILDREN + 8
 MEMORY = 64 << 20
+HALF_CLOSE_WAIT = 3600
 BUFFER = 65536  # socat's -b: bytes per read; its default, 8 KiB, costs throughput on large downloads
 READY_TIMEOUT = 3.0
 API_TIMEOUT = 10.0  # create and start: the engine may be busy with other containers
@@ -37,7 +38,9 @@ def name_for(session_container: str) -> str:
 
 def command() -> list[str]:
     socket = f"{forwarder.SOCKET_DIR_IN}/{forwarder.SOCKET_NAME}"
-    return ["-b", str(BUFFER),
+    # -t: after one side ends, how long the other may still answer (socat's default, 0.5 s, cuts off a
+    # server answering a client that half-closed).
+    return ["-b", str(BUFFER), "-t", str(HALF_CLOSE_WAIT),
             f"TCP-LISTEN:{forwarder.PORT},bind=127.0.0.1,fork,reuseaddr,max-children={MAX_CHILDREN}",
             f"UNIX-CONNECT:{socket}"]
 

@@ -13,10 +13,24 @@ from pathlib import Path
 from claude_docker import exitcodes
 from claude_docker.errors import ToolError
 
+# Where host programs are taken from: never PATH as it is, whose relative or project entries
+# (./node_modules/.bin, a direnv PATH_add) a session can plant a program in.
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def system_program(name: str) -> str | None:
+    """`name` from the system's own directories, or None."""
+    import shutil
+
+    return shutil.which(name, path=SYSTEM_PATH)
+
 
 def shared_libraries(binary: Path) -> list[str]:
     """Absolute paths of the libraries (and loader) `binary` needs, as the host's ldd resolves them."""
-    proc = subprocess.run(["ldd", str(binary)], capture_output=True, text=True)
+    ldd = system_program("ldd")
+    if ldd is None:
+        raise ToolError("ldd is not on this machine (Debian: libc-bin)", exitcodes.FAILURE)
+    proc = subprocess.run([ldd, str(binary)], capture_output=True, text=True)
     if "not a dynamic executable" in proc.stdout + proc.stderr:  # statically linked: it needs none
         return []
     if proc.returncode != 0:

@@ -34,7 +34,14 @@ PROXY_FD = 3  # where the proxy finds its listening socket
 SHOWN_DENIED = 5  # hosts named in the end summary; the rest are counted
 # Options that would give the session its own way out, or a way to change its network.
 NETWORK_CAPS = frozenset(("ALL", "NET_ADMIN", "NET_RAW", "SYS_ADMIN"))
-NETWORK_ARGS = ("--network", "--net", "--privileged", "--cap-add", "--add-host", "--dns", "-p", "--publish")
+NETWORK_ARGS = frozenset((
+    "--network", "--net", "--network-alias", "--ip", "--ip6", "--link", "--mac-address", "--add-host", "--dns",
+    "--dns-option", "--dns-search", "-p", "--publish", "-P", "--publish-all", "--privileged", "--cap-add", "--pid",
+    "--userns", "--device", "--device-cgroup-rule"))
+MOUNT_ARGS = frozenset(("-v", "--volume", "--mount"))
+# Where engine and agent sockets live: a mount from there hands the session a way out (an engine starts any
+# container it is asked for).
+SOCKET_DIRS = ("/run", "/var/run")
 
 
 def check(opts: RunOptions) -> None:
@@ -49,15 +56,65 @@ def check(opts: RunOptions) -> None:
         raise ToolError("CLAUDE_DOCKER_DOCKER_SOCKET=1 lets the session start containers with open egress: not "
                         "with CLAUDE_DOCKER_NETWORK=allowlist", exitcodes.BAD_SETTING,
                         fix="unset it, or set CLAUDE_DOCKER_NETWORK=bridge")
-    for arg in opts.extra_args:
-        flag = arg.split("=", 1)[0]
-        if flag in NETWORK_ARGS:
-            raise ToolError(f"CLAUDE_DOCKER_RUN_ARGS has {flag}, which would change the session's network: "
-                            "not with CLAUDE_DOCKER_NETWORK=allowlist", exitcodes.BAD_SETTING,
-                            fix="drop it, or set CLAUDE_DOCKER_NETWORK=bridge")
+    refused = _reopening_arg(opts.extra_args)
+    if refused:
+        raise ToolError(f"CLAUDE_DOCKER_RUN_ARGS has {refused}, which would give the session a way out: not with "
+                        "CLAUDE_DOCKER_NETWORK=allowlist", exitcodes.BAD_SETTING,
+                        fix="drop it, or set CLAUDE_DOCKER_NETWORK=bridge for open egress")
     from claude_docker.egress import allowlist
 
     allowlist.effective(os.environ)  # a bad entry is one line now, not a surprise mid-session
+
+
+def _reopening_arg(args: tuple[str, ...]) -> str | None:
+    """The first docker run argument that would change the session's network or its namespaces, or mount a
+    socket; None if there is none."""
+    for i, arg in enumerate(args):
+        flag, eq, value = arg.partition("=")
+        if not eq and i + 1 < len(args):
+            value = args[i + 1]
+        if flag in NETWORK_ARGS and not (flag == "--privileged" and eq and value.lower() == "false"):
+            return flag
+        if flag in MOUNT_ARGS and _socket_source(flag, value):
+            return f"{flag} {value}"
+    return None
+
+
+def _socket_source(flag: str, value: str) -> bool:
+    """Does a -v/--mount value mount a socket, or a directory sockets live in?"""
+    import stat
+
+    if flag == "--mount":
+        fields = dict(f.partition("=")[::2] for f in value.split(","))
+        source = fields.get("source") or fields.get("src") or ""
+    else:
+        source = value.split(":", 1)[0]
+    if not source.startswith("/"):
+        return False  # a named volume: the engine's own storage, holding no socket of the host's
+    real = os.path.realpath(source)
+    if any(real == d or real.startswith(d + "/") for d in SOCKET_DIRS) or real.endswith(".sock"):
+        return True
+    try:
+        return stat.S_ISSOCK(os.stat(real).st_mode)
+    except OSError:
+        return False
+
+
+def api_target(environ: Mapping[str, str]) -> tuple[str, int] | None:
+    """(host, port) the session's Claude Code sends its API requests to, as the proxy sees them; None for a
+    base URL that is not one."""
+    from urllib.parse import urlsplit
+
+    url = environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
+    url = rewrite_loopback_url(url) or url
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not host or parts.scheme not in ("http", "https"):
+        return None
+    return host, port or (443 if parts.scheme == "https" else 80)
 
 
 def rewrite_loopback_url(url: str) -> str | None:
@@ -70,19 +127,17 @@ def rewrite_loopback_url(url: str) -> str | None:
         host, port = parts.hostname, parts.port
     except ValueError:
         return None
-    if host is None or not _loopback(host):
+    if host is None:
+        return None
+    from claude_docker.egress.allowlist import normal_host
+
+    try:
+        if normal_host(host)[1] != "loopback":  # the addresses the proxy takes for the host's loopback
+            return None
+    except ValueError:
         return None
     userinfo = parts.netloc.rpartition("@")[0] + "@" if "@" in parts.netloc else ""
     return urlunsplit(parts._replace(netloc=userinfo + HOST_ALIAS + (f":{port}" if port is not None else "")))
-
-
-def _loopback(host: str) -> bool:
-    import ipaddress
-
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Egress:
@@ -141,9 +196,10 @@ class Egress:
                 os.set_inheritable(PROXY_FD, True)  # dup2 onto itself would leave it close-on-exec
             quiet = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
             # Its own session: the terminal's Ctrl-C is Claude Code's, never the proxy's. Its record is the
-            # event log, not the user's terminal.
+            # event log, not the user's terminal. The socket moves first: with our stdio closed, it may be
+            # fd 0, 1 or 2, which /dev/null then takes.
             self.proxy_pid = os.posix_spawn(argv[0], argv, os.environ, setsid=True, file_actions=[
-                *quiet, (os.POSIX_SPAWN_DUP2, listener.fileno(), PROXY_FD)])
+                (os.POSIX_SPAWN_DUP2, listener.fileno(), PROXY_FD), *quiet])
         except OSError as exc:
             from claude_docker.errors import describe
 
@@ -204,6 +260,7 @@ class Egress:
         """Tell the user at once if the proxy dies: the session's network stays closed (the sidecar finds no
         one at the socket), and a restart of `claude` brings it back."""
         self._previous_sigchld = signal.signal(signal.SIGCHLD, self._on_child)
+        self._on_child(signal.SIGCHLD, None)  # one that died before the handler was there
 
     def _on_child(self, _signum, _frame) -> None:
         if not self.proxy_pid:
@@ -215,8 +272,11 @@ class Egress:
         if not pid:
             return
         self.proxy_pid, self.proxy_status = 0, status
-        print(f"\r\nclaude-docker: the egress proxy stopped ({_status_text(status)}): this session's network is "
-              "closed now; restart `claude` to open the allowed hosts again\r", file=sys.stderr, flush=True)
+        try:
+            print(f"\r\nclaude-docker: the egress proxy stopped ({_status_text(status)}): this session's network "
+                  "is closed now; restart `claude` to open the allowed hosts again\r", file=sys.stderr, flush=True)
+        except OSError:
+            pass  # no terminal to tell (the end summary still says it): never an error inside supervise's wait
         from claude_docker.obs.events import emit
 
         emit("egress.proxy_died", "the egress proxy stopped mid-session; the session's network stays closed",
@@ -244,7 +304,9 @@ class Egress:
     def summary_lines(self, session_id: str) -> list[str]:
         """The end summary: each denied host with the command that allows it; a proxy that died."""
         import json
+        import shlex
 
+        from claude_docker.egress.proxy import OTHERS
         from claude_docker.ui import shown
 
         lines = []
@@ -260,7 +322,11 @@ class Egress:
         for target, count in ranked[:SHOWN_DENIED]:
             safe = shown(target)  # the session chose the name: no escape sequence reaches the terminal
             times = f" ({count} times)" if count > 1 else ""
-            lines.append(f"egress to {safe} was denied{times}: allow it with `claude-docker egress allow {safe}`")
+            if target == OTHERS:
+                lines.append(f"and {count} requests to other hosts were denied")
+                continue
+            lines.append(f"egress to {safe} was denied{times}: allow it with `claude-docker egress allow "
+                         f"{shlex.quote(safe)}`")
         if len(ranked) > SHOWN_DENIED:
             lines.append(f"{len(ranked) - SHOWN_DENIED} more hosts were denied: `claude-docker egress log --denied "
                          f"--session {session_id}`")
@@ -272,7 +338,7 @@ def _status_text(status: int) -> str:
     return f"killed by signal {-code}" if code < 0 else f"exit status {code}"
 
 
-def _terminate(pid: int, grace: float = 2.0) -> None:
+def _terminate(pid: int, grace: float = 3.0) -> None:
     """SIGTERM, then SIGKILL after `grace` seconds; reaped either way (never left a zombie)."""
     import time
 
