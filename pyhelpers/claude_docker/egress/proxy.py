@@ -351,6 +351,10 @@ def _connect(targets: list[tuple[int, tuple]], request: Request) -> tuple[socket
     return None, status, reason
 
 
+class _Stopped(Exception):
+    """Raised by the stop signal's handler in the main thread, out of whatever wait it is in."""
+
+
 def serve(listener: socket.socket, live: Live, summary: Path, parent_pid: int,
           stop: threading.Event | None = None) -> None:
     """Serve `listener` (listening already) until SIGTERM/SIGINT (when run in the main thread), `stop` is
@@ -363,9 +367,15 @@ def serve(listener: socket.socket, live: Live, summary: Path, parent_pid: int,
 
     stop = stop or threading.Event()
     server = Server(live, summary, stop)
+
+    def on_signal(_signum, _frame) -> None:
+        if not stop.is_set():  # the first one ends the wait in accept at once (the session's end waits on it)
+            stop.set()
+            raise _Stopped
+
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
+            signal.signal(signum, on_signal)
     events.emit("egress.proxy_start", f"egress proxy serving with {len(live.current().entries)} allowlist entries",
                 fields={"entries": len(live.current().entries)})
     listener.settimeout(ACCEPT_POLL)
@@ -387,6 +397,8 @@ def serve(listener: socket.socket, live: Live, summary: Path, parent_pid: int,
                     continue
                 raise
             server.accept_one(client)
+    except _Stopped:
+        pass
     finally:
         stop.set()
         server.shut_all()

@@ -152,17 +152,21 @@ class Egress:
         self.proxy_pid = 0
         self.proxy_status: int | None = None  # set once the proxy has exited
         self._thread: threading.Thread | None = None
+        self._stopping: threading.Thread | None = None
+        self._listener: Any = None
+        self._argv: list[str] = []
         self._failure: BaseException | None = None
+        self._told = False
         self._previous_sigchld: Any = None  # signal.signal's answer
 
     # ---- start ----
 
     def begin(self, session_id: str, trace_id: str, span_id: str, uid: int, gid: int, host_userns: bool,
               labels: dict[str, str]) -> None:
-        """The proxy listening, and the sidecar starting on a thread (`ready` waits for it)."""
+        """The proxy's socket listening, and the sidecar starting on a thread (`ready` waits for it)."""
         import threading
 
-        from claude_docker.egress import forwarder
+        from claude_docker.egress import forwarder, proxy
 
         sock_dir = self.dir / "socket"  # the only thing the sidecar mounts
         try:
@@ -173,15 +177,14 @@ class Egress:
 
             raise ToolError(f"cannot make the egress proxy's socket directory {sock_dir}: {describe(exc)}",
                             exitcodes.TOOL_FAILED) from None
-        self._spawn_proxy(sock_dir / forwarder.SOCKET_NAME, session_id, trace_id, span_id)
+        self._listen(sock_dir / forwarder.SOCKET_NAME)
+        self._argv = proxy.command(PROXY_FD, self.summary, session_id, trace_id, span_id, os.getpid())
         self._thread = threading.Thread(target=self._start_sidecar, name="egress-sidecar", daemon=True,
                                         args=(sock_dir, uid, gid, host_userns, labels))
         self._thread.start()
 
-    def _spawn_proxy(self, sock_path: Path, session_id: str, trace_id: str, span_id: str) -> None:
+    def _listen(self, sock_path: Path) -> None:
         import socket
-
-        from claude_docker.egress import proxy
 
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         dir_fd = os.open(sock_path.parent, os.O_RDONLY | os.O_DIRECTORY)
@@ -190,23 +193,14 @@ class Egress:
             # sun_path's 108 bytes.
             listener.bind(f"/proc/self/fd/{dir_fd}/{sock_path.name}")
             listener.listen(128)
-            # Listening before the proxy runs: a connection that comes while it starts waits in the backlog.
-            argv = proxy.command(PROXY_FD, self.summary, session_id, trace_id, span_id, os.getpid())
-            if listener.fileno() == PROXY_FD:
-                os.set_inheritable(PROXY_FD, True)  # dup2 onto itself would leave it close-on-exec
-            quiet = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
-            # Its own session: the terminal's Ctrl-C is Claude Code's, never the proxy's. Its record is the
-            # event log, not the user's terminal. The socket moves first: with our stdio closed, it may be
-            # fd 0, 1 or 2, which /dev/null then takes.
-            self.proxy_pid = os.posix_spawn(argv[0], argv, os.environ, setsid=True, file_actions=[
-                (os.POSIX_SPAWN_DUP2, listener.fileno(), PROXY_FD), *quiet])
         except OSError as exc:
+            listener.close()
             from claude_docker.errors import describe
 
-            raise ToolError(f"cannot start the egress proxy: {describe(exc)}", exitcodes.TOOL_FAILED) from None
+            raise ToolError(f"cannot listen for the egress proxy: {describe(exc)}", exitcodes.TOOL_FAILED) from None
         finally:
             os.close(dir_fd)
-            listener.close()
+        self._listener = listener
 
     def _start_sidecar(self, sock_dir: Path, uid: int, gid: int, host_userns: bool, labels: dict) -> None:
         from claude_docker.egress import forwarder, sidecar
@@ -218,16 +212,29 @@ class Egress:
             self._failure = exc
 
     def ready(self) -> None:
-        """Wait for the sidecar; a failure (or a proxy already gone) stops the run before Claude Code starts."""
+        """Wait for the sidecar, then start the proxy on the socket: a failure stops the run before Claude
+        Code starts. Started now, not earlier, its interpreter's start doesn't compete with the sidecar's for
+        the CPU; a connection that comes before it serves waits in the socket's backlog."""
         if self._thread is not None:
             self._thread.join()
         if self._failure is not None:
             raise self._failure
-        pid, status = os.waitpid(self.proxy_pid, os.WNOHANG)
-        if pid:
-            self.proxy_pid = 0
-            raise ToolError(f"the egress proxy exited as it started ({_status_text(status)}): see "
-                            "`claude-docker egress log`", exitcodes.TOOL_FAILED)
+        listener = self._listener
+        try:
+            if listener.fileno() == PROXY_FD:
+                os.set_inheritable(PROXY_FD, True)  # dup2 onto itself would leave it close-on-exec
+            quiet = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
+            # Its own session: the terminal's Ctrl-C is Claude Code's, never the proxy's. Its record is the
+            # event log, not the user's terminal. The socket moves first: with our stdio closed, it may be
+            # fd 0, 1 or 2, which /dev/null then takes.
+            self.proxy_pid = os.posix_spawn(self._argv[0], self._argv, os.environ, setsid=True, file_actions=[
+                (os.POSIX_SPAWN_DUP2, listener.fileno(), PROXY_FD), *quiet])
+        except OSError as exc:
+            from claude_docker.errors import describe
+
+            raise ToolError(f"cannot start the egress proxy: {describe(exc)}", exitcodes.TOOL_FAILED) from None
+        finally:
+            listener.close()  # the proxy's now: the sidecar finds nobody once it is gone
 
     def network(self) -> str:
         """The container whose network namespace the session joins."""
@@ -285,25 +292,48 @@ class Egress:
     # ---- the end ----
 
     def stop(self) -> None:
-        """The sidecar removed and the proxy stopped (it records what it denied as it goes)."""
+        """Begin the end, with the session's container gone: the proxy told to stop, the sidecar killed on a
+        thread (the engine takes tens of ms to answer), while the config is synced back. Idempotent."""
+        import threading
+
         if self._previous_sigchld is not None:
             signal.signal(signal.SIGCHLD, self._previous_sigchld)
             self._previous_sigchld = None
-        if self._thread is not None:
-            self._thread.join()
+        if self.proxy_pid:
+            _signal(self.proxy_pid, signal.SIGTERM)
+        if self._stopping is None:
+            self._stopping = threading.Thread(target=self._stop_sidecar, name="egress-stop", daemon=True)
+            self._stopping.start()
+
+    def _stop_sidecar(self) -> None:
         from claude_docker.egress import sidecar
 
+        if self._thread is not None:
+            self._thread.join()  # a sidecar still starting (the run failed meanwhile) is stopped once up
         try:
             sidecar.stop(self.sidecar)
         except ToolError:
             pass  # gone already, or the engine is: `cleanup` removes a sidecar whose wrapper is gone
+
+    def finish(self) -> None:
+        """The end: the sidecar removed, the proxy exited (it writes its summary last). Idempotent."""
+        self.stop()
+        if self._listener is not None:
+            self._listener.close()  # never handed to a proxy: the run ended before one started
+        if self._stopping is not None:
+            self._stopping.join()
         if self.proxy_pid:
-            _terminate(self.proxy_pid)
+            _reap(self.proxy_pid)
             self.proxy_pid = 0
 
     def summary_lines(self, session_id: str) -> list[str]:
-        """The end summary: each denied host with the command that allows it; a proxy that died."""
+        """The end summary: each denied host with the command that allows it; a proxy that died. Given once:
+        asked again, nothing."""
         import json
+
+        if self._told:
+            return []
+        self._told = True
         import shlex
 
         from claude_docker.egress.proxy import OTHERS
@@ -338,24 +368,29 @@ def _status_text(status: int) -> str:
     return f"killed by signal {-code}" if code < 0 else f"exit status {code}"
 
 
-def _terminate(pid: int, grace: float = 3.0) -> None:
-    """SIGTERM, then SIGKILL after `grace` seconds; reaped either way (never left a zombie)."""
-    import time
-
+def _signal(pid: int, signum: int) -> None:
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signum)
     except ProcessLookupError:
         pass
+
+
+def _reap(pid: int, grace: float = 3.0) -> None:
+    """Wait for a child told to stop; SIGKILL after `grace` seconds. Reaped either way (never a zombie)."""
+    import time
+
     deadline = time.monotonic() + grace
+    delay = 0.002
     while time.monotonic() < deadline:
         try:
             if os.waitpid(pid, os.WNOHANG)[0]:
                 return
         except ChildProcessError:
             return
-        time.sleep(0.02)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    _signal(pid, signal.SIGKILL)
     try:
-        os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
+    except ChildProcessError:
         pass

@@ -108,7 +108,7 @@ def run(claude_args: list[str]) -> int:
                 way_out.begin(sid, log.tracer.trace_id, log.tracer.root.span_id, uid, gid, spec.host_userns,
                               labels(spec))
         except BaseException:
-            way_out.stop()
+            way_out.finish()
             session.remove()
             raise
     try:
@@ -116,7 +116,7 @@ def run(claude_args: list[str]) -> int:
                            claude_args, backup_due)
     except BaseException:
         if way_out is not None:
-            way_out.stop()
+            way_out.finish()
         raise
 
 

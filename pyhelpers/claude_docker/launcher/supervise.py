@@ -84,9 +84,7 @@ def supervise(argv: list[str], session: SessionDir, manifest: dict, log: Session
             _, wait_status = os.waitpid(child, 0)
         child = 0
         if egress:
-            egress.stop()
-            for line in egress.summary_lines(manifest["session"]):
-                print(f"claude-docker: {line}", file=sys.stderr)
+            egress.stop()  # ends while the config syncs back; `finish` below waits for it
         status = os.waitstatus_to_exitcode(wait_status)
         status = 128 - status if status < 0 else status
         if not container_gone(manifest["container"]):
@@ -118,11 +116,21 @@ def supervise(argv: list[str], session: SessionDir, manifest: dict, log: Session
         from claude_docker.keptaside import after_sync
 
         after_sync(report)  # prune what is kept aside if the session added to it
+        _egress_end(egress, manifest)  # before the session dir, which holds what the proxy denied, goes
         session.remove()
         log.finish(status)
         return status
     finally:
+        _egress_end(egress, manifest)
         if signal.SIGALRM in previous:
             signal.setitimer(signal.ITIMER_REAL, 0)
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def _egress_end(egress: Egress | None, manifest: dict) -> None:
+    """The proxy and sidecar gone, and what was denied told, once (the end of a run, whichever way it ends)."""
+    if egress:
+        egress.finish()
+        for line in egress.summary_lines(manifest["session"]):
+            print(f"claude-docker: {line}", file=sys.stderr)
