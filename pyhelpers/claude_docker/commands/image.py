@@ -79,7 +79,6 @@ def build(recipe: str, profiles: tuple[str, ...], version: str, tag: str | None,
         client = dockerclient.connect(timeout=600, operation="image-build")
         image_id = run_build(client, req, log)
         removed = prune.superseded(client, log)
-        _forwarder(log)
     except ToolError as exc:
         observe("claude_docker_image_builds_total", 1, recipe=recipe, outcome="error")
         events.emit("image.build", exc.message, level="error", outcome="error",
@@ -89,6 +88,7 @@ def build(recipe: str, profiles: tuple[str, ...], version: str, tag: str | None,
     observe("claude_docker_image_builds_total", 1, recipe=recipe, outcome="ok")
     events.emit("image.build", f"built {tag}", outcome="ok", duration_ms=seconds * 1000,
                 fields={**fields, "image_id": image_id, "removed": len(removed)})
+    _forwarder(log)  # after the session image's own record: its build succeeded whatever this does
     if as_json:
         ui.print_json({"tag": tag, "id": image_id, "recipe": recipe, "claude_code_version": version,
                        "profiles": list(profiles), "seconds": round(seconds, 1), "removed": removed})
