@@ -173,6 +173,14 @@ def _proxy_pid(wrapper: int) -> int:
     return 0
 
 
+def _exited(pid: int) -> bool:
+    """Gone, or a zombie waiting for a parent that is itself gone (init reaps it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
 def _wrapper_pid(home: Path) -> int:
     for manifest in (home / ".claude-docker" / "sessions").glob(f"*/{MANIFEST}"):
         return json.loads(manifest.read_text())["wrapper_pid"]
@@ -217,3 +225,29 @@ def test_settings_that_would_open_the_network_are_refused(home, project, real_im
             assert len(result.stderr.splitlines()) <= 2 and needle in result.stderr, result.stderr
             assert "Traceback" not in result.stderr
         assert api.messages_requests() == []
+
+
+def test_a_killed_wrapper_takes_its_proxy_along_and_cleanup_removes_the_sidecar(home, project, fake_image,
+                                                                                 docker_client, no_leftover_containers):
+    (home / ".claude").mkdir()
+    (home / ".claude.json").write_text(json.dumps({"userID": "u1", "projects": {}}))
+    env = plugin_env(home, fake_image, CLAUDE_DOCKER_NETWORK="allowlist")
+    proc = start_claude(project, env, "sh", 'echo up; echo \'{"x": 1}\' > "$HOME/.claude/stats-cache.json"; sleep 600',
+                        start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "up"
+        wrapper = _wait_for(partial(_wrapper_pid, home), 10, "the session's manifest")
+        proxy = _wait_for(partial(_proxy_pid, wrapper), 10, "the proxy")
+        os.kill(wrapper, signal.SIGKILL)
+        # The proxy notices its wrapper is gone (it checks each second) and exits: nothing is left listening.
+        _wait_for(partial(_exited, proxy), 10, "the proxy to exit")
+        live = json.loads(helper(env, "ps", "--json").stdout)
+        assert [s["role"] for s in live] == ["session"] and live[0]["orphaned"] and live[0]["network"] == "allowlist"
+        result = helper(env, "cleanup")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "remove orphaned egress sidecar" in result.stdout
+    finally:
+        _end(proc)
+    assert json.loads((home / ".claude" / "stats-cache.json").read_text()) == {"x": 1}  # synced back
+    assert not list((home / ".claude-docker" / "sessions").iterdir())
+    assert helper(env, "ps", "--json").stdout.strip() == "[]"
