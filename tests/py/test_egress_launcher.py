@@ -189,3 +189,30 @@ def test_doctor_says_when_the_api_is_not_allowed(home, monkeypatch):
     monkeypatch.setenv("CLAUDE_DOCKER_RUN_ARGS", "--net=host")
     failed = check_allowlist(RunOptions.from_env())
     assert failed.status == "fail" and "--net" in failed.detail
+
+
+@pytest.mark.parametrize("args", [
+    "-v /:/host", "-v /var:/v", "-v/var/run/docker.sock:/x", "-itv /var/run/docker.sock:/x", "-P", "-itp 80:80",
+    "--mount Source=/var/run/docker.sock,target=/x,type=bind",
+    "--mount 'type=bind,\"source=/var/run/docker.sock\",target=/x'",
+    "--mount source=/tmp,src=/var/run/docker.sock,target=/x", "--volumes-from other",
+])
+def test_run_args_read_as_docker_reads_them(home, args):
+    with pytest.raises(ToolError):
+        egress.check(opts(CLAUDE_DOCKER_RUN_ARGS=args))
+
+
+def test_a_relative_socket_mount_is_refused(home, tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.chdir(tmp_path)
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind("agent")
+        with pytest.raises(ToolError):
+            egress.check(opts(CLAUDE_DOCKER_RUN_ARGS="-v ./agent:/agent"))
+
+
+@pytest.mark.parametrize("args", ["-v /run", "-e -v", "-it --rm", "-w /work -e A=1"])
+def test_harmless_short_flags_pass(home, monkeypatch, args):
+    monkeypatch.delenv("CLAUDE_DOCKER_ALLOW_HOSTS", raising=False)
+    egress.check(opts(CLAUDE_DOCKER_RUN_ARGS=args))

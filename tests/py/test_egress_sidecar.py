@@ -44,7 +44,7 @@ def test_the_sidecar_is_created_locked_down():
     assert host["Mounts"] == [{"Type": "bind", "Source": "/run/user/1000/egress",
                                "Target": "/run/claude-docker-egress", "ReadOnly": True}]
     assert "UsernsMode" not in sidecar.create_body(Path("/s"), 1, 1, False, {})["HostConfig"]
-    assert body["Cmd"][:4] == ["-b", "65536", "-t", "3600"]  # a half-closed client still gets its answer
+    assert body["Cmd"][:4] == ["-b", "65536", "-t", "60"]  # a half-closed client still gets its answer
     listen, connect = body["Cmd"][4:]
     assert listen.startswith("TCP-LISTEN:3128,bind=127.0.0.1,fork,") and "max-children" in listen
     assert connect == "UNIX-CONNECT:/run/claude-docker-egress/proxy.sock"

@@ -5,8 +5,9 @@ resolved each time (no cache: a CDN's addresses move, and a name that fails fail
 and addresses that are local to the host are dropped: an allowed name that resolves to 127.0.0.1 or to a
 cloud metadata address (DNS rebinding) never reaches them. Addresses that are not global (private ranges,
 shared and reserved ones) are reachable through an exact name only: `*.example.com` must not open up a LAN
-that some subdomain happens to point at. The name is resolved as absolute (a trailing dot), so the host's
-resolver search domains never turn a name that fails into an internal one.
+that some subdomain happens to point at. The name is resolved as the host resolves it (its hosts file and
+search domains included: an exact entry means what it means on the host), which the global-address rule
+keeps from leading a wildcard entry inside.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def addresses(entry: Entry, host: str, port: int, resolve=None) -> list[tuple[in
         family = socket.AF_INET6 if ":" in name else socket.AF_INET
         return [(family, (name, port, 0, 0) if family == socket.AF_INET6 else (name, port))]
     try:
-        found = (resolve or socket.getaddrinfo)(name + ".", port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        found = (resolve or socket.getaddrinfo)(name, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError):
         raise Refused("failed", f"cannot resolve {name}") from None
     out: list[tuple[int, tuple]] = []

@@ -23,6 +23,7 @@ _VERSION = re.compile(r"HTTP/1\.[01]")
 _BAD_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 # Framing: never dropped because `Connection` names them (the origin would split the body otherwise).
 _FRAMING = {"content-length", "transfer-encoding"}
+MAX_METHOD = 24  # longer than any method there is (PROPPATCH, UPDATEREDIRECTREF)
 QUOTED = 80  # of the client's text, at most this much is quoted in a reason (events, the 400's body)
 # Hop-by-hop headers (RFC 9110 7.6.1) and the proxy's own: never passed to the origin.
 _HOP = {"connection", "keep-alive", "proxy-authorization", "proxy-connection", "te", "upgrade", "host"}
@@ -87,13 +88,13 @@ def _authority(text: str, default_port: int | None) -> tuple[str, int]:
         end = text.find("]")
         host, rest = (text[1:end], text[end + 1:]) if end > 0 else ("", "!")
         if rest and not rest.startswith(":"):
-            raise HeadError(400, f"bad authority {quoted(text)}")
+            raise HeadError(400, "bad authority")
         port_text = rest[1:] if rest else None
     else:
         host, sep, port_text_raw = text.rpartition(":") if ":" in text else (text, "", "")
         port_text = port_text_raw if sep else None
         if ":" in host:
-            raise HeadError(400, f"an IPv6 address is written in brackets: {quoted(text)}")
+            raise HeadError(400, "an IPv6 address is written in brackets")
     if port_text is None:
         if default_port is None:
             raise HeadError(400, "CONNECT needs host:port")
@@ -101,7 +102,7 @@ def _authority(text: str, default_port: int | None) -> tuple[str, int]:
     elif port_text.isdigit() and len(port_text) <= 5 and 1 <= int(port_text) <= 65535:
         port = int(port_text)
     else:
-        raise HeadError(400, f"bad port in {quoted(text)}")
+        raise HeadError(400, "bad port (1-65535)")  # the text is not quoted: it may be half a password
     try:
         host, _kind = normal_host(host)
     except ValueError:
@@ -122,6 +123,8 @@ def parse(head: bytes, rest: bytes = b"") -> Request:
     parts = lines[0].split(" ")
     if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or not _VERSION.fullmatch(parts[2]):
         raise HeadError(400, "malformed request line")
+    if len(parts[0]) > MAX_METHOD:
+        raise HeadError(400, "method name too long")  # (it goes into every record of the request)
     method, target, version = parts
     fields = []
     for line in lines[1:]:

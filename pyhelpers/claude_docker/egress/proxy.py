@@ -65,16 +65,30 @@ class _Connection:
         self.bytes_out = self.bytes_in = 0
 
 
+def _observe(outcomes: dict[str, int], bytes_out: int, bytes_in: int) -> None:
+    from claude_docker.obs import catalog
+
+    for outcome, count in outcomes.items():
+        catalog.observe("claude_docker_egress_connections_total", count, outcome=outcome)
+    for direction, count in (("out", bytes_out), ("in", bytes_in)):
+        if count:
+            catalog.observe("claude_docker_egress_bytes_total", count, direction=direction)
+
+
 class EventBudget:
-    """At most EVENTS_PER_MINUTE events a minute; past that they are counted, and the count is one
-    `egress.suppressed` event when the minute is over (or the proxy stops)."""
+    """At most EVENTS_PER_MINUTE connections a minute get their own event and metric records; past that
+    they are added up, and written as one `egress.suppressed` event and one record per metric when the
+    minute is over (or the proxy stops): a flooding session can't rotate either log away."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.window = time.monotonic()
-        self.spent = self.held = 0
+        self.spent = 0
+        self.held: dict[str, int] = {}
+        self.held_out = self.held_in = 0
 
-    def spend(self) -> bool:
+    def spend(self, outcome: str, bytes_out: int, bytes_in: int) -> bool:
+        """True: record this connection on its own; False: it was added to what the minute holds back."""
         with self.lock:
             now = time.monotonic()
             if now - self.window >= 60:
@@ -83,7 +97,9 @@ class EventBudget:
             self.spent += 1
             if self.spent <= EVENTS_PER_MINUTE:
                 return True
-            self.held += 1
+            self.held[outcome] = self.held.get(outcome, 0) + 1
+            self.held_out += bytes_out
+            self.held_in += bytes_in
             return False
 
     def flush(self) -> None:
@@ -94,10 +110,12 @@ class EventBudget:
         if self.held:
             from claude_docker.obs import events
 
-            events.emit("egress.suppressed", f"{self.held} egress events held back (more than "
-                        f"{EVENTS_PER_MINUTE} a minute); the metrics count every connection", level="warn",
-                        fields={"suppressed": self.held})
-            self.held = 0
+            total = sum(self.held.values())
+            events.emit("egress.suppressed", f"{total} egress connections past {EVENTS_PER_MINUTE} a minute, "
+                        "added up here", level="warn", fields={"suppressed": total, **self.held,
+                                                               "bytes_out": self.held_out, "bytes_in": self.held_in})
+            _observe(self.held, self.held_out, self.held_in)
+            self.held, self.held_out, self.held_in = {}, 0, 0
 
 
 class Server:
@@ -128,14 +146,11 @@ class Server:
         sock.close()
 
     def _record(self, conn: _Connection, outcome: str, reason: str = "") -> None:
-        from claude_docker.obs import catalog, events
+        from claude_docker.obs import events
 
-        catalog.observe("claude_docker_egress_connections_total", 1, outcome=outcome)
-        for direction, count in (("out", conn.bytes_out), ("in", conn.bytes_in)):
-            if count:
-                catalog.observe("claude_docker_egress_bytes_total", count, direction=direction)
-        if not self.budget.spend():
+        if not self.budget.spend(outcome, conn.bytes_out, conn.bytes_in):
             return
+        _observe({outcome: 1}, conn.bytes_out, conn.bytes_in)
         fields: dict = {"host": conn.host, "port": conn.port, "method": conn.method, "bytes_out": conn.bytes_out,
                         "bytes_in": conn.bytes_in}
         reason = reason[:MAX_REASON]
@@ -210,14 +225,14 @@ class Server:
                 client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
                 first = request.rest
                 if request.port == TLS_PORT and conn.entry.kind == "name":
-                    hello = self._checked_hello(client, conn, first)
-                    if hello is None:
+                    if not self._tls_handshake_held(client, upstream, conn, first):
                         return
-                    first = hello
+                    first = b""
             else:
                 first = (request.head or b"") + request.rest
-            tally = relay(client, upstream, first)
-            conn.bytes_out, conn.bytes_in = tally
+            out, into = relay(client, upstream, first)
+            conn.bytes_out += out
+            conn.bytes_in += into
             self._record(conn, "allowed")
         except OSError as exc:  # the client went away mid-answer
             self._record(conn, "failed", exc.strerror or str(exc))
@@ -230,6 +245,31 @@ class Server:
             self.slots.release()
             with self.lock:
                 self.threads.discard(threading.current_thread())
+
+    def _tls_handshake_held(self, client: socket.socket, upstream: socket.socket, conn: _Connection,
+                            first: bytes) -> bool:
+        """Carry the handshake's start while holding it to the host checked: the ClientHello, the server's
+        answer, and after a HelloRetryRequest the second ClientHello. False: refused and recorded."""
+        from claude_docker.egress import tlshello
+
+        hello = self._checked_hello(client, conn, first)
+        if hello is None:
+            return False
+        upstream.sendall(hello)
+        conn.bytes_out += len(hello)
+        try:
+            answer, retry = tlshello.server_answer(upstream)
+        except tlshello.NotHello:
+            return True  # the server said nothing in time, or closed: the relay ends it as it would
+        client.sendall(answer)
+        conn.bytes_in += len(answer)
+        if retry:
+            again = self._checked_hello(client, conn, b"")
+            if again is None:
+                return False
+            upstream.sendall(again)
+            conn.bytes_out += len(again)
+        return True
 
     def _checked_hello(self, client: socket.socket, conn: _Connection, first: bytes) -> bytes | None:
         """The tunnel's opening bytes if its TLS ClientHello names the host checked; else None, recorded as
@@ -255,7 +295,6 @@ class Server:
             self._record(conn, "denied", "TLS without a server name")
         else:
             self._record(conn, "denied", f"TLS server name {name} is not the host checked")
-            self._count_denied(hostport(name, TLS_PORT))
         return None
 
     def _deny(self, client: socket.socket, conn: _Connection, reason: str) -> None:
@@ -402,7 +441,7 @@ def serve(listener: socket.socket, live: Live, summary: Path, parent_pid: int,
     finally:
         stop.set()
         server.shut_all()
+        server.write_summary()  # first: the wrapper waits on this exit for it, a few seconds at most
         server.budget.flush()
-        server.write_summary()
         events.emit("egress.proxy_stop", "egress proxy stopped",
                     fields={"denied": sum(server.denied.values())})

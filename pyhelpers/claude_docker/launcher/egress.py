@@ -39,6 +39,7 @@ NETWORK_ARGS = frozenset((
     "--dns-option", "--dns-search", "-p", "--publish", "-P", "--publish-all", "--privileged", "--cap-add", "--pid",
     "--userns", "--device", "--device-cgroup-rule"))
 MOUNT_ARGS = frozenset(("-v", "--volume", "--mount"))
+SHORT_WITH_VALUE = frozenset("acehlmpuvw")  # docker run's one-letter flags that take a value
 # Where engine and agent sockets live: a mount from there hands the session a way out (an engine starts any
 # container it is asked for).
 SOCKET_DIRS = ("/run", "/var/run")
@@ -68,31 +69,60 @@ def check(opts: RunOptions) -> None:
 
 def _reopening_arg(args: tuple[str, ...]) -> str | None:
     """The first docker run argument that would change the session's network or its namespaces, or mount a
-    socket; None if there is none."""
-    for i, arg in enumerate(args):
-        flag, eq, value = arg.partition("=")
-        if not eq and i + 1 < len(args):
-            value = args[i + 1]
-        if flag in NETWORK_ARGS and not (flag == "--privileged" and eq and value.lower() == "false"):
-            return flag
-        if flag in MOUNT_ARGS and _socket_source(flag, value):
-            return f"{flag} {value}"
+    socket or a directory holding the engine's; None if there is none. Read as docker's flag parser reads
+    them: `--flag=value`, `--flag value`, `-v value`, `-v/value`, combined short flags (`-itv value`)."""
+    i = 0
+    while i < len(args):
+        arg, following = args[i], args[i + 1] if i + 1 < len(args) else ""
+        i += 1
+        if arg.startswith("--"):
+            flag, eq, value = arg.partition("=")
+            value = value if eq else following
+            if flag == "--volumes-from":
+                return flag  # another container's mounts, whatever they hold
+            if flag in NETWORK_ARGS and not (flag == "--privileged" and eq and value.lower() == "false"):
+                return flag
+            if flag in MOUNT_ARGS and _socket_source(flag, value):
+                return f"{flag} {value}"
+            continue
+        if not arg.startswith("-") or arg == "-":
+            continue
+        for at, letter in enumerate(arg[1:], 1):
+            if f"-{letter}" in NETWORK_ARGS:
+                return f"-{letter}"
+            if letter in SHORT_WITH_VALUE:  # the rest of the word is its value, else the next word is
+                value = arg[at + 1:]
+                if not value:
+                    value, i = following, i + 1
+                if letter == "v" and _socket_source("-v", value):
+                    return f"-v {value}"
+                break
     return None
 
 
 def _socket_source(flag: str, value: str) -> bool:
-    """Does a -v/--mount value mount a socket, or a directory sockets live in?"""
+    """Does a -v/--mount value mount a socket, a directory sockets live in, or one above them?"""
     import stat
 
     if flag == "--mount":
-        fields = dict(f.partition("=")[::2] for f in value.split(","))
-        source = fields.get("source") or fields.get("src") or ""
+        import csv
+
+        source = ""
+        for field in next(csv.reader([value]), []):  # docker reads --mount as one CSV record
+            key, _, val = field.partition("=")
+            if key.strip().lower() in ("source", "src"):  # in any case; the last one counts
+                source = val
     else:
-        source = value.split(":", 1)[0]
-    if not source.startswith("/"):
+        source, colon, _ = value.partition(":")
+        if not colon:
+            return False  # an anonymous volume: the container path alone
+    if not source or not source.startswith(("/", ".")):
         return False  # a named volume: the engine's own storage, holding no socket of the host's
     real = os.path.realpath(source)
-    if any(real == d or real.startswith(d + "/") for d in SOCKET_DIRS) or real.endswith(".sock"):
+    for d in SOCKET_DIRS:
+        if real == d or real.startswith(d + "/") or d.startswith(real.rstrip("/") + "/"):
+            return True
+    if real.endswith(".sock"):
         return True
     try:
         return stat.S_ISSOCK(os.stat(real).st_mode)
