@@ -73,26 +73,26 @@ def normal_host(raw: str) -> tuple[str, str]:
                 raise ValueError
             text = str(ipaddress.IPv6Address(raw))
         except ValueError:
-            raise ValueError(f"{raw!r} is not an IPv6 address") from None
+            raise ValueError("not an IPv6 address") from None
         return text, "loopback" if text in LOOPBACK_ALIASES else "ip"
     if _DOTTED_NUMBERS.fullmatch(raw):
         try:
             text = str(ipaddress.IPv4Address(raw))
         except ValueError:
-            raise ValueError(f"{raw!r} is not an IPv4 address") from None
+            raise ValueError("not an IPv4 address") from None
         return text, "loopback" if text in LOOPBACK_ALIASES else "ip"
     name = raw[:-1] if raw.endswith(".") else raw
     if not name.isascii():
-        raise ValueError(f"{raw!r} is not ASCII: write the name in its punycode (xn--) form")
+        raise ValueError("not ASCII: write the name in its punycode (xn--) form")
     name = name.lower()
     if len(name) > 253:
-        raise ValueError(f"{raw!r} is longer than 253 characters")
+        raise ValueError("longer than 253 characters")
     labels = name.split(".")
     for label in labels:
         if not _LABEL.fullmatch(label):
-            raise ValueError(f"{raw!r} is not a host name (labels of 1-63 letters, digits and inner hyphens)")
+            raise ValueError("not a host name (labels of 1-63 letters, digits and inner hyphens)")
     if labels[-1].isdigit():  # `127.1`, `0x7f.1`: a resolver reads those as addresses
-        raise ValueError(f"{raw!r} is not a host name (it ends in a number)")
+        raise ValueError("not a host name (it ends in a number)")
     return name, "loopback" if name in LOOPBACK_ALIASES else "name"
 
 
