@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    """This environment without the user's claude-docker settings or Claude config (a V2 slot, a state dir,
+    their CLAUDE_CONFIG_DIR would change or touch what is measured), plus `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAUDE_DOCKER_") and k != "CLAUDE_CONFIG_DIR"}
+    return {**env, **settings}
+
+
+@contextmanager
+def user_home(image: str, **settings: str) -> Iterator[tuple[Path, dict[str, str]]]:
+    """(a project in a throwaway HOME, the environment of a user there running `image`). No detached flush or
+    backup: they would outlive the run and write into its removed HOME."""
+    with tempfile.TemporaryDirectory(prefix="claude-docker-bench-") as tmp:
+        home = Path(tmp) / "home"
+        project = home / "project"
+        project.mkdir(parents=True)
+        yield project, clean_env(HOME=str(home), CLAUDE_DOCKER_IMAGE=image, CLAUDE_DOCKER_BACKGROUND_FLUSH="0",
+                                 CLAUDE_DOCKER_BACKUP_INTERVAL="0", **settings)
 
 
 def time_command(argv: list[str], env: dict | None = None, cwd=None) -> float:

@@ -16,11 +16,10 @@ import os
 import socket
 import statistics
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
-from common import ROOT, interleaved, plugin_setup, report, time_command
+from common import ROOT, interleaved, plugin_setup, report, time_command, user_home
 
 sys.path.insert(0, str(ROOT / "tests"))
 from fakeapi import FakeAnthropic
@@ -101,13 +100,7 @@ def session_figures(env: dict, project: Path, base: str) -> tuple[float, float]:
 
 
 def main(image: str, rounds: int = 11) -> bool:
-    with tempfile.TemporaryDirectory(prefix="claude-docker-bench-") as tmp:
-        home = Path(tmp) / "home"
-        project = home / "project"
-        project.mkdir(parents=True)
-        env = dict(os.environ, HOME=str(home), CLAUDE_DOCKER_IMAGE=image, CLAUDE_DOCKER_BACKGROUND_FLUSH="0",
-                   CLAUDE_DOCKER_BACKUP_INTERVAL="0", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1")
-        env.pop("CLAUDE_DOCKER_PYTHON", None)
+    with user_home(image, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1") as (project, env):
         wrapped = ["zsh", "-f", "-c", f"{plugin_setup()}; claude --version"]
         allowlist, bridge = dict(env, CLAUDE_DOCKER_NETWORK="allowlist"), dict(env, CLAUDE_DOCKER_NETWORK="bridge")
         time_command(wrapped, allowlist, project)  # builds the forwarder image if it is missing
@@ -116,7 +109,7 @@ def main(image: str, rounds: int = 11) -> bool:
             "allowlist": lambda: time_command(wrapped, allowlist, project),
         }, rounds)
 
-        chunk = Path(tmp) / "chunk"
+        chunk = project.parent / "chunk"
         chunk.write_bytes(os.urandom(CHUNK))
         server = DataServer(chunk)
         try:

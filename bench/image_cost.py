@@ -21,20 +21,13 @@ from pathlib import Path
 
 from claude_docker import CLAUDE_CODE_VERSION
 from claude_docker.image import metadata, recipe
-from common import interleaved, plugin_setup, report, time_command
+from common import clean_env, interleaved, plugin_setup, report, time_command, user_home
 
 GOAL_RATIO = 1.25
 # Builds run with a throwaway HOME named so: the owner label then says the bench built the image, and the
 # build's removal of superseded images (ours = this uid and HOME) can reach only the bench's own.
 BUILD_HOME_PREFIX = "claude-docker-bench-home-"
 DOCKER = shutil.which("docker") or "docker"
-
-
-def clean_env(**settings: str) -> dict[str, str]:
-    """This environment without the user's claude-docker settings or Claude config (a V2 slot, a state dir,
-    their CLAUDE_CONFIG_DIR would change or touch what is measured), plus `settings`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAUDE_DOCKER_") and k != "CLAUDE_CONFIG_DIR"}
-    return {**env, **settings}
 
 
 def inspect(image: str) -> dict | None:
@@ -90,13 +83,7 @@ def compressed_size(image: str) -> int:
 
 def startup(debian: str, minimal: str, rounds: int) -> dict[str, float]:
     """Median seconds of `claude --version`: through `claude` on Debian, bare on Debian, bare on minimal."""
-    with tempfile.TemporaryDirectory(prefix="claude-docker-bench-") as tmp:
-        home = Path(tmp) / "home"
-        project = home / "project"
-        project.mkdir(parents=True)
-        # No detached flush or backup: they would outlive this run and write into its removed HOME.
-        env = clean_env(HOME=str(home), CLAUDE_DOCKER_IMAGE=debian, CLAUDE_DOCKER_NETWORK="none",
-                        CLAUDE_DOCKER_BACKGROUND_FLUSH="0", CLAUDE_DOCKER_BACKUP_INTERVAL="0")
+    with user_home(debian, CLAUDE_DOCKER_NETWORK="none") as (project, env):
         user = f"{os.getuid()}:{os.getgid()}"
 
         def bare(image: str) -> list[str]:

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
-from common import interleaved, plugin_setup, report, time_command
+from common import interleaved, plugin_setup, report, time_command, user_home
 
 GOAL_RATIO = 1.25
 
 
 def main(image: str, rounds: int = 15) -> bool:
-    with tempfile.TemporaryDirectory(prefix="claude-docker-bench-") as tmp:
-        home = Path(tmp) / "home"
-        project = home / "project"
-        project.mkdir(parents=True)
-        # No detached flush or backup: they would outlive this run and write into its removed HOME.
-        env = dict(os.environ, HOME=str(home), CLAUDE_DOCKER_IMAGE=image, CLAUDE_DOCKER_NETWORK="none",
-                   CLAUDE_DOCKER_BACKGROUND_FLUSH="0", CLAUDE_DOCKER_BACKUP_INTERVAL="0")
-        env.pop("CLAUDE_DOCKER_PYTHON", None)
+    with user_home(image, CLAUDE_DOCKER_NETWORK="none") as (project, env):
         docker = shutil.which("docker")
         bare = [docker, "run", "--rm", "--network", "none", image, "claude", "--version"]
         wrapped = ["zsh", "-f", "-c", f"{plugin_setup()}; claude --version"]

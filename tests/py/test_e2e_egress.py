@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from functools import partial
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 
 from claude_docker.sessiondir import MANIFEST
 from fakeapi import FakeAnthropic
+from polling import wait_for
 from shell import helper, plugin_env, run_claude, start_claude
 
 pytestmark = [pytest.mark.docker, pytest.mark.image]
@@ -126,16 +126,6 @@ def _end(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_a_live_edit_reaches_a_running_session(home, project, real_image, no_leftover_containers):
     # The session asks until the answer changes: 403 while late.invalid is not listed, then 502 (listed,
     # but it never resolves) once the test allowed it from the host.
@@ -145,7 +135,7 @@ def test_a_live_edit_reaches_a_running_session(home, project, real_image, no_lef
         env = allowlist_env(home, real_image, api, CLAUDE_DOCKER_ALLOW_HOSTS=f"127.0.0.1:{api.port}")
         proc = start_claude(project, env, "-p", "wait for it", "--allowedTools", "Bash", start_new_session=True)
         try:
-            _wait_for(lambda: any(e["fields"]["host"] == "late.invalid" for e in connections(home, "denied")),
+            wait_for(lambda: any(e["fields"]["host"] == "late.invalid" for e in connections(home, "denied")),
                       60, "the first denial")
             allowed = helper(env, "egress", "allow", "late.invalid")
             assert allowed.returncode == 0, allowed.stderr
@@ -198,11 +188,11 @@ def test_the_proxy_killed_mid_session_leaves_the_network_closed(home, project, r
                             CLAUDE_CODE_MAX_RETRIES="0")
         proc = start_claude(project, env, "-p", "hold on", "--allowedTools", "Bash", start_new_session=True)
         try:
-            _wait_for((project / "ready").exists, 60, "the session's command")
-            wrapper = _wait_for(partial(_wrapper_pid, home), 10, "the session's manifest")
-            os.kill(_wait_for(partial(_proxy_pid, wrapper), 10, "the proxy"), signal.SIGKILL)
+            wait_for((project / "ready").exists, 60, "the session's command")
+            wrapper = wait_for(partial(_wrapper_pid, home), 10, "the session's manifest")
+            os.kill(wait_for(partial(_proxy_pid, wrapper), 10, "the proxy"), signal.SIGKILL)
             (project / "go").touch()
-            _wait_for(lambda: (project / "after.txt").exists() and (project / "after.txt").read_text().count(" "),
+            wait_for(lambda: (project / "after.txt").exists() and (project / "after.txt").read_text().count(" "),
                       30, "the command's answer")
             _, err = proc.communicate(timeout=120)
         finally:
@@ -236,11 +226,11 @@ def test_a_killed_wrapper_takes_its_proxy_along_and_cleanup_removes_the_sidecar(
                         start_new_session=True)
     try:
         assert proc.stdout.readline().strip() == "up"
-        wrapper = _wait_for(partial(_wrapper_pid, home), 10, "the session's manifest")
-        proxy = _wait_for(partial(_proxy_pid, wrapper), 10, "the proxy")
+        wrapper = wait_for(partial(_wrapper_pid, home), 10, "the session's manifest")
+        proxy = wait_for(partial(_proxy_pid, wrapper), 10, "the proxy")
         os.kill(wrapper, signal.SIGKILL)
         # The proxy notices its wrapper is gone (it checks each second) and exits: nothing is left listening.
-        _wait_for(partial(_exited, proxy), 10, "the proxy to exit")
+        wait_for(partial(_exited, proxy), 10, "the proxy to exit")
         live = json.loads(helper(env, "ps", "--json").stdout)
         assert [s["role"] for s in live] == ["session"] and live[0]["orphaned"] and live[0]["network"] == "allowlist"
         result = helper(env, "cleanup")

@@ -16,6 +16,7 @@ import pytest
 
 from claude_docker.egress import allowlist, httphead, proxy, relay
 from claude_docker.obs import context
+from polling import wait_for
 
 TRACE, SPAN, SESSION = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "sess-egress-1"
 
@@ -63,16 +64,6 @@ def events(home, name="egress.connection"):
     if not path.exists():
         return []
     return [r for r in map(json.loads, path.read_text().splitlines()) if r["event"] == name]
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = predicate()
-        if got:
-            return got
-        time.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 @pytest.fixture
@@ -418,23 +409,42 @@ def client_hello(server_name: str | None) -> bytes:
 
 
 @pytest.fixture
-def tls_origin(monkeypatch):
-    """An origin on 127.0.0.1 that a name entry reaches (the resolver is this test's): it records what came."""
+def named_origin(monkeypatch):
+    """Start an Origin on 127.0.0.1 that every allowed name reaches (the resolver is this test's)."""
+    from claude_docker.egress import destination
+
+    started = []
+
+    def start(behave) -> Origin:
+        origin = Origin(behave)
+        started.append(origin)
+        monkeypatch.setattr(destination, "addresses",
+                            lambda *a, **k: [(socket.AF_INET, ("127.0.0.1", origin.port))])
+        return origin
+
+    yield start
+    for origin in started:
+        origin.close()
+
+
+def _recv_or_nothing(conn) -> bytes:
+    try:
+        return conn.recv(65536)
+    except OSError:
+        return b""
+
+
+@pytest.fixture
+def tls_origin(named_origin):
+    """An origin a name entry reaches that records what came first."""
     got: list[bytes] = []
 
     def record(conn):
         conn.settimeout(5)
-        try:
-            got.append(conn.recv(65536))
-        except OSError:
-            got.append(b"")
+        got.append(_recv_or_nothing(conn))
 
-    origin = Origin(record)
-    from claude_docker.egress import destination
-
-    monkeypatch.setattr(destination, "addresses", lambda *a, **k: [(socket.AF_INET, ("127.0.0.1", origin.port))])
-    yield got
-    origin.close()
+    named_origin(record)
+    return got
 
 
 @pytest.mark.parametrize("hello, outcome, reason", [
@@ -561,40 +571,31 @@ def retry_request() -> bytes:
 
 
 @pytest.mark.parametrize("second, outcome", [("tls.example", "allowed"), ("other.example", "denied")])
-def test_the_hello_after_a_retry_request_is_held_to_the_same_name(serving, home, monkeypatch, second, outcome):
+def test_the_hello_after_a_retry_request_is_held_to_the_same_name(serving, home, named_origin, second, outcome):
     got: list[bytes] = []
 
     def retry_then_record(conn):
         conn.settimeout(5)
         got.append(conn.recv(65536))
         conn.sendall(retry_request())
-        try:
-            got.append(conn.recv(65536))
-        except OSError:
-            got.append(b"")
+        got.append(_recv_or_nothing(conn))
 
-    origin = Origin(retry_then_record)
-    from claude_docker.egress import destination
-
-    monkeypatch.setattr(destination, "addresses", lambda *a, **k: [(socket.AF_INET, ("127.0.0.1", origin.port))])
-    try:
-        path, _summary = serving("tls.example")
-        first = client_hello("tls.example")
-        c, head = ask(path, b"CONNECT tls.example:443 HTTP/1.1\r\n\r\n", first)
-        assert head.startswith(b"HTTP/1.1 200")
-        c.settimeout(5)
-        assert c.recv(65536) == retry_request()
-        change_cipher_spec = b"\x14\x03\x03\x00\x01\x01"  # middlebox compatibility, before the second hello
-        again = change_cipher_spec + client_hello(second)
-        c.sendall(again)
-        read_all(c)
-        c.close()
-        record = wait_for(lambda: events(home))[0]
-        assert record["outcome"] == outcome
-        assert wait_for(lambda: len(got) == 2 and got)[0] == first
-        assert got[1] == (again if outcome == "allowed" else b"")  # the origin never sees the other name
-    finally:
-        origin.close()
+    named_origin(retry_then_record)
+    path, _summary = serving("tls.example")
+    first = client_hello("tls.example")
+    c, head = ask(path, b"CONNECT tls.example:443 HTTP/1.1\r\n\r\n", first)
+    assert head.startswith(b"HTTP/1.1 200")
+    c.settimeout(5)
+    assert c.recv(65536) == retry_request()
+    change_cipher_spec = b"\x14\x03\x03\x00\x01\x01"  # middlebox compatibility, before the second hello
+    again = change_cipher_spec + client_hello(second)
+    c.sendall(again)
+    read_all(c)
+    c.close()
+    record = wait_for(lambda: events(home))[0]
+    assert record["outcome"] == outcome
+    assert wait_for(lambda: len(got) == 2 and got)[0] == first
+    assert got[1] == (again if outcome == "allowed" else b"")  # the origin never sees the other name
 
 
 def test_a_hello_with_two_server_names_is_refused():

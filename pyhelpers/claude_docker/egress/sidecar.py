@@ -92,11 +92,6 @@ def stop(name: str) -> None:
         raise ToolError(f"could not stop the egress sidecar {name}: {_reason(status, body)}", exitcodes.TOOL_FAILED)
 
 
-def alive(name: str) -> bool:
-    """Is it running now? False when it is gone, or the engine can't tell."""
-    return _state(forwarder.engine_socket(), engine.quote_ref(name)).get("Running") is True
-
-
 def _wait_listening(sock: str, name: str) -> None:
     """Poll the kernel's table of socat's network namespace until it listens (a few ms after start): the
     session's first request must not find nothing on the port. An engine whose processes this PID namespace
