@@ -22,6 +22,7 @@ COMMANDS = {
     "flush": "claude_docker.commands.flush",
     "held": "claude_docker.commands.held",
     "egress": "claude_docker.commands.egress",
+    "rollout": "claude_docker.commands.rollout",
 }
 
 

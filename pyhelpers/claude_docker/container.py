@@ -26,6 +26,7 @@ TOOL_LABEL = LABEL_PREFIX + "tool"
 UID_LABEL = LABEL_PREFIX + "uid"
 ROLE_LABEL = LABEL_PREFIX + "role"
 NETWORK_LABEL = LABEL_PREFIX + "network"
+DEPLOYMENT_LABEL = LABEL_PREFIX + "deployment"  # the rollout a session ran under (docs/ROLLOUT.md)
 
 # Environment that reaches Claude Code as it would natively (names or fnmatch patterns); OTEL_* is for
 # its own telemetry (CLAUDE_CODE_ENABLE_TELEMETRY).
@@ -73,8 +74,8 @@ def _csv_field(value: str) -> str:
 # (CLAUDE_DOCKER_NETWORK, a label); join: the container whose network namespace the session shares instead
 # (the egress sidecar, in allowlist mode).
 SessionSpec = namedtuple("SessionSpec", "session_id name image slot project workdir home uid gid wrapper_pid"
-                         " wrapper_start host started mounts env tty stdin host_userns owner place network join",
-                         defaults=(None, None, None, None))
+                         " wrapper_start host started mounts env tty stdin host_userns owner place network join"
+                         " deployment", defaults=(None, None, None, None, None))
 
 
 def container_name(project: Path, session_id: str) -> str:
@@ -105,6 +106,7 @@ def labels(spec: SessionSpec) -> dict[str, str]:
         LABEL_PREFIX + "started": spec.started,
         LABEL_PREFIX + "slot": spec.slot,
         **({NETWORK_LABEL: spec.network} if spec.network else {}),
+        **({DEPLOYMENT_LABEL: spec.deployment} if spec.deployment else {}),
     }
 
 

@@ -229,6 +229,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             DEFAULT_IMAGE),
     Setting("CLAUDE_DOCKER_V2_IMAGE", _image, "an image reference (name[:tag][@digest], lowercase name)", None),
     Setting("CLAUDE_DOCKER_V2_PROBABILITY", _number(0.0, 1.0), "a number from 0 to 1", 0.0),
+    Setting("CLAUDE_DOCKER_ROLLOUT_STICKY", _choice("none", "user", "project"), "none, user or project", None),
     Setting("CLAUDE_DOCKER_NETWORK", _network, "allowlist, bridge, host, none, a network's name or container:NAME",
             ALLOWLIST),
     Setting("CLAUDE_DOCKER_ALLOW_HOSTS", _allowed_hosts, "host names (*.domain for subdomains), IP addresses, "

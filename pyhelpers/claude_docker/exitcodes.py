@@ -12,3 +12,6 @@ TOOL_FAILED = 125  # the tool or Docker failed before Claude Code started (as `d
 # one line naming the variable and what it takes. As for `claude` nothing started.
 BAD_SETTING = TOOL_FAILED
 INTERRUPTED = 130
+# Rollouts (docs/ROLLOUT.md):
+ROLLOUT_CONFLICT = 6  # another deploy is running, a different rollout is in progress, or nothing to roll back
+ROLLOUT_STATE_DAMAGED = 7  # the rollout state file doesn't parse: kept as it is for the user to look at

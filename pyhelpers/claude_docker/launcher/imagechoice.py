@@ -13,18 +13,28 @@ from claude_docker.image import profiles, projectfile, recipe
 TYPE_CHECKING = False  # not typing's: its import costs milliseconds of claude's start (mypy knows the name)
 if TYPE_CHECKING:
     from claude_docker.options import RunOptions
+    from claude_docker.rollout.session import Assigned
 
 
-def choose(opts: RunOptions, project: Path) -> tuple[str, str, tuple[str, ...]]:
-    """(slot, image, the project's profiles). The user's CLAUDE_DOCKER_IMAGE, and the v2 slot, win over the
-    project's file: only the user's own settings say which image runs."""
-    slot, image = opts.pick_slot()
-    if slot != "v1" or opts.image_chosen:
-        return slot, image, ()
+def choose(opts: RunOptions, project: Path) -> tuple[str, str, tuple[str, ...], Assigned | None]:
+    """(slot, image, the project's profiles, the rollout's assignment). The user's CLAUDE_DOCKER_IMAGE, and the
+    v2 slot of the settings, win over the project's file, which wins over a rollout (a profile image is not
+    rolled out: docs/ROLLOUT.md); with none of these, the rollout in progress (or the stable image its last
+    promotion left) picks."""
+    if opts.image_chosen:
+        return (*opts.pick_slot(), (), None)
     chosen, warnings = projectfile.read(project)
     for warning in warnings:
         print(f"claude-docker: warning: {warning}", file=sys.stderr)
-    return (slot, profiles.tag(CLAUDE_CODE_VERSION, chosen), chosen) if chosen else (slot, image, ())
+    if chosen:
+        slot, image = opts.pick_slot()
+        if slot == "v2":
+            return slot, image, (), None
+        return slot, profiles.tag(CLAUDE_CODE_VERSION, chosen), chosen, None
+    from claude_docker.rollout.session import at_start
+
+    assigned = at_start(opts.image, opts.v2_image, opts.v2_probability, str(project))
+    return assigned.slot, assigned.image, (), assigned
 
 
 def preflight(image: str, chosen: tuple[str, ...], network: str) -> str:

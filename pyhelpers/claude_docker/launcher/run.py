@@ -59,7 +59,8 @@ def run(claude_args: list[str]) -> int:
         cwd = Path(os.getcwd())
     project = project_root(cwd)
     with _recorded_failure(log, docker=False):
-        slot, image, chosen = imagechoice.choose(opts, project)
+        slot, image, chosen, log.rollout = imagechoice.choose(opts, project)
+    deployment = log.rollout.deployment if log.rollout else None
     preflight = log.step("preflight")
     with _recorded_failure(log, docker=True):
         mapping = imagechoice.preflight(image, chosen, opts.network)
@@ -84,7 +85,7 @@ def run(claude_args: list[str]) -> int:
               "run `claude-docker cleanup`", file=sys.stderr)
 
     sid = new_session_id()
-    log.begin(sid, str(project), slot, image)
+    log.begin(sid, str(project), slot, image, deployment)
     pid = os.getpid()
     header = {**here().fields(), "wrapper_pid": pid, "wrapper_start": process_start(pid)}
     with _recorded_failure(log, docker=False), _as_tool_error("cannot create the session's state"):
@@ -98,7 +99,7 @@ def run(claude_args: list[str]) -> int:
         # A terminal on stdin with output redirected: give Claude Code no stdin, as `claude -p … > out` natively
         # has nothing to read (a piped-but-silent stdin would make it wait).
         stdin=not sys.stdin.isatty() or sys.stdout.isatty(),
-        host_userns=mapping == "userns", network=opts.network,
+        host_userns=mapping == "userns", network=opts.network, deployment=deployment,
     )
     way_out = None
     if opts.network == envspec.ALLOWLIST:
@@ -156,6 +157,7 @@ def _staged_run(log: SessionLog, opts: RunOptions, session: SessionDir, spec: Se
     manifest = {
         "session": sid, "state": "running", **header, "container": spec.name, "image": image, "slot": slot,
         "project": str(project), "cwd": str(cwd), "started": spec.started, "trace_id": log.tracer.trace_id,
+        **({"deployment": spec.deployment} if spec.deployment else {}),
         **sync_state(staging, synced),
     }
     try:

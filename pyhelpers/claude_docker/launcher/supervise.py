@@ -39,6 +39,8 @@ def supervise(argv: list[str], session: SessionDir, manifest: dict, log: Session
     early: list[int] = []  # signals that came before the docker CLI existed
 
     def forward(signum, _frame):
+        if log.rollout is not None:
+            log.rollout.signalled = True  # the session was asked to stop: its end is no image's failure
         if not child:
             early.append(signum)
             return

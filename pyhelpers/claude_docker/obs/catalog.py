@@ -52,6 +52,17 @@ METRICS = {m.name: m for m in (
     Metric("claude_docker_egress_bytes_total", "counter",
            "Bytes relayed by the egress proxy, by direction (out: session to origin, in: origin to session).",
            ("direction",)),
+    Metric("claude_docker_rollout_sessions_total", "counter",
+           "Sessions run under a rollout, by deployment, slot (v1 stable, v2 candidate) and class (ok, error: the "
+           "machinery's or the image's failure, claude_error: Claude Code's own non-zero exit, interrupted).",
+           ("deployment", "slot", "class")),
+    Metric("claude_docker_rollout_transitions_total", "counter",
+           "Rollout transitions (started, share_set, stepped, promoted, rolled_back, restored).", ("transition",)),
+    Metric("claude_docker_rollout_canary_weight", "gauge", "The candidate's share of new sessions (0 to 1)."),
+    Metric("claude_docker_rollout_step", "gauge", "The rollout's current step (from 0; -1: none in progress)."),
+    Metric("claude_docker_rollout_gate_checks_total", "counter",
+           "Rollout gate checks, by gate (error_rate, baseline, p95_start, deadline, measurement) and verdict "
+           "(pass, fail, inconclusive).", ("gate", "verdict")),
     # Gauges read when metrics are collected, not from observations:
     Metric("claude_docker_containers", "gauge", "claude-docker containers on this host, by state.", ("state",)),
     Metric("claude_docker_interrupted_sessions", "gauge", "Sessions whose config is waiting to be synced back."),

@@ -11,7 +11,7 @@ import time
 
 _bound: dict = {}
 _fragment: list = [None]  # the bound context as encoded JSON members, rebuilt after each bind
-CONTEXT_KEYS = ("trace_id", "span_id", "session", "project", "slot")
+CONTEXT_KEYS = ("trace_id", "span_id", "session", "project", "slot", "deployment")
 
 
 def bind(**values) -> None:

@@ -13,6 +13,10 @@ from claude_docker.obs import context, events, settings
 from claude_docker.obs.catalog import observe
 from claude_docker.obs.tracing import SPAN_KIND_INTERNAL, Span, Tracer
 
+TYPE_CHECKING = False  # not typing's: its import costs milliseconds of claude's start (mypy knows the name)
+if TYPE_CHECKING:
+    from claude_docker.rollout.session import Assigned  # (a type only: obs imports no capability)
+
 OUTCOMES = {0: "ok", exitcodes.TOOL_FAILED: "tool_failed", exitcodes.SYNC_FAILED: "sync_failed", 130: "interrupted",
             143: "interrupted", 129: "interrupted"}
 
@@ -27,6 +31,8 @@ class SessionLog:
         self.tracer = Tracer("claude", os.environ.get("TRACEPARENT"))
         self.slot = ""
         self.startup_seconds: float | None = None
+        # The rollout's view of this session (rollout/session.Assigned): classifies and records its end.
+        self.rollout: Assigned | None = None
         context.bind(trace_id=self.tracer.trace_id, span_id=self.tracer.root.span_id)
 
     def step(self, name: str, kind: int = SPAN_KIND_INTERNAL) -> Span:
@@ -35,9 +41,9 @@ class SessionLog:
     def traceparent(self, span: Span) -> str:
         return self.tracer.traceparent(span)
 
-    def begin(self, session: str, project: str, slot: str, image: str) -> None:
+    def begin(self, session: str, project: str, slot: str, image: str, deployment: str | None = None) -> None:
         self.slot = slot
-        context.bind(session=session, project=project, slot=slot)
+        context.bind(session=session, project=project, slot=slot, deployment=deployment)
         self.tracer.root.attributes.update({"claude_docker.session": session, "claude_docker.slot": slot,
                                             "claude_docker.project": context.clean_text(project)[0],
                                             "container.image.name": image})
@@ -92,9 +98,15 @@ class SessionLog:
         observe("claude_docker_sessions_total", 1, slot=self.slot or "none", outcome=outcome)
         if status == 0:
             observe("claude_docker_last_success_timestamp_seconds", time.time())
+        fields: dict[str, object] = {"exit_status": status}
+        cls = self.rollout.classify(status) if self.rollout is not None else None
+        if cls:
+            fields["rollout_class"] = cls
         events.emit("session.end", error or f"Claude Code exited with status {status}",
                     level="info" if outcome in ("ok", "error", "interrupted") else "error", outcome=outcome,
-                    duration_ms=duration * 1000, fields={"exit_status": status})
+                    duration_ms=duration * 1000, fields=fields)
+        if self.rollout is not None and cls:
+            self.rollout.ended(cls, self.startup_seconds)
         self.tracer.root.attributes["process.exit.code"] = status
         self.tracer.root.end(error=error if outcome in ("tool_failed", "sync_failed") else None)
         if settings.enabled():

@@ -1,0 +1,90 @@
+"""The gates over one deployment's window, and what they mean for it (Flagger's and Argo's semantics, adapted
+to a workstation in docs/ROLLOUT.md): too few sessions is inconclusive and holds, never promotes on silence; a
+failed check counts against the failure limit; a log that can't be read counts as a measurement error, and
+only more than `error_limit` of them in a row roll back."""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+from claude_docker.rollout import plan as plans
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from claude_docker.rollout.records import Totals
+
+PASS, FAIL, INCONCLUSIVE, SKIPPED = "pass", "fail", "inconclusive", "skipped"
+Gate = namedtuple("Gate", "name verdict detail")
+# What the state asks of the deployment after an analysis (controller.py carries it out).
+HOLD, COUNT_FAILURE, COUNT_ERROR, STEP, PROMOTE, ROLLBACK = ("hold", "count_failure", "count_error", "step",
+                                                            "promote", "rollback")
+
+
+def gates(dep: dict, totals: dict[str, Totals], edges: list[float], now: float, measured: bool) -> list[Gate]:
+    plan = dep["plan"]
+    need = int(plan["min_sessions"])
+    v1, v2 = totals["v1"], totals["v2"]
+    pct = plans.percent
+    out = []
+    if v2.sessions < need:
+        out.append(Gate("error_rate", INCONCLUSIVE, f"{v2.sessions} of {need} candidate sessions needed"))
+    else:
+        rate = v2.error_rate()
+        limit = pct(plan["max_error_rate"])
+        out.append(Gate("error_rate", FAIL if rate > plan["max_error_rate"] else PASS,
+                        f"{pct(rate)} of {v2.sessions} candidate sessions failed (limit {limit})"))
+    if v2.sessions < need or v1.sessions < need:
+        out.append(Gate("baseline", SKIPPED, f"needs {need} sessions on each slot ({v1.sessions} stable, "
+                                             f"{v2.sessions} candidate)"))
+    else:
+        worse = v2.error_rate() - v1.error_rate()
+        out.append(Gate("baseline", FAIL if worse > plan["baseline_margin"] else PASS,
+                        f"candidate {pct(v2.error_rate())} vs stable {pct(v1.error_rate())} "
+                        f"(margin {pct(plan['baseline_margin'])})"))
+    if v2.samples() < need:
+        out.append(Gate("p95_start", INCONCLUSIVE, f"{v2.samples()} of {need} candidate starts needed"))
+    else:
+        p95 = v2.p95(edges)
+        out.append(Gate("p95_start", FAIL if p95 > plan["max_p95_start"] else PASS,
+                        f"p95 start ≤ {p95:g}s (limit {plan['max_p95_start']:g}s)"))
+    held = now - dep["step_started"]
+    deadline = plans.human_duration(plan["progress_deadline"])
+    out.append(Gate("deadline", FAIL if held > plan["progress_deadline"] else PASS,
+                    f"step held {plans.human_duration(max(held, 0))} of {deadline}"))
+    if measured:
+        out.append(Gate("measurement", PASS, "session records read"))
+    else:
+        verdict = FAIL if dep["errors"] + 1 > plan["error_limit"] else INCONCLUSIVE
+        out.append(Gate("measurement", verdict, f"session records unreadable ({dep['errors'] + 1} in a row, "
+                                                f"limit {plan['error_limit']})"))
+    return out
+
+
+def verdict(found: list[Gate]) -> str:
+    """The worst gate's (Argo: the run takes the worst status across metrics)."""
+    seen = {g.verdict for g in found}
+    return FAIL if FAIL in seen else INCONCLUSIVE if INCONCLUSIVE in seen else PASS
+
+
+def period(dep: dict, now: float) -> int:
+    """Which analysis interval of the step `now` falls in: one failed check is counted per interval."""
+    return int(max(now - dep["step_started"], 0) // dep["plan"]["interval"])
+
+
+def decide(dep: dict, found: list[Gate], now: float) -> str:
+    """What the deployment does now. A manual deployment (the seed's CLAUDE_DOCKER_V2_PROBABILITY steps) is
+    rolled back by failures like any other, but only a person moves its share."""
+    plan = dep["plan"]
+    overall = verdict(found)
+    measurement = next(g for g in found if g.name == "measurement")
+    if overall == FAIL:
+        if measurement.verdict == FAIL or any(g.verdict == FAIL for g in found if g.name == "deadline"):
+            return ROLLBACK
+        if dep["failed_period"] == period(dep, now):
+            return HOLD  # this interval's failure is counted already
+        return ROLLBACK if dep["failed_checks"] + 1 > plan["failure_limit"] else COUNT_FAILURE
+    if measurement.verdict != PASS:
+        return COUNT_ERROR
+    if overall == PASS and dep["mode"] == "auto" and now - dep["step_started"] >= plan["interval"]:
+        return PROMOTE if dep["step"] + 1 >= len(plan["steps"]) else STEP
+    return HOLD

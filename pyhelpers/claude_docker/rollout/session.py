@@ -1,0 +1,69 @@
+"""A `claude` run's side of a rollout: at the start, the gates evaluated (cheap: the persisted rollup) and a
+slot picked; at the end, the session classified, recorded, and the gates evaluated again, so a failing
+session can roll the candidate back at once. Nothing here ever stops the session it describes."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from claude_docker import envspec
+from claude_docker.rollout import assign
+from claude_docker.rollout import state as states
+
+
+class Assigned:
+    """What the start decided: the slot, the image (its id), the deployment and step, if any."""
+
+    __slots__ = ("deployment", "image", "signalled", "slot", "step")
+
+    def __init__(self, slot: str, image: str, deployment: str | None, step: int):
+        self.slot, self.image, self.deployment, self.step = slot, image, deployment, step
+        self.signalled = False  # set when the wrapper forwarded a signal to the session (a person's Ctrl-C)
+
+    def classify(self, status: int) -> str:
+        from claude_docker.rollout.records import classify
+
+        return classify(status, self.signalled)
+
+    def ended(self, cls: str, startup: float | None) -> None:
+        """The session's record, then the gates: a rollback this causes is told on stderr."""
+        if not self.deployment:
+            return
+        from claude_docker.obs.catalog import observe
+        from claude_docker.rollout import controller, records
+
+        observe("claude_docker_rollout_sessions_total", 1, deployment=self.deployment, slot=self.slot, **{"class": cls})
+        try:
+            records.append(self.deployment, self.step, self.slot, cls, startup)
+            controller.evaluate("session")
+        except Exception as exc:  # noqa: BLE001 - the session is over and synced; its status is what counts
+            print(f"claude-docker: warning: the rollout could not record this session: "
+                  f"{getattr(exc, 'message', None) or exc}", file=sys.stderr)
+
+
+def at_start(v1_default: str, v2_image: str | None, v2_share: float, project: str) -> Assigned:
+    """The slot for a session with no image of the user's own: the deployment's share between its stable and
+    candidate images (by id), else the stable image a promotion left, else the CLAUDE_DOCKER_* slots."""
+    try:
+        state = states.load()
+        if state["deployment"]:
+            from claude_docker.rollout import controller
+
+            if controller.evaluate("start", state=state) != "hold":
+                state = states.load()  # it moved (a step, a promotion, a rollback)
+    except Exception as exc:  # noqa: BLE001 - a damaged state file never stops a session: the settings' slots run
+        print(f"claude-docker: warning: {getattr(exc, 'message', None) or exc}", file=sys.stderr)
+        state = states.empty()
+    dep = state["deployment"]
+    if dep:
+        mode = envspec.get("CLAUDE_DOCKER_ROLLOUT_STICKY") or dep["plan"].get("sticky", "none")
+        user = os.environ.get("USER") or str(os.getuid())
+        key = assign.sticky_key(mode, f"{user}@{os.uname().nodename}", project)
+        slot = assign.slot(float(dep["weight"]), dep["id"], key)
+        image = dep["candidate"]["id"] if slot == "v2" else dep["baseline"]["id"]
+        return Assigned(slot, image, dep["id"], int(dep["step"]))
+    stable = state["stable"]["id"] if state["stable"] else v1_default
+    if v2_image and v2_share > 0 and assign.slot(v2_share, "", None) == "v2":
+        return Assigned("v2", v2_image, None, 0)
+    return Assigned("v1", stable, None, 0)
