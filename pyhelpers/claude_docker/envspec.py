@@ -302,6 +302,12 @@ def get(name: str, environ: Mapping[str, str] | None = None):
         return value
 
 
+def is_set(name: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the user gave the setting a value (its default may be the same value: that is still a choice)."""
+    assert name in SETTINGS, name
+    return bool((os.environ if environ is None else environ).get(name, "").strip())
+
+
 def problems(environ: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
     """(variable, one line) for every setting whose value is refused, in the table's order."""
     found = []

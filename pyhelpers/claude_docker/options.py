@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 
 from claude_docker import DEFAULT_IMAGE, envspec
@@ -57,7 +56,7 @@ class RunOptions:
 
         return cls(
             image=get("IMAGE"),
-            image_chosen=bool((os.environ if env is None else env).get("CLAUDE_DOCKER_IMAGE")),
+            image_chosen=envspec.is_set("CLAUDE_DOCKER_IMAGE", env),
             v2_image=get("V2_IMAGE"),
             v2_probability=get("V2_PROBABILITY"),
             network=get("NETWORK"),

@@ -3,7 +3,6 @@ rollback_deployment, run_smoke_tests and track_deployment."""
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -73,9 +72,9 @@ def _smoke(image: dict, as_json: bool) -> tuple[bool, list]:
 
 
 def _warn_image_setting() -> None:
-    if os.environ.get("CLAUDE_DOCKER_IMAGE"):
-        from claude_docker import ui
+    from claude_docker import envspec, ui
 
+    if envspec.is_set("CLAUDE_DOCKER_IMAGE"):
         ui.error("warning: CLAUDE_DOCKER_IMAGE is set here: sessions started with it set run that image and "
                  "bypass the rollout (unset it where you run claude)")
 
@@ -110,7 +109,7 @@ def deploy(image: str | None, steps, interval, window, min_sessions, max_error_r
     from claude_docker.rollout import plan as plans
     from claude_docker.rollout import state as states
 
-    manual = bool(os.environ.get("CLAUDE_DOCKER_V2_PROBABILITY", "").strip())
+    manual = envspec.is_set("CLAUDE_DOCKER_V2_PROBABILITY")
     share = float(envspec.get("CLAUDE_DOCKER_V2_PROBABILITY")) if manual else 0.0
     plan = _plan(steps=steps, interval=interval, window=window, min_sessions=min_sessions,
                  max_error_rate=max_error_rate, max_p95_start=max_p95_start, baseline_margin=baseline_margin,
