@@ -71,20 +71,21 @@ def _plan(**kw):
     return plans.make(**{"interval": 10.0, "window": 100.0, "min_sessions": 3, **kw})
 
 
-def _write(home_dir, dep_id, rows):
+def _write(dep_id, plan, rows):
+    """(time, step, slot, class, startup) rows appended to the deployment's log."""
     path = records.log_path(dep_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as fh:
-        for row in rows:
-            fh.write(records.line(*row))
+        for now, step, slot, cls, startup in rows:
+            fh.write(records.line(now, plan, step, slot, cls, startup))
     return path
 
 
 def test_fold_reads_only_new_lines_and_skips_damaged_ones(home):
     plan = _plan()
     now = 1_000_000.0
-    _write(home, "d1", [(now, "d1", 0, "v2", "ok", 0.4), (now, "d1", 0, "v2", "error", None)])
-    last = records.line(now, "d1", 0, "v1", "ok", 1.0)
+    _write("d1", plan, [(now, 0, "v2", "ok", 0.4), (now, 0, "v2", "error", None)])
+    last = records.line(now, plan, 0, "v1", "ok", 1.0)
     with open(records.log_path("d1"), "ab") as fh:
         fh.write(b"garbage line\n" + b"%f d1 0 v3 ok 1\n" % now + last[:-5])
     rollup = records.empty("d1", plan)
@@ -106,8 +107,7 @@ def test_fold_reads_only_new_lines_and_skips_damaged_ones(home):
 def test_window_is_per_step_and_drops_old_buckets(home):
     plan = _plan()
     now = 2_000_000.0
-    _write(home, "d2", [(now - 500, "d2", 0, "v2", "error", 1), (now - 5, "d2", 0, "v2", "ok", 1),
-                        (now - 5, "d2", 1, "v2", "ok", 1)])
+    _write("d2", plan, [(now - 500, 0, "v2", "error", 1), (now - 5, 0, "v2", "ok", 1), (now - 5, 1, "v2", "ok", 1)])
     rollup = records.empty("d2", plan)
     records.fold(rollup, now - 200)
     assert records.window(rollup, 0, now - 100)["v2"].sessions == 1
@@ -277,13 +277,13 @@ def test_transitions_are_told_once_and_never_doubled(home):
         controller.start(B, A, plan, "auto", 0.1, "passed")
     assert err.value.code == exitcodes.ROLLOUT_CONFLICT
     dep = states.load()["deployment"]
-    records.append(dep["id"], 0, "v2", "ok", 0.3)
+    records.append(dep["id"], plan, 0, "v2", "ok", 0.3)
     later = time.time() + 2
     assert controller.evaluate("watch", now=later) == analysis.STEP
     stale = dict(states.load(), deployment=dep)  # an evaluator that read the state before the step
     assert controller.evaluate("watch", now=later, state=stale) == analysis.STEP
     assert states.load()["deployment"]["step"] == 1  # stepped once only
-    _write(home, dep["id"], [(later + 1, dep["id"], 1, "v2", "ok", 0.3)])
+    _write(dep["id"], plan, [(later + 1, 1, "v2", "ok", 0.3)])
     assert controller.evaluate("session", now=later + 2) == analysis.PROMOTE
     state = states.load()
     assert state["deployment"] is None and state["stable"] == B and state["known_good"][0]["id"] == A["id"]
@@ -299,9 +299,9 @@ def test_transitions_are_told_once_and_never_doubled(home):
 def test_a_failing_session_rolls_back_at_once(home, capsys):
     controller.start(B, A, _plan(min_sessions=2), "auto", 0.5, "passed")
     dep = states.load()["deployment"]
-    records.append(dep["id"], 0, "v2", "error", 0.3)
+    records.append(dep["id"], dep["plan"], 0, "v2", "error", 0.3)
     assert controller.evaluate("session") == analysis.HOLD  # one session: inconclusive
-    records.append(dep["id"], 0, "v2", "error", 0.3)
+    records.append(dep["id"], dep["plan"], 0, "v2", "error", 0.3)
     assert controller.evaluate("session") == analysis.ROLLBACK
     assert "rolled back" in capsys.readouterr().err
     state = states.load()

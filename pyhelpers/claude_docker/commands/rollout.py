@@ -26,8 +26,11 @@ def cli() -> None:
     """
 
 
-def _usage(message: str) -> click.UsageError:
-    return click.UsageError(message)
+def _usage(message: str):
+    """A bad value: one line, exit 2 (as `egress allow` does), not click's usage block."""
+    from claude_docker.errors import ToolError
+
+    return ToolError(message, exitcodes.USAGE)
 
 
 def _plan(**given) -> dict:

@@ -70,7 +70,7 @@ def start(candidate: dict, baseline: dict, plan: dict, mode: str, weight: float,
         states.save(state)
     _told("started", dep, f"rollout of {candidate['image']} started at {plans.percent(weight)}",
           mode=mode, steps=plan["steps"])
-    if weight >= 1.0:
+    if mode == "manual" and weight >= 1.0:
         return promote(dep["id"], "the share was set to 100%")
     return state
 

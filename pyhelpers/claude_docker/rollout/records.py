@@ -3,11 +3,13 @@
 Every session appends one line to `<state>/rollout/sessions-<deployment>.log` when it ends (one O_APPEND write:
 concurrent sessions never interleave), written by the host-side wrapper, never by the container:
 
-    <unix time> <deployment> <step> <slot> <class> <startup ms or ->
+    <time bucket, 12 digits> <step, 3> <slot> <class, 12 wide> <startup bucket, 2> <unix time> <startup ms or ->
 
-The rollup is a cache of those lines folded into per-(step, time bucket, slot) counts with a startup-latency
-histogram, with the offset it has read up to (`rollup-<deployment>.json`). Reading it and folding only the lines
-after its offset keeps the gate's cost at a `claude` start flat however many sessions were recorded.
+The first 35 bytes are the line's place in the rollup (the buckets come from the deployment's plan, fixed for
+its life), so folding counts identical prefixes in C (collections.Counter) instead of parsing every line: 100,000
+sessions fold in milliseconds. The rest is for people. The rollup caches the counts per (step, time bucket,
+slot) with a startup-latency histogram, and the offset read up to (`rollup-<deployment>.json`); folding only the
+lines after its offset keeps the gate's cost at a `claude` start flat however many sessions were recorded.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ _ASKED = {129, 130, 143}
 # container could not run `claude` (126 cannot execute, 127 not found).
 _MACHINERY = {exitcodes.TOOL_FAILED, exitcodes.SYNC_FAILED, 126, 127}
 MAX_READ = 64 << 20  # one fold reads at most this much of the log (the rest at the next)
+KEY_BYTES = 35  # the fixed-width prefix of a line that says where it counts
+NO_START = 99  # the startup bucket of a session whose container never started
 
 
 def classify(status: int, signalled: bool) -> str:
@@ -53,17 +57,21 @@ def rollup_path(deployment: str) -> Path:
     return rollout_dir() / f"rollup-{deployment}.json"
 
 
-def line(now: float, deployment: str, step: int, slot: str, cls: str, startup: float | None) -> bytes:
+def line(now: float, plan: dict, step: int, slot: str, cls: str, startup: float | None) -> bytes:
+    from bisect import bisect_left
+
+    lat = NO_START if startup is None else bisect_left(bounds(plan), startup)
     ms = "-" if startup is None else str(max(0, round(startup * 1000)))
-    return f"{now:.3f} {deployment} {step} {slot} {cls} {ms}\n".encode()
+    bucket = int(now // bucket_width(plan))
+    return f"{bucket:012d} {step:03d} {slot} {cls:<12} {lat:02d} {now:.3f} {ms}\n".encode()
 
 
-def append(deployment: str, step: int, slot: str, cls: str, startup: float | None) -> None:
+def append(deployment: str, plan: dict, step: int, slot: str, cls: str, startup: float | None) -> None:
     from claude_docker.fsio import append_durable
     from claude_docker.paths import ensure_private_dir
 
     ensure_private_dir(rollout_dir())
-    append_durable(log_path(deployment), line(time.time(), deployment, step, slot, cls, startup))
+    append_durable(log_path(deployment), line(time.time(), plan, step, slot, cls, startup))
 
 
 def bucket_width(plan: dict) -> float:
@@ -116,29 +124,31 @@ def fold(rollup: dict, keep_after: float) -> bool:
     if not end:
         return True
     rollup["offset"] += end
-    width, edges, cells = rollup["width"], rollup["bounds"], rollup["cells"]
-    index = {c: i for i, c in enumerate(CLASSES)}
-    from bisect import bisect_left
+    from collections import Counter
+    from operator import itemgetter
 
-    for raw in data[:end].split(b"\n")[:-1]:
-        parts = raw.split(b" ")
+    counts = Counter(map(itemgetter(slice(0, KEY_BYTES)), data[:end].split(b"\n")[:-1]))
+    cells, size = rollup["cells"], len(rollup["bounds"]) + 2
+    for key, count in counts.items():
         try:
-            ts, step, slot, cls, ms = float(parts[0]), int(parts[2]), parts[3].decode(), parts[4].decode(), parts[5]
-            if len(parts) != 6 or slot not in ("v1", "v2") or cls not in index:
+            bucket, step, slot, cls, lat = key.decode("ascii").split()
+            column, hist = 1 + CLASSES.index(cls), int(lat)
+            if len(key) != KEY_BYTES or slot not in ("v1", "v2") or not (0 <= hist < size - 1 or hist == NO_START):
                 raise ValueError
-        except (ValueError, IndexError, UnicodeDecodeError):
-            rollup["bad_lines"] += 1
+            name = f"{int(step)}:{int(bucket)}:{slot}"
+        except (ValueError, UnicodeDecodeError):
+            rollup["bad_lines"] += count
             continue
-        key = f"{step}:{int(ts // width)}:{slot}"
-        cell = cells.get(key)
+        cell = cells.get(name)
         if cell is None:
-            cell = cells[key] = [0, 0, 0, 0, 0, [0] * (len(edges) + 1)]
-        cell[0] += 1
-        cell[1 + index[cls]] += 1  # ok, error, claude_error, interrupted
-        if ms != b"-":
-            cell[5][bisect_left(edges, int(ms) / 1000)] += 1
-    for key in [k for k in cells if (int(k.split(":")[1]) + 1) * width < keep_after]:
-        del cells[key]
+            cell = cells[name] = [0, 0, 0, 0, 0, [0] * (size - 1)]
+        cell[0] += count
+        cell[column] += count  # ok, error, claude_error, interrupted
+        if hist != NO_START:
+            cell[5][hist] += count
+    width = rollup["width"]
+    for name in [k for k in cells if (int(k.split(":")[1]) + 1) * width < keep_after]:
+        del cells[name]
     return True
 
 

@@ -15,10 +15,10 @@ from claude_docker.rollout import state as states
 class Assigned:
     """What the start decided: the slot, the image (its id), the deployment and step, if any."""
 
-    __slots__ = ("deployment", "image", "signalled", "slot", "step")
+    __slots__ = ("deployment", "image", "plan", "signalled", "slot", "step")
 
-    def __init__(self, slot: str, image: str, deployment: str | None, step: int):
-        self.slot, self.image, self.deployment, self.step = slot, image, deployment, step
+    def __init__(self, slot: str, image: str, deployment: str | None, step: int, plan: dict | None = None):
+        self.slot, self.image, self.deployment, self.step, self.plan = slot, image, deployment, step, plan
         self.signalled = False  # set when the wrapper forwarded a signal to the session (a person's Ctrl-C)
 
     def classify(self, status: int) -> str:
@@ -28,14 +28,14 @@ class Assigned:
 
     def ended(self, cls: str, startup: float | None) -> None:
         """The session's record, then the gates: a rollback this causes is told on stderr."""
-        if not self.deployment:
+        if not self.deployment or self.plan is None:
             return
         from claude_docker.obs.catalog import observe
         from claude_docker.rollout import controller, records
 
         observe("claude_docker_rollout_sessions_total", 1, deployment=self.deployment, slot=self.slot, **{"class": cls})
         try:
-            records.append(self.deployment, self.step, self.slot, cls, startup)
+            records.append(self.deployment, self.plan, self.step, self.slot, cls, startup)
             controller.evaluate("session")
         except Exception as exc:  # noqa: BLE001 - the session is over and synced; its status is what counts
             print(f"claude-docker: warning: the rollout could not record this session: "
@@ -62,7 +62,7 @@ def at_start(v1_default: str, v2_image: str | None, v2_share: float, project: st
         key = assign.sticky_key(mode, f"{user}@{os.uname().nodename}", project)
         slot = assign.slot(float(dep["weight"]), dep["id"], key)
         image = dep["candidate"]["id"] if slot == "v2" else dep["baseline"]["id"]
-        return Assigned(slot, image, dep["id"], int(dep["step"]))
+        return Assigned(slot, image, dep["id"], int(dep["step"]), dep["plan"])
     stable = state["stable"]["id"] if state["stable"] else v1_default
     if v2_image and v2_share > 0 and assign.slot(v2_share, "", None) == "v2":
         return Assigned("v2", v2_image, None, 0)
