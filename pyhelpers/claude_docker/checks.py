@@ -305,6 +305,34 @@ def check_held() -> Check:
     return Check("held changes", "ok", "nothing held for review")
 
 
+def check_rollout(client) -> Check:
+    """The rollout in progress, if any, and whether the images it runs by id are still on the engine."""
+    from docker.errors import ImageNotFound
+
+    from claude_docker.rollout import plan as plans
+    from claude_docker.rollout import state as rollout_state
+    from claude_docker.rollout.images import short
+
+    try:
+        state = rollout_state.load()
+    except ToolError as exc:
+        return Check("rollout", "fail", exc.message.partition(": nothing")[0],
+                     f"mv {rollout_state.state_file()} {rollout_state.state_file()}.bad")
+    dep = state["deployment"]
+    used = [i for i in (state["stable"], dep and dep["candidate"], dep and dep["baseline"]) if i]
+    for image in used:
+        try:
+            client.images.get(image["id"])
+        except ImageNotFound:
+            return Check("rollout", "fail", f"{short(image)} is gone from the engine: its sessions fail to start",
+                         "claude-docker rollout rollback" if dep else "claude-docker rollout rollback --to previous")
+    if dep:
+        return Check("rollout", "info", f"{short(dep['candidate'])} on {plans.percent(dep['weight'])} of new "
+                                        "sessions", "claude-docker rollout status")
+    stable = f"; stable: {short(state['stable'])}" if state["stable"] else ""
+    return Check("rollout", "ok", "none in progress" + stable)
+
+
 def _guarded(name: str, check) -> list[Check]:
     """A check that reads a refused setting (reported by check_settings already) is skipped, saying why."""
     try:
@@ -338,6 +366,7 @@ def run_checks() -> list[Check]:
             checks += check_images(client, opts)
             checks += _project_image(client, opts)
             checks.append(check_network(client, opts.network))
+            checks.append(check_rollout(client))
             if opts.network == "allowlist":
                 checks += [check_forwarder(), check_allowlist(opts)]
         checks += _guarded("orphans", lambda: check_orphans(client))

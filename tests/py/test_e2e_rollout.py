@@ -239,17 +239,20 @@ def test_a_candidate_session_running_through_a_rollback_finishes_and_syncs(env, 
                                                                          docker_client, no_leftover_containers):
     deploy(env, images["good"], "--steps", "100", "--min-sessions", "100", "--interval", "1h")
     dep = state(home)["deployment"]
+    (home / ".claude.json").write_text('{"theme": "dark"}')
     gate = project / "go"
-    running = subprocess.Popen([sys.executable, "-m", "claude_docker", "run", "--", "set-key", "rolledThrough",
-                                "true", str(gate)], env=session_env(env), cwd=project, stdout=subprocess.PIPE,
+    running = subprocess.Popen([sys.executable, "-m", "claude_docker", "run", "--", "set-key", "promptQueueUseCount",
+                                "7", str(gate)], env=session_env(env), cwd=project, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:
-        from polling import until
+        from polling import wait_for
 
-        assert until(lambda: docker_client.containers.list(filters={
-            "label": f"claude-docker.deployment={dep['id']}"}), WAIT)
-        container = docker_client.containers.list(filters={"label": f"claude-docker.deployment={dep['id']}"})[0]
-        assert container.labels["claude-docker.slot"] == "v2"
+        from claude_docker.container import DEPLOYMENT_LABEL, LABEL_PREFIX
+
+        ours = {"label": f"{DEPLOYMENT_LABEL}={dep['id']}"}
+        wait_for(lambda: docker_client.containers.list(filters=ours), WAIT, "the candidate session's container")
+        container = docker_client.containers.list(filters=ours)[0]
+        assert container.labels[LABEL_PREFIX + "slot"] == "v2"
         back = rollout(env, "rollback")
         assert back.returncode == 0, back.stderr
         assert "fake Claude Code" in one_session(env, project).stdout  # new sessions: the stable image
@@ -260,7 +263,7 @@ def test_a_candidate_session_running_through_a_rollback_finishes_and_syncs(env, 
             running.kill()
             running.wait()
     assert running.returncode == 0, err
-    assert json.loads((home / ".claude.json").read_text())["rolledThrough"] is True
+    assert json.loads((home / ".claude.json").read_text())["promptQueueUseCount"] == 7
 
 
 def test_the_seeds_manual_steps(env, home, project, images, no_leftover_containers):

@@ -10,7 +10,9 @@ import time
 import pytest
 
 from claude_docker import exitcodes
-from claude_docker.rollout import analysis, assign, controller, plan as plans, records, state as states
+from claude_docker.rollout import analysis, assign, controller, records
+from claude_docker.rollout import plan as plans
+from claude_docker.rollout import state as states
 
 A = {"image": "stable:1", "id": "sha256:" + "a" * 64}
 B = {"image": "cand:2", "id": "sha256:" + "b" * 64}

@@ -21,7 +21,7 @@ class ImageInfo:
     size: int  # bytes on disk, as the daemon counts it (shared layers counted in full)
     debian_release: str
     debian_packages: str
-    slots: tuple[str, ...]  # v1, v2: the settings that name it now
+    slots: tuple[str, ...]  # v1, v2: the settings that name it now; stable, candidate, rollback: the rollout's
     containers: int  # made from it, running or not (sessions, and any other)
     stale: bool  # built from a recipe other than the installed one
     derived_from: str  # the tag of ours it was built FROM (a user's Dockerfile); empty for our own builds
@@ -31,10 +31,13 @@ class ImageInfo:
 
 
 def slot_images(client) -> dict[str, str]:
-    """slot → the image id its setting names now (only those present)."""
+    """slot → the image id its setting names now (only those present), and the rollout's images by id: the
+    stable one, the candidate, and the one a rollback goes back to. ToolError when either can't be read (a
+    refused setting, a damaged rollout state): then which images are in use is unknown."""
     from docker.errors import DockerException
 
     from claude_docker.options import RunOptions
+    from claude_docker.rollout import state as rollout_state
 
     opts = RunOptions.from_env()
     found = {}
@@ -44,6 +47,12 @@ def slot_images(client) -> dict[str, str]:
                 found[slot] = client.images.get(ref).id
             except DockerException:
                 continue
+    state = rollout_state.load()
+    dep = state["deployment"]
+    for slot, image in (("stable", state["stable"]), ("candidate", dep and dep["candidate"]),
+                        ("rollback", (state["known_good"] or [None])[0])):
+        if image:
+            found[slot] = image["id"]
     return found
 
 
