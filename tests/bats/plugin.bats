@@ -40,33 +40,31 @@ load test_helper
 }
 
 @test "the functions exist and completions go on fpath once, even when sourced twice" {
-  run zsh -f -c "source '$PLUGIN'; source '$PLUGIN'; whence -w claude claude-docker claude-dr disaster_recovery find_good_backup restore_from_backup verify_recovery deploy_canary rollback_deployment run_smoke_tests track_deployment; print -l -- \$fpath | grep -c -x '$ROOT/completions'; print -r -- \$fpath[1]"
+  local f i=0 functions="claude claude-docker claude-dr disaster_recovery find_good_backup restore_from_backup verify_recovery deploy_canary rollback_deployment run_smoke_tests track_deployment"
+  run zsh -f -c "source '$PLUGIN'; source '$PLUGIN'; whence -w $functions; print -l -- \$fpath | grep -c -x '$ROOT/completions'; print -r -- \$fpath[1]"
   [ "$status" -eq 0 ]
-  [ "${lines[0]}" = "claude: function" ]
-  [ "${lines[1]}" = "claude-docker: function" ]
-  [ "${lines[2]}" = "claude-dr: function" ]
-  [ "${lines[3]}" = "disaster_recovery: function" ]
-  [ "${lines[4]}" = "find_good_backup: function" ]
-  [ "${lines[5]}" = "restore_from_backup: function" ]
-  [ "${lines[6]}" = "verify_recovery: function" ]
-  [ "${lines[7]}" = "deploy_canary: function" ]
-  [ "${lines[8]}" = "rollback_deployment: function" ]
-  [ "${lines[9]}" = "run_smoke_tests: function" ]
-  [ "${lines[10]}" = "track_deployment: function" ]
-  [ "${lines[11]}" = "1" ]
-  [ "${lines[12]}" = "$ROOT/completions" ]
+  for f in $functions; do
+    [ "${lines[i]}" = "$f: function" ]
+    i=$((i + 1))
+  done
+  [ "${lines[i]}" = "1" ]
+  [ "${lines[i + 1]}" = "$ROOT/completions" ]
 }
 
-@test "the recovery shims call the helper's backup and dr commands with their arguments" {
+@test "the recovery and rollout shims call the helper's commands with their arguments" {
   create_stub python
   export CLAUDE_DOCKER_PYTHON=$STUBS/python
-  for pair in "claude-dr --yes:dr --yes" "disaster_recovery --json:dr --json" "find_good_backup:backup find-good" \
-              "restore_from_backup 2026 --repair:backup restore 2026 --repair" \
-              "verify_recovery --no-smoke:backup verify-recovery --no-smoke"; do
+  # (pairs split at "|": an image reference has a colon)
+  for pair in "claude-dr --yes|dr --yes" "disaster_recovery --json|dr --json" "find_good_backup|backup find-good" \
+              "restore_from_backup 2026 --repair|backup restore 2026 --repair" \
+              "verify_recovery --no-smoke|backup verify-recovery --no-smoke" \
+              "deploy_canary img:2 --steps 1,10,50 --yes|rollout deploy img:2 --steps 1,10,50 --yes" \
+              "deploy_canary|rollout deploy" "rollback_deployment --to previous|rollout rollback --to previous" \
+              "run_smoke_tests --json|rollout smoke --json" "track_deployment --watch|rollout status --watch"; do
     rm -f "$BATS_TEST_TMPDIR/python.argv"
-    run zsh -f -c "source '$PLUGIN'; ${pair%%:*}"
+    run zsh -f -c "source '$PLUGIN'; ${pair%%|*}"
     [ "$status" -eq 0 ]
-    [ "$(tr '\0' ' ' <"$BATS_TEST_TMPDIR/python.argv")" = "-I -m claude_docker ${pair#*:} " ]
+    [ "$(tr '\0' ' ' <"$BATS_TEST_TMPDIR/python.argv")" = "-I -m claude_docker ${pair#*|} " ]
   done
 }
 
@@ -79,20 +77,10 @@ load test_helper
   [ "$output" = "_claude-docker-rollout _claude-docker-rollout _claude-docker-rollout _claude-docker-rollout" ]
 }
 
-@test "the rollout shims call the helper's rollout commands with their arguments and exit status" {
+@test "the rollout shims pass an argument untouched, and the helper's exit status back" {
   create_stub python
   export CLAUDE_DOCKER_PYTHON=$STUBS/python
-  # (pairs split at "|": an image reference has a colon)
-  for pair in "deploy_canary img:2 --steps 1,10,50 --yes|rollout deploy img:2 --steps 1,10,50 --yes" \
-              "deploy_canary|rollout deploy" "rollback_deployment --to previous|rollout rollback --to previous" \
-              "run_smoke_tests --json|rollout smoke --json" "track_deployment --watch|rollout status --watch"; do
-    rm -f "$BATS_TEST_TMPDIR/python.argv"
-    run zsh -f -c "source '$PLUGIN'; ${pair%%|*}"
-    [ "$status" -eq 0 ]
-    [ "$(tr '\0' ' ' <"$BATS_TEST_TMPDIR/python.argv")" = "-I -m claude_docker ${pair#*|} " ]
-  done
   # an argument with spaces and glob characters arrives as one word, untouched
-  rm -f "$BATS_TEST_TMPDIR/python.argv"
   run zsh -f -c "source '$PLUGIN'; run_smoke_tests 'my image*' ''"
   expected=$(printf '%s\0' -I -m claude_docker rollout smoke 'my image*' '' | od -c)
   [ "$(od -c <"$BATS_TEST_TMPDIR/python.argv")" = "$expected" ]
