@@ -27,10 +27,11 @@ typeset -g _CLAUDE_DOCKER_ROOT=${${(%):-%x}:A:h}
   fi
   # compinit already ran: register ours now, as it would have found them on fpath.
   if (( ${+functions[compdef]} )); then
-    autoload -Uz _claude _claude-docker _claude-dr
+    autoload -Uz _claude _claude-docker _claude-dr _claude-docker-rollout
     compdef _claude claude
     compdef _claude-docker claude-docker
     compdef _claude-dr claude-dr disaster_recovery
+    compdef _claude-docker-rollout deploy_canary rollback_deployment run_smoke_tests track_deployment
   elif [[ -o interactive ]]; then
     typeset -ga precmd_functions
     precmd_functions=(${precmd_functions:#_claude_docker_compinit} _claude_docker_compinit)

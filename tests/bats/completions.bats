@@ -64,6 +64,23 @@ assert_no_program_ran() {
   done
 }
 
+@test "_claude-docker-rollout completes the rollout shims, is static, and follows the layout" {
+  local file="$COMPDIR/_claude-docker-rollout"
+  zsh -n "$file"
+  [ "$(head -n 1 "$file")" = "#compdef deploy_canary rollback_deployment run_smoke_tests track_deployment" ] \
+    || fail "$file: bad first line"
+  [ "$(tail -n 1 "$file")" = '_claude-docker-rollout "$@"' ] || fail "$file: must end with _claude-docker-rollout \"\$@\""
+  run grep -nE '\$\(|`' <(grep -v '^[[:space:]]*#' "$file")
+  [ "$status" -eq 1 ] || fail "$file: command substitution found:" "$output"
+  run zsh -f -c '
+    fpath=("$1" $fpath)
+    autoload -Uz compinit && compinit -D -u
+    print -r -- $_comps[deploy_canary] $_comps[rollback_deployment] $_comps[run_smoke_tests] $_comps[track_deployment]
+  ' zsh "$COMPDIR"
+  [ "$output" = "_claude-docker-rollout _claude-docker-rollout _claude-docker-rollout _claude-docker-rollout" ] \
+    || fail "unexpected _comps: $output"
+}
+
 # What the pinned Claude Code itself prints for --help, from the test image (no network).
 real_help() {
   local image=${CLAUDE_DOCKER_TEST_IMAGE:-}
@@ -128,6 +145,43 @@ compare() {
   complete_line 'claude-dr --' '*--yes*'
   [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
   assert_contains "$output" --yes --no-smoke "recover without asking"
+  assert_no_program_ran
+}
+
+@test "TAB after claude-docker rollout lists its commands; deploy, rollback and alert complete their values" {
+  complete_line 'claude-docker rollout ' '*alert*watch*'
+  [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
+  assert_contains "$output" deploy rollback smoke status watch alert "evaluate the gates in a loop"
+  complete_line 'claude-docker rollout deploy --' '*--yes*'
+  [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
+  assert_contains "$output" --steps --interval --window --min-sessions --max-error-rate --max-p95-start \
+    --baseline-margin --failure-limit --progress-deadline --sticky --skip-smoke --yes --json
+  complete_line 'claude-docker rollout deploy --sticky ' '*project*'
+  [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
+  assert_contains "$output" none user project "one slot per user"
+  complete_line 'claude-docker rollout rollback --to ' '*previous*'
+  assert_contains "$output" previous
+  complete_line 'claude-docker rollout alert x --severity ' '*warning*'
+  assert_contains "$output" critical warning info
+  complete_line 'claude-docker rollout watch --' '*--every*'
+  assert_contains "$output" --every "how often to evaluate the gates"
+  assert_no_program_ran
+}
+
+@test "TAB after the rollout shims completes the options of the command each calls" {
+  complete_line 'deploy_canary --st' '*--sticky*'
+  [ "$status" -eq 0 ] || fail "driver failed ($status): $output"
+  assert_contains "$output" --steps --sticky "keep each user or project on one slot"
+  complete_line 'deploy_canary --sticky ' '*project*'
+  assert_contains "$output" none user project
+  complete_line 'rollback_deployment --' '*--to*'
+  assert_contains "$output" --json --to "known-good earlier image"
+  complete_line 'rollback_deployment --to ' '*previous*'
+  assert_contains "$output" previous
+  complete_line 'run_smoke_tests --' '*--json*'
+  assert_contains "$output" --json --help
+  complete_line 'track_deployment --' '*--watch*'
+  assert_contains "$output" --json --watch "print it again as it changes"
   assert_no_program_ran
 }
 

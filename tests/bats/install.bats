@@ -50,6 +50,16 @@ snapshot() {
   [ "${#lines[@]}" -eq 3 ]
 }
 
+@test "the installed plugin has the rollout shims, and TAB completes them in the user's zsh" {
+  [ -f "$PREFIX/lib/deployment.sh" ] && [ -f "$PREFIX/completions/_claude-docker-rollout" ]
+  run zsh -i -c 'whence -w deploy_canary rollback_deployment run_smoke_tests track_deployment'
+  [ "$status" -eq 0 ]
+  [ "$output" = $'deploy_canary: function\nrollback_deployment: function\nrun_smoke_tests: function\ntrack_deployment: function' ]
+  COMPLETE_AS_USER=1 complete_line 'track_deployment --' '*--watch*'
+  [ "$status" -eq 0 ]
+  [[ $output == *"--watch"*"print it again as it changes"* ]]
+}
+
 @test "a plain .zshrc (no compinit of its own): TAB completes claude-docker and claude in the user's zsh" {
   run grep -c compinit "$HOME/.zshrc"
   [ "$output" = 0 ]

@@ -40,29 +40,31 @@ load test_helper
 }
 
 @test "the functions exist and completions go on fpath once, even when sourced twice" {
-  run zsh -f -c "source '$PLUGIN'; source '$PLUGIN'; whence -w claude claude-docker claude-dr disaster_recovery find_good_backup restore_from_backup verify_recovery; print -l -- \$fpath | grep -c -x '$ROOT/completions'; print -r -- \$fpath[1]"
+  local f i=0 functions="claude claude-docker claude-dr disaster_recovery find_good_backup restore_from_backup verify_recovery deploy_canary rollback_deployment run_smoke_tests track_deployment"
+  run zsh -f -c "source '$PLUGIN'; source '$PLUGIN'; whence -w $functions; print -l -- \$fpath | grep -c -x '$ROOT/completions'; print -r -- \$fpath[1]"
   [ "$status" -eq 0 ]
-  [ "${lines[0]}" = "claude: function" ]
-  [ "${lines[1]}" = "claude-docker: function" ]
-  [ "${lines[2]}" = "claude-dr: function" ]
-  [ "${lines[3]}" = "disaster_recovery: function" ]
-  [ "${lines[4]}" = "find_good_backup: function" ]
-  [ "${lines[5]}" = "restore_from_backup: function" ]
-  [ "${lines[6]}" = "verify_recovery: function" ]
-  [ "${lines[7]}" = "1" ]
-  [ "${lines[8]}" = "$ROOT/completions" ]
+  for f in $functions; do
+    [ "${lines[i]}" = "$f: function" ]
+    i=$((i + 1))
+  done
+  [ "${lines[i]}" = "1" ]
+  [ "${lines[i + 1]}" = "$ROOT/completions" ]
 }
 
-@test "the recovery shims call the helper's backup and dr commands with their arguments" {
+@test "the recovery and rollout shims call the helper's commands with their arguments" {
   create_stub python
   export CLAUDE_DOCKER_PYTHON=$STUBS/python
-  for pair in "claude-dr --yes:dr --yes" "disaster_recovery --json:dr --json" "find_good_backup:backup find-good" \
-              "restore_from_backup 2026 --repair:backup restore 2026 --repair" \
-              "verify_recovery --no-smoke:backup verify-recovery --no-smoke"; do
+  # (pairs split at "|": an image reference has a colon)
+  for pair in "claude-dr --yes|dr --yes" "disaster_recovery --json|dr --json" "find_good_backup|backup find-good" \
+              "restore_from_backup 2026 --repair|backup restore 2026 --repair" \
+              "verify_recovery --no-smoke|backup verify-recovery --no-smoke" \
+              "deploy_canary img:2 --steps 1,10,50 --yes|rollout deploy img:2 --steps 1,10,50 --yes" \
+              "deploy_canary|rollout deploy" "rollback_deployment --to previous|rollout rollback --to previous" \
+              "run_smoke_tests --json|rollout smoke --json" "track_deployment --watch|rollout status --watch"; do
     rm -f "$BATS_TEST_TMPDIR/python.argv"
-    run zsh -f -c "source '$PLUGIN'; ${pair%%:*}"
+    run zsh -f -c "source '$PLUGIN'; ${pair%%|*}"
     [ "$status" -eq 0 ]
-    [ "$(tr '\0' ' ' <"$BATS_TEST_TMPDIR/python.argv")" = "-I -m claude_docker ${pair#*:} " ]
+    [ "$(tr '\0' ' ' <"$BATS_TEST_TMPDIR/python.argv")" = "-I -m claude_docker ${pair#*|} " ]
   done
 }
 
@@ -70,6 +72,47 @@ load test_helper
   run zsh -f -c "autoload -Uz compinit && compinit -D -u; source '$PLUGIN'; print -r -- \$_comps[claude] \$_comps[claude-docker] \$_comps[claude-dr]"
   [ "$status" -eq 0 ]
   [ "$output" = "_claude _claude-docker _claude-dr" ]
+  run zsh -f -c "autoload -Uz compinit && compinit -D -u; source '$PLUGIN'; print -r -- \$_comps[deploy_canary] \$_comps[rollback_deployment] \$_comps[run_smoke_tests] \$_comps[track_deployment]"
+  [ "$status" -eq 0 ]
+  [ "$output" = "_claude-docker-rollout _claude-docker-rollout _claude-docker-rollout _claude-docker-rollout" ]
+}
+
+@test "the rollout shims pass an argument untouched, and the helper's exit status back" {
+  create_stub python
+  export CLAUDE_DOCKER_PYTHON=$STUBS/python
+  # an argument with spaces and glob characters arrives as one word, untouched
+  run zsh -f -c "source '$PLUGIN'; run_smoke_tests 'my image*' ''"
+  expected=$(printf '%s\0' -I -m claude_docker rollout smoke 'my image*' '' | od -c)
+  [ "$(od -c <"$BATS_TEST_TMPDIR/python.argv")" = "$expected" ]
+  # the statuses the rollout documents come back unchanged (1 failure, 6 conflict, 7 damaged state, 125)
+  for code in 1 6 7 125; do
+    create_stub python "$code"
+    run zsh -f -c "source '$PLUGIN'; deploy_canary; print -r -- \$?; rollback_deployment; print -r -- \$?; run_smoke_tests; print -r -- \$?; track_deployment; print -r -- \$?"
+    [ "$output" = "$code"$'\n'"$code"$'\n'"$code"$'\n'"$code" ]
+  done
+}
+
+@test "the seed's CLAUDE_DOCKER_V2_PROBABILITY=0.1 deploy_canary reaches the helper in its environment, for that call only" {
+  # A helper that records the variable as it sees it.
+  cat >"$STUBS/python" <<STUB
+#!/bin/sh
+printf '%s %s\n' "\${CLAUDE_DOCKER_V2_PROBABILITY-unset}" "\$*" >>"$BATS_TEST_TMPDIR/seen"
+STUB
+  chmod +x "$STUBS/python"
+  export CLAUDE_DOCKER_PYTHON=$STUBS/python
+  unset CLAUDE_DOCKER_V2_PROBABILITY
+  run zsh -f -c "source '$PLUGIN'
+    CLAUDE_DOCKER_V2_PROBABILITY=0.1 deploy_canary
+    CLAUDE_DOCKER_V2_PROBABILITY=0.5 deploy_canary
+    CLAUDE_DOCKER_V2_PROBABILITY=1.0 deploy_canary img:2
+    deploy_canary
+    print -r -- \${CLAUDE_DOCKER_V2_PROBABILITY-unset in the shell}"
+  [ "$status" -eq 0 ]
+  [ "$output" = "unset in the shell" ]
+  [ "$(cat "$BATS_TEST_TMPDIR/seen")" = "0.1 -I -m claude_docker rollout deploy
+0.5 -I -m claude_docker rollout deploy
+1.0 -I -m claude_docker rollout deploy img:2
+unset -I -m claude_docker rollout deploy" ]
 }
 
 @test "claude passes its arguments to the helper untouched, after run --" {
@@ -126,6 +169,20 @@ load test_helper
   run zsh -f -c "source '$PLUGIN'; claude-docker ps --no-such-option"
   [ "$status" -eq 2 ]
   [[ $output == *"No such option"* ]]
+}
+
+@test "the rollout shims reach the real helper's commands; a bad share in the environment is one line, status 125" {
+  [ -n "${CLAUDE_DOCKER_TEST_PYTHON:-}" ] || skip "CLAUDE_DOCKER_TEST_PYTHON is not set (tests/run sets it)"
+  export CLAUDE_DOCKER_PYTHON=$CLAUDE_DOCKER_TEST_PYTHON
+  for pair in "deploy_canary|deploy" "rollback_deployment|rollback" "run_smoke_tests|smoke" "track_deployment|status"; do
+    run zsh -f -c "source '$PLUGIN'; ${pair%%|*} --help"
+    [ "$status" -eq 0 ]
+    [[ ${lines[0]} == "Usage: claude-docker rollout ${pair#*|} "* ]]
+  done
+  run zsh -f -c "source '$PLUGIN'; CLAUDE_DOCKER_V2_PROBABILITY=abc deploy_canary"
+  [ "$status" -eq 125 ]
+  [ "${#lines[@]}" -eq 1 ]
+  [[ $output == *CLAUDE_DOCKER_V2_PROBABILITY* ]]
 }
 
 # The sh/bash scripts go through shellcheck in tests/py/test_lint.py; zsh is beyond shellcheck, so it is parsed here.

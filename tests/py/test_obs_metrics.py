@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -95,6 +96,40 @@ def test_promtool_accepts_our_output_and_rules(home):
     assert rules.returncode == 0, rules.stdout + rules.stderr
 
 
+def test_promtool_unit_tests_of_the_rollout_rules():
+    need("promtool")
+    # Run from the tests' directory: promtool resolves their rule_files from there.
+    result = subprocess.run(["promtool", "test", "rules", "rollout_test.yml"], cwd=ROOT / "tests/prometheus",
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_the_rules_and_the_dashboard_read_only_metrics_we_export():
+    from claude_docker.obs.catalog import METRICS
+    exported = {m.name + suffix for m in METRICS.values()
+                for suffix in (("_bucket", "_count", "_sum") if m.kind == "histogram" else ("",))}
+    text = "".join((ROOT / "contrib" / f).read_text() for f in ("prometheus/alerts.yml", "grafana/claude-docker.json"))
+    # (a recording rule's name, level:metric:operations, is not a metric of ours)
+    read = set(re.findall(r"(?<![\w:])claude_docker_\w+", text))
+    assert {"claude_docker_rollout_sessions_total", "claude_docker_session_startup_seconds_bucket"} <= read
+    assert read - exported == set()
+
+
+def test_dashboard_panels_have_unique_ids_and_do_not_overlap():
+    dashboard = json.loads((ROOT / "contrib/grafana/claude-docker.json").read_text())
+    panels = dashboard["panels"]
+    assert len({p["id"] for p in panels}) == len(panels)
+    cells = [(x, y) for p in panels for g in [p["gridPos"]]
+             for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])]
+    assert len(cells) == len(set(cells)) and all(x < 24 for x, _ in cells)
+    # The Rollouts row heads the panels of claude_docker_rollout_* below it.
+    row = next(p for p in panels if p["type"] == "row" and p["title"] == "Rollouts")
+    below = [p for p in panels if p["gridPos"]["y"] > row["gridPos"]["y"]]
+    assert below and all(p["type"] != "row" and p["targets"] for p in below)
+    assert any("claude_docker_rollout_canary_weight" in t["expr"] for p in below for t in p["targets"])
+
+
 def test_node_exporter_serves_our_textfile(home, tmp_path):
     need("prometheus-node-exporter")
     textdir = tmp_path / "textfile"
@@ -137,7 +172,7 @@ def test_prometheus_scrapes_metrics_serve_and_answers_promql(home, tmp_path):
             assert ok == {"v1": 3.0}
             # Every dashboard and alert expression is valid PromQL against our series.
             dashboard = json.loads((ROOT / "contrib/grafana/claude-docker.json").read_text())
-            exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+            exprs = [t["expr"] for p in dashboard["panels"] if p["type"] != "row" for t in p["targets"]]
             for expr in exprs:
                 answer = json.loads(http_get(api + urllib.parse.quote(expr)))
                 assert answer["status"] == "success", (expr, answer)
