@@ -245,9 +245,8 @@ def test_a_candidate_session_running_through_a_rollback_finishes_and_syncs(env, 
                                 "7", str(gate)], env=session_env(env), cwd=project, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:
-        from polling import wait_for
-
         from claude_docker.container import DEPLOYMENT_LABEL, LABEL_PREFIX
+        from polling import wait_for
 
         ours = {"label": f"{DEPLOYMENT_LABEL}={dep['id']}"}
         wait_for(lambda: docker_client.containers.list(filters=ours), WAIT, "the candidate session's container")

@@ -203,7 +203,8 @@ def test_a_new_user_gets_the_allowlist_and_the_command_that_opens_it(installed, 
 # --- every command the docs show -------------------------------------------------------------------------
 
 NAMES = ("claude-docker", "claude-dr", "claude", "disaster_recovery", "find_good_backup", "restore_from_backup",
-         "verify_recovery", "log_event", "collect_metrics", "start_trace", "send_to_datadog")
+         "verify_recovery", "log_event", "collect_metrics", "start_trace", "send_to_datadog", "deploy_canary",
+         "rollback_deployment", "run_smoke_tests", "track_deployment")
 LEAD = re.compile(r"(?:{})(?![\w-])".format("|".join(re.escape(n) for n in NAMES)))
 
 
@@ -237,7 +238,9 @@ RUNS: list[tuple[tuple[str, ...], str | None, int]] = [
     (("claude",), None, 0),  # test_interactive_claude_starts_clean_without_the_host_install_warning
     (("claude-docker ps",), "claude-docker ps && claude-docker ps --json", 0),
     (("claude-docker cleanup",), "claude-docker cleanup --dry-run && claude-docker cleanup", 0),
-    (("claude-docker image build",), "claude-docker image build --tag {image}", 0),
+    (("claude-docker image build",
+      "claude-docker image build --version 2.1.200 --tag claude-docker/claude-code:2.1.200"),
+     "claude-docker image build --tag {image}", 0),
     (("claude-docker image list",), "claude-docker image list && claude-docker image list --json", 0),
     (("claude-docker held",), "claude-docker held", 2),
     (("claude-docker held list",),
@@ -285,6 +288,24 @@ RUNS: list[tuple[tuple[str, ...], str | None, int]] = [
     (("claude-docker backup restore", "restore_from_backup", "restore_from_backup [ID]"),
      "restore_from_backup {backup} --repair && claude-docker backup restore --repair", 0),
     (("claude-docker metrics serve",), None, 0),  # test_metrics_serve_from_the_installed_copy
+    # Rollouts: the candidate is the image built above with one more label (a new id). The user's sessions here
+    # set CLAUDE_DOCKER_IMAGE, so they bypass the rollout (its e2e tests are test_e2e_rollout.py).
+    (("run_smoke_tests", "run_smoke_tests IMAGE", "run_smoke_tests [IMAGE]", "claude-docker rollout smoke [IMAGE]",
+      "run_smoke_tests claude-docker/claude-code:2.1.200"), "run_smoke_tests {image}", 0),
+    (("deploy_canary", "deploy_canary [IMAGE]", "claude-docker rollout deploy [IMAGE]", "claude-docker rollout …",
+      "deploy_canary claude-docker/claude-code:2.1.200", "deploy_canary --sticky user"),
+     ('cid=$(docker create {image}) && docker commit --change "LABEL candidate=1" "$cid" {candidate} >/dev/null'
+      ' && docker rm "$cid" >/dev/null && deploy_canary {candidate} --sticky user --yes'), 0),
+    (("track_deployment", "claude-docker rollout status"),
+     "track_deployment && claude-docker rollout status --json", 0),
+    # Holds (no session has run on the candidate yet) until interrupted, like `egress log --follow`.
+    (("claude-docker rollout watch",),
+     'timeout -s INT 3 "$HOME/.local/bin/claude-docker" rollout watch; [ $? = 124 ]', 0),
+    (("claude-docker rollout alert NAME",), "claude-docker rollout alert DiskFilling --severity warning", 0),
+    (("rollback_deployment", "claude-docker rollout rollback"), "rollback_deployment", 0),
+    (("claude-docker rollout rollback --to previous",),
+     ("CLAUDE_DOCKER_V2_PROBABILITY=1.0 deploy_canary {candidate} --skip-smoke"
+      " && claude-docker rollout rollback --to previous"), 0),
 ]
 
 
@@ -303,7 +324,8 @@ def test_every_documented_command_runs_from_the_installed_copy(installed, real_i
     project = logged_in_project(installed, "documented")
     (project / "main.py").write_text("print('hi')\n")
     image = f"claude-docker-test/installed-{os.getpid()}:1"
-    values = {"fake": fake_image, "image": image, "held": "", "backup": ""}
+    candidate = f"claude-docker-test/installed-{os.getpid()}:candidate"
+    values = {"fake": fake_image, "image": image, "held": "", "backup": "", "candidate": candidate}
     try:
         with FakeAnthropic(reply="documented ok") as api, FakeIntake() as intake:
             env = user_env(installed, real_image, CLAUDE_DOCKER_NETWORK="host", ANTHROPIC_BASE_URL=api.url,
@@ -328,7 +350,7 @@ def test_every_documented_command_runs_from_the_installed_copy(installed, real_i
             assert api.messages_requests(), "no claude -p reached the API"
             assert intake.requests, "send_to_datadog sent nothing"
     finally:
-        subprocess.run(["docker", "image", "rm", "-f", image], capture_output=True)
+        subprocess.run(["docker", "image", "rm", "-f", image, candidate], capture_output=True)
 
 
 def test_metrics_serve_from_the_installed_copy(installed):
