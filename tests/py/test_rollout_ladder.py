@@ -76,6 +76,7 @@ def test_a_missing_image_fails_at_the_image_rung(left_nothing):
     assert verdicts(rungs) == climbed_to("image")
     assert rungs[0].detail == f"{name} is not on this engine (the ladder never pulls): build or pull it first"
     assert {r.detail for r in rungs[1:]} == {"not run: an earlier rung failed"}
+    assert ladder.run(" ", until="image")[1] == [ladder.Rung("image", False, "no image named (the name is empty)")]
 
 
 @pytest.mark.docker

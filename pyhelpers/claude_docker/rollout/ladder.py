@@ -114,6 +114,8 @@ class _Climb:
             self.docker = engine.docker_cli()
         except ToolError as exc:
             raise _Failed(exc.message) from None
+        if not self.ref.strip():
+            raise _Failed("no image named (the name is empty)")
         found = self._docker("image", "inspect", "--format", "{{.Id}}", "--", self.ref)
         if found.returncode != 0:
             if "no such image" in found.stderr.lower():
