@@ -109,28 +109,40 @@ def _tar_add(tar: tarfile.TarFile, name: str, data: bytes | None = None, mode: i
 
 
 @pytest.fixture(scope="session")
-def fake_image(docker_client, tmp_path_factory) -> str:
-    """A busybox image whose `claude` is the shell stand-in above: any image with `claude` on PATH must work."""
+def busybox_image(docker_client, tmp_path_factory):
+    """make(name, claude): imports a busybox image tagged `name` whose /usr/local/bin/claude is the script
+    `claude` (None: no `claude` at all); returns its ID. Nothing pulled: busybox-static is this machine's."""
     busybox = Path("/bin/busybox")
     if not busybox.exists():
         _missing("busybox-static is not installed")
-    out = tmp_path_factory.mktemp("fakeimg") / "rootfs.tar"
     applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout.split()
-    with tarfile.open(out, "w") as tar:
-        for d in ("bin", "usr", "usr/local", "usr/local/bin", "tmp", "etc"):
-            _tar_add(tar, d, mode=0o1777 if d == "tmp" else 0o755)
-        _tar_add(tar, "bin/busybox", busybox.read_bytes())
-        for applet in set(applets) - {"busybox"}:
-            _tar_add(tar, f"bin/{applet}", link="busybox")
-        _tar_add(tar, "usr/local/bin/claude", FAKE_CLAUDE.encode())
-    repository, tag = FAKE_IMAGE.split(":")
+
+    def make(name: str, claude: str | None) -> str:
+        out = tmp_path_factory.mktemp("busyboximg") / "rootfs.tar"
+        with tarfile.open(out, "w") as tar:
+            for d in ("bin", "usr", "usr/local", "usr/local/bin", "tmp", "etc"):
+                _tar_add(tar, d, mode=0o1777 if d == "tmp" else 0o755)
+            _tar_add(tar, "bin/busybox", busybox.read_bytes())
+            for applet in set(applets) - {"busybox"}:
+                _tar_add(tar, f"bin/{applet}", link="busybox")
+            if claude is not None:
+                _tar_add(tar, "usr/local/bin/claude", claude.encode())
+        repository, tag = name.split(":")
+        docker_client.api.import_image_from_file(str(out), repository=repository, tag=tag,
+                                                 changes=["ENV PATH=/usr/local/bin:/bin"])
+        return docker_client.images.get(name).id
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def fake_image(docker_client, busybox_image) -> str:
+    """A busybox image whose `claude` is the shell stand-in above: any image with `claude` on PATH must work."""
     try:
         previous = docker_client.images.get(FAKE_IMAGE).id
     except Exception:  # noqa: BLE001 - none yet
         previous = None
-    docker_client.api.import_image_from_file(str(out), repository=repository, tag=tag,
-                                             changes=["ENV PATH=/usr/local/bin:/bin"])
-    if previous and previous != docker_client.images.get(FAKE_IMAGE).id:
+    if busybox_image(FAKE_IMAGE, FAKE_CLAUDE) != previous and previous:
         try:  # the last run's, which the tag just left: not one dangling image per run
             docker_client.images.remove(previous)
         except Exception:  # noqa: BLE001 - a container still uses it (a run beside this one)
@@ -168,7 +180,8 @@ def no_leftover_containers(docker_client, tmp_path_factory):
 
     def ours():
         mine = {"label": f"{TOOL_LABEL}=claude-docker"}
-        return {c.name for c in docker_client.containers.list(all=True, filters=mine)
+        # ignore_removed: on a shared engine, other runs' sessions end (--rm) between the listing and each inspect
+        return {c.name for c in docker_client.containers.list(all=True, filters=mine, ignore_removed=True)
                 if (c.labels.get(LABEL_PREFIX + "project") or "").startswith(base)}
 
     before = ours()

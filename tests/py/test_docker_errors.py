@@ -108,14 +108,15 @@ def test_a_newline_in_the_project_path_is_one_line(home, fake_image):
 
 
 @pytest.mark.docker
-def test_verify_recovery_keeps_dockers_reason(home, docker_client):
+def test_verify_recovery_names_a_missing_image_in_one_line(home, docker_client):
     """It used to report docker's last line: "Run 'docker run --help' for more information"."""
     env = {"HOME": str(home), "PATH": os.environ["PATH"], "NO_COLOR": "1",
            "CLAUDE_DOCKER_IMAGE": "claude-docker-test/absent:0"}
     result = helper(env, "backup", "verify-recovery", "--json")
     image = {c["check"]: c for c in json.loads(result.stdout)}["image"]
     assert not image["ok"]
-    assert image["detail"].endswith("exited 125: No such image: claude-docker-test/absent:0"), image["detail"]
+    assert image["detail"] == ("claude-docker-test/absent:0 is not on this engine (the ladder never pulls): build or "
+                               "pull it first"), image["detail"]
 
 
 def test_dockers_reason_is_its_docker_line():

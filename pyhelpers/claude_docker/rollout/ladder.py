@@ -1,0 +1,335 @@
+"""The smoke ladder: rungs a broken image cannot climb, each with its own one-line verdict (docs/ROLLOUT.md).
+
+  image      it is on this engine (never pulled) and pinned to its ID: every later rung runs the ID, so a
+             re-tag meanwhile changes nothing
+  start      a container of it starts as the host uid:gid with the session's hardening (container.run_argv's
+             flags, no network) running `claude --version`, and does not die by a signal
+  version    that `claude --version` exits 0 and prints a version (an image without `claude` fails here)
+  state      `claude -p` against the stand-in (standin.py) writes its state under a fresh HOME: an unwritable
+             HOME makes Claude Code exit 0 having done nothing
+  roundtrip  a `claude -p` session through the whole wrapper (sync in, container, sync out) with a throwaway
+             HOME and state dir, answered by the stand-in, its transcript back on the host
+
+It stops at the first failure: the rungs after it are not run. What it starts goes after it, containers by
+their id and temporary folders; the user's own config, state and logs are neither read nor written.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import NamedTuple
+
+from claude_docker import engine, redact
+from claude_docker.container import LABEL_PREFIX, ROLE_LABEL, Mount, SessionSpec, default_env, run_argv
+from claude_docker.errors import ToolError
+from claude_docker.rollout.standin import StandIn
+
+
+class Rung(NamedTuple):
+    name: str
+    passed: bool | None  # None: not run (an earlier rung failed)
+    detail: str  # one line, safe to print
+
+
+RUNGS = ("image", "start", "version", "state", "roundtrip")
+
+DOCKER_TIMEOUT = 30.0  # one docker command that starts nothing (inspect, create, rm)
+START_TIMEOUT = 120.0  # `claude --version` in a container (a cold page cache on a large image is slow)
+STATE_TIMEOUT = 120.0  # one `claude -p` against the stand-in
+ROUNDTRIP_TIMEOUT = 180.0  # a whole wrapped session: sync in, container, sync out
+STOP_GRACE = 30.0  # how long the wrapper gets to stop its session when the round trip is out of time
+
+ROLE = "smoke"  # the role label of the ladder's own containers: not sessions for `ps`; `cleanup` removes
+# one whose ladder was killed, as an orphan
+REPLY = "claude-docker smoke ladder: the stand-in answered"
+FAKE_KEY = "sk-claude-docker-smoke-not-a-key"  # the stand-in takes any key: no real one is ever passed
+VERSION = re.compile(r"\d+\.\d+\.\d+")
+
+
+class _Failed(Exception):
+    """A rung's failure; its one argument is the verdict."""
+
+
+class _Ran(NamedTuple):
+    status: int  # the container's exit status
+    error: str  # docker's, when it could not start the process
+    oom: bool
+    user: str  # Config.User: who it ran as
+    out: str
+    err: str
+
+
+def run(image: str, on_rung: Callable[[Rung], None] | None = None, *, until: str = RUNGS[-1]
+        ) -> tuple[str | None, list[Rung]]:
+    """(the image's ID "sha256:…", or None when the image rung failed; the rungs up to `until`, in order).
+    `on_rung` is called with each rung as it is decided, the ones not run included."""
+    rungs: list[Rung] = []
+    with ExitStack() as cleanup:
+        climb = _Climb(image, cleanup)
+        for name in RUNGS[:RUNGS.index(until) + 1]:
+            if rungs and not rungs[-1].passed:
+                rung = Rung(name, None, "not run: an earlier rung failed")
+            else:
+                try:
+                    rung = Rung(name, True, getattr(climb, name)())
+                except _Failed as exc:
+                    rung = Rung(name, False, str(exc))
+                rung = rung._replace(detail=redact.printable(redact.text(rung.detail)))
+            rungs.append(rung)
+            if on_rung is not None:
+                on_rung(rung)
+    return climb.image_id, rungs
+
+
+class _Climb:
+    """One ladder's state: the pinned ID, what the start rung saw, the stand-in, the temporary folders."""
+
+    def __init__(self, image: str, cleanup: ExitStack) -> None:
+        self.ref = image  # as the caller named it
+        self.cleanup = cleanup
+        self.image_id: str | None = None
+        self.docker = ""
+        self.mapping = "direct"
+        self.uid, self.gid = os.getuid(), os.getgid()
+        self.version_run: _Ran | None = None
+        self.standin: StandIn | None = None
+        self._scratch: Path | None = None
+
+    # -- the rungs --------------------------------------------------------
+    def image(self) -> str:
+        try:
+            self.docker = engine.docker_cli()
+        except ToolError as exc:
+            raise _Failed(exc.message) from None
+        if not self.ref.strip():
+            raise _Failed("no image named (the name is empty)")
+        found = self._docker("image", "inspect", "--format", "{{.Id}}", "--", self.ref)
+        if found.returncode != 0:
+            if "no such image" in found.stderr.lower():
+                raise _Failed(f"{self.ref} is not on this engine (the ladder never pulls): build or pull it first")
+            raise _Failed(f"cannot inspect {self.ref}: {_reason(found)}")
+        self.image_id = found.stdout.strip()
+        info = self._docker("info", "--format", "{{json .SecurityOptions}}")
+        try:
+            self.mapping = engine.uid_mapping({"SecurityOptions": json.loads(info.stdout)})
+        except ValueError:
+            raise _Failed(f"cannot ask the engine how it maps users: {_reason(info)}") from None
+        if self.mapping == "rootless":  # rootless Docker maps container root to the user, as sessions run
+            self.uid = self.gid = 0
+        return f"{self.ref} is here, pinned to {self.image_id}"
+
+    def start(self) -> str:
+        ran = self.version_run = self._contained(["--version"], self._folder("version"), "none", {}, START_TIMEOUT)
+        who = f"{self.uid}:{self.gid}"
+        if ran.user != who:
+            raise _Failed(f"the container ran as {ran.user or 'the image user'}, not as {who}")
+        if ran.status in (126, 127):
+            return f"a container started as {who} with the session's hardening (whether `claude` runs: next rung)"
+        if ran.error:
+            raise _Failed(f"docker could not start the container: {ran.error}")
+        if ran.oom:
+            raise _Failed("`claude --version` was killed: out of memory at start")
+        if ran.status > 128:
+            raise _Failed(f"`claude --version` died of {_signal_name(ran.status - 128)} (exit {ran.status}) at start")
+        return f"a container started as {who} with the session's hardening, no network, and exited {ran.status}"
+
+    def version(self) -> str:
+        ran = self.version_run
+        assert ran is not None  # the start rung ran it
+        if ran.status in (126, 127):
+            raise _Failed(f"no `claude` the image can run (exit {ran.status}"
+                          + (f": {_last_line(ran.err)})" if _last_line(ran.err) else ")"))
+        if ran.status != 0:
+            raise _Failed(f"`claude --version` exited {ran.status}: {_last_line(ran.err or ran.out) or '(no output)'}")
+        first = _first_line(ran.out)
+        if not VERSION.search(first):
+            raise _Failed(f"`claude --version` printed no version: {first or '(nothing)'}")
+        return f"`claude --version`: {first}"
+
+    def state(self) -> str:
+        home = self._folder("state")
+        api = self._standin()
+        env = {"ANTHROPIC_BASE_URL": api.url, "ANTHROPIC_API_KEY": FAKE_KEY}
+        ran = self._contained(["-p", "smoke ladder: state"], home, "host", env, STATE_TIMEOUT)
+        if ran.status != 0:
+            raise _Failed(f"`claude -p` exited {ran.status}: {_last_line(ran.err or ran.out) or '(no output)'}")
+        written = [name for name in (".claude.json", ".claude") if (home / name).exists()]
+        if not written:
+            raise _Failed("`claude -p` exited 0 having written nothing under HOME: the silent exit-0 trap "
+                          "(HOME unwritable, or the image sends Claude Code's state elsewhere)")
+        return f"`claude -p` wrote its state under HOME ({', '.join('~/' + n for n in written)})"
+
+    def roundtrip(self) -> str:
+        from claude_docker.launcher.staging import transcript_dir_name
+
+        base = self._folder("roundtrip")
+        home, project, state = base / "home", base / "project", base / "state"
+        for folder in (home, project):
+            folder.mkdir()
+        api = self._standin()
+        prompt = f"smoke ladder: round trip {secrets.token_hex(4)}"
+        argv = [sys.executable, "-I", "-m", "claude_docker", "run", "--", "-p", prompt]
+        child = subprocess.Popen(argv, cwd=project, env=self._session_env(home, state, api), stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            out, err = _finish(child, ROUNDTRIP_TIMEOUT)
+        finally:
+            # a wrapper that had to be killed leaves its container: it is the ladder's to remove
+            self._remove(LABEL_PREFIX + "wrapper-pid=" + str(child.pid), LABEL_PREFIX + "project=" + str(project))
+        if child.returncode is None or out is None:
+            raise _Failed(f"the session did not end within {ROUNDTRIP_TIMEOUT:g}s")
+        text, why = out.decode("utf-8", "replace"), _last_line(err.decode("utf-8", "replace"))
+        if child.returncode != 0:
+            raise _Failed(f"the session exited {child.returncode}: {why or '(no output)'}")
+        if prompt not in api.prompts():
+            raise _Failed("the session exited 0 but the stand-in got no request from it")
+        if REPLY not in text:
+            raise _Failed(f"the stand-in's answer did not come back: {_first_line(text) or '(no output)'}")
+        transcripts = home / ".claude" / "projects" / transcript_dir_name(Path(os.path.realpath(project)))
+        if not any(prompt in path.read_text("utf-8", "replace") for path in transcripts.glob("*.jsonl")):
+            raise _Failed("the session answered but its transcript is not on the host (sync out)")
+        return "a `claude -p` session through the wrapper was answered, its transcript synced back to the host"
+
+    # -- the means --------------------------------------------------------
+    def _docker(self, *args: str, timeout: float = DOCKER_TIMEOUT) -> subprocess.CompletedProcess:
+        try:
+            return subprocess.run([self.docker, *args], stdin=subprocess.DEVNULL, capture_output=True,
+                                  timeout=timeout, text=True, errors="replace")
+        except subprocess.TimeoutExpired:
+            raise _Failed(f"`docker {args[0]} {args[1]}` did not answer within {timeout:g}s") from None
+        except OSError as exc:
+            raise _Failed(f"cannot run {self.docker}: {exc.strerror}") from None
+
+    def _contained(self, args: list[str], home: Path, network: str, env: dict[str, str], timeout: float) -> _Ran:
+        """Claude Code with `args` in a container of the pinned image, hardened as a session is, with `home` (a
+        host folder) as HOME. Created, started, inspected and removed here rather than `docker run --rm`,
+        whose container is gone before anyone can see who it ran as."""
+        argv = run_argv(self.docker, self._spec(home, network, env), self._options(network), args, {})
+        assert argv[1:3] == ["run", "--rm"], argv[:3]
+        created = self._docker("create", "--pull", "never", *argv[3:])
+        if created.returncode != 0:
+            raise _Failed(f"docker cannot create the container: {_reason(created)}")
+        cid = created.stdout.strip()
+        try:
+            try:
+                done = self._docker("start", "--attach", cid, timeout=timeout)
+            except _Failed:
+                raise _Failed(f"`claude {' '.join(args)}` did not finish within {timeout:g}s") from None
+            seen = self._docker("container", "inspect", cid)
+        finally:
+            self._docker("rm", "--force", cid)
+        try:
+            attrs = json.loads(seen.stdout)[0]
+            state = attrs["State"]
+            return _Ran(int(state["ExitCode"]), str(state.get("Error") or ""), bool(state.get("OOMKilled")),
+                        str(attrs["Config"].get("User") or ""), done.stdout, done.stderr)
+        except (ValueError, LookupError, TypeError, AttributeError):
+            raise _Failed(f"cannot inspect the container: {_reason(seen)}") from None
+
+    def _spec(self, home: Path, network: str, env: dict[str, str]) -> SessionSpec:
+        from claude_docker.liveness import host_name, process_start
+
+        token, pid = secrets.token_hex(6), os.getpid()
+        return SessionSpec(
+            session_id=token, name=f"claude-docker-smoke-{token}", image=self.image_id, slot=ROLE, project=home,
+            workdir=home, home=home, uid=self.uid, gid=self.gid, wrapper_pid=pid, wrapper_start=process_start(pid),
+            host=host_name(), started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            mounts=(Mount(home, home),), tty=False, stdin=False, host_userns=self.mapping == "userns",
+            network=network,
+            env={**default_env(home, None, {}), "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", **env})
+
+    def _options(self, network: str):
+        """The user's session options with the ladder's network, and without what is not hardening: their
+        own docker flags (CLAUDE_DOCKER_RUN_ARGS, which could name another network) and the engine's socket."""
+        from claude_docker.options import RunOptions
+
+        try:
+            opts = copy.copy(RunOptions.from_env())
+        except ToolError as exc:
+            raise _Failed(exc.message) from None
+        opts.network, opts.docker_socket, opts.extra_args = network, False, ("--label", f"{ROLE_LABEL}={ROLE}")
+        return opts
+
+    def _session_env(self, home: Path, state: Path, api: StandIn) -> dict[str, str]:
+        """A clean environment for the wrapper: nothing of the user's but PATH and how to reach the engine."""
+        env = {
+            "PATH": os.environ.get("PATH", os.defpath), "HOME": str(home), "CLAUDE_DOCKER_STATE_DIR": str(state),
+            "CLAUDE_DOCKER_IMAGE": str(self.image_id), "CLAUDE_DOCKER_NETWORK": "host",
+            "CLAUDE_DOCKER_OBSERVABILITY": "0", "CLAUDE_DOCKER_BACKUP_INTERVAL": "0", "NO_COLOR": "1",
+            "ANTHROPIC_BASE_URL": api.url, "ANTHROPIC_API_KEY": FAKE_KEY,
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        }
+        # the throwaway HOME has no ~/.docker: the engine is the one this process reaches
+        env.update({k: v for k, v in os.environ.items() if k in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG")})
+        if "DOCKER_CONFIG" not in env:
+            from claude_docker.paths import home as user_home
+
+            env["DOCKER_CONFIG"] = str(user_home() / ".docker")
+        return env
+
+    def _standin(self) -> StandIn:
+        if self.standin is None:
+            self.standin = self.cleanup.enter_context(StandIn(reply=REPLY))
+        return self.standin
+
+    def _folder(self, name: str) -> Path:
+        """A fresh folder in the ladder's own temporary one (removed when the ladder ends)."""
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="claude-docker-smoke-"))
+            self.cleanup.callback(shutil.rmtree, self._scratch, ignore_errors=True)
+        folder = self._scratch / name
+        folder.mkdir()
+        return folder
+
+    def _remove(self, *labels: str) -> None:
+        filters = [f for label in labels for f in ("--filter", "label=" + label)]
+        found = self._docker("container", "ls", "--all", "--quiet", *filters)
+        ids = found.stdout.split() if found.returncode == 0 else []
+        if ids:
+            self._docker("rm", "--force", *ids)
+
+
+def _finish(child: subprocess.Popen, timeout: float) -> tuple[bytes | None, bytes]:
+    """(stdout, stderr) of the child; stdout None when it was out of time: then it is stopped as a user
+    would stop it (SIGTERM: it stops its session), and killed only if that does not end it."""
+    try:
+        return child.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        child.send_signal(signal.SIGTERM)
+        try:
+            return None, child.communicate(timeout=STOP_GRACE)[1]
+        except subprocess.TimeoutExpired:
+            child.kill()
+            return None, child.communicate()[1]
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def _last_line(text: str) -> str:
+    return next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "")
+
+
+def _reason(done: subprocess.CompletedProcess) -> str:
+    return engine.cli_failure(done.stderr) or f"exit status {done.returncode}"
