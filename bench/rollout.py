@@ -1,6 +1,8 @@
 """The rollout's costs, side by side in one run:
 - on a `claude` start: the slot choice (imports, state read, the gates from the rollup, the draw) with a
-  rollout in progress vs with none, each in a fresh interpreter as the wrapper runs it (goal: ≤ 2 ms added);
+  rollout in progress, held past its interval for sessions, vs with none, each in a fresh interpreter as the
+  wrapper runs it (goal: ≤ 2 ms added); and the rarer start that must analyze (a session line newer than the
+  last judgement: its wrapper was killed before judging it);
 - the analysis over 100,000 recorded sessions: from scratch (every line folded) and from the persisted rollup
   (goal: ≤ 100 ms)."""
 
@@ -48,7 +50,11 @@ def _record(home: Path, count: int, now: float) -> str:
     from claude_docker.rollout import plan as plans
     from claude_docker.rollout import state as states
 
-    controller.start(B, A, plans.make(min_sessions=5, interval=60.0, window=300.0), "auto", 0.1, "passed")
+    controller.start(B, A, plans.make(min_sessions=10 ** 9, interval=60.0, window=300.0), "auto", 0.1, "passed")
+    with states.lock():  # started two minutes ago: past its first interval, holding for sessions
+        state = states.load()
+        state["deployment"]["started"] = state["deployment"]["step_started"] = now - 120
+        states.save(state)
     dep = states.load()["deployment"]
     classes = ("ok",) * 17 + ("claude_error", "interrupted", "error")
     lines = [records.line(now - 290 + 290 * i / count, dep["plan"], 0, "v2" if i % 10 == 0 else "v1",
@@ -81,16 +87,23 @@ def main() -> int:
         cold_ms, warm_ms = statistics.median(cold) * 1000, statistics.median(warm) * 1000
 
         envs = {"none": clean_env(HOME=str(none_home)), "rollout": clean_env(HOME=str(busy_home))}
-        samples: dict[str, list[float]] = {name: [] for name in envs}
+        samples: dict[str, list[float]] = {name: [] for name in [*envs, "judging"]}
+        log = records.log_path(dep_id)
         for round_ in range(ROUNDS + 3):
             for name, env in envs.items():
                 ms = _choose_ms(env)
                 if round_ >= 3:  # warm-up rounds: page cache, pyc
                     samples[name].append(ms)
+            os.utime(log)  # a line the rollup hasn't judged: the next start analyzes (and judges it)
+            ms = _choose_ms(envs["rollout"])
+            if round_ >= 3:
+                samples["judging"].append(ms)
         none_ms, busy_ms = statistics.median(samples["none"]), statistics.median(samples["rollout"])
+        judging_ms = statistics.median(samples["judging"])
         added = busy_ms - none_ms
     print(f"rollout at a claude start: slot choice {busy_ms:.2f} ms with a rollout in progress vs {none_ms:.2f} ms "
-          f"with none: {added:+.2f} ms added (goal ≤ {ADDED_GOAL_MS:g} ms; ratio {busy_ms / none_ms:.2f}x)")
+          f"with none: {added:+.2f} ms added (goal ≤ {ADDED_GOAL_MS:g} ms; ratio {busy_ms / none_ms:.2f}x); "
+          f"a start that analyzes: {judging_ms - none_ms:+.2f} ms")
     print(f"analysis over {SESSIONS:,} recorded sessions: {cold_ms:.1f} ms from scratch, {warm_ms:.2f} ms from the "
           f"persisted rollup (goal ≤ {ANALYSIS_GOAL_MS:g} ms; {cold_ms / ANALYSIS_GOAL_MS:.2f}x of it)")
     return 0 if added <= ADDED_GOAL_MS and cold_ms <= ANALYSIS_GOAL_MS else 1

@@ -176,7 +176,7 @@ def evaluate(trigger: str, now: float | None = None, state: dict | None = None) 
     dep = state["deployment"]
     if not dep:
         return "none"
-    found, _ = analyze(dep, now, persist=trigger != "start")
+    found, _ = analyze(dep, now, persist=True)  # (a start's skip test reads when the rollup was last judged)
     action = analysis.decide(dep, found, now)
     for gate in found:
         if gate.verdict != analysis.SKIPPED and (trigger != "start" or gate.verdict == analysis.FAIL):

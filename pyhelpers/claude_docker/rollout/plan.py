@@ -3,8 +3,6 @@ are checked, and the gates' thresholds. Parsed from `rollout deploy`'s options; 
 
 from __future__ import annotations
 
-import re
-
 STICKY = ("none", "user", "project")
 DEFAULT_STEPS = (10.0, 50.0, 100.0)
 # The seed's rollback triggers (error rate > 10 % over 5 minutes, p95 start > 15 s), Flagger's 60 s interval,
@@ -15,7 +13,7 @@ DEFAULTS = {
     # Flagger and Argo give 600 s; a workstation runs few sessions, so a step may rightly wait a day for them.
     "progress_deadline": 86400.0, "sticky": "none",
 }
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?")
+_DURATION = r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?"
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -41,7 +39,9 @@ def parse_steps(text: str) -> tuple[float, ...]:
 
 def parse_duration(text: str, what: str) -> float:
     """`90`, `90s`, `5m`, `1.5h`, `500ms`: seconds, above 0."""
-    found = _DURATION.fullmatch(text.strip())
+    import re  # (not at import: this module is on `claude`'s start under a rollout)
+
+    found = re.fullmatch(_DURATION, text.strip())
     seconds = float(found.group(1)) * _UNITS[found.group(2) or "s"] if found else 0.0
     if seconds <= 0 or seconds > 365 * 86400:
         raise PlanError(f"{what} {text!r}: give a duration above 0 such as 30s, 5m or 1h")

@@ -42,12 +42,38 @@ class Assigned:
                   f"{getattr(exc, 'message', None) or exc}", file=sys.stderr)
 
 
+def _may_be_due(dep: dict) -> bool:
+    """Whether the gates could ask for something new at this start. Sessions are judged when they end, so a
+    start only matters for what time brings: a step's interval or deadline passing. Within the interval
+    nothing is due; past it, an evaluation persisted after the interval and after the last session line
+    (the rollup file newer than the log) has seen all there is. Two stats instead of the analysis."""
+    import time
+
+    plan = dep["plan"]
+    held = time.time() - dep["step_started"]
+    if held < plan["interval"]:
+        return False
+    if held > plan["progress_deadline"]:
+        return True
+    from claude_docker.rollout import records
+
+    try:
+        judged = os.stat(records.rollup_path(dep["id"])).st_mtime
+    except OSError:
+        return True
+    try:
+        recorded = os.stat(records.log_path(dep["id"])).st_mtime
+    except OSError:
+        recorded = 0.0
+    return judged < dep["step_started"] + plan["interval"] or judged < recorded
+
+
 def at_start(v1_default: str, v2_image: str | None, v2_share: float, project: str) -> Assigned:
     """The slot for a session with no image of the user's own: the deployment's share between its stable and
     candidate images (by id), else the stable image a promotion left, else the CLAUDE_DOCKER_* slots."""
     try:
         state = states.load()
-        if state["deployment"]:
+        if state["deployment"] and _may_be_due(state["deployment"]):
             from claude_docker.rollout import controller
 
             if controller.evaluate("start", state=state) != "hold":

@@ -30,7 +30,7 @@ def report(now: float | None = None) -> dict:
             **{k: dep[k] for k in ("id", "mode", "candidate", "baseline", "weight", "step", "started",
                                    "step_started", "failed_checks", "smoke")},
             "alerts": dep.get("alerts", []), "plan": plan, "slots": slots,
-            "gates": [g._asdict() for g in found], "verdict": analysis.verdict(found),
+            "gates": [g.to_json() for g in found], "verdict": analysis.verdict(found),
             "next_step_due": due, "action": analysis.decide(dep, found, now),
         }
     return out
