@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAKE_CLAUDE, FAKE_IMAGE
+from conftest import FAKE_CLAUDE
 from shell import helper, plugin_env
 
 pytestmark = [pytest.mark.docker]
@@ -24,34 +24,19 @@ pytestmark = [pytest.mark.docker]
 WAIT = 120
 
 
-def _variant(client, tag: str, script: str) -> str:
-    """The fake image with its `claude` replaced by `script` (sh): a new image id, made with no registry."""
-    container = client.containers.create(FAKE_IMAGE, entrypoint=["sh", "-c", ('printf "%s" "$0" > /usr/local/bin/claude'
-                                                                  " && chmod 755 /usr/local/bin/claude"), script],
-                                         network_mode="none")
-    try:
-        container.start()
-        assert container.wait(timeout=WAIT)["StatusCode"] == 0
-        repository, name = tag.split(":")
-        container.commit(repository=repository, tag=name, changes=["LABEL claude-docker-test.rollout=" + name])
-    finally:
-        container.remove(force=True)
-    return tag
-
-
 GOOD = FAKE_CLAUDE.replace("0.0.0 (fake Claude Code)", "9.9.9 (good candidate)")
 CRASH = "#!/bin/sh\nkill -SEGV $$\n"
 
 
 @pytest.fixture(scope="module")
-def images(docker_client, fake_image):
-    """stable (the fake), good, crashing: removed after the module."""
+def images(docker_client, fake_image, busybox_image):
+    """stable (the fake), good, crashing, and one without `claude`: removed after the module."""
     tag = f"claude-docker-test/rollout-{os.getpid()}"
-    made = {"stable": fake_image, "good": _variant(docker_client, f"{tag}:good", GOOD),
-            "crash": _variant(docker_client, f"{tag}:crash", CRASH)}
-    # a copy of the stable image's content under a second name: the same id
+    made = {"stable": fake_image, "good": f"{tag}:good", "crash": f"{tag}:crash", "noclaude": f"{tag}:noclaude"}
+    for name, script in (("good", GOOD), ("crash", CRASH), ("noclaude", None)):
+        busybox_image(made[name], script)
     yield made
-    for name in ("good", "crash"):
+    for name in ("good", "crash", "noclaude"):
         try:
             docker_client.images.remove(made[name], force=True)
         except Exception:  # noqa: BLE001 - a container a failed test left still uses it: the next run's cleanup
@@ -379,6 +364,20 @@ def test_bad_input_is_one_line_and_changes_nothing(env, home, images, args, extr
     args = tuple(a.format(**images) for a in args)
     done = _unchanged(home, lambda: rollout({**env, **extra}, *args))
     assert done.returncode == code and words in done.stderr, done.stderr
+
+
+def test_an_image_failing_the_smoke_tests_is_never_rolled_out(env, home, images):
+    path = home / ".claude-docker/rollout/state.json"
+    for name, rung in (("noclaude", "version"), ("crash", "start"), ("good", "state")):  # (the fake can't run -p)
+        done = rollout(env, "deploy", images[name], "--yes")
+        assert done.returncode == 1 and not path.exists(), done.stderr
+        # (after the warning that this environment's CLAUDE_DOCKER_IMAGE bypasses rollouts)
+        assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 2, done.stderr
+        last = done.stderr.strip().splitlines()[-1]
+        assert f"failed at '{rung}'" in last and images[name] in last
+        assert f"✗ {rung}" in done.stdout  # each rung told as it ended
+    assert not events(home, "rollout.started")
+    assert len(events(home, "rollout.gate")) == 3
 
 
 def test_a_damaged_state_file_stops_commands_but_never_sessions(env, home, project, images,
