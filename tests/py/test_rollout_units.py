@@ -111,10 +111,12 @@ def test_window_is_per_step_and_drops_old_buckets(home):
     now = 2_000_000.0
     _write("d2", plan, [(now - 500, 0, "v2", "error", 1), (now - 5, 0, "v2", "ok", 1), (now - 5, 1, "v2", "ok", 1)])
     rollup = records.empty("d2", plan)
-    records.fold(rollup, now - 200)
-    assert records.window(rollup, 0, now - 100)["v2"].sessions == 1
+    records.fold(rollup, 0)
+    assert records.window(rollup, 0, now - 100)["v2"].sessions == 1  # the window
+    assert records.window(rollup, 0, 0)["v2"].sessions == 2  # the whole step
     assert records.window(rollup, 1, now - 100)["v2"].sessions == 1
-    assert not any(k.startswith("0:") and int(k.split(":")[1]) * rollup["width"] < now - 300 for k in rollup["cells"])
+    records.fold(rollup, 1)  # once the deployment is at step 1, step 0's counts go
+    assert not any(k.startswith("0:") for k in rollup["cells"]) and records.window(rollup, 1, 0)["v2"].sessions == 1
 
 
 def test_p95_is_exact_at_the_threshold():
@@ -162,7 +164,7 @@ def test_too_few_sessions_hold_never_promote():
     now = 10_000.0
     dep = _dep(now)
     totals, edges = _totals(v2=(2, 0))
-    found = analysis.gates(dep, totals, edges, now, True)
+    found = analysis.gates(dep, totals, totals, edges, now, True)
     assert analysis.verdict(found) == analysis.INCONCLUSIVE
     assert analysis.decide(dep, found, now) == analysis.HOLD
 
@@ -171,20 +173,20 @@ def test_pass_steps_only_after_the_interval_and_promotes_at_the_last():
     now = 10_000.0
     totals, edges = _totals(v2=(5, 0))
     early = _dep(now, step_started=now - 5)
-    assert analysis.decide(early, analysis.gates(early, totals, edges, now, True), now) == analysis.HOLD
+    assert analysis.decide(early, analysis.gates(early, totals, totals, edges, now, True), now) == analysis.HOLD
     dep = _dep(now)
-    assert analysis.decide(dep, analysis.gates(dep, totals, edges, now, True), now) == analysis.STEP
+    assert analysis.decide(dep, analysis.gates(dep, totals, totals, edges, now, True), now) == analysis.STEP
     last = _dep(now, step=2)
-    assert analysis.decide(last, analysis.gates(last, totals, edges, now, True), now) == analysis.PROMOTE
+    assert analysis.decide(last, analysis.gates(last, totals, totals, edges, now, True), now) == analysis.PROMOTE
     manual = _dep(now, mode="manual", plan=_plan(steps=(10.0,)))
-    assert analysis.decide(manual, analysis.gates(manual, totals, edges, now, True), now) == analysis.HOLD
+    assert analysis.decide(manual, analysis.gates(manual, totals, totals, edges, now, True), now) == analysis.HOLD
 
 
 def test_error_rate_failure_rolls_back_at_the_first_check_by_default():
     now = 10_000.0
     dep = _dep(now, step_started=now - 1)  # even before the interval: failing fast
     totals, edges = _totals(v2=(5, 1))  # 20 %
-    found = analysis.gates(dep, totals, edges, now, True)
+    found = analysis.gates(dep, totals, totals, edges, now, True)
     assert [g.name for g in found if g.verdict == analysis.FAIL] == ["error_rate"]
     assert analysis.decide(dep, found, now) == analysis.ROLLBACK
 
@@ -193,7 +195,7 @@ def test_failure_limit_counts_one_failed_check_per_interval():
     now = 10_000.0
     dep = _dep(now, plan=_plan(failure_limit=1))
     totals, edges = _totals(v2=(5, 1))
-    found = analysis.gates(dep, totals, edges, now, True)
+    found = analysis.gates(dep, totals, totals, edges, now, True)
     assert analysis.decide(dep, found, now) == analysis.COUNT_FAILURE
     counted = _dep(now, plan=_plan(failure_limit=1), failed_checks=1, failed_period=analysis.period(dep, now))
     assert analysis.decide(counted, found, now) == analysis.HOLD  # the same interval: not counted twice
@@ -204,12 +206,13 @@ def test_baseline_margin_and_p95_and_deadline():
     now = 10_000.0
     dep = _dep(now, plan=_plan(max_error_rate=0.5))
     totals, edges = _totals(v1=(10, 0), v2=(10, 1))  # 10 % vs 0 %: worse by more than 5 %
-    found = {g.name: g.verdict for g in analysis.gates(dep, totals, edges, now, True)}
+    found = {g.name: g.verdict for g in analysis.gates(dep, totals, totals, edges, now, True)}
     assert found["error_rate"] == analysis.PASS and found["baseline"] == analysis.FAIL
     slow, edges = _totals(v2=(5, 0), start=20.0)
-    assert {g.name: g.verdict for g in analysis.gates(dep, slow, edges, now, True)}["p95_start"] == analysis.FAIL
-    old = _dep(now, step_started=now - 90000)
-    found_old = analysis.gates(old, _totals(v2=(1, 0))[0], edges, now, True)
+    assert {g.name: g.verdict for g in analysis.gates(dep, slow, slow, edges, now, True)}["p95_start"] == analysis.FAIL
+    old = _dep(now, step_started=now - 8 * 86400)  # past the 7-day deadline
+    one = _totals(v2=(1, 0))[0]
+    found_old = analysis.gates(old, one, one, edges, now, True)
     assert analysis.decide(old, found_old, now) == analysis.ROLLBACK
 
 
@@ -218,9 +221,9 @@ def test_measurement_errors_count_in_a_row_past_four():
     totals, edges = _totals(v2=(5, 0))
     for errors in range(4):
         dep = _dep(now, errors=errors)
-        assert analysis.decide(dep, analysis.gates(dep, totals, edges, now, False), now) == analysis.COUNT_ERROR
+        assert analysis.decide(dep, analysis.gates(dep, totals, totals, edges, now, False), now) == analysis.COUNT_ERROR
     dep = _dep(now, errors=4)
-    assert analysis.decide(dep, analysis.gates(dep, totals, edges, now, False), now) == analysis.ROLLBACK
+    assert analysis.decide(dep, analysis.gates(dep, totals, totals, edges, now, False), now) == analysis.ROLLBACK
 
 
 # ---- the draw ----
@@ -283,19 +286,20 @@ def test_transitions_are_told_once_and_never_doubled(home):
     later = time.time() + 2
     assert controller.evaluate("watch", now=later) == analysis.STEP
     stale = dict(states.load(), deployment=dep)  # an evaluator that read the state before the step
-    assert controller.evaluate("watch", now=later, state=stale) == analysis.STEP
+    assert controller.evaluate("watch", now=later, state=stale) == analysis.HOLD  # decided again under the lock
     assert states.load()["deployment"]["step"] == 1  # stepped once only
     _write(dep["id"], plan, [(later + 1, 1, "v2", "ok", 0.3)])
     assert controller.evaluate("session", now=later + 2) == analysis.PROMOTE
     state = states.load()
     assert state["deployment"] is None and state["stable"] == B and state["known_good"][0]["id"] == A["id"]
-    assert state["history"][0]["outcome"] == "promoted"
+    assert state["history"][0]["outcome"] == "promoted"  # (the stable before it: none pinned, so the baseline)
     assert not records.log_path(dep["id"]).exists()
     kinds = [e["event"] for e in _events(home) if e["event"].startswith("rollout.")]
     assert kinds == ["rollout.started", "rollout.stepped", "rollout.promoted"]
     assert controller.rollback("by hand") is None  # nothing in progress
     state = controller.back_to(A, "by hand")
-    assert state["stable"] == A and state["known_good"][0]["id"] == B["id"]
+    assert state["stable"] == A and state["known_good"] == []  # the image left is not remembered as good
+    assert controller.back_to(None, "by hand")["stable"] is None
 
 
 def test_a_failing_session_rolls_back_at_once(home, capsys):
@@ -307,7 +311,7 @@ def test_a_failing_session_rolls_back_at_once(home, capsys):
     assert controller.evaluate("session") == analysis.ROLLBACK
     assert "rolled back" in capsys.readouterr().err
     state = states.load()
-    assert state["deployment"] is None and state["stable"] == A
+    assert state["deployment"] is None and state["stable"] is None  # sessions: what they ran before it
     assert state["history"][0]["outcome"] == "rolled_back" and "error_rate" in state["history"][0]["reason"]
 
 
@@ -327,3 +331,60 @@ def test_manual_share_moves_and_promotes_at_one(home):
         controller.set_share(A, 0.5)
     state = controller.set_share(B, 1.0)
     assert state["deployment"] is None and state["stable"] == B
+
+
+def test_a_workstations_few_sessions_count_over_the_whole_step():
+    """5 candidate sessions over hours: none of them in the last 5 minutes, yet the step has its sessions."""
+    now = 100_000.0
+    dep = _dep(now, step_started=now - 6 * 3600, plan=_plan(window=300.0, min_sessions=5))
+    empty, edges = _totals()
+    whole, _ = _totals(v2=(5, 0))
+    found = analysis.gates(dep, empty, whole, edges, now, True)
+    assert analysis.verdict(found) == analysis.PASS and "over the step" in found[0].detail
+    assert analysis.decide(dep, found, now) == analysis.STEP
+    busy, _ = _totals(v2=(6, 3))  # a burst in the window fails it even though the step overall would pass
+    bad = analysis.gates(dep, busy, whole, edges, now, True)
+    assert bad[0].verdict == analysis.FAIL and "over the last 5m" in bad[0].detail
+
+
+def test_a_share_set_by_hand_has_no_deadline_and_takes_an_auto_rollout_over(home):
+    now = 10_000.0
+    manual = _dep(now, mode="manual", step_started=now - 10 ** 7)
+    totals, edges = _totals(v2=(1, 0))
+    found = analysis.gates(manual, totals, totals, edges, now, True)
+    assert {g.name: g.verdict for g in found}["deadline"] == analysis.SKIPPED
+    assert analysis.decide(manual, found, now) == analysis.HOLD
+    controller.start(B, A, _plan(steps=[10.0, 50.0, 100.0]), "auto", 0.1, "passed")
+    dep = controller.set_share(B, 0.9)["deployment"]
+    assert dep["mode"] == "manual" and dep["weight"] == 0.9  # never stepped down to 50 % by the gates
+
+
+def test_measurement_errors_count_once_per_interval(home):
+    controller.start(B, A, _plan(interval=60.0), "auto", 0.1, "passed")
+    dep = states.load()["deployment"]
+    log = records.log_path(dep["id"])
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.mkdir()  # a log that can't be read
+    for _ in range(3):
+        assert controller.evaluate("watch") == analysis.COUNT_ERROR
+    assert states.load()["deployment"]["errors"] == 1
+    log.rmdir()
+    controller.evaluate("watch")
+    assert states.load()["deployment"]["errors"] == 0  # in a row: a good read resets them
+
+
+@pytest.mark.parametrize("change", [
+    {"step": 0.5}, {"history": [1]}, {"alerts": [1]}, {"step_started": float("nan")},
+    {"plan.min_sessions": float("inf")}, {"plan.interval": 0}, {"id": "../../x"}, {"plan.steps": []},
+    {"weight": True}, {"mode": "other"}])
+def test_a_hand_edited_state_that_would_break_later_is_damaged_now(home, change):
+    controller.start(B, A, _plan(), "auto", 0.1, "passed")
+    state = states.load()
+    for path, value in change.items():
+        where = state if path == "history" else state["deployment"]
+        if path.startswith("plan."):
+            where = where["plan"]
+        where[path.removeprefix("plan.")] = value
+    states.state_file().write_text(json.dumps(state))
+    with pytest.raises(states.Damaged):
+        states.load()

@@ -4,12 +4,15 @@ rollback_deployment, run_smoke_tests and track_deployment."""
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 
 import click
 
 from claude_docker import exitcodes
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+DEPLOY_WAIT = 900.0  # the smoke ladder's longest run, and then some
+MAX_ALERT_NAME = 200
 
 
 @click.group()
@@ -46,6 +49,9 @@ def _plan(**given) -> dict:
         for key, flag in (("max_error_rate", "--max-error-rate"), ("baseline_margin", "--baseline-margin")):
             if given[key] is not None:
                 given[key] = plans.parse_share(given[key], flag)
+        for key, flag, low in (("min_sessions", "--min-sessions", 1), ("failure_limit", "--failure-limit", 0)):
+            if given[key] is not None:
+                given[key] = plans.parse_count(given[key], flag, low, plans.MAX_SESSIONS)
         return plans.make(**given)
     except plans.PlanError as exc:
         raise _usage(str(exc)) from None
@@ -87,13 +93,13 @@ def _warn_image_setting() -> None:
 @click.option("--steps", metavar="PERCENTS", help="The shares of sessions, in percent [default: 10,50,100].")
 @click.option("--interval", metavar="DURATION", help="How long each step holds at least [default: 60s].")
 @click.option("--window", metavar="DURATION", help="The gates' window [default: 5m].")
-@click.option("--min-sessions", type=click.IntRange(1), help="Candidate sessions a step needs [default: 5].")
+@click.option("--min-sessions", metavar="N", help="Candidate sessions a step needs [default: 5].")
 @click.option("--max-error-rate", metavar="SHARE", help="The candidate's error-rate limit, 0-1 [default: 0.1].")
 @click.option("--max-p95-start", metavar="DURATION", help="The candidate's p95 start limit [default: 15s].")
 @click.option("--baseline-margin", metavar="SHARE",
               help="How much worse than the stable's the candidate's error rate may be [default: 0.05].")
-@click.option("--failure-limit", type=click.IntRange(0), help="Failed checks tolerated [default: 0].")
-@click.option("--progress-deadline", metavar="DURATION", help="The longest a step may hold [default: 24h].")
+@click.option("--failure-limit", metavar="N", help="Failed checks tolerated [default: 0].")
+@click.option("--progress-deadline", metavar="DURATION", help="The longest a step may hold [default: 7d].")
 @click.option("--sticky", type=click.Choice(["none", "user", "project"]),
               help="Keep a user or a project on one slot for a whole step [default: none].")
 @click.option("--skip-smoke", is_flag=True, help="Start without the smoke tests.")
@@ -197,39 +203,60 @@ def _done(state: dict, as_json: bool, message: str) -> int:
 
 
 @cli.command()
-@click.option("--to", "to", type=click.Choice(["previous"]),
-              help="Make the last known-good image stable again at once, without analysis.")
+@click.option("--to", "to", type=click.Choice(["previous", "settings"]),
+              help="previous: the last known-good image, stable again at once, without analysis; settings: no "
+                   "image pinned by a rollout, CLAUDE_DOCKER_IMAGE's again.")
 @JSON_OPTION
 def rollback(to: str | None, as_json: bool) -> int:
     """Every new session on the stable image from the next `claude` start; sessions already running on the
-    candidate finish untouched. With --to previous, the image stable before the last promotion comes back."""
+    candidate finish untouched. A deploy still running its smoke tests is waited for, then rolled back."""
     from claude_docker import ui
     from claude_docker.errors import ToolError
     from claude_docker.rollout import controller, images
     from claude_docker.rollout import state as states
 
-    if to == "previous":
-        known = states.load()["known_good"]
-        if not known:
-            raise ToolError("no earlier image to go back to: no rollout has promoted one yet",
-                            exitcodes.ROLLOUT_CONFLICT)
-        target = images.resolve(known[0]["id"])
-        target["image"] = known[0]["image"]
-        state = controller.back_to(target, "rolled back by hand to the previous image")
-        if as_json:
-            ui.print_json(state)
-        else:
-            ui.say(f"{images.short(target)} is the stable image again", "ok")
-        return exitcodes.OK
-    entry = controller.rollback("rolled back by hand")
+    with _after_any_deploy():
+        if to:
+            known = states.load()["known_good"]
+            if to == "previous" and not known:
+                raise ToolError("no earlier image to go back to: no rollout has promoted one yet",
+                                exitcodes.ROLLOUT_CONFLICT)
+            target = None
+            if to == "previous":
+                target = {**images.resolve(known[0]["id"]), "image": known[0]["image"]}
+            state = controller.back_to(target, f"rolled back by hand to the {to} image")
+            if as_json:
+                ui.print_json(state)
+            else:
+                ui.say(f"{images.short(target) if target else 'CLAUDE_DOCKER_IMAGE'} is the stable image again", "ok")
+            return exitcodes.OK
+        entry = controller.rollback("rolled back by hand")
     if entry is None:
         raise ToolError("nothing is being rolled out", exitcodes.ROLLOUT_CONFLICT)
     if as_json:
         ui.print_json(entry)
     else:
-        ui.say(f"rolled back {images.short(entry['candidate'])}: new sessions run {images.short(entry['baseline'])}",
-               "ok")
+        ui.say(f"rolled back {images.short(entry['candidate'])}: new sessions run the stable image again", "ok")
     return exitcodes.OK
+
+
+@contextmanager
+def _after_any_deploy():
+    """Held while a rollback acts: a deploy running its smoke tests is waited for (it may be about to start)."""
+    from claude_docker import ui
+    from claude_docker.errors import ToolError
+    from claude_docker.locking import state_lock
+
+    try:
+        with state_lock("rollout-deploy", 0.0, exitcodes.ROLLOUT_CONFLICT):
+            yield
+            return
+    except ToolError as exc:
+        if "timed out" not in exc.message:
+            raise
+    ui.error("a deploy is running its smoke tests: waiting for it, to roll back what it starts")
+    with state_lock("rollout-deploy", DEPLOY_WAIT, exitcodes.ROLLOUT_CONFLICT):
+        yield
 
 
 @cli.command()
@@ -297,6 +324,8 @@ def watch(every: str) -> int:
         pause = plans.parse_duration(every, "--every")
     except plans.PlanError as exc:
         raise _usage(str(exc)) from None
+    if pause < 0.1:
+        raise _usage(f"--every {every!r}: give 100ms or more")
     dep = states.load()["deployment"]
     if not dep:
         ui.say("no rollout in progress")
@@ -324,13 +353,19 @@ def watch(every: str) -> int:
 @click.argument("name")
 @click.option("--severity", type=click.Choice(["critical", "warning", "info"]), default="critical", show_default=True)
 def alert(name: str, severity: str) -> int:
-    """The alerting hook: a critical alert rolls the rollout in progress back at once (others are noted)."""
+    """The alerting hook: a critical alert rolls the rollout in progress back at once (others are noted on it)."""
     from claude_docker import ui
     from claude_docker.rollout import controller
+    from claude_docker.rollout import state as states
 
-    entry = controller.alert(name, severity)
+    if not name.strip() or len(name) > MAX_ALERT_NAME or not name.isprintable():
+        raise _usage(f"give the alert's name: printable, at most {MAX_ALERT_NAME} characters")
+    with _after_any_deploy():
+        busy = states.load()["deployment"] is not None
+        entry = controller.alert(name, severity)
     if entry is not None:
         ui.say(f"rolled back {entry['candidate']['image']}: {entry['reason']}", "fail")
     else:
-        ui.say(f"{severity} alert {name} noted")
+        where = "noted on the rollout in progress" if busy else "(no rollout in progress)"
+        ui.say(f"{severity} alert {name} {where}")
     return exitcodes.OK

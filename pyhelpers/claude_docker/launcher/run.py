@@ -36,6 +36,17 @@ def _recorded_failure(log: SessionLog, docker: bool):
 
 
 @contextmanager
+def _not_the_image(log: SessionLog):
+    """A refusal of the user's own input (the project dir, a broken config) says nothing of the image: the
+    session is not counted by the rollout it was drawn for."""
+    try:
+        yield
+    except ToolError:
+        log.rollout = None
+        raise
+
+
+@contextmanager
 def _as_tool_error(what: str):
     """An OSError here (a full disk, a read-only state dir) is one line and status 125, not a traceback."""
     try:
@@ -61,6 +72,7 @@ def run(claude_args: list[str]) -> int:
     with _recorded_failure(log, docker=False):
         slot, image, chosen, log.rollout = imagechoice.choose(opts, project)
     deployment = log.rollout.deployment if log.rollout else None
+    log.drawn(slot, deployment)
     preflight = log.step("preflight")
     with _recorded_failure(log, docker=True):
         mapping = imagechoice.preflight(image, chosen, opts.network)
@@ -71,12 +83,12 @@ def run(claude_args: list[str]) -> int:
 
     user_home = home()
     claude = ClaudeHome.from_env()
-    with _recorded_failure(log, docker=False):
+    with _recorded_failure(log, docker=False), _not_the_image(log):
         check_project(project, user_home, claude)
 
     from claude_docker.backup.triggers import at_start
 
-    with _recorded_failure(log, docker=False):
+    with _recorded_failure(log, docker=False), _not_the_image(log):
         backup_due = at_start(claude)  # a broken config stops the run here, before anything is staged
     host = host_name()
     stale = interrupted(all_sessions(), host)

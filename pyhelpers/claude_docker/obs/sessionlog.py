@@ -41,6 +41,11 @@ class SessionLog:
     def traceparent(self, span: Span) -> str:
         return self.tracer.traceparent(span)
 
+    def drawn(self, slot: str, deployment: str | None) -> None:
+        """The slot (and rollout) this run was drawn for, on its events from now on, a failure before it begins
+        included. (Its session metrics take the slot at `begin`: a run that never began has none.)"""
+        context.bind(slot=slot, deployment=deployment)
+
     def begin(self, session: str, project: str, slot: str, image: str, deployment: str | None = None) -> None:
         self.slot = slot
         context.bind(session=session, project=project, slot=slot, deployment=deployment)

@@ -32,10 +32,16 @@ HOLD, COUNT_FAILURE, COUNT_ERROR, STEP, PROMOTE, ROLLBACK = ("hold", "count_fail
                                                             "promote", "rollback")
 
 
-def gates(dep: dict, totals: dict[str, Totals], edges: list[float], now: float, measured: bool) -> list[Gate]:
+def gates(dep: dict, recent: dict[str, Totals], whole: dict[str, Totals], edges: list[float], now: float,
+          measured: bool) -> list[Gate]:
+    """Each gate over the last `window` of the step when that holds `min_sessions` candidate sessions (a busy
+    team: a breach shows within minutes), else over the whole step (a workstation's few sessions a day)."""
     plan = dep["plan"]
     need = int(plan["min_sessions"])
-    v1, v2 = totals["v1"], totals["v2"]
+    recent_enough = recent["v2"].sessions >= need
+    scope = recent if recent_enough else whole
+    where = f"over the last {plans.human_duration(plan['window'])}" if recent_enough else "over the step"
+    v1, v2 = scope["v1"], scope["v2"]
     pct = plans.percent
     out = []
     if v2.sessions < need:
@@ -44,25 +50,29 @@ def gates(dep: dict, totals: dict[str, Totals], edges: list[float], now: float, 
         rate = v2.error_rate()
         limit = pct(plan["max_error_rate"])
         out.append(Gate("error_rate", FAIL if rate > plan["max_error_rate"] else PASS,
-                        f"{pct(rate)} of {v2.sessions} candidate sessions failed (limit {limit})"))
+                        f"{pct(rate)} of {v2.sessions} candidate sessions failed {where} (limit {limit})"))
     if v2.sessions < need or v1.sessions < need:
         out.append(Gate("baseline", SKIPPED, f"needs {need} sessions on each slot ({v1.sessions} stable, "
                                              f"{v2.sessions} candidate)"))
     else:
         worse = v2.error_rate() - v1.error_rate()
         out.append(Gate("baseline", FAIL if worse > plan["baseline_margin"] else PASS,
-                        f"candidate {pct(v2.error_rate())} vs stable {pct(v1.error_rate())} "
+                        f"candidate {pct(v2.error_rate())} vs stable {pct(v1.error_rate())} {where} "
                         f"(margin {pct(plan['baseline_margin'])})"))
-    if v2.samples() < need:
-        out.append(Gate("p95_start", INCONCLUSIVE, f"{v2.samples()} of {need} candidate starts needed"))
+    starts = recent["v2"] if recent["v2"].samples() >= need else whole["v2"]
+    if starts.samples() < need:
+        out.append(Gate("p95_start", INCONCLUSIVE, f"{starts.samples()} of {need} candidate starts needed"))
     else:
-        p95 = v2.p95(edges)
+        p95 = starts.p95(edges)
         out.append(Gate("p95_start", FAIL if p95 > plan["max_p95_start"] else PASS,
-                        f"p95 start ≤ {p95:g}s (limit {plan['max_p95_start']:g}s)"))
-    held = now - dep["step_started"]
-    deadline = plans.human_duration(plan["progress_deadline"])
-    out.append(Gate("deadline", FAIL if held > plan["progress_deadline"] else PASS,
-                    f"step held {plans.human_duration(max(held, 0))} of {deadline}"))
+                        f"p95 start ≤ {p95:g}s of {starts.samples()} (limit {plan['max_p95_start']:g}s)"))
+    if dep["mode"] == "manual":
+        out.append(Gate("deadline", SKIPPED, "a share set by hand has no deadline"))
+    else:
+        held = now - dep["step_started"]
+        deadline = plans.human_duration(plan["progress_deadline"])
+        out.append(Gate("deadline", FAIL if held > plan["progress_deadline"] else PASS,
+                        f"step held {plans.human_duration(max(held, 0))} of {deadline}"))
     if measured:
         out.append(Gate("measurement", PASS, "session records read"))
     else:

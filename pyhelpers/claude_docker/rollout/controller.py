@@ -1,8 +1,9 @@
 """Every change of a rollout: start, share set by hand, step, promotion, rollback, and the evaluation that
-decides them. Each is decided on the state read under the rollout lock and written through the one safe-write
-path before it is told, so a SIGKILL at any instant leaves the old state or the new one, and two evaluators
-(a session ending, `rollout watch`, a `claude` start) never make the same transition twice. Each is an event,
-a span and a `claude_docker_rollout_*` metric."""
+decides them. A transition is decided on the state and the session records read while holding the rollout
+lock, and written through the one safe-write path before it is told: a SIGKILL at any instant leaves the old
+state or the new one, and two evaluators (a session ending, `rollout watch`, a `claude` start) never make the
+same transition twice, nor one that records newer than their first look would forbid. Each is an event, a
+span and a `claude_docker_rollout_*` metric."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def _told(transition: str, dep: dict, message: str, **fields) -> None:
     from claude_docker.obs import context, settings
     from claude_docker.obs.tracing import Tracer
 
+    failed = transition == "rolled_back"
     tracer = Tracer("rollout." + transition, os.environ.get("TRACEPARENT"))
     tracer.root.attributes.update({"claude_docker.deployment": dep["id"],
                                    "claude_docker.rollout.weight": float(dep["weight"]),
@@ -37,15 +39,15 @@ def _told(transition: str, dep: dict, message: str, **fields) -> None:
     saved = context.current().copy()
     context.bind(trace_id=tracer.trace_id, span_id=tracer.root.span_id)
     try:
-        events.emit(f"rollout.{transition}", message, level="error" if transition == "rolled_back" else "info",
-                    outcome="error" if transition == "rolled_back" else "ok",
+        events.emit(f"rollout.{transition}", message, level="error" if failed else "info",
+                    outcome="error" if failed else "ok",
                     fields={"deployment": dep["id"], "candidate": dep["candidate"]["image"],
                             "weight": dep["weight"], "step": dep["step"], **fields})
         observe("claude_docker_rollout_transitions_total", 1, transition=transition)
         live = transition not in ("promoted", "rolled_back")
         observe("claude_docker_rollout_canary_weight", float(dep["weight"]) if live else 0.0)
         observe("claude_docker_rollout_step", float(dep["step"]) if live else -1.0)
-        tracer.root.end(error=message if transition == "rolled_back" else None)
+        tracer.root.end(error=message if failed else None)
         if settings.enabled():
             try:
                 tracer.write(settings.traces_file())
@@ -53,26 +55,6 @@ def _told(transition: str, dep: dict, message: str, **fields) -> None:
                 pass
     finally:
         context.bind(trace_id=saved.get("trace_id"), span_id=saved.get("span_id"))
-
-
-def start(candidate: dict, baseline: dict, plan: dict, mode: str, weight: float, smoke: str) -> dict:
-    """A new deployment (none may be in progress); the state after."""
-    now = time.time()
-    with states.lock():
-        state = states.load()
-        if state["deployment"]:
-            raise _in_progress(state["deployment"])
-        dep: dict = {"id": new_id(now), "mode": mode, "candidate": candidate, "baseline": baseline, "plan": plan,
-               "step": 0, "weight": weight, "started": now, "step_started": now, "failed_checks": 0,
-               "failed_period": -1, "errors": 0, "smoke": smoke, "alerts": []}
-        state["stable"] = baseline
-        state["deployment"] = dep
-        states.save(state)
-    _told("started", dep, f"rollout of {candidate['image']} started at {plans.percent(weight)}",
-          mode=mode, steps=plan["steps"])
-    if mode == "manual" and weight >= 1.0:
-        return promote(dep["id"], "the share was set to 100%")
-    return state
 
 
 def _in_progress(dep: dict) -> ToolError:
@@ -83,94 +65,133 @@ def _in_progress(dep: dict) -> ToolError:
                      exitcodes.ROLLOUT_CONFLICT)
 
 
+def start(candidate: dict, baseline: dict, plan: dict, mode: str, weight: float, smoke: str) -> dict:
+    """A new deployment (none may be in progress); the state after. The stable image is not pinned by it: a
+    rollback returns sessions to what they ran before (the last promoted image, or the settings' image)."""
+    now = time.time()
+    with states.lock():
+        state = states.load()
+        if state["deployment"]:
+            raise _in_progress(state["deployment"])
+        dep: dict = {"id": new_id(now), "mode": mode, "candidate": candidate, "baseline": baseline, "plan": plan,
+                     "step": 0, "weight": weight, "started": now, "step_started": now, "failed_checks": 0,
+                     "failed_period": -1, "errors": 0, "error_period": -1, "smoke": smoke, "alerts": []}
+        state["deployment"] = dep
+        states.save(state)
+    _told("started", dep, f"rollout of {candidate['image']} started at {plans.percent(weight)}",
+          mode=mode, steps=plan["steps"])
+    if mode == "manual" and weight >= 1.0:
+        return promote(dep["id"], "the share was set to 100%")
+    return state
+
+
 def set_share(candidate: dict, weight: float) -> dict:
-    """The seed's manual step: the share of the deployment in progress moved by hand (1.0 promotes)."""
+    """The seed's manual step: the share of the deployment in progress moved by hand (1.0 promotes). A rollout
+    that was stepping by itself is taken over: from now on only a person moves it (the gates still roll back)."""
     from claude_docker import exitcodes
 
+    if weight >= 1.0:
+        with states.lock():
+            dep = states.load()["deployment"]
+        if not dep or dep["candidate"]["id"] != candidate["id"]:
+            raise ToolError("no rollout of that image is in progress", exitcodes.ROLLOUT_CONFLICT)
+        return promote(dep["id"], "the share was set to 100%")
     with states.lock():
         state = states.load()
         dep = state["deployment"]
         if not dep or dep["candidate"]["id"] != candidate["id"]:
             raise ToolError("no rollout of that image is in progress", exitcodes.ROLLOUT_CONFLICT)
-        if weight >= 1.0:
-            pass  # promoted below, under its own lock
-        else:
-            dep.update(weight=weight, step_started=time.time(), failed_checks=0, failed_period=-1)
-            states.save(state)
-    if weight >= 1.0:
-        return promote(dep["id"], "the share was set to 100%")
+        dep.update(mode="manual", weight=weight, step_started=time.time(), failed_checks=0, failed_period=-1)
+        states.save(state)
     _told("share_set", dep, f"the share of {candidate['image']} was set to {plans.percent(weight)}")
     return state
 
 
-def promote(dep_id: str, reason: str) -> dict:
-    """The candidate becomes the stable image; the previous stable is kept as the rollback target."""
-    with states.lock():
-        state = states.load()
-        dep = state["deployment"]
-        if not dep or dep["id"] != dep_id:
-            return state  # another evaluator ended it first
-        states.remember_good(state, dep["baseline"])
+def _end(state: dict, outcome: str, reason: str) -> tuple[dict, dict]:
+    """The deployment in `state` ended (the caller holds the lock and saves): (the deployment, its history
+    entry). Promoted: the candidate is the stable image, the one sessions ran before it the rollback target."""
+    dep = state["deployment"]
+    if outcome == "promoted":
+        states.remember_good(state, state["stable"] or dep["baseline"])
         state["stable"] = dep["candidate"]
         dep["weight"] = 1.0
-        states.end_deployment(state, "promoted", reason)
+    else:
+        dep["weight"] = 0.0
+    return dep, states.end_deployment(state, outcome, reason)
+
+
+def _ended(outcome: str, dep: dict, reason: str, gate: str | None = None) -> None:
+    """What follows an end, once it is written: the deployment's records go, and it is told."""
+    records.remove(dep["id"])
+    if outcome == "promoted":
+        _told("promoted", dep, f"{dep['candidate']['image']} promoted to stable: {reason}")
+    else:
+        _told("rolled_back", dep, f"rollout of {dep['candidate']['image']} rolled back: {reason}",
+              gate=gate or "manual")
+
+
+def promote(dep_id: str, reason: str) -> dict:
+    with states.lock():
+        state = states.load()
+        if not state["deployment"] or state["deployment"]["id"] != dep_id:
+            return state  # another evaluator ended it first
+        dep, _ = _end(state, "promoted", reason)
         states.save(state)
-    records.remove(dep_id)
-    _told("promoted", dep, f"{dep['candidate']['image']} promoted to stable: {reason}")
+    _ended("promoted", dep, reason)
     return state
 
 
 def rollback(reason: str, dep_id: str | None = None, gate: str = "manual") -> dict | None:
     """Every new session on the stable image from the next `claude` start; sessions already on the candidate
-    finish untouched. None when there is nothing (or no longer `dep_id`) to roll back."""
+    finish untouched. The history entry; None when there is nothing (or no longer `dep_id`) to roll back."""
     with states.lock():
         state = states.load()
-        dep = state["deployment"]
-        if not dep or (dep_id and dep["id"] != dep_id):
+        if not state["deployment"] or (dep_id and state["deployment"]["id"] != dep_id):
             return None
-        entry = states.end_deployment(state, "rolled_back", reason)
+        dep, entry = _end(state, "rolled_back", reason)
         states.save(state)
-    records.remove(dep["id"])
-    dep["weight"] = 0.0
-    _told("rolled_back", dep, f"rollout of {dep['candidate']['image']} rolled back: {reason}", gate=gate)
+    _ended("rolled_back", dep, reason, gate)
     return entry
 
 
-def back_to(image: dict, reason: str) -> dict:
-    """`rollback --to previous`: a known-good image made stable at once, without analysis (Argo's rollback
-    window); a deployment in progress is rolled back first."""
+def back_to(image: dict | None, reason: str) -> dict:
+    """`rollback --to`: a known-good image made stable at once, without analysis (Argo's rollback window), or
+    (None) no pinned stable image at all: the settings' image again. A deployment in progress is rolled back
+    first. The image left is not remembered as good: going back is what one does to a bad one."""
     rollback(reason)
     with states.lock():
         state = states.load()
-        states.remember_good(state, state["stable"])
         state["stable"] = image
-        state["known_good"] = [i for i in state["known_good"] if i["id"] != image["id"]]
+        if image:
+            state["known_good"] = [i for i in state["known_good"] if i["id"] != image["id"]]
         states.save(state)
-    events.emit("rollout.restored", f"{image['image']} is stable again: {reason}", outcome="ok",
-                fields={"image": image["image"], "id": image["id"]})
+    shown = image["image"] if image else "the CLAUDE_DOCKER_IMAGE setting's image"
+    events.emit("rollout.restored", f"{shown} is stable again: {reason}", outcome="ok",
+                fields={"image": image["image"] if image else None, "id": image["id"] if image else None})
     observe("claude_docker_rollout_transitions_total", 1, transition="restored")
     return state
 
 
 def analyze(dep: dict, now: float, persist: bool) -> tuple[list, dict]:
-    """The gates over the deployment's window, from the persisted rollup and the lines after it."""
+    """The gates over the deployment's current step, from the persisted rollup and the lines after it."""
     plan = dep["plan"]
     rollup = records.load(dep["id"], plan)
-    since = max(dep["step_started"], now - plan["window"])
-    measured = records.fold(rollup, now - plan["window"] - plan["interval"])
+    measured = records.fold(rollup, dep["step"])
     if persist and measured:
         try:
             records.save(rollup)
         except OSError:
             pass  # a cache: the next fold starts further back
-    totals = records.window(rollup, dep["step"], since)
-    found = analysis.gates(dep, totals, rollup["bounds"], now, measured)
-    return found, totals
+    recent = records.window(rollup, dep["step"], max(dep["step_started"], now - plan["window"]))
+    whole = records.window(rollup, dep["step"], dep["step_started"])
+    found = analysis.gates(dep, recent, whole, rollup["bounds"], now, measured)
+    return found, recent if recent["v2"].sessions >= plan["min_sessions"] else whole
 
 
 def evaluate(trigger: str, now: float | None = None, state: dict | None = None) -> str:
     """Analyze the deployment in progress (in `state`, as just read, or read now) and carry out what it asks;
-    the action taken (analysis.HOLD when nothing changed, "none" with no deployment)."""
+    the action taken (analysis.HOLD when nothing changed, "none" with no deployment). A first look without the
+    lock; anything to write is decided again under it, on the records as they are then."""
     now = time.time() if now is None else now
     state = state or states.load()
     dep = state["deployment"]
@@ -178,65 +199,74 @@ def evaluate(trigger: str, now: float | None = None, state: dict | None = None) 
         return "none"
     found, _ = analyze(dep, now, persist=True)  # (a start's skip test reads when the rollup was last judged)
     action = analysis.decide(dep, found, now)
+    if action == analysis.HOLD and not (dep["errors"] and _measured(found)):
+        _count_checks(found, trigger)
+        return action
+    with states.lock():
+        state = states.load()
+        live = state["deployment"]
+        if not live or live["id"] != dep["id"]:
+            return "none"  # another evaluator ended it
+        found, _ = analyze(live, now, persist=True)
+        action = analysis.decide(live, found, now)
+        tell = _apply(state, live, action, found, now)
+        if tell is not None:
+            states.save(state)
+    _count_checks(found, trigger)
+    failing = [g for g in found if g.verdict == analysis.FAIL]
+    for gate in failing if action in (analysis.ROLLBACK, analysis.COUNT_FAILURE) and tell is not None else ():
+        events.emit("rollout.gate", f"{gate.name} failed: {gate.detail}", level="warn", outcome="error",
+                    fields={"deployment": live["id"], "gate": gate.name, "trigger": trigger,
+                            "failed_checks": live["failed_checks"]})
+    if tell is not None:
+        tell()
+    return action
+
+
+def _count_checks(found: list, trigger: str) -> None:
     for gate in found:
         if gate.verdict != analysis.SKIPPED and (trigger != "start" or gate.verdict == analysis.FAIL):
             observe("claude_docker_rollout_gate_checks_total", 1, gate=gate.name, verdict=gate.verdict)
-    failing = [g for g in found if g.verdict == analysis.FAIL]
-    if action == analysis.ROLLBACK:
-        reason = "; ".join(f"{g.name}: {g.detail}" for g in failing)
-        for gate in failing:
-            events.emit("rollout.gate", f"{gate.name} failed: {gate.detail}", level="warn", outcome="error",
-                        fields={"deployment": dep["id"], "gate": gate.name, "trigger": trigger})
-        if rollback(reason, dep["id"], gate=failing[0].name if failing else "failure_limit") is not None:
-            print(f"claude-docker: rollout of {dep['candidate']['image']} rolled back: {reason}", file=sys.stderr)
-        return action
-    if action in (analysis.STEP, analysis.PROMOTE):
-        if action == analysis.PROMOTE:
-            promote(dep["id"], f"every step passed its gates ({', '.join(f'{s:g}%' for s in dep['plan']['steps'])})")
-        else:
-            _step(dep, now)
-        return action
-    if action in (analysis.COUNT_FAILURE, analysis.COUNT_ERROR) or (dep["errors"] and action == analysis.HOLD
-                                                                    and _measured(found)):
-        _count(dep, action, found, now)
-    return action
 
 
 def _measured(found: list) -> bool:
     return any(g.name == "measurement" and g.verdict == analysis.PASS for g in found)
 
 
-def _step(dep: dict, now: float) -> None:
-    with states.lock():
-        state = states.load()
-        live = state["deployment"]
-        if not live or live["id"] != dep["id"] or live["step"] != dep["step"]:
-            return
-        live["step"] += 1
-        live["weight"] = live["plan"]["steps"][live["step"]] / 100
-        live.update(step_started=now, failed_checks=0, failed_period=-1, errors=0)
-        states.save(state)
-    _told("stepped", live, f"{live['candidate']['image']} moved to {plans.percent(live['weight'])}")
+def _apply(state: dict, dep: dict, action: str, found: list, now: float):
+    """Carry `action` out on `state` (under the lock); what tells it once saved, or None if nothing changed."""
+    if action == analysis.ROLLBACK:
+        failing = [g for g in found if g.verdict == analysis.FAIL]
+        reason = "; ".join(f"{g.name}: {g.detail}" for g in failing)
+        ended, _ = _end(state, "rolled_back", reason)
 
-
-def _count(dep: dict, action: str, found: list, now: float) -> None:
-    """A failed check (once per interval) or a measurement error counted; a good measurement resets the
-    latter (they count in a row)."""
-    with states.lock():
-        state = states.load()
-        live = state["deployment"]
-        if not live or live["id"] != dep["id"] or live["step"] != dep["step"]:
-            return
-        if action == analysis.COUNT_FAILURE and live["failed_period"] != analysis.period(live, now):
-            live["failed_checks"] += 1
-            live["failed_period"] = analysis.period(live, now)
-            for gate in found:
-                if gate.verdict == analysis.FAIL:
-                    events.emit("rollout.gate", f"{gate.name} failed: {gate.detail}", level="warn",
-                                outcome="error", fields={"deployment": live["id"], "gate": gate.name,
-                                                         "failed_checks": live["failed_checks"]})
-        live["errors"] = live["errors"] + 1 if action == analysis.COUNT_ERROR else 0
-        states.save(state)
+        def told_rollback() -> None:
+            _ended("rolled_back", ended, reason, failing[0].name if failing else "failure_limit")
+            print(f"claude-docker: rollout of {ended['candidate']['image']} rolled back: {reason}", file=sys.stderr)
+        return told_rollback
+    if action == analysis.PROMOTE:
+        steps = ", ".join(f"{s:g}%" for s in dep["plan"]["steps"])
+        reason = f"every step passed its gates ({steps})"
+        ended, _ = _end(state, "promoted", reason)
+        return lambda: _ended("promoted", ended, reason)
+    if action == analysis.STEP:
+        dep["step"] += 1
+        dep["weight"] = dep["plan"]["steps"][dep["step"]] / 100
+        dep.update(step_started=now, failed_checks=0, failed_period=-1, errors=0, error_period=-1)
+        return lambda: _told("stepped", dep, f"{dep['candidate']['image']} moved to {plans.percent(dep['weight'])}")
+    period = analysis.period(dep, now)
+    if action == analysis.COUNT_FAILURE and dep["failed_period"] != period:
+        dep["failed_checks"] += 1
+        dep["failed_period"] = period
+        return lambda: None
+    if action == analysis.COUNT_ERROR and dep.get("error_period", -1) != period:
+        dep["errors"] += 1
+        dep["error_period"] = period
+        return lambda: None
+    if action == analysis.HOLD and dep["errors"] and _measured(found):
+        dep["errors"] = 0  # measurement errors count in a row
+        return lambda: None
+    return None
 
 
 def alert(name: str, severity: str) -> dict | None:

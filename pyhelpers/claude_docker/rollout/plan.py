@@ -5,13 +5,16 @@ from __future__ import annotations
 
 STICKY = ("none", "user", "project")
 DEFAULT_STEPS = (10.0, 50.0, 100.0)
+MAX_STEPS = 100  # (a session's line has three digits for its step)
+MAX_SESSIONS = 10 ** 9
 # The seed's rollback triggers (error rate > 10 % over 5 minutes, p95 start > 15 s), Flagger's 60 s interval,
 # Argo's failureLimit 0 (the first failed check rolls back) and consecutiveErrorLimit 4.
 DEFAULTS = {
     "steps": DEFAULT_STEPS, "interval": 60.0, "window": 300.0, "min_sessions": 5, "max_error_rate": 0.10,
     "max_p95_start": 15.0, "baseline_margin": 0.05, "failure_limit": 0, "error_limit": 4,
-    # Flagger and Argo give 600 s; a workstation runs few sessions, so a step may rightly wait a day for them.
-    "progress_deadline": 86400.0, "sticky": "none",
+    # Flagger and Argo give 600 s; a workstation runs a few sessions a day, so a step may rightly wait days for
+    # its candidate sessions. Past a week it is stuck, and rolled back.
+    "progress_deadline": 7 * 86400.0, "sticky": "none",
 }
 _DURATION = r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?"
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -34,7 +37,20 @@ def parse_steps(text: str) -> tuple[float, ...]:
         raise PlanError(f"--steps {text!r}: each step is a percent above 0 and at most 100")
     if any(b <= a for a, b in zip(steps, steps[1:])):
         raise PlanError(f"--steps {text!r}: the steps must increase (such as 1,10,50)")
+    if len(steps) > MAX_STEPS:
+        raise PlanError(f"--steps: at most {MAX_STEPS} steps")
     return steps
+
+
+def parse_count(text: str, what: str, low: int, high: int) -> int:
+    """A whole number from `low` to `high`."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise PlanError(f"{what} {text!r}: give a whole number from {low} to {high}")
+    return value
 
 
 def parse_duration(text: str, what: str) -> float:
@@ -66,10 +82,13 @@ def make(**given) -> dict:
         raise PlanError(f"unknown plan settings: {', '.join(sorted(unknown))}")
     plan = {**DEFAULTS, **{k: v for k, v in given.items() if v is not None}}
     plan["steps"] = list(plan["steps"])
-    if int(plan["min_sessions"]) < 1:
-        raise PlanError("--min-sessions: give a number of sessions of 1 or more")
-    if int(plan["failure_limit"]) < 0:
-        raise PlanError("--failure-limit: give 0 or more")
+    if not 1 <= int(plan["min_sessions"]) <= MAX_SESSIONS:
+        raise PlanError(f"--min-sessions: give a number of sessions from 1 to {MAX_SESSIONS}")
+    if not 0 <= int(plan["failure_limit"]) <= MAX_SESSIONS:
+        raise PlanError(f"--failure-limit: give a number from 0 to {MAX_SESSIONS}")
+    if plan["progress_deadline"] <= plan["interval"]:
+        raise PlanError(f"--progress-deadline {human_duration(plan['progress_deadline'])}: a step could never pass; "
+                        f"give more than the interval ({human_duration(plan['interval'])})")
     if plan["sticky"] not in STICKY:
         raise PlanError(f"--sticky {plan['sticky']!r}: give one of {', '.join(STICKY)}")
     return plan

@@ -109,17 +109,20 @@ def save(rollup: dict) -> None:
     write_atomic(rollup_path(rollup["deployment"]), json.dumps(rollup, separators=(",", ":")).encode(), 0o600)
 
 
-def fold(rollup: dict, keep_after: float) -> bool:
-    """Fold the lines appended since the rollup's offset; cells of buckets ending before `keep_after` are
-    dropped. True if the log was read (or is not there yet); False if it could not be (a measurement error)."""
+def fold(rollup: dict, step: int) -> bool:
+    """Fold the lines appended since the rollup's offset; the cells of steps before `step` are dropped. True if
+    the log was read (or is not there yet); False if it could not be (a measurement error)."""
     try:
         with open(log_path(rollup["deployment"]), "rb") as fh:
             fh.seek(rollup["offset"])
             data = fh.read(MAX_READ)
     except FileNotFoundError:
-        return True
+        data = b""
     except OSError:
         return False
+    cells = rollup["cells"]
+    for name in [k for k in cells if int(k.split(":")[0]) < step]:
+        del cells[name]
     end = data.rfind(b"\n") + 1  # a line being written right now is read next time
     if not end:
         return True
@@ -128,14 +131,14 @@ def fold(rollup: dict, keep_after: float) -> bool:
     from operator import itemgetter
 
     counts = Counter(map(itemgetter(slice(0, KEY_BYTES)), data[:end].split(b"\n")[:-1]))
-    cells, size = rollup["cells"], len(rollup["bounds"]) + 2
+    size = len(rollup["bounds"]) + 2
     for key, count in counts.items():
         try:
-            bucket, step, slot, cls, lat = key.decode("ascii").split()
+            bucket, its_step, slot, cls, lat = key.decode("ascii").split()
             column, hist = 1 + CLASSES.index(cls), int(lat)
             if len(key) != KEY_BYTES or slot not in ("v1", "v2") or not (0 <= hist < size - 1 or hist == NO_START):
                 raise ValueError
-            name = f"{int(step)}:{int(bucket)}:{slot}"
+            name = f"{int(its_step)}:{int(bucket)}:{slot}"
         except (ValueError, UnicodeDecodeError):
             rollup["bad_lines"] += count
             continue
@@ -146,9 +149,6 @@ def fold(rollup: dict, keep_after: float) -> bool:
         cell[column] += count  # ok, error, claude_error, interrupted
         if hist != NO_START:
             cell[5][hist] += count
-    width = rollup["width"]
-    for name in [k for k in cells if (int(k.split(":")[1]) + 1) * width < keep_after]:
-        del cells[name]
     return True
 
 

@@ -35,6 +35,10 @@ class Assigned:
 
         observe("claude_docker_rollout_sessions_total", 1, deployment=self.deployment, slot=self.slot, **{"class": cls})
         try:
+            state = states.load()
+            live = state["deployment"]
+            if not live or live["id"] != self.deployment:
+                return  # it ended while this session ran: nothing left to judge (its summary is in the history)
             records.append(self.deployment, self.plan, self.step, self.slot, cls, startup)
             controller.evaluate("session")
         except Exception as exc:  # noqa: BLE001 - the session is over and synced; its status is what counts
@@ -51,6 +55,8 @@ def _may_be_due(dep: dict) -> bool:
 
     plan = dep["plan"]
     held = time.time() - dep["step_started"]
+    if (dep["failed_checks"] and held // plan["interval"] != dep["failed_period"]) or dep["errors"]:
+        return True  # a failed check of an earlier interval (or a measurement error) waits for its next one
     if held < plan["interval"]:
         return False
     if held > plan["progress_deadline"]:

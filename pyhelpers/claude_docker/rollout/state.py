@@ -6,6 +6,7 @@ read without the lock on `claude`'s start (a rename is atomic)."""
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from claude_docker.paths import ensure_private_dir, state_dir
 SCHEMA = 1
 KEEP_KNOWN_GOOD = 5  # Argo's rollback window: the last N good images come back without analysis
 KEEP_HISTORY = 20
+ID = r"\d{8}T\d{6}Z-[0-9a-f]{6}"  # controller.new_id's: it names files, so nothing else is read
 MAX_BYTES = 1 << 20
 LOCK_TIMEOUT = 10.0
 
@@ -67,37 +69,69 @@ def _image_ok(value) -> bool:
                              and isinstance(value.get("id"), str) and value["id"].startswith("sha256:"))
 
 
+def _number(value, low: float = -math.inf, high: float = math.inf) -> bool:
+    """A finite number (not a bool) from `low` to `high` (json reads NaN and Infinity too)."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and low <= value <= high)
+
+
+def _whole(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
 def _invalid(state) -> str | None:
+    """Why `state` is not what this version writes (None: it is). Everything read later is checked here, so a
+    hand-edited file is refused with one line rather than failing halfway through a transition."""
     if not isinstance(state, dict) or state.get("schema") != SCHEMA:
         return f"not schema {SCHEMA}"
-    if not isinstance(state.get("seq"), int) or not _image_ok(state.get("stable")):
+    if not _whole(state.get("seq"), 0, 2 ** 62) or not _image_ok(state.get("stable")):
         return "no valid seq or stable image"
     if not isinstance(state.get("known_good"), list) or not all(_image_ok(i) and i for i in state["known_good"]):
         return "bad known_good list"
-    if not isinstance(state.get("history"), list):
+    history = state.get("history")
+    if not isinstance(history, list) or not all(
+            isinstance(h, dict) and all(isinstance(h.get(k), str) for k in ("id", "outcome", "reason"))
+            and _image_ok(h.get("candidate")) and h.get("candidate") and _number(h.get("ended"))
+            for h in history):
         return "bad history"
     dep = state.get("deployment")
-    if dep is not None:
-        if not isinstance(dep, dict) or not all(isinstance(dep.get(k), str) for k in ("id", "mode")):
-            return "bad deployment"
-        if not _image_ok(dep.get("candidate")) or not dep.get("candidate") or not _image_ok(dep.get("baseline")):
-            return "bad deployment images"
-        numbers = ("weight", "step", "started", "step_started", "failed_checks", "failed_period", "errors")
-        if not all(isinstance(dep.get(k), (int, float)) and not isinstance(dep.get(k), bool) for k in numbers):
-            return "bad deployment counters"
-        if not 0.0 <= dep["weight"] <= 1.0 or not isinstance(dep.get("plan"), dict):
-            return "bad deployment weight or plan"
-        plan = dep["plan"]
-        steps = plan.get("steps")
-        if not isinstance(steps, list) or not steps or not all(isinstance(s, (int, float)) for s in steps):
-            return "bad plan steps"
-        if not all(isinstance(plan.get(k), (int, float)) for k in ("interval", "window", "min_sessions",
-                                                                     "max_error_rate", "max_p95_start",
-                                                                     "baseline_margin", "failure_limit",
-                                                                     "error_limit", "progress_deadline")):
-            return "bad plan values"
-        if not 0 <= dep["step"] < len(steps):
-            return "bad step index"
+    return None if dep is None else _invalid_deployment(dep)
+
+
+def _invalid_deployment(dep) -> str | None:
+    import re
+
+    if not isinstance(dep, dict) or not isinstance(dep.get("id"), str) or not re.fullmatch(ID, dep["id"]):
+        return "bad deployment id"
+    if dep.get("mode") not in ("auto", "manual") or not isinstance(dep.get("smoke"), str):
+        return "bad deployment mode"
+    if not _image_ok(dep.get("candidate")) or not dep.get("candidate") or not _image_ok(dep.get("baseline")) \
+            or not dep.get("baseline"):
+        return "bad deployment images"
+    plan = dep.get("plan")
+    if not isinstance(plan, dict):
+        return "bad plan"
+    steps = plan.get("steps")
+    if not isinstance(steps, list) or not 1 <= len(steps) <= 100 or not all(_number(s, 0.0, 100.0) for s in steps):
+        return "bad plan steps"
+    if not all(_number(plan.get(k), 1e-3) for k in ("interval", "window", "max_p95_start", "progress_deadline")):
+        return "bad plan durations"
+    if not all(_number(plan.get(k), 0.0, 1.0) for k in ("max_error_rate", "baseline_margin")):
+        return "bad plan shares"
+    if not all(_whole(plan.get(k), 0, 10 ** 9) for k in ("min_sessions", "failure_limit", "error_limit")):
+        return "bad plan counts"
+    if not _whole(dep.get("step"), 0, len(steps) - 1) or not _number(dep.get("weight"), 0.0, 1.0):
+        return "bad step or weight"
+    if not all(_number(dep.get(k)) for k in ("started", "step_started")):
+        return "bad deployment times"
+    if not all(_whole(dep.get(k, -1), -1, 2 ** 62) for k in ("failed_checks", "failed_period", "errors",
+                                                             "error_period")):
+        return "bad deployment counters"
+    alerts = dep.get("alerts", [])
+    if not isinstance(alerts, list) or not all(
+            isinstance(a, dict) and isinstance(a.get("name"), str) and isinstance(a.get("severity"), str)
+            and _number(a.get("at")) for a in alerts):
+        return "bad alerts"
     return None
 
 
