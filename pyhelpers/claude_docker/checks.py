@@ -325,7 +325,7 @@ def check_rollout(client) -> Check:
             client.images.get(image["id"])
         except ImageNotFound:
             return Check("rollout", "fail", f"{short(image)} is gone from the engine: its sessions fail to start",
-                         "claude-docker rollout rollback" if dep else "claude-docker rollout rollback --to previous")
+                         "claude-docker rollout rollback" if dep else "claude-docker rollout rollback --to settings")
     if dep:
         return Check("rollout", "info", f"{short(dep['candidate'])} on {plans.percent(dep['weight'])} of new "
                                         "sessions", "claude-docker rollout status")

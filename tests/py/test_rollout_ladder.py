@@ -21,6 +21,18 @@ STUBS = {
     "no-claude": None,
     # answers --version, and exits 0 having done nothing otherwise: what an unwritable HOME makes of it
     "silent": "#!/bin/sh\n[ \"$1\" = --version ] && echo '2.1.197 (Claude Code)'\nexit 0\n",
+    # passes the state rung (writes its state, asks the stand-in), then hangs in the round trip's session,
+    # deaf to SIGTERM, printing without end
+    "hang": """#!/bin/sh
+case "$1 $2" in
+  --version*) echo '2.1.197 (Claude Code)' ;;
+  *state*) echo '{}' > "$HOME/.claude.json"
+    wget -q -O /dev/null --header 'Content-Type: application/json' \
+      --post-data '{"messages": [{"role": "user", "content": "smoke ladder: state"}]}' \
+      "$ANTHROPIC_BASE_URL/v1/messages" ;;
+  *) trap '' TERM INT HUP QUIT; yes flood ;;
+esac
+""",
 }
 
 
@@ -184,3 +196,49 @@ def test_the_standin_answers_streamed_and_whole_messages_and_records_them():
         assert [r["path"] for r in api.requests] == ["/v1/messages?beta=true", "/v1/messages",
                                                     "/v1/messages/count_tokens", "/v1/other"]
         assert api.url.startswith("http://127.0.0.1:") and api.port > 0
+
+
+@pytest.mark.docker
+def test_a_session_that_never_ends_is_stopped_and_removed(stub, monkeypatch, left_nothing):
+    """Deaf to SIGTERM and flooding its output: the ladder stops it on time, with bounded memory, and leaves
+    nothing behind (its container removed before its wrapper is killed, so nothing waits on the other)."""
+    monkeypatch.setattr(ladder, "ROUNDTRIP_TIMEOUT", 8.0)
+    monkeypatch.setattr(ladder, "STOP_GRACE", 3.0)
+    import time
+
+    began = time.monotonic()
+    _, rungs = ladder.run(stub("hang"))
+    assert verdicts(rungs) == climbed_to("roundtrip"), rungs
+    assert rungs[4].detail == "the session did not end within 8s"
+    assert time.monotonic() - began < 60
+
+
+def _raw(port: int, data: bytes) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_the_standin_takes_hostile_clients_without_a_traceback(capfd):
+    deep = b"[" * 100000 + b"]" * 100000
+    with standin.StandIn() as api:
+        head = b"POST /v1/messages HTTP/1.1\r\nHost: x\r\n"
+        assert b" 400 " in _raw(api.port, head + b"Content-Length: abc\r\n\r\n")
+        assert b" 400 " in _raw(api.port, head + b"Content-Length: -1\r\n\r\n")
+        assert b" 413 " in _raw(api.port, head + b"Content-Length: 1000000000000\r\n\r\n")
+        assert b" 200 " in _raw(api.port, head + b"Content-Length: %d\r\n\r\n" % len(deep) + deep)
+        odd = json.dumps({"messages": [{"role": "user", "content": 1},
+                                       {"role": "user", "content": [1, {"type": "text", "text": 2}]}]})
+        assert b" 200 " in _raw(api.port, head + b"Content-Length: %d\r\n\r\n" % len(odd) + odd.encode())
+        _raw(api.port, b"GARBAGE\r\n\r\n")
+        _raw(api.port, head + b"Content-Length: 10\r\n\r\nabc")  # cut short
+        assert api.prompts() == [None, None, None]  # (the deep one, the odd one, the cut one)
+        assert _post(api.url + "/v1/messages", {"messages": [{"role": "user", "content": "still here"}]})[0]
+        assert api.prompts()[-1] == "still here"
+    assert capfd.readouterr().err == ""

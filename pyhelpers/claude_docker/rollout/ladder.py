@@ -11,7 +11,9 @@
              HOME and state dir, answered by the stand-in, its transcript back on the host
 
 It stops at the first failure: the rungs after it are not run. What it starts goes after it, containers by
-their id and temporary folders; the user's own config, state and logs are neither read nor written.
+their id and temporary folders, whether it ends, fails, is out of time or is stopped (Ctrl-C, SIGTERM, SIGHUP);
+the user's own config, state and logs are neither read nor written. What the image prints is kept in files and
+read to a bound: an image that floods its output, or never ends, costs neither memory nor a hung ladder.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ import re
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -51,6 +55,7 @@ START_TIMEOUT = 120.0  # `claude --version` in a container (a cold page cache on
 STATE_TIMEOUT = 120.0  # one `claude -p` against the stand-in
 ROUNDTRIP_TIMEOUT = 180.0  # a whole wrapped session: sync in, container, sync out
 STOP_GRACE = 30.0  # how long the wrapper gets to stop its session when the round trip is out of time
+KEEP_OUTPUT = 64 << 10  # of what a container or the wrapper printed: this much of its start and of its end
 
 ROLE = "smoke"  # the role label of the ladder's own containers: not sessions for `ps`; `cleanup` removes
 # one whose ladder was killed, as an orphan
@@ -77,7 +82,7 @@ def run(image: str, on_rung: Callable[[Rung], None] | None = None, *, until: str
     """(the image's ID "sha256:…", or None when the image rung failed; the rungs up to `until`, in order).
     `on_rung` is called with each rung as it is decided, the ones not run included."""
     rungs: list[Rung] = []
-    with ExitStack() as cleanup:
+    with ExitStack() as cleanup, _stopped_as_interrupt():
         climb = _Climb(image, cleanup)
         for name in RUNGS[:RUNGS.index(until) + 1]:
             if rungs and not rungs[-1].passed:
@@ -92,6 +97,24 @@ def run(image: str, on_rung: Callable[[Rung], None] | None = None, *, until: str
             if on_rung is not None:
                 on_rung(rung)
     return climb.image_id, rungs
+
+
+@contextmanager
+def _stopped_as_interrupt():
+    """SIGTERM and SIGHUP (a closed terminal, `timeout`, a CI cancel) end the ladder as Ctrl-C does: by an
+    exception, so that what it started is removed on the way out."""
+    def stop(_signum, _frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 class _Climb:
@@ -160,6 +183,7 @@ class _Climb:
         return f"`claude --version`: {first}"
 
     def state(self) -> str:
+        self._reachable()
         home = self._folder("state")
         api = self._standin()
         env = {"ANTHROPIC_BASE_URL": api.url, "ANTHROPIC_API_KEY": FAKE_KEY}
@@ -170,28 +194,37 @@ class _Climb:
         if not written:
             raise _Failed("`claude -p` exited 0 having written nothing under HOME: the silent exit-0 trap "
                           "(HOME unwritable, or the image sends Claude Code's state elsewhere)")
+        if "smoke ladder: state" not in api.prompts():
+            raise _Failed("`claude -p` exited 0 but the stand-in got no request from it")
         return f"`claude -p` wrote its state under HOME ({', '.join('~/' + n for n in written)})"
 
     def roundtrip(self) -> str:
         from claude_docker.launcher.staging import transcript_dir_name
 
+        self._reachable()
         base = self._folder("roundtrip")
         home, project, state = base / "home", base / "project", base / "state"
-        for folder in (home, project):
+        for folder in (home, project, project / ".git"):  # (.git: the project root, even inside a work tree)
             folder.mkdir()
         api = self._standin()
         prompt = f"smoke ladder: round trip {secrets.token_hex(4)}"
         argv = [sys.executable, "-I", "-m", "claude_docker", "run", "--", "-p", prompt]
-        child = subprocess.Popen(argv, cwd=project, env=self._session_env(home, state, api), stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out_path, err_path = base / "stdout", base / "stderr"
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            # its own session: the wrapper and its docker CLI are signalled as one group
+            child = subprocess.Popen(argv, cwd=project, env=self._session_env(home, state, api),
+                                     stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+        ours = (LABEL_PREFIX + "wrapper-pid=" + str(child.pid),
+                LABEL_PREFIX + "project=" + os.path.realpath(project))
         try:
-            out, err = _finish(child, ROUNDTRIP_TIMEOUT)
+            ended = _finish(child, ROUNDTRIP_TIMEOUT, lambda: self._remove(*ours))
         finally:
-            # a wrapper that had to be killed leaves its container: it is the ladder's to remove
-            self._remove(LABEL_PREFIX + "wrapper-pid=" + str(child.pid), LABEL_PREFIX + "project=" + str(project))
-        if child.returncode is None or out is None:
+            if child.poll() is None:  # stopped midway (Ctrl-C, SIGTERM): nothing of it outlives the ladder
+                _stop_group(child, lambda: self._remove(*ours))
+            self._remove(*ours)  # a wrapper that had to be killed leaves its container: the ladder's to remove
+        if not ended:
             raise _Failed(f"the session did not end within {ROUNDTRIP_TIMEOUT:g}s")
-        text, why = out.decode("utf-8", "replace"), _last_line(err.decode("utf-8", "replace"))
+        text, why = _head(out_path), _last_line(_tail(err_path))
         if child.returncode != 0:
             raise _Failed(f"the session exited {child.returncode}: {why or '(no output)'}")
         if prompt not in api.prompts():
@@ -199,9 +232,16 @@ class _Climb:
         if REPLY not in text:
             raise _Failed(f"the stand-in's answer did not come back: {_first_line(text) or '(no output)'}")
         transcripts = home / ".claude" / "projects" / transcript_dir_name(Path(os.path.realpath(project)))
-        if not any(prompt in path.read_text("utf-8", "replace") for path in transcripts.glob("*.jsonl")):
+        if not any(prompt in _head(path) for path in transcripts.glob("*.jsonl")):
             raise _Failed("the session answered but its transcript is not on the host (sync out)")
         return "a `claude -p` session through the wrapper was answered, its transcript synced back to the host"
+
+    def _reachable(self) -> None:
+        """The stand-in listens on this host's loopback, which a container reaches only on the host's network:
+        rootless Docker's host network is its own namespace's."""
+        if self.mapping == "rootless":
+            raise _Failed("not run here: rootless Docker's host network is not this host's loopback, where the "
+                          "stand-in listens; run the smoke tests on a rootful engine (or deploy with --skip-smoke)")
 
     # -- the means --------------------------------------------------------
     def _docker(self, *args: str, timeout: float = DOCKER_TIMEOUT) -> subprocess.CompletedProcess:
@@ -223,19 +263,23 @@ class _Climb:
         if created.returncode != 0:
             raise _Failed(f"docker cannot create the container: {_reason(created)}")
         cid = created.stdout.strip()
+        out_path, err_path = home.parent / f"{home.name}.stdout", home.parent / f"{home.name}.stderr"
         try:
-            try:
-                done = self._docker("start", "--attach", cid, timeout=timeout)
-            except _Failed:
-                raise _Failed(f"`claude {' '.join(args)}` did not finish within {timeout:g}s") from None
+            with open(out_path, "wb") as out, open(err_path, "wb") as err:
+                subprocess.run([self.docker, "start", "--attach", cid], stdin=subprocess.DEVNULL, stdout=out,
+                               stderr=err, timeout=timeout)
             seen = self._docker("container", "inspect", cid)
+        except subprocess.TimeoutExpired:
+            raise _Failed(f"`claude {' '.join(args)}` did not finish within {timeout:g}s") from None
+        except OSError as exc:
+            raise _Failed(f"cannot run {self.docker}: {exc.strerror}") from None
         finally:
             self._docker("rm", "--force", cid)
         try:
             attrs = json.loads(seen.stdout)[0]
             state = attrs["State"]
             return _Ran(int(state["ExitCode"]), str(state.get("Error") or ""), bool(state.get("OOMKilled")),
-                        str(attrs["Config"].get("User") or ""), done.stdout, done.stderr)
+                        str(attrs["Config"].get("User") or ""), _head(out_path), _tail(err_path))
         except (ValueError, LookupError, TypeError, AttributeError):
             raise _Failed(f"cannot inspect the container: {_reason(seen)}") from None
 
@@ -272,12 +316,12 @@ class _Climb:
             "ANTHROPIC_BASE_URL": api.url, "ANTHROPIC_API_KEY": FAKE_KEY,
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         }
-        # the throwaway HOME has no ~/.docker: the engine is the one this process reaches
-        env.update({k: v for k, v in os.environ.items() if k in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG")})
-        if "DOCKER_CONFIG" not in env:
-            from claude_docker.paths import home as user_home
-
-            env["DOCKER_CONFIG"] = str(user_home() / ".docker")
+        # The engine this process reaches, named outright: the user's docker config (its proxies, which the CLI
+        # would hand to the candidate's container, credentials and all) stays out, an empty one in its place.
+        sock = engine.socket_path()
+        env["DOCKER_HOST"] = "unix://" + sock if sock else os.environ.get("DOCKER_HOST", "")
+        env.update({k: v for k, v in os.environ.items() if k in ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")})
+        env["DOCKER_CONFIG"] = str(self._folder("docker-config"))
         return env
 
     def _standin(self) -> StandIn:
@@ -302,18 +346,53 @@ class _Climb:
             self._docker("rm", "--force", *ids)
 
 
-def _finish(child: subprocess.Popen, timeout: float) -> tuple[bytes | None, bytes]:
-    """(stdout, stderr) of the child; stdout None when it was out of time: then it is stopped as a user
-    would stop it (SIGTERM: it stops its session), and killed only if that does not end it."""
+def _finish(child: subprocess.Popen, timeout: float, remove: Callable[[], None]) -> bool:
+    """Whether the child ended within `timeout`; if not, it is stopped (_stop_group)."""
     try:
-        return child.communicate(timeout=timeout)
+        child.wait(timeout=timeout)
+        return True
     except subprocess.TimeoutExpired:
-        child.send_signal(signal.SIGTERM)
+        _stop_group(child, remove)
+        return False
+
+
+def _stop_group(child: subprocess.Popen, remove: Callable[[], None]) -> None:
+    """Stop the wrapper as a user would (SIGTERM: it stops its session), its container removed first so that
+    nothing waits on it, then its whole group killed if that does not end it."""
+    remove()
+    for signum, grace in ((signal.SIGTERM, STOP_GRACE), (signal.SIGKILL, DOCKER_TIMEOUT)):
         try:
-            return None, child.communicate(timeout=STOP_GRACE)[1]
+            os.killpg(child.pid, signum)
+        except ProcessLookupError:
+            pass
+        try:
+            child.wait(timeout=grace)
+            return
         except subprocess.TimeoutExpired:
-            child.kill()
-            return None, child.communicate()[1]
+            continue
+
+
+def _head(path: Path) -> str:
+    """The start of the regular file `path` (a bounded read; a link, a FIFO or a folder the image planted
+    reads as nothing rather than blocking)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return ""
+    with open(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ""
+        return fh.read(KEEP_OUTPUT).decode("utf-8", "replace")
+
+
+def _tail(path: Path) -> str:
+    """The end of what was printed to `path` (a bounded read)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, os.fstat(fh.fileno()).st_size - KEEP_OUTPUT))
+            return fh.read(KEEP_OUTPUT).decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def _signal_name(number: int) -> str:

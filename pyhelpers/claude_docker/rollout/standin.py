@@ -14,6 +14,10 @@ What it answers:
 * ``POST /v1/messages/count_tokens``: ``{"input_tokens": N}``.
 * ``HEAD``/``GET`` anything: 200 with a small JSON body (Claude Code sends ``HEAD /`` as a connectivity check).
 * Any other ``POST``: 404 in Anthropic's error shape.
+
+Its clients are images under test, so it takes them as hostile: a body must say its length and stay under
+MAX_BODY, a connection idle for IDLE seconds is dropped, JSON it can't read (too deep, not JSON) is no JSON,
+and a failed connection is dropped silently (never a traceback on the user's terminal).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 IDS = itertools.count(1)  # message, request and tool-use ids: unique within the process
+MAX_BODY = 8 << 20  # Claude Code's requests with a long history stay well under this
+IDLE = 30.0  # seconds a connection may wait between bytes
 
 
 def estimate_tokens(value) -> int:
@@ -34,18 +40,31 @@ def estimate_tokens(value) -> int:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    timeout = IDLE
     server: _Server
 
     def log_message(self, format, *args):  # the caller's terminal is not this server's log
         pass
 
     def _read_json(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        """The body as JSON (None: none, or not JSON); False when its length is missing or out of bounds (the
+        answer then is 400 or 413 and the connection is closed)."""
+        text = (self.headers.get("Content-Length") or "0").strip()
+        if not text.isdigit():
+            self._refuse(400, "invalid_request_error", "Content-Length must be a number")
+            return False
+        if int(text) > MAX_BODY:
+            self._refuse(413, "request_too_large", f"bodies are at most {MAX_BODY} bytes")
+            return False
+        raw = self.rfile.read(int(text)) if int(text) else b""
         try:
             return json.loads(raw) if raw else None
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
+
+    def _refuse(self, status: int, kind: str, message: str) -> None:
+        self.close_connection = True
+        self._send_json(status, {"type": "error", "error": {"type": kind, "message": message}})
 
     def _record(self, body) -> None:
         self.server.standin.record({"method": self.command, "path": self.path,
@@ -75,6 +94,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self._read_json()
+        if body is False:
+            return
         self._record(body)
         path = urlsplit(self.path).path.rstrip("/")
         req = body if isinstance(body, dict) else {}
@@ -92,6 +113,9 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     standin: StandIn
+
+    def handle_error(self, request, client_address) -> None:
+        """A connection that failed (reset, timed out, sent garbage) is dropped: no traceback on stderr."""
 
 
 class StandIn:
@@ -196,12 +220,15 @@ class StandIn:
 
 
 def _last_user_text(req) -> str | None:
-    users = [m for m in (req.get("messages") or []) if isinstance(m, dict) and m.get("role") == "user"] \
-        if isinstance(req, dict) else []
+    """Read from whatever a client sent: any member may have any type."""
+    messages = req.get("messages") if isinstance(req, dict) else None
+    users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"] \
+        if isinstance(messages, list) else []
     if not users:
         return None
     content = users[-1].get("content")
     if isinstance(content, str):
         return content
-    texts = [b.get("text") for b in content or [] if isinstance(b, dict) and b.get("type") == "text"]
+    texts = [b.get("text") for b in content if isinstance(b, dict) and b.get("type") == "text"
+             and isinstance(b.get("text"), str)] if isinstance(content, list) else []
     return texts[-1] if texts else None
