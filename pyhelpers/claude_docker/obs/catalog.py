@@ -58,8 +58,11 @@ METRICS = {m.name: m for m in (
            ("deployment", "slot", "class")),
     Metric("claude_docker_rollout_transitions_total", "counter",
            "Rollout transitions (started, share_set, stepped, promoted, rolled_back, restored).", ("transition",)),
-    Metric("claude_docker_rollout_canary_weight", "gauge", "The candidate's share of new sessions (0 to 1)."),
-    Metric("claude_docker_rollout_step", "gauge", "The rollout's current step (from 0; -1: none in progress)."),
+    Metric("claude_docker_rollout_canary_weight", "gauge",
+           "The candidate's share of new sessions (0 to 1), by mode (auto: stepping by itself, manual: set by hand, "
+           "none: no rollout in progress); read from the rollout state when metrics are collected.", ("mode",)),
+    Metric("claude_docker_rollout_step", "gauge",
+           "The rollout's current step (from 0; -1: none in progress); read from the rollout state."),
     Metric("claude_docker_rollout_gate_checks_total", "counter",
            "Rollout gate checks, by gate (error_rate, baseline, p95_start, deadline, measurement) and verdict "
            "(pass, fail, inconclusive).", ("gate", "verdict")),

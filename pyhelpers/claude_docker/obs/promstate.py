@@ -174,7 +174,8 @@ def _put_handler(query: str):
 
 
 def live_gauges() -> dict:
-    """Series read now rather than folded: containers, interrupted sessions, state size, build info."""
+    """Series read now rather than folded: containers, interrupted sessions, state size, build info, the rollout's
+    share and step (so a transition whose observation was lost to a SIGKILL can't leave them wrong)."""
     from claude_docker.liveness import host_name
     from claude_docker.paths import state_dir
     from claude_docker.sessiondir import all_sessions, interrupted
@@ -184,6 +185,15 @@ def live_gauges() -> dict:
         "claude_docker_interrupted_sessions": {_key({}): float(len(interrupted(all_sessions(), host_name())))},
         "claude_docker_state_bytes": {_key({}): float(_tree_size(state_dir()))},
     }
+    try:
+        from claude_docker.rollout import state as rollout_state
+
+        dep = rollout_state.load()["deployment"]
+        gauges["claude_docker_rollout_canary_weight"] = {
+            _key({"mode": dep["mode"] if dep else "none"}): float(dep["weight"]) if dep else 0.0}
+        gauges["claude_docker_rollout_step"] = {_key({}): float(dep["step"]) if dep else -1.0}
+    except Exception:  # noqa: BLE001 - a damaged rollout state: doctor says so; the gauges are left out
+        pass
     try:
         from claude_docker import dockerclient, inventory
 

@@ -44,9 +44,6 @@ def _told(transition: str, dep: dict, message: str, **fields) -> None:
                     fields={"deployment": dep["id"], "candidate": dep["candidate"]["image"],
                             "weight": dep["weight"], "step": dep["step"], **fields})
         observe("claude_docker_rollout_transitions_total", 1, transition=transition)
-        live = transition not in ("promoted", "rolled_back")
-        observe("claude_docker_rollout_canary_weight", float(dep["weight"]) if live else 0.0)
-        observe("claude_docker_rollout_step", float(dep["step"]) if live else -1.0)
         tracer.root.end(error=message if failed else None)
         if settings.enabled():
             try:
@@ -55,6 +52,24 @@ def _told(transition: str, dep: dict, message: str, **fields) -> None:
                 pass
     finally:
         context.bind(trace_id=saved.get("trace_id"), span_id=saved.get("span_id"))
+    from claude_docker.obs.flush import spawn_background
+
+    spawn_background()  # exported now: a rollout's alerts and panels follow it within a scrape
+
+
+TRANSITIONS = ("started", "share_set", "stepped", "promoted", "rolled_back", "restored")
+
+
+def _series_from_zero(dep_id: str) -> None:
+    """A counter series Prometheus first sees at 1 hides that increment from increase(): the deployment's
+    session series, and every transition's, are recorded at 0 when it starts (exported by the flush then)."""
+    from claude_docker.rollout.records import CLASSES
+
+    for slot in ("v1", "v2"):
+        for cls in CLASSES:
+            observe("claude_docker_rollout_sessions_total", 0, deployment=dep_id, slot=slot, **{"class": cls})
+    for transition in TRANSITIONS:
+        observe("claude_docker_rollout_transitions_total", 0, transition=transition)
 
 
 def _in_progress(dep: dict) -> ToolError:
@@ -78,6 +93,7 @@ def start(candidate: dict, baseline: dict, plan: dict, mode: str, weight: float,
                      "failed_period": -1, "errors": 0, "error_period": -1, "smoke": smoke, "alerts": []}
         state["deployment"] = dep
         states.save(state)
+    _series_from_zero(dep["id"])
     _told("started", dep, f"rollout of {candidate['image']} started at {plans.percent(weight)}",
           mode=mode, steps=plan["steps"])
     if mode == "manual" and weight >= 1.0:
