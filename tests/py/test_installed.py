@@ -105,7 +105,8 @@ def settle(docker_client, home: Path, seconds: float = 15) -> None:
     after the CLI, and so the wrapper, has returned)."""
     deadline = time.time() + seconds
     while time.time() < deadline:
-        mounts = [c for c in docker_client.containers.list(all=True, filters={"label": "io.claude-docker.tool"})
+        mounts = [c for c in docker_client.containers.list(all=True, filters={"label": "io.claude-docker.tool"},
+                                                          ignore_removed=True)
                   if str(home) in json.dumps(c.attrs.get("Mounts", []))]
         if not mounts:
             return

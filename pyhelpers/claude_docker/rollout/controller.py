@@ -188,8 +188,10 @@ def back_to(image: dict | None, reason: str) -> dict:
     return state
 
 
-def analyze(dep: dict, now: float, persist: bool) -> tuple[list, dict]:
-    """The gates over the deployment's current step, from the persisted rollup and the lines after it."""
+def analyze(dep: dict, now: float, persist: bool) -> tuple[list, dict, str]:
+    """The gates over the deployment's current step, from the persisted rollup and the lines after it; the
+    per-slot totals they judged, and which: "window" (its last `window`), or "step" (all of it, while the window
+    has too few candidate sessions, or the step is younger than the window)."""
     plan = dep["plan"]
     rollup = records.load(dep["id"], plan)
     measured = records.fold(rollup, dep["step"])
@@ -201,7 +203,9 @@ def analyze(dep: dict, now: float, persist: bool) -> tuple[list, dict]:
     recent = records.window(rollup, dep["step"], max(dep["step_started"], now - plan["window"]))
     whole = records.window(rollup, dep["step"], dep["step_started"])
     found = analysis.gates(dep, recent, whole, rollup["bounds"], now, measured)
-    return found, recent if recent["v2"].sessions >= plan["min_sessions"] else whole
+    if recent["v2"].sessions >= plan["min_sessions"] and now - dep["step_started"] > plan["window"]:
+        return found, recent, "window"
+    return found, whole, "step"
 
 
 def evaluate(trigger: str, now: float | None = None, state: dict | None = None) -> str:
@@ -213,7 +217,7 @@ def evaluate(trigger: str, now: float | None = None, state: dict | None = None) 
     dep = state["deployment"]
     if not dep:
         return "none"
-    found, _ = analyze(dep, now, persist=True)  # (a start's skip test reads when the rollup was last judged)
+    found = analyze(dep, now, persist=True)[0]  # (a start's skip test reads when the rollup was last judged)
     action = analysis.decide(dep, found, now)
     if action == analysis.HOLD and not (dep["errors"] and _measured(found)):
         _count_checks(found, trigger)
@@ -223,7 +227,7 @@ def evaluate(trigger: str, now: float | None = None, state: dict | None = None) 
         live = state["deployment"]
         if not live or live["id"] != dep["id"]:
             return "none"  # another evaluator ended it
-        found, _ = analyze(live, now, persist=True)
+        found = analyze(live, now, persist=True)[0]
         action = analysis.decide(live, found, now)
         tell = _apply(state, live, action, found, now)
         if tell is not None:

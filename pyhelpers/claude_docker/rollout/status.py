@@ -19,7 +19,7 @@ def report(now: float | None = None) -> dict:
     dep = state["deployment"]
     if dep:
         plan = dep["plan"]
-        found, totals = controller.analyze(dep, now, persist=False)
+        found, totals, scope = controller.analyze(dep, now, persist=False)
         edges = records.bounds(plan)
         slots = {}
         for slot, t in totals.items():
@@ -30,6 +30,7 @@ def report(now: float | None = None) -> dict:
             **{k: dep[k] for k in ("id", "mode", "candidate", "baseline", "weight", "step", "started",
                                    "step_started", "failed_checks", "smoke")},
             "alerts": dep.get("alerts", []), "plan": plan, "slots": slots,
+            "scope": scope,
             "gates": [g.to_json() for g in found], "verdict": analysis.verdict(found),
             "next_step_due": due, "action": analysis.decide(dep, found, now),
         }
@@ -48,9 +49,12 @@ def lines(rep: dict, now: float | None = None) -> list[tuple[str, str | None]]:
     from claude_docker import ui
 
     now = time.time() if now is None else now
-    stable = short(rep["stable"]) if rep["stable"] else "CLAUDE_DOCKER_IMAGE (no rollout has set one)"
-    out: list[tuple[str, str | None]] = [(f"stable      {stable}", None)]
     dep = rep["deployment"]
+    if dep:
+        stable = f"{short(dep['baseline'])}: the v1 slot while this rollout lasts"
+    else:
+        stable = short(rep["stable"]) if rep["stable"] else "CLAUDE_DOCKER_IMAGE's (no rollout has promoted one)"
+    out: list[tuple[str, str | None]] = [(f"stable      {stable}", None)]
     if not dep:
         out.append(("rollout     none in progress", None))
     else:
@@ -74,7 +78,11 @@ def lines(rep: dict, now: float | None = None) -> list[tuple[str, str | None]]:
                 for slot, s in sorted(dep["slots"].items())]
         table = ui.table(rows, ["SLOT", "SESSIONS", "ERRORS", "CLAUDE-ERRORS", "INTERRUPTED", "ERROR-RATE",
                                 "P95-START"])
-        out.append((f"window      the last {plans.human_duration(plan['window'])} of this step", None))
+        scope = (f"the last {plans.human_duration(plan['window'])} of this step" if dep["scope"] == "window" else
+                 "the whole step" + (f" (fewer than {plan['min_sessions']} candidate sessions in the last "
+                                     f"{plans.human_duration(plan['window'])})"
+                                     if now - dep["step_started"] > plan["window"] else ""))
+        out.append((f"judged      {scope}", None))
         out += [("  " + row, None) for row in table.splitlines()]
         out.append(("gates", None))
         out += [(f"  {g['name']:<12} {g['detail']}", _MARK[g["verdict"]]) for g in dep["gates"]]
