@@ -46,6 +46,7 @@ def _choose_ms(env: dict) -> float:
 def _record(home: Path, count: int, now: float) -> str:
     """A rollout in progress in `home`, with `count` sessions recorded over its window."""
     os.environ["HOME"] = str(home)
+    os.environ["CLAUDE_DOCKER_BACKGROUND_FLUSH"] = "0"  # no detached flush into a HOME about to be removed
     from claude_docker.rollout import controller, records
     from claude_docker.rollout import plan as plans
     from claude_docker.rollout import state as states

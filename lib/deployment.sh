@@ -8,13 +8,13 @@
 # or, with CLAUDE_DOCKER_V2_PROBABILITY set, set the candidate's share by hand (1.0 promotes).
 # Usage: deploy_canary [IMAGE] [--steps 10,50,100] [--interval 60s] [--window 5m] [--min-sessions N]
 #        [--max-error-rate R] [--max-p95-start 15s] [--baseline-margin R] [--failure-limit N]
-#        [--progress-deadline 24h] [--sticky none|user|project] [--skip-smoke] [--yes] [--json]
+#        [--progress-deadline 7d] [--sticky none|user|project] [--skip-smoke] [--yes] [--json]
 function deploy_canary {
   _claude_docker_helper rollout deploy "$@"
 }
 
 # Summary: every new session gets the stable image again at once; sessions running on the candidate finish.
-# Usage: rollback_deployment [--to previous] [--json]
+# Usage: rollback_deployment [--to previous|settings] [--json]
 function rollback_deployment {
   _claude_docker_helper rollout rollback "$@"
 }

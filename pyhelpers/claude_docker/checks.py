@@ -307,7 +307,7 @@ def check_held() -> Check:
 
 def check_rollout(client) -> Check:
     """The rollout in progress, if any, and whether the images it runs by id are still on the engine."""
-    from docker.errors import ImageNotFound
+    from docker.errors import DockerException, ImageNotFound
 
     from claude_docker.rollout import plan as plans
     from claude_docker.rollout import state as rollout_state
@@ -319,13 +319,18 @@ def check_rollout(client) -> Check:
         return Check("rollout", "fail", exc.message.partition(": nothing")[0],
                      f"mv {rollout_state.state_file()} {rollout_state.state_file()}.bad")
     dep = state["deployment"]
-    used = [i for i in (state["stable"], dep and dep["candidate"], dep and dep["baseline"]) if i]
-    for image in used:
+    # (the candidate gone: a rollback ends its sessions' failures; the stable one gone: only unpinning it does)
+    used = [(i, "claude-docker rollout rollback" if i is (dep and dep["candidate"])
+             else "claude-docker rollout rollback --to settings")
+            for i in (dep and dep["candidate"], dep and dep["baseline"], state["stable"]) if i]
+    for image, fix in used:
         try:
             client.images.get(image["id"])
         except ImageNotFound:
             return Check("rollout", "fail", f"{short(image)} is gone from the engine: its sessions fail to start",
-                         "claude-docker rollout rollback" if dep else "claude-docker rollout rollback --to settings")
+                         fix)
+        except DockerException as exc:
+            return Check("rollout", "warn", f"cannot ask the engine for {short(image)}: {exc}")
     if dep:
         return Check("rollout", "info", f"{short(dep['candidate'])} on {plans.percent(dep['weight'])} of new "
                                         "sessions", "claude-docker rollout status")

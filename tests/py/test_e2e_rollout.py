@@ -53,6 +53,7 @@ def env(home, fake_image):
     env = plugin_env(home, fake_image)
     del env["CLAUDE_DOCKER_IMAGE"]
     env["CLAUDE_DOCKER_STATE_DIR"] = str(home / ".claude-docker")
+    env["CLAUDE_DOCKER_BACKGROUND_FLUSH"] = "0"  # no detached flush outliving the test
     with states.lock():
         seeded = states.empty()
         seeded["stable"] = images.resolve(fake_image)
@@ -150,8 +151,9 @@ def test_a_crashing_candidate_is_rolled_back_within_one_interval(env, home, proj
         assert done.returncode in (0, 139), done.stderr
         crashed += done.returncode == 139
         if state(home)["deployment"] is None:
-            # the breach (the 2nd failed candidate session of 2 needed) was decided at that session's end
-            assert done.returncode == 139 and crashed == 2
+            # decided at the end of the first crash: 1 error of the 2 sessions needed is over 10 % whatever the
+            # second does, so the breach is certain there
+            assert done.returncode == 139 and crashed == 1
             assert "rolled back" in done.stderr and "error_rate" in done.stderr
             break
     else:

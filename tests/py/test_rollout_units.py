@@ -15,6 +15,12 @@ from claude_docker.rollout import plan as plans
 from claude_docker.rollout import state as states
 
 A = {"image": "stable:1", "id": "sha256:" + "a" * 64}
+
+
+@pytest.fixture(autouse=True)
+def no_background_flush(monkeypatch):
+    """Transitions start a detached flush: none here, where nothing would wait for it."""
+    monkeypatch.setenv("CLAUDE_DOCKER_BACKGROUND_FLUSH", "0")
 B = {"image": "cand:2", "id": "sha256:" + "b" * 64}
 
 
@@ -303,10 +309,10 @@ def test_transitions_are_told_once_and_never_doubled(home):
 
 
 def test_a_failing_session_rolls_back_at_once(home, capsys):
-    controller.start(B, A, _plan(min_sessions=2), "auto", 0.5, "passed")
+    controller.start(B, A, _plan(min_sessions=2, max_error_rate=0.6), "auto", 0.5, "passed")
     dep = states.load()["deployment"]
     records.append(dep["id"], dep["plan"], 0, "v2", "error", 0.3)
-    assert controller.evaluate("session") == analysis.HOLD  # one session: inconclusive
+    assert controller.evaluate("session") == analysis.HOLD  # one of 2: 50 % at most, under 60 %: inconclusive
     records.append(dep["id"], dep["plan"], 0, "v2", "error", 0.3)
     assert controller.evaluate("session") == analysis.ROLLBACK
     assert "rolled back" in capsys.readouterr().err
@@ -345,6 +351,11 @@ def test_a_workstations_few_sessions_count_over_the_whole_step():
     busy, _ = _totals(v2=(6, 3))  # a burst in the window fails it even though the step overall would pass
     bad = analysis.gates(dep, busy, whole, edges, now, True)
     assert bad[0].verdict == analysis.FAIL and "over the last 5m" in bad[0].detail
+    burst, _ = _totals(v2=(2, 2))  # fewer than 5 in the window, but 2 errors are already 40 % of 5
+    over = analysis.gates(dep, burst, _totals(v2=(100, 2))[0], edges, now, True)
+    assert over[0].verdict == analysis.FAIL and "2 of 2 candidate sessions failed over the last 5m" in over[0].detail
+    one, _ = _totals(v2=(1, 0))  # quiet window: the whole step judges
+    assert analysis.gates(dep, one, whole, edges, now, True)[0].verdict == analysis.PASS
 
 
 def test_a_share_set_by_hand_has_no_deadline_and_takes_an_auto_rollout_over(home):

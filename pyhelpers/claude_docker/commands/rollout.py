@@ -4,7 +4,7 @@ rollback_deployment, run_smoke_tests and track_deployment."""
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import click
 
@@ -57,12 +57,17 @@ def _plan(**given) -> dict:
         raise _usage(str(exc)) from None
 
 
-def _stable(state: dict) -> dict:
-    """The image sessions run now when no rollout is in progress."""
+def _baseline(state: dict) -> tuple[dict, str]:
+    """The image sessions with no image of their own run now, and where that comes from: "stable" (the last
+    promotion's), "setting" (CLAUDE_DOCKER_IMAGE, set here) or "default" (the settings' default image)."""
+    from claude_docker import envspec
     from claude_docker.options import RunOptions
     from claude_docker.rollout import images
 
-    return state["stable"] or images.resolve(RunOptions.from_env().image)
+    if state["stable"]:
+        return state["stable"], "stable"
+    source = "setting" if envspec.is_set("CLAUDE_DOCKER_IMAGE") else "default"
+    return images.resolve(RunOptions.from_env().image), source
 
 
 def _smoke(image: dict, as_json: bool) -> tuple[bool, list]:
@@ -78,14 +83,6 @@ def _smoke(image: dict, as_json: bool) -> tuple[bool, list]:
 
     _, rungs = ladder.run(image["id"], told)
     return all(r.passed for r in rungs), rungs
-
-
-def _warn_image_setting() -> None:
-    from claude_docker import envspec, ui
-
-    if envspec.is_set("CLAUDE_DOCKER_IMAGE"):
-        ui.error("warning: CLAUDE_DOCKER_IMAGE is set here: sessions started with it set run that image and "
-                 "bypass the rollout (unset it where you run claude)")
 
 
 @cli.command()
@@ -123,6 +120,38 @@ def deploy(image: str | None, steps, interval, window, min_sessions, max_error_r
     plan = _plan(steps=steps, interval=interval, window=window, min_sessions=min_sessions,
                  max_error_rate=max_error_rate, max_p95_start=max_p95_start, baseline_margin=baseline_margin,
                  failure_limit=failure_limit, progress_deadline=progress_deadline, sticky=sticky)
+    state = states.load()
+    dep = state["deployment"]
+    if manual and dep and (not image or image == dep["candidate"]["image"]):
+        # the share of the rollout in progress: its candidate as pinned, whatever the name means now
+        state = controller.set_share(dep["candidate"], share)
+        return _done(state, as_json, f"{dep['candidate']['image']}: {plans.percent(share)} of new sessions")
+    ref = image or envspec.get("CLAUDE_DOCKER_V2_IMAGE")
+    if not ref:
+        raise _usage("name the image to roll out (or set CLAUDE_DOCKER_V2_IMAGE)")
+    candidate = images.resolve(ref)
+    if manual and dep and dep["candidate"]["id"] == candidate["id"]:
+        state = controller.set_share(dep["candidate"], share)
+        return _done(state, as_json, f"{candidate['image']}: {plans.percent(share)} of new sessions")
+    if dep:
+        raise controller._in_progress(dep)
+    baseline, source = _baseline(state)
+    if baseline["id"] == candidate["id"]:
+        raise ToolError(f"{candidate['image']} is the stable image already", exitcodes.ROLLOUT_CONFLICT)
+    if source == "setting":
+        ui.error("warning: CLAUDE_DOCKER_IMAGE is set here: it is this rollout's stable image, pinned for the "
+                 "sessions that don't set it (a rollback keeps them on it); sessions that set it bypass rollouts")
+    if manual:
+        plan["steps"] = [share * 100]
+    stream = sys.stderr if as_json else sys.stdout
+    ui.say(f"rollout of {images.short(candidate)} over {images.short(baseline)}", stream=stream)
+    by_hand = (f"share set by hand: {plans.percent(share)} of new sessions; the gates roll back, only you "
+               "move the share (1.0 promotes)")
+    for line in [by_hand] if manual else plans.describe(plan):
+        ui.say("  " + line, stream=stream)
+    if not yes and sys.stdin.isatty() and sys.stderr.isatty() and not _agreed():
+        ui.error("not rolled out: declined")
+        return exitcodes.FAILURE
     try:
         guard = states.deploy_lock()
         guard.__enter__()
@@ -130,37 +159,14 @@ def deploy(image: str | None, steps, interval, window, min_sessions, max_error_r
         raise ToolError("another deploy is running (deploy_canary): wait for it, or see `claude-docker rollout "
                         "status`", exitcodes.ROLLOUT_CONFLICT) from None
     try:
-        state = states.load()
-        dep = state["deployment"]
-        ref = image or envspec.get("CLAUDE_DOCKER_V2_IMAGE") or (dep["candidate"]["image"] if dep and manual else None)
-        if not ref:
-            raise _usage("name the image to roll out (or set CLAUDE_DOCKER_V2_IMAGE)")
-        candidate = images.resolve(ref)
-        if manual and dep and dep["candidate"]["id"] == candidate["id"]:
-            state = controller.set_share(candidate, share)
-            return _done(state, as_json, f"{candidate['image']}: {plans.percent(share)} of new sessions")
-        if dep:
-            raise controller._in_progress(dep)
-        baseline = _stable(state)
-        if baseline["id"] == candidate["id"]:
-            raise ToolError(f"{candidate['image']} is the stable image already", exitcodes.ROLLOUT_CONFLICT)
-        _warn_image_setting()
-        if manual:
-            plan["steps"] = [share * 100]
-        stream = sys.stderr if as_json else sys.stdout
-        ui.say(f"rollout of {images.short(candidate)} over {images.short(baseline)}", stream=stream)
-        by_hand = (f"share set by hand: {plans.percent(share)} of new sessions; the gates roll back, only you "
-                   "move the share (1.0 promotes)")
-        for line in [by_hand] if manual else plans.describe(plan):
-            ui.say("  " + line, stream=stream)
-        if not yes and sys.stdin.isatty() and sys.stderr.isatty() and not _agreed():
-            return exitcodes.FAILURE
+        if states.load()["deployment"]:  # started by another deploy since the look above
+            raise controller._in_progress(states.load()["deployment"])
         smoke = "skipped"
         if not skip_smoke:
             passed, rungs = _smoke(candidate, as_json)
             _gate_smoke(candidate, passed, rungs)
             smoke = "passed"
-        state = controller.start(candidate, baseline, plan, "manual" if manual else "auto",
+        state = controller.start(candidate, {**baseline, "from": source}, plan, "manual" if manual else "auto",
                                  share if manual else plan["steps"][0] / 100, smoke)
         return _done(state, as_json, f"{candidate['image']} started")
     finally:
@@ -233,6 +239,11 @@ def rollback(to: str | None, as_json: bool) -> int:
         entry = controller.rollback("rolled back by hand")
     if entry is None:
         raise ToolError("nothing is being rolled out", exitcodes.ROLLOUT_CONFLICT)
+    from claude_docker import envspec
+
+    if envspec.is_set("CLAUDE_DOCKER_V2_IMAGE") and envspec.is_set("CLAUDE_DOCKER_V2_PROBABILITY"):
+        ui.error("warning: CLAUDE_DOCKER_V2_IMAGE and CLAUDE_DOCKER_V2_PROBABILITY are set here: where they are "
+                 "exported, sessions still send that share to that image; unset them")
     if as_json:
         ui.print_json(entry)
     else:
@@ -247,15 +258,14 @@ def _after_any_deploy():
     from claude_docker.errors import ToolError
     from claude_docker.locking import state_lock
 
-    try:
-        with state_lock("rollout-deploy", 0.0, exitcodes.ROLLOUT_CONFLICT):
-            yield
-            return
-    except ToolError as exc:
-        if "timed out" not in exc.message:
-            raise
-    ui.error("a deploy is running its smoke tests: waiting for it, to roll back what it starts")
-    with state_lock("rollout-deploy", DEPLOY_WAIT, exitcodes.ROLLOUT_CONFLICT):
+    with ExitStack() as held:
+        try:
+            held.enter_context(state_lock("rollout-deploy", 0.0, exitcodes.ROLLOUT_CONFLICT))
+        except ToolError as exc:
+            if "timed out" not in exc.message:
+                raise
+            ui.error("a deploy is running its smoke tests: waiting for it, to roll back what it starts")
+            held.enter_context(state_lock("rollout-deploy", DEPLOY_WAIT, exitcodes.ROLLOUT_CONFLICT))
         yield
 
 
@@ -271,7 +281,7 @@ def smoke(image: str | None, as_json: bool) -> int:
     from claude_docker.rollout import images
     from claude_docker.rollout import state as states
 
-    target = images.resolve(image) if image else _stable(states.load())
+    target = images.resolve(image) if image else _baseline(states.load())[0]
     passed, rungs = _smoke(target, as_json)
     if as_json:
         ui.print_json({"image": target["image"], "id": target["id"], "passed": passed,

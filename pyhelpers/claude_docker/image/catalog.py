@@ -21,7 +21,7 @@ class ImageInfo:
     size: int  # bytes on disk, as the daemon counts it (shared layers counted in full)
     debian_release: str
     debian_packages: str
-    slots: tuple[str, ...]  # v1, v2: the settings that name it now; stable, candidate, rollback: the rollout's
+    slots: tuple[str, ...]  # v1, v2: the settings that name it now; stable, candidate, baseline, rollback…: a rollout's
     containers: int  # made from it, running or not (sessions, and any other)
     stale: bool  # built from a recipe other than the installed one
     derived_from: str  # the tag of ours it was built FROM (a user's Dockerfile); empty for our own builds
@@ -32,8 +32,9 @@ class ImageInfo:
 
 def slot_images(client) -> dict[str, str]:
     """slot → the image id its setting names now (only those present), and the rollout's images by id: the
-    stable one, the candidate, and the one a rollback goes back to. ToolError when either can't be read (a
-    refused setting, a damaged rollout state): then which images are in use is unknown."""
+    stable one, the candidate and the image it is compared with (the v1 slot of a rollout), and those a
+    rollback goes back to. ToolError when either can't be read (a refused setting, a damaged rollout state):
+    then which images are in use is unknown."""
     from docker.errors import DockerException
 
     from claude_docker.options import RunOptions
@@ -49,10 +50,10 @@ def slot_images(client) -> dict[str, str]:
                 continue
     state = rollout_state.load()
     dep = state["deployment"]
-    for slot, image in (("stable", state["stable"]), ("candidate", dep and dep["candidate"]),
-                        ("rollback", (state["known_good"] or [None])[0])):
-        if image:
-            found[slot] = image["id"]
+    named = [("stable", state["stable"]), ("candidate", dep and dep["candidate"]),
+             ("baseline", dep and dep["baseline"])]
+    named += [("rollback" if i == 0 else f"rollback-{i + 1}", image) for i, image in enumerate(state["known_good"])]
+    found.update((slot, image["id"]) for slot, image in named if image)
     return found
 
 

@@ -24,6 +24,10 @@ from claude_docker.options import RunOptions
 from claude_docker.paths import ClaudeHome, home, project_root
 from claude_docker.sessiondir import SessionDir, all_sessions, interrupted, new_session_id
 
+TYPE_CHECKING = False  # not typing's: its import costs milliseconds of claude's start (mypy knows the name)
+if TYPE_CHECKING:
+    from claude_docker.rollout.session import Assigned
+
 
 @contextmanager
 def _recorded_failure(log: SessionLog, docker: bool):
@@ -36,13 +40,14 @@ def _recorded_failure(log: SessionLog, docker: bool):
 
 
 @contextmanager
-def _not_the_image(log: SessionLog):
-    """A refusal of the user's own input (the project dir, a broken config) says nothing of the image: the
-    session is not counted by the rollout it was drawn for."""
+def _counted_if_the_image(log: SessionLog, assigned: Assigned | None):
+    """A session counts for the rollout it was drawn for once its container is being started (supervise). Before
+    that, only a missing image says something of the image; a refusal of the project dir, a broken config, an
+    unreachable engine or a sidecar that won't start say nothing of it, and are not counted."""
     try:
         yield
-    except ToolError:
-        log.rollout = None
+    except engine.ImageMissing:
+        log.rollout = assigned
         raise
 
 
@@ -70,11 +75,11 @@ def run(claude_args: list[str]) -> int:
         cwd = Path(os.getcwd())
     project = project_root(cwd)
     with _recorded_failure(log, docker=False):
-        slot, image, chosen, log.rollout = imagechoice.choose(opts, project)
-    deployment = log.rollout.deployment if log.rollout else None
+        slot, image, chosen, assigned = imagechoice.choose(opts, project)
+    deployment = assigned.deployment if assigned else None
     log.drawn(slot, deployment)
     preflight = log.step("preflight")
-    with _recorded_failure(log, docker=True):
+    with _recorded_failure(log, docker=True), _counted_if_the_image(log, assigned):
         mapping = imagechoice.preflight(image, chosen, opts.network)
         docker = engine.docker_cli()
     preflight.end()
@@ -83,12 +88,12 @@ def run(claude_args: list[str]) -> int:
 
     user_home = home()
     claude = ClaudeHome.from_env()
-    with _recorded_failure(log, docker=False), _not_the_image(log):
+    with _recorded_failure(log, docker=False):
         check_project(project, user_home, claude)
 
     from claude_docker.backup.triggers import at_start
 
-    with _recorded_failure(log, docker=False), _not_the_image(log):
+    with _recorded_failure(log, docker=False):
         backup_due = at_start(claude)  # a broken config stops the run here, before anything is staged
     host = host_name()
     stale = interrupted(all_sessions(), host)
@@ -126,7 +131,7 @@ def run(claude_args: list[str]) -> int:
             raise
     try:
         return _staged_run(log, opts, session, spec, way_out, claude, user_home, cwd, project, header, docker,
-                           claude_args, backup_due)
+                           claude_args, backup_due, assigned)
     except BaseException:
         if way_out is not None:
             way_out.finish()
@@ -135,7 +140,7 @@ def run(claude_args: list[str]) -> int:
 
 def _staged_run(log: SessionLog, opts: RunOptions, session: SessionDir, spec: SessionSpec, way_out,
                 claude: ClaudeHome, user_home: Path, cwd: Path, project: Path, header: dict, docker: str,
-                claude_args: list[str], backup_due: bool) -> int:
+                claude_args: list[str], backup_due: bool, assigned: Assigned | None) -> int:
     """From sync in to the session's end, with the egress proxy and sidecar (if any) starting meanwhile."""
     sid, image, slot, uid, gid = spec.session_id, spec.image, spec.slot, spec.uid, spec.gid
     staging = Staging(claude, user_home, session)
@@ -187,6 +192,7 @@ def _staged_run(log: SessionLog, opts: RunOptions, session: SessionDir, spec: Se
     except ToolError:
         session.remove()
         raise
+    log.rollout = assigned  # from here on the session says something of its image (_counted_if_the_image)
     return supervise(argv, session, manifest, log, container, backup_due, way_out)
 
 

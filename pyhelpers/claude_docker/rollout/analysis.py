@@ -44,7 +44,15 @@ def gates(dep: dict, recent: dict[str, Totals], whole: dict[str, Totals], edges:
     v1, v2 = scope["v1"], scope["v2"]
     pct = plans.percent
     out = []
-    if v2.sessions < need:
+    # A burst in the window fails the gate even while the window is short of sessions: its errors over
+    # `need` sessions (as if the rest had gone well) already pass the limit.
+    burst = recent["v2"].errors / max(recent["v2"].sessions, need)
+    if not recent_enough and burst > plan["max_error_rate"]:
+        window = plans.human_duration(plan["window"])
+        out.append(Gate("error_rate", FAIL, f"{recent['v2'].errors} of {recent['v2'].sessions} candidate sessions "
+                                            f"failed over the last {window}: over {pct(plan['max_error_rate'])} "
+                                            f"of {need} sessions"))
+    elif v2.sessions < need:
         out.append(Gate("error_rate", INCONCLUSIVE, f"{v2.sessions} of {need} candidate sessions needed"))
     else:
         rate = v2.error_rate()

@@ -24,8 +24,9 @@ def new_id(now: float) -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)) + "-" + os.urandom(3).hex()
 
 
-def _told(transition: str, dep: dict, message: str, **fields) -> None:
-    """The transition as an event, a span (its own trace, or the caller's TRACEPARENT) and metrics."""
+def _told(transition: str, dep: dict | None, message: str, **fields) -> None:
+    """The transition (of the deployment `dep`, or of the stable image) as an event, a span (its own trace, or
+    the caller's TRACEPARENT) and metrics."""
     import os
 
     from claude_docker.obs import context, settings
@@ -33,16 +34,17 @@ def _told(transition: str, dep: dict, message: str, **fields) -> None:
 
     failed = transition == "rolled_back"
     tracer = Tracer("rollout." + transition, os.environ.get("TRACEPARENT"))
-    tracer.root.attributes.update({"claude_docker.deployment": dep["id"],
-                                   "claude_docker.rollout.weight": float(dep["weight"]),
-                                   "container.image.name": dep["candidate"]["image"]})
+    if dep:
+        tracer.root.attributes.update({"claude_docker.deployment": dep["id"],
+                                       "claude_docker.rollout.weight": float(dep["weight"]),
+                                       "container.image.name": dep["candidate"]["image"]})
+        fields = {"deployment": dep["id"], "candidate": dep["candidate"]["image"], "weight": dep["weight"],
+                  "step": dep["step"], **fields}
     saved = context.current().copy()
     context.bind(trace_id=tracer.trace_id, span_id=tracer.root.span_id)
     try:
         events.emit(f"rollout.{transition}", message, level="error" if failed else "info",
-                    outcome="error" if failed else "ok",
-                    fields={"deployment": dep["id"], "candidate": dep["candidate"]["image"],
-                            "weight": dep["weight"], "step": dep["step"], **fields})
+                    outcome="error" if failed else "ok", fields=fields)
         observe("claude_docker_rollout_transitions_total", 1, transition=transition)
         tracer.root.end(error=message if failed else None)
         if settings.enabled():
@@ -88,6 +90,7 @@ def start(candidate: dict, baseline: dict, plan: dict, mode: str, weight: float,
         state = states.load()
         if state["deployment"]:
             raise _in_progress(state["deployment"])
+        _forget_ended(state)
         dep: dict = {"id": new_id(now), "mode": mode, "candidate": candidate, "baseline": baseline, "plan": plan,
                      "step": 0, "weight": weight, "started": now, "step_started": now, "failed_checks": 0,
                      "failed_period": -1, "errors": 0, "error_period": -1, "smoke": smoke, "alerts": []}
@@ -99,6 +102,22 @@ def start(candidate: dict, baseline: dict, plan: dict, mode: str, weight: float,
     if mode == "manual" and weight >= 1.0:
         return promote(dep["id"], "the share was set to 100%")
     return state
+
+
+def _forget_ended(state: dict) -> None:
+    """Session logs and rollups of deployments no longer in progress (a session that ended after its rollout
+    did, or an evaluator's cache written as the rollout ended, can leave one behind)."""
+    import glob
+    import os
+
+    live = state["deployment"]["id"] if state["deployment"] else None
+    for pattern in ("sessions-*.log", "rollup-*.json"):
+        for path in glob.glob(os.path.join(glob.escape(str(states.rollout_dir())), pattern)):
+            if live is None or live not in os.path.basename(path):
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
 
 
 def set_share(candidate: dict, weight: float) -> dict:
@@ -127,12 +146,15 @@ def _end(state: dict, outcome: str, reason: str) -> tuple[dict, dict]:
     """The deployment in `state` ended (the caller holds the lock and saves): (the deployment, its history
     entry). Promoted: the candidate is the stable image, the one sessions ran before it the rollback target."""
     dep = state["deployment"]
+    baseline = {"image": dep["baseline"]["image"], "id": dep["baseline"]["id"]}
     if outcome == "promoted":
-        states.remember_good(state, state["stable"] or dep["baseline"])
+        states.remember_good(state, state["stable"] or baseline)
         state["stable"] = dep["candidate"]
         dep["weight"] = 1.0
     else:
         dep["weight"] = 0.0
+        if dep["baseline"].get("from") == "setting" and not state["stable"]:
+            state["stable"] = baseline  # the stable image the deploy named (CLAUDE_DOCKER_IMAGE), kept by id
     return dep, states.end_deployment(state, outcome, reason)
 
 
@@ -182,9 +204,8 @@ def back_to(image: dict | None, reason: str) -> dict:
             state["known_good"] = [i for i in state["known_good"] if i["id"] != image["id"]]
         states.save(state)
     shown = image["image"] if image else "the CLAUDE_DOCKER_IMAGE setting's image"
-    events.emit("rollout.restored", f"{shown} is stable again: {reason}", outcome="ok",
-                fields={"image": image["image"] if image else None, "id": image["id"] if image else None})
-    observe("claude_docker_rollout_transitions_total", 1, transition="restored")
+    _told("restored", None, f"{shown} is stable again: {reason}",
+          image=image["image"] if image else None, id=image["id"] if image else None)
     return state
 
 
@@ -208,7 +229,8 @@ def analyze(dep: dict, now: float, persist: bool) -> tuple[list, dict, str]:
     return found, whole, "step"
 
 
-def evaluate(trigger: str, now: float | None = None, state: dict | None = None) -> str:
+def evaluate(trigger: str, now: float | None = None, state: dict | None = None,
+             wait: float = states.LOCK_TIMEOUT) -> str:
     """Analyze the deployment in progress (in `state`, as just read, or read now) and carry out what it asks;
     the action taken (analysis.HOLD when nothing changed, "none" with no deployment). A first look without the
     lock; anything to write is decided again under it, on the records as they are then."""
@@ -222,7 +244,7 @@ def evaluate(trigger: str, now: float | None = None, state: dict | None = None) 
     if action == analysis.HOLD and not (dep["errors"] and _measured(found)):
         _count_checks(found, trigger)
         return action
-    with states.lock():
+    with states.lock(wait):
         state = states.load()
         live = state["deployment"]
         if not live or live["id"] != dep["id"]:

@@ -95,11 +95,20 @@ def load(deployment: str, plan: dict) -> dict:
             rollup = json.loads(fh.read(MAX_READ))
         if (isinstance(rollup, dict) and rollup.get("deployment") == deployment
                 and rollup.get("width") == bucket_width(plan) and rollup.get("bounds") == bounds(plan)
-                and isinstance(rollup.get("offset"), int) and isinstance(rollup.get("cells"), dict)):
+                and isinstance(rollup.get("offset"), int) and isinstance(rollup.get("bad_lines"), int)
+                and isinstance(rollup.get("cells"), dict)
+                and all(_cell_ok(k, v, len(rollup["bounds"]) + 1) for k, v in rollup["cells"].items())):
             return rollup
     except (OSError, ValueError, RecursionError):
         pass
     return empty(deployment, plan)
+
+
+def _cell_ok(key, cell, size: int) -> bool:
+    parts = key.split(":") if isinstance(key, str) else []
+    return (len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit() and parts[2] in ("v1", "v2")
+            and isinstance(cell, list) and len(cell) == 6 and all(type(n) is int for n in cell[:5])
+            and isinstance(cell[5], list) and len(cell[5]) == size and all(type(n) is int for n in cell[5]))
 
 
 def save(rollup: dict) -> None:

@@ -11,14 +11,15 @@ from claude_docker import envspec
 from claude_docker.rollout import assign
 from claude_docker.rollout import state as states
 
+START_WAIT = 0.5  # seconds a start waits for the rollout lock before it runs what was decided
 
 class Assigned:
-    """What the start decided: the slot, the image (its id), the deployment and step, if any."""
+    """What the start decided: the slot, the image (its id), the deployment if any."""
 
-    __slots__ = ("deployment", "image", "plan", "signalled", "slot", "step")
+    __slots__ = ("deployment", "image", "signalled", "slot")
 
-    def __init__(self, slot: str, image: str, deployment: str | None, step: int, plan: dict | None = None):
-        self.slot, self.image, self.deployment, self.step, self.plan = slot, image, deployment, step, plan
+    def __init__(self, slot: str, image: str, deployment: str | None):
+        self.slot, self.image, self.deployment = slot, image, deployment
         self.signalled = False  # set when the wrapper forwarded a signal to the session (a person's Ctrl-C)
 
     def classify(self, status: int) -> str:
@@ -27,19 +28,21 @@ class Assigned:
         return classify(status, self.signalled)
 
     def ended(self, cls: str, startup: float | None) -> None:
-        """The session's record, then the gates: a rollback this causes is told on stderr."""
-        if not self.deployment or self.plan is None:
+        """The session's record, under the step it ended in (a long session that fails late counts where it
+        failed), then the gates: a rollback this causes is told on stderr."""
+        if not self.deployment:
             return
         from claude_docker.obs.catalog import observe
         from claude_docker.rollout import controller, records
 
-        observe("claude_docker_rollout_sessions_total", 1, deployment=self.deployment, slot=self.slot, **{"class": cls})
         try:
             state = states.load()
             live = state["deployment"]
             if not live or live["id"] != self.deployment:
                 return  # it ended while this session ran: nothing left to judge (its summary is in the history)
-            records.append(self.deployment, self.plan, self.step, self.slot, cls, startup)
+            observe("claude_docker_rollout_sessions_total", 1, deployment=self.deployment, slot=self.slot,
+                    **{"class": cls})
+            records.append(self.deployment, live["plan"], live["step"], self.slot, cls, startup)
             controller.evaluate("session")
         except Exception as exc:  # noqa: BLE001 - the session is over and synced; its status is what counts
             print(f"claude-docker: warning: the rollout could not record this session: "
@@ -79,14 +82,19 @@ def at_start(v1_default: str, v2_image: str | None, v2_share: float, project: st
     candidate images (by id), else the stable image a promotion left, else the CLAUDE_DOCKER_* slots."""
     try:
         state = states.load()
-        if state["deployment"] and _may_be_due(state["deployment"]):
-            from claude_docker.rollout import controller
-
-            if controller.evaluate("start", state=state) != "hold":
-                state = states.load()  # it moved (a step, a promotion, a rollback)
     except Exception as exc:  # noqa: BLE001 - a damaged state file never stops a session: the settings' slots run
         print(f"claude-docker: warning: {getattr(exc, 'message', None) or exc}", file=sys.stderr)
         state = states.empty()
+    if state["deployment"] and _may_be_due(state["deployment"]):
+        from claude_docker.rollout import controller
+
+        try:
+            # A short wait: whoever holds the lock is judging the rollout already.
+            if controller.evaluate("start", state=state, wait=START_WAIT) != "hold":
+                state = states.load()  # it moved (a step, a promotion, a rollback)
+        except Exception as exc:  # noqa: BLE001 - judged at the next start or end; this one runs what was decided
+            print(f"claude-docker: warning: the rollout was not judged at this start: "
+                  f"{getattr(exc, 'message', None) or exc}", file=sys.stderr)
     dep = state["deployment"]
     if dep:
         mode = envspec.get("CLAUDE_DOCKER_ROLLOUT_STICKY") or dep["plan"].get("sticky", "none")
@@ -94,8 +102,8 @@ def at_start(v1_default: str, v2_image: str | None, v2_share: float, project: st
         key = assign.sticky_key(mode, f"{user}@{os.uname().nodename}", project)
         slot = assign.slot(float(dep["weight"]), dep["id"], key)
         image = dep["candidate"]["id"] if slot == "v2" else dep["baseline"]["id"]
-        return Assigned(slot, image, dep["id"], int(dep["step"]), dep["plan"])
+        return Assigned(slot, image, dep["id"])
     stable = state["stable"]["id"] if state["stable"] else v1_default
     if v2_image and v2_share > 0 and assign.slot(v2_share, "", None) == "v2":
-        return Assigned("v2", v2_image, None, 0)
-    return Assigned("v1", stable, None, 0)
+        return Assigned("v2", v2_image, None)
+    return Assigned("v1", stable, None)

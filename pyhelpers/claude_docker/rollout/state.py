@@ -18,6 +18,7 @@ SCHEMA = 1
 KEEP_KNOWN_GOOD = 5  # Argo's rollback window: the last N good images come back without analysis
 KEEP_HISTORY = 20
 ID = r"\d{8}T\d{6}Z-[0-9a-f]{6}"  # controller.new_id's: it names files, so nothing else is read
+MAX_TIME = 32503680000.0  # the year 3000: any time past it is a hand edit (and would not format)
 MAX_BYTES = 1 << 20
 LOCK_TIMEOUT = 10.0
 
@@ -91,7 +92,7 @@ def _invalid(state) -> str | None:
     history = state.get("history")
     if not isinstance(history, list) or not all(
             isinstance(h, dict) and all(isinstance(h.get(k), str) for k in ("id", "outcome", "reason"))
-            and _image_ok(h.get("candidate")) and h.get("candidate") and _number(h.get("ended"))
+            and _image_ok(h.get("candidate")) and h.get("candidate") and _number(h.get("ended"), 0.0, MAX_TIME)
             for h in history):
         return "bad history"
     dep = state.get("deployment")
@@ -118,11 +119,14 @@ def _invalid_deployment(dep) -> str | None:
         return "bad plan durations"
     if not all(_number(plan.get(k), 0.0, 1.0) for k in ("max_error_rate", "baseline_margin")):
         return "bad plan shares"
-    if not all(_whole(plan.get(k), 0, 10 ** 9) for k in ("min_sessions", "failure_limit", "error_limit")):
+    if not all(_whole(plan.get(k), low, 10 ** 9) for k, low in (("min_sessions", 1), ("failure_limit", 0),
+                                                                ("error_limit", 0))):
         return "bad plan counts"
+    if plan.get("sticky", "none") not in ("none", "user", "project"):
+        return "bad plan sticky mode"
     if not _whole(dep.get("step"), 0, len(steps) - 1) or not _number(dep.get("weight"), 0.0, 1.0):
         return "bad step or weight"
-    if not all(_number(dep.get(k)) for k in ("started", "step_started")):
+    if not all(_number(dep.get(k), 0.0, MAX_TIME) for k in ("started", "step_started")):
         return "bad deployment times"
     if not all(_whole(dep.get(k, -1), -1, 2 ** 62) for k in ("failed_checks", "failed_period", "errors",
                                                              "error_period")):
@@ -130,7 +134,7 @@ def _invalid_deployment(dep) -> str | None:
     alerts = dep.get("alerts", [])
     if not isinstance(alerts, list) or not all(
             isinstance(a, dict) and isinstance(a.get("name"), str) and isinstance(a.get("severity"), str)
-            and _number(a.get("at")) for a in alerts):
+            and _number(a.get("at"), 0.0, MAX_TIME) for a in alerts):
         return "bad alerts"
     return None
 
