@@ -286,6 +286,7 @@ def test_concurrent_deploys_one_wins(env, home, images):
             assert len(err.strip().splitlines()) == 1 and ("another deploy" in err or "in progress" in err)
     assert len(events(home, "rollout.started")) == 1
     # and a deploy while another holds the deploy lock (its smoke tests running, say)
+    assert rollout(env, "rollback").returncode == 0
     holder = subprocess.Popen([sys.executable, "-c", ("import sys, time\nfrom claude_docker.rollout import state\n"
                                "with state.deploy_lock():\n    print('held', flush=True)\n    time.sleep(60)\n")],
                               env=env, stdout=subprocess.PIPE, text=True)
