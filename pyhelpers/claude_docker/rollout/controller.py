@@ -232,8 +232,9 @@ def analyze(dep: dict, now: float, persist: bool) -> tuple[list, dict, str]:
 def evaluate(trigger: str, now: float | None = None, state: dict | None = None,
              wait: float = states.LOCK_TIMEOUT) -> str:
     """Analyze the deployment in progress (in `state`, as just read, or read now) and carry out what it asks;
-    the action taken (analysis.HOLD when nothing changed, "none" with no deployment). A first look without the
-    lock; anything to write is decided again under it, on the records as they are then."""
+    the action the gates asked for (a count may find this interval's counted already), or "none" with no
+    deployment (or none left). A first look without the lock; anything to write is decided again under it,
+    on the records as they are then."""
     now = time.time() if now is None else now
     state = state or states.load()
     dep = state["deployment"]
