@@ -16,13 +16,13 @@ import os
 import socket
 import statistics
 import sys
-import threading
 from pathlib import Path
 
 from common import ROOT, interleaved, plugin_setup, report, time_command, user_home
 
 sys.path.insert(0, str(ROOT / "tests"))
 from fakeapi import FakeAnthropic
+from origin import Origin, read_head
 
 START_GOAL = 1.10
 THROUGHPUT_GOAL = 0.8
@@ -31,46 +31,26 @@ CHUNK = 16 * 1024 * 1024
 SMALL_REQUESTS = 40
 
 
-class DataServer:
+def data_origin(chunk_file: Path) -> Origin:
     """HTTP/1.0 on 127.0.0.1: /big is BIG bytes (sendfile of one chunk, repeated), anything else two bytes."""
 
-    def __init__(self, chunk_file: Path):
-        self.chunk = chunk_file
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
+    def answer(conn: socket.socket) -> None:
+        head = read_head(conn)
+        if b"\r\n\r\n" not in head:
+            return
+        big = head.split(b" ", 2)[1].endswith(b"/big")
+        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % (BIG if big else 2))
+        if not big:
+            conn.sendall(b"ok")
+            return
+        with open(chunk_file, "rb") as f:
             try:
-                conn, _ = self.sock.accept()
+                for _ in range(BIG // CHUNK):
+                    conn.sendfile(f, 0, CHUNK)
             except OSError:
-                return
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+                pass
 
-    def _answer(self, conn: socket.socket) -> None:
-        with conn:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                head += data
-            big = head.split(b" ", 2)[1].endswith(b"/big")
-            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % (BIG if big else 2))
-            if not big:
-                conn.sendall(b"ok")
-                return
-            with open(self.chunk, "rb") as f:
-                try:
-                    for _ in range(BIG // CHUNK):
-                        conn.sendfile(f, 0, CHUNK)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.sock.close()
+    return Origin(answer)
 
 
 def probe_commands(base: str) -> tuple[str, ...]:
@@ -111,7 +91,7 @@ def main(image: str, rounds: int = 11) -> bool:
 
         chunk = project.parent / "chunk"
         chunk.write_bytes(os.urandom(CHUNK))
-        server = DataServer(chunk)
+        server = data_origin(chunk)
         try:
             figures: dict[str, list[tuple[float, float]]] = {"proxy": [], "direct": []}
             for _ in range(2):

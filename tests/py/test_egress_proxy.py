@@ -16,35 +16,10 @@ import pytest
 
 from claude_docker.egress import allowlist, httphead, proxy, relay
 from claude_docker.obs import context
+from origin import Origin, read_head
 from polling import wait_for
 
 TRACE, SPAN, SESSION = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "sess-egress-1"
-
-
-class Origin:
-    """A TCP server on 127.0.0.1 running `behave(conn)` for each connection, in a thread."""
-
-    def __init__(self, behave):
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.behave = behave
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def _loop(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn):
-        with conn:
-            self.behave(conn)
-
-    def close(self):
-        self.sock.close()
 
 
 def echo_upper(conn):
@@ -109,13 +84,7 @@ def ask(path, head: bytes, body: bytes = b"") -> tuple[socket.socket, bytes]:
         c.sendall(head + body)
     except BrokenPipeError:
         pass  # the proxy answered (a 503, a 431) and closed before reading it all: its answer is still there
-    got = b""
-    while b"\r\n\r\n" not in got:
-        chunk = c.recv(1)
-        if not chunk:
-            break
-        got += chunk
-    return c, got
+    return c, read_head(c, 1)
 
 
 def read_all(c) -> bytes:
