@@ -242,3 +242,13 @@ def test_the_standin_takes_hostile_clients_without_a_traceback(capfd):
         assert _post(api.url + "/v1/messages", {"messages": [{"role": "user", "content": "still here"}]})[0]
         assert api.prompts()[-1] == "still here"
     assert capfd.readouterr().err == ""
+
+
+def test_what_the_image_planted_among_transcripts_reads_as_nothing(tmp_path):
+    """A link, a FIFO or a folder named like a transcript: no link followed, no read blocked, no traceback."""
+    os.mkfifo(tmp_path / "fifo.jsonl")
+    (tmp_path / "link.jsonl").symlink_to("/etc/passwd")
+    (tmp_path / "dir.jsonl").mkdir()
+    (tmp_path / "real.jsonl").write_text("smoke ladder: round trip\n")
+    assert {p.name: ladder._head(p) for p in tmp_path.glob("*.jsonl")} == {
+        "fifo.jsonl": "", "link.jsonl": "", "dir.jsonl": "", "real.jsonl": "smoke ladder: round trip\n"}

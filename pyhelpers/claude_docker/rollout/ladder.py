@@ -379,10 +379,14 @@ def _head(path: Path) -> str:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return ""
-    with open(fd, "rb") as fh:
+    try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return ""
-        return fh.read(KEEP_OUTPUT).decode("utf-8", "replace")
+        return os.read(fd, KEEP_OUTPUT).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
 
 
 def _tail(path: Path) -> str:
