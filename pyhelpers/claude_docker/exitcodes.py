@@ -15,3 +15,10 @@ INTERRUPTED = 130
 # Rollouts (docs/ROLLOUT.md):
 ROLLOUT_CONFLICT = 6  # another deploy is running, a different rollout is in progress, or nothing to roll back
 ROLLOUT_STATE_DAMAGED = 7  # the rollout state file doesn't parse: kept as it is for the user to look at
+# GitOps (docs/GITOPS.md); `gitops drift` has its own: 0 in sync, 1 drift, 2 could not tell.
+GITOPS_SOURCE = 8  # the source can't be fetched or read (unreachable, not a repository, no such branch)
+GITOPS_INVALID = 9  # the revision is refused: bad JSON or shape, a path escape, a link; nothing applied
+GITOPS_SECRETS = 10  # a SOPS file can't be decrypted: no or wrong age key, tampered (MAC), unsupported
+GITOPS_ROLLED_BACK = 11  # applied, then the check after it failed: the config was put back as it was
+GITOPS_BUSY = 12  # another reconcile loop runs for this state dir
+GITOPS_AUDIT_BROKEN = 13  # `gitops audit --verify`: an entry was edited, removed or reordered
