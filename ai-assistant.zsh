@@ -27,11 +27,12 @@ typeset -g _CLAUDE_DOCKER_ROOT=${${(%):-%x}:A:h}
   fi
   # compinit already ran: register ours now, as it would have found them on fpath.
   if (( ${+functions[compdef]} )); then
-    autoload -Uz _claude _claude-docker _claude-dr _claude-docker-rollout
+    autoload -Uz _claude _claude-docker _claude-dr _claude-docker-rollout _claude-docker-gitops
     compdef _claude claude
     compdef _claude-docker claude-docker
     compdef _claude-dr claude-dr disaster_recovery
     compdef _claude-docker-rollout deploy_canary rollback_deployment run_smoke_tests track_deployment
+    compdef _claude-docker-gitops encrypt_secrets reconcile_config detect_drift audit_config_change gitops_reconcile_loop
   elif [[ -o interactive ]]; then
     typeset -ga precmd_functions
     precmd_functions=(${precmd_functions:#_claude_docker_compinit} _claude_docker_compinit)

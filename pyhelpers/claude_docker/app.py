@@ -23,6 +23,7 @@ COMMANDS = {
     "held": "claude_docker.commands.held",
     "egress": "claude_docker.commands.egress",
     "rollout": "claude_docker.commands.rollout",
+    "gitops": "claude_docker.commands.gitops",
 }
 
 

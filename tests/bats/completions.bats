@@ -81,6 +81,23 @@ assert_no_program_ran() {
     || fail "unexpected _comps: $output"
 }
 
+@test "_claude-docker-gitops completes the gitops shims, is static, and follows the layout" {
+  local file="$COMPDIR/_claude-docker-gitops"
+  zsh -n "$file"
+  [ "$(head -n 1 "$file")" = "#compdef encrypt_secrets reconcile_config detect_drift audit_config_change gitops_reconcile_loop" ] \
+    || fail "$file: bad first line"
+  [ "$(tail -n 1 "$file")" = '_claude-docker-gitops "$@"' ] || fail "$file: must end with _claude-docker-gitops \"\$@\""
+  run grep -nE '\$\(|`' <(grep -v '^[[:space:]]*#' "$file")
+  [ "$status" -eq 1 ] || fail "$file: command substitution found:" "$output"
+  run zsh -f -c '
+    fpath=("$1" $fpath)
+    autoload -Uz compinit && compinit -D -u
+    print -r -- $_comps[encrypt_secrets] $_comps[reconcile_config] $_comps[detect_drift] $_comps[audit_config_change] $_comps[gitops_reconcile_loop]
+  ' zsh "$COMPDIR"
+  [ "$output" = "_claude-docker-gitops _claude-docker-gitops _claude-docker-gitops _claude-docker-gitops _claude-docker-gitops" ] \
+    || fail "unexpected _comps: $output"
+}
+
 # What the pinned Claude Code itself prints for --help, from the test image (no network).
 real_help() {
   local image=${CLAUDE_DOCKER_TEST_IMAGE:-}

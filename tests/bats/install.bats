@@ -51,7 +51,8 @@ snapshot() {
 }
 
 @test "the installed plugin has the rollout shims, and TAB completes them in the user's zsh" {
-  [ -f "$PREFIX/lib/deployment.sh" ] && [ -f "$PREFIX/completions/_claude-docker-rollout" ]
+  [ -f "$PREFIX/lib/deployment.sh" ] && [ -f "$PREFIX/completions/_claude-docker-rollout" ] \
+    && [ -f "$PREFIX/lib/gitops.sh" ] && [ -f "$PREFIX/completions/_claude-docker-gitops" ]
   run zsh -i -c 'whence -w deploy_canary rollback_deployment run_smoke_tests track_deployment'
   [ "$status" -eq 0 ]
   [ "$output" = $'deploy_canary: function\nrollback_deployment: function\nrun_smoke_tests: function\ntrack_deployment: function' ]

@@ -51,7 +51,7 @@ load test_helper
   [ "${lines[i + 1]}" = "$ROOT/completions" ]
 }
 
-@test "the recovery and rollout shims call the helper's commands with their arguments" {
+@test "the recovery, rollout and gitops shims call the helper's commands with their arguments" {
   create_stub python
   export CLAUDE_DOCKER_PYTHON=$STUBS/python
   # (pairs split at "|": an image reference has a colon)
@@ -60,7 +60,10 @@ load test_helper
               "verify_recovery --no-smoke|backup verify-recovery --no-smoke" \
               "deploy_canary img:2 --steps 1,10,50 --yes|rollout deploy img:2 --steps 1,10,50 --yes" \
               "deploy_canary|rollout deploy" "rollback_deployment --to previous|rollout rollback --to previous" \
-              "run_smoke_tests --json|rollout smoke --json" "track_deployment --watch|rollout status --watch"; do
+              "run_smoke_tests --json|rollout smoke --json" "track_deployment --watch|rollout status --watch" \
+              "encrypt_secrets s.json --in-place|gitops encrypt s.json --in-place" \
+              "reconcile_config --once|gitops reconcile --once" "detect_drift --json|gitops drift --json" \
+              "audit_config_change --verify|gitops audit --verify" "gitops_reconcile_loop|gitops loop"; do
     rm -f "$BATS_TEST_TMPDIR/python.argv"
     run zsh -f -c "source '$PLUGIN'; ${pair%%|*}"
     [ "$status" -eq 0 ]
@@ -75,6 +78,18 @@ load test_helper
   run zsh -f -c "autoload -Uz compinit && compinit -D -u; source '$PLUGIN'; print -r -- \$_comps[deploy_canary] \$_comps[rollback_deployment] \$_comps[run_smoke_tests] \$_comps[track_deployment]"
   [ "$status" -eq 0 ]
   [ "$output" = "_claude-docker-rollout _claude-docker-rollout _claude-docker-rollout _claude-docker-rollout" ]
+  run zsh -f -c "autoload -Uz compinit && compinit -D -u; source '$PLUGIN'; print -r -- \$_comps[encrypt_secrets] \$_comps[reconcile_config] \$_comps[detect_drift] \$_comps[audit_config_change] \$_comps[gitops_reconcile_loop]"
+  [ "$status" -eq 0 ]
+  [ "$output" = "_claude-docker-gitops _claude-docker-gitops _claude-docker-gitops _claude-docker-gitops _claude-docker-gitops" ]
+}
+
+@test "the gitops shims pass the helper's exit status back (drift's 1 and 2, the gitops statuses)" {
+  for code in 1 2 8 9 10 11 12 13; do
+    create_stub python "$code"
+    export CLAUDE_DOCKER_PYTHON=$STUBS/python
+    run zsh -f -c "source '$PLUGIN'; detect_drift; print -r -- \$?; reconcile_config; print -r -- \$?; audit_config_change; print -r -- \$?; encrypt_secrets f; print -r -- \$?; gitops_reconcile_loop; print -r -- \$?"
+    [ "$output" = "$code"$'\n'"$code"$'\n'"$code"$'\n'"$code"$'\n'"$code" ]
+  done
 }
 
 @test "the rollout shims pass an argument untouched, and the helper's exit status back" {

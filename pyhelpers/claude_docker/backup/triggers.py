@@ -189,26 +189,26 @@ def check_config(claude: ClaudeHome, when: str) -> bool:
     return not broken
 
 
-def before_sync(claude: ClaudeHome) -> str | None:
-    """A config-scope backup before sync writes the host's config; a warning line if it failed (the sync
-    goes on: its own writes are atomic, and the session's changes matter more than this backup)."""
+def before_sync(claude: ClaudeHome, reason: str = "pre-sync", what: str = "sync") -> str | None:
+    """A config-scope backup before sync (or a GitOps apply: `what`) writes the host's config; a warning line
+    if it failed (the writer goes on: its own writes are atomic, and what it brings matters more)."""
     if not interval():
         return None
     broken = _broken(claude, "before sync")
     if broken:
         # A backup of this state is no recovery point (verify skips it), and the sync never replaces a broken
         # file, which stays for claude-dr: record nothing a recovery could mistake for the newest state.
-        return f"no backup before sync: Claude Code's config was broken ({_describe(broken)})"
+        return f"no backup before {what}: Claude Code's config was broken ({_describe(broken)})"
     from claude_docker.backup.create import create
     from claude_docker.backup.store import StoreBusy
     from claude_docker.errors import ToolError
 
     try:
-        create(claude, "pre-sync", "config", lock_timeout=PRE_SYNC_WAIT)
+        create(claude, reason, "config", lock_timeout=PRE_SYNC_WAIT)
     except StoreBusy as exc:
-        return f"no backup before sync: {exc.message} (the sync went on without one)"
+        return f"no backup before {what}: {exc.message} (it went on without one)"
     except ToolError as exc:
-        return f"the backup before sync failed: {exc.message}"
+        return f"the backup before {what} failed: {exc.message}"
     except Exception as exc:  # noqa: BLE001 - whatever a damaged store does, the session's changes still go back
-        return f"the backup before sync failed: {type(exc).__name__}: {exc}"
+        return f"the backup before {what} failed: {type(exc).__name__}: {exc}"
     return None

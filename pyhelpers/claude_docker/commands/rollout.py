@@ -57,19 +57,6 @@ def _plan(**given) -> dict:
         raise _usage(str(exc)) from None
 
 
-def _baseline(state: dict) -> tuple[dict, str]:
-    """The image sessions with no image of their own run now, and where that comes from: "stable" (the last
-    promotion's), "setting" (CLAUDE_DOCKER_IMAGE, set here) or "default" (the settings' default image)."""
-    from claude_docker import envspec
-    from claude_docker.options import RunOptions
-    from claude_docker.rollout import images
-
-    if state["stable"]:
-        return state["stable"], "stable"
-    source = "setting" if envspec.is_set("CLAUDE_DOCKER_IMAGE") else "default"
-    return images.resolve(RunOptions.from_env().image), source
-
-
 def _smoke(image: dict, as_json: bool) -> tuple[bool, list]:
     """The ladder over `image` (by id), each rung told as it ends (stderr under --json)."""
     from claude_docker import ui
@@ -135,7 +122,7 @@ def deploy(image: str | None, steps, interval, window, min_sessions, max_error_r
         return _done(state, as_json, f"{candidate['image']}: {plans.percent(share)} of new sessions")
     if dep:
         raise controller._in_progress(dep)
-    baseline, source = _baseline(state)
+    baseline, source = images.baseline(state)
     if baseline["id"] == candidate["id"]:
         raise ToolError(f"{candidate['image']} is the stable image already", exitcodes.ROLLOUT_CONFLICT)
     if source == "setting":
@@ -281,7 +268,7 @@ def smoke(image: str | None, as_json: bool) -> int:
     from claude_docker.rollout import images
     from claude_docker.rollout import state as states
 
-    target = images.resolve(image) if image else _baseline(states.load())[0]
+    target = images.resolve(image) if image else images.baseline(states.load())[0]
     passed, rungs = _smoke(target, as_json)
     if as_json:
         ui.print_json({"image": target["image"], "id": target["id"], "passed": passed,

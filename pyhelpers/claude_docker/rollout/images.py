@@ -42,3 +42,15 @@ def short(image: dict | None) -> str:
         return "-"
     ident = image["id"].removeprefix("sha256:")[:12]
     return image["image"] if image["image"] == image["id"] else f"{image['image']} ({ident})"
+
+
+def baseline(state: dict) -> tuple[dict, str]:
+    """The image sessions with no image of their own run now, and where that comes from: "stable" (the last
+    promotion's), "setting" (CLAUDE_DOCKER_IMAGE, set here) or "default" (the settings' default image)."""
+    from claude_docker import envspec
+    from claude_docker.options import RunOptions
+
+    if state["stable"]:
+        return state["stable"], "stable"
+    source = "setting" if envspec.is_set("CLAUDE_DOCKER_IMAGE") else "default"
+    return resolve(RunOptions.from_env().image), source

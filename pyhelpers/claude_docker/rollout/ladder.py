@@ -77,13 +77,14 @@ class _Ran(NamedTuple):
     err: str
 
 
-def run(image: str, on_rung: Callable[[Rung], None] | None = None, *, until: str = RUNGS[-1]
-        ) -> tuple[str | None, list[Rung]]:
+def run(image: str, on_rung: Callable[[Rung], None] | None = None, *, until: str = RUNGS[-1],
+        seed: dict[str, bytes] | None = None) -> tuple[str | None, list[Rung]]:
     """(the image's ID "sha256:…", or None when the image rung failed; the rungs up to `until`, in order).
-    `on_rung` is called with each rung as it is decided, the ones not run included."""
+    `on_rung` is called with each rung as it is decided, the ones not run included. `seed`: files put in the
+    state rung's fresh `~/.claude/` (relative path -> content) before it runs: GitOps' check of a new config."""
     rungs: list[Rung] = []
     with ExitStack() as cleanup, _stopped_as_interrupt():
-        climb = _Climb(image, cleanup)
+        climb = _Climb(image, cleanup, seed or {})
         for name in RUNGS[:RUNGS.index(until) + 1]:
             if rungs and not rungs[-1].passed:
                 rung = Rung(name, None, "not run: an earlier rung failed")
@@ -120,9 +121,10 @@ def _stopped_as_interrupt():
 class _Climb:
     """One ladder's state: the pinned ID, what the start rung saw, the stand-in, the temporary folders."""
 
-    def __init__(self, image: str, cleanup: ExitStack) -> None:
+    def __init__(self, image: str, cleanup: ExitStack, seed: dict[str, bytes]) -> None:
         self.ref = image  # as the caller named it
         self.cleanup = cleanup
+        self.seed = seed
         self.image_id: str | None = None
         self.docker = ""
         self.mapping = "direct"
@@ -185,12 +187,19 @@ class _Climb:
     def state(self) -> str:
         self._reachable()
         home = self._folder("state")
+        for rel, data in self.seed.items():
+            path = home / ".claude" / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
         api = self._standin()
         env = {"ANTHROPIC_BASE_URL": api.url, "ANTHROPIC_API_KEY": FAKE_KEY}
         ran = self._contained(["-p", "smoke ladder: state"], home, "host", env, STATE_TIMEOUT)
         if ran.status != 0:
             raise _Failed(f"`claude -p` exited {ran.status}: {_last_line(ran.err or ran.out) or '(no output)'}")
-        written = [name for name in (".claude.json", ".claude") if (home / name).exists()]
+        seeded = {rel.split("/")[0] for rel in self.seed}  # (what Claude Code wrote, not what the seed put there)
+        config = home / ".claude"
+        written = [".claude.json"] if (home / ".claude.json").exists() else []
+        written += [".claude"] if config.is_dir() and any(p.name not in seeded for p in config.iterdir()) else []
         if not written:
             raise _Failed("`claude -p` exited 0 having written nothing under HOME: the silent exit-0 trap "
                           "(HOME unwritable, or the image sends Claude Code's state elsewhere)")

@@ -1,0 +1,61 @@
+"""detect_drift: the cheap probe, like `chezmoi verify`. Exit 0 in sync, 1 drift, 2 could not tell.
+
+By default it reads no network and no git: the record of the last reconcile holds the repository's digests,
+so the probe hashes the host's managed files and compares. When the mirror holds a newer revision than the one
+reconciled (fetched, not applied yet), or with --fetch, that revision is read (and decrypted) to compare with.
+Directions: `repo` (the repository changed: the next reconcile applies it, or holds it), `local` (changed
+here since the last apply), `both`."""
+
+from __future__ import annotations
+
+from claude_docker.gitops import compare, items, record, settings
+from claude_docker.gitops.hostfiles import HostFiles
+from claude_docker.paths import ClaudeHome
+
+IN_SYNC, DRIFT, UNKNOWN = 0, 1, 2
+
+
+def detect(fetch: bool = False, claude: ClaudeHome | None = None) -> dict:
+    """{"revision", "reconciled", "items": [{"item", "direction"}], "status": IN_SYNC | DRIFT}; ToolError
+    when it can't tell (the caller exits UNKNOWN)."""
+    from claude_docker.gitops.reconcile import BLOB_LIMIT, mirror, recorded
+
+    values = settings.load()
+    claude = claude or ClaudeHome.from_env()
+    rec = record.load()
+    if rec["revision"] is None:
+        from claude_docker import exitcodes
+        from claude_docker.errors import ToolError
+
+        raise ToolError("never reconciled: nothing to compare with", exitcodes.GITOPS_SOURCE,
+                        "run `claude-docker gitops reconcile`")
+    digester = record.Digester()
+    host = HostFiles(claude)
+    src = mirror(values)
+    rev = src.fetch() if fetch else src.revision()
+    if rev in (None, rec["revision"]):
+        found = recorded(rec, host, digester)
+    else:
+        from claude_docker.gitops import layout, sops
+
+        desired = layout.read(src.entries(rev), lambda oids: src.read(rev, oids, BLOB_LIMIT), sops.decrypt)
+        repo = {i: items.digest(digester, v) for i, v in items.repo_values(desired).items()}
+        applied = {i: v["applied"] for i, v in rec["items"].items()}
+        found = compare.compare(repo, applied, items.host_digests(host, set(repo) | set(applied), digester))
+    drifted = [{"item": record.describe(i.ident), "direction": i.state} for i in found if i.state in compare.DRIFT]
+    if any(i.state == compare.DROPPED and i.prunable for i in found) and values["prune"]:
+        drifted += [{"item": record.describe(i.ident), "direction": "repo"} for i in found if i.prunable]
+    return {"revision": rev or rec["revision"], "reconciled": rec["revision"], "items": drifted,
+            "status": DRIFT if drifted else IN_SYNC}
+
+
+def told(result: dict) -> None:
+    """Drift is an event and a metric."""
+    from claude_docker.obs import events
+    from claude_docker.obs.catalog import observe
+
+    local = [d for d in result["items"] if d["direction"] != compare.REPO]
+    observe("claude_docker_gitops_drift_items", len(local))
+    if result["items"]:
+        events.emit("gitops.drift", f"{len(result['items'])} managed item(s) out of sync", level="warning",
+                    fields={"items": [f"{d['item']} ({d['direction']})" for d in result["items"]][:50]})
