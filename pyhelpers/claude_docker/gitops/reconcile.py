@@ -105,6 +105,9 @@ class Reconcile:
             step["drift"] = sum(i.state in (compare.LOCAL, compare.BOTH) for i in found)
         if heal:
             return False
+        pending = rec.get("rollout") or {}
+        if pending and not pending.get("done"):
+            self._rollout(rec, pending["wanted"])
         self._drift(rec, found)
         self.report["held"] = rec.get("held") or []
         self.report["revision_time"] = rec.get("revision_time")
@@ -156,6 +159,7 @@ class Reconcile:
             self._smoke(files)
             journal.end()
         self._commit(rec, rev, repo, applied, found, files)
+        self._rollout(rec, desired.rollout)
 
     def _decide(self, found, wanted, trusted: bool, signature, hostexec):
         """(writes: ident -> value or MISSING, the record's `applied` digest per ident after this run)."""
@@ -296,6 +300,18 @@ class Reconcile:
         for h in self.report["held"]:
             audit.append(audit_file(), {"kind": "hold", **self.context, "item": h["item"], "reason": h["reason"],
                                         "signature": h["signature"], "trace_id": self.log.trace_id})
+
+    def _rollout(self, rec: dict, wanted: dict | None) -> None:
+        """The repository's rollout plan, started once (rolloutplan.py)."""
+        from claude_docker.gitops import audit, rolloutplan
+
+        line, entry = rolloutplan.follow(wanted, rec, self.digest)
+        if line:
+            self.report["notes"].append(line)
+        if entry:
+            audit.append(audit_file(), {**entry, "revision": rec["revision"], "trace_id": self.log.trace_id})
+        if line or entry:
+            record.save(rec)
 
     def _drift(self, rec: dict, items, save: bool = True) -> None:
         """The items out of sync, into the report; a drift entry in the audit when that set changed."""
