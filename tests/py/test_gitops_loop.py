@@ -145,8 +145,12 @@ def cycle():
 def wake():
     return (work / "marker").read_text()
 
-sys.exit(loop.run(cycle, interval=3600, retry=3600, max_backoff=3600, jitter=0.1, wake=wake,
-                  lock_path=work / "loop.lock", poll=0.02))
+try:
+    status = loop.run(cycle, interval=3600, retry=3600, max_backoff=3600, jitter=0.1, wake=wake,
+                      lock_path=work / "locks" / "loop.lock", poll=0.02)
+except KeyboardInterrupt:
+    status = 130  # as the CLI's error policy answers it
+sys.exit(status)
 """
 
 
@@ -176,17 +180,18 @@ def test_a_second_instance_is_refused_naming_the_first(tmp_path, loops, monkeypa
     loops.append(first)
     wait_for(lambda: _count(work, "finished") == 1, 30, "the first cycle")
     told = []
+    lock = work / "locks" / "loop.lock"
     with pytest.raises(ToolError) as refused:
-        loop.run(lambda: True, interval=1, retry=1, max_backoff=1, jitter=0, wake=None,
-                 lock_path=work / "loop.lock", on_busy=told.append)
+        loop.run(lambda: True, interval=1, retry=1, max_backoff=1, jitter=0, wake=None, lock_path=lock,
+                 on_busy=told.append)
     assert refused.value.code == exitcodes.GITOPS_BUSY
-    assert refused.value.message == f"another gitops loop is running (pid {first.pid}, lock {work / 'loop.lock'})"
+    assert refused.value.message == f"another gitops loop is running (pid {first.pid}, lock {lock})"
     assert told == [refused.value.message]
     first.terminate()
     assert first.wait(timeout=30) == 0
     # Once it is gone, the lock is free again.
     starts: list[float] = []
-    assert _run(_stop_after(1, lambda n: True, FakeClock(monkeypatch), starts), work, lock_path=work / "loop.lock") == 0
+    assert _run(_stop_after(1, lambda n: True, FakeClock(monkeypatch), starts), work, lock_path=lock) == 0
     assert len(starts) == 1
 
 
@@ -203,6 +208,19 @@ def test_sigterm_lets_the_cycle_in_progress_finish_and_exits_0(tmp_path, loops):
     assert _count(work, "finished") == 1  # the cycle ran to its end
     assert _count(work, "started") == 1  # and no other began
     assert proc.stderr is not None and proc.stderr.read() == ""
+
+
+def test_a_second_signal_during_a_cycle_ends_it_at_once(tmp_path, loops):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "hold").touch()  # kept: only the second signal can end this cycle
+    proc = _start(work)
+    loops.append(proc)
+    wait_for(lambda: _count(work, "started") == 1, 30, "the first cycle to start")
+    proc.send_signal(signal.SIGTERM)  # two different signals: two of one kind may arrive as one
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    assert _count(work, "finished") == 0
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP])

@@ -73,7 +73,10 @@ class _Stop:
 
 def _claim(lock_path: Path, on_busy: Callable[[str], object] | None) -> int:
     """The loop's lock, held for its lifetime, with our pid written in it; GITOPS_BUSY naming the holder."""
-    fd = locking.try_lock(lock_path, exitcodes.GITOPS_BUSY)
+    from claude_docker.paths import ensure_private_dir
+
+    ensure_private_dir(lock_path.parent)
+    fd = locking.try_lock(lock_path)  # a lock that can't be taken at all (a FIFO in its place) is no "busy"
     if fd is None:
         message = f"another gitops loop is running ({_holder(lock_path)}lock {lock_path})"
         if on_busy is not None:
