@@ -72,10 +72,20 @@ def locked(lock_path: Path, timeout: float = DEFAULT_TIMEOUT, code: int = exitco
     try:
         yield
     finally:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_UN)  # released even if a forked child still holds a copy of fd
-        finally:
-            os.close(fd)
+        unlock(fd)
+
+
+def try_lock(lock_path: Path, code: int = exitcodes.FAILURE) -> int | None:
+    """The lock at once, as an open descriptor, or None while another holds it: for a process that must be
+    the only one of its kind for as long as it runs (the GitOps loop). Released by `unlock`, or by its end."""
+    return _acquire(lock_path, 0.0, code)
+
+
+def unlock(fd: int) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)  # released even if a forked child still holds a copy of fd
+    finally:
+        os.close(fd)
 
 
 def state_lock(name: str, timeout: float = DEFAULT_TIMEOUT, code: int = exitcodes.FAILURE):
