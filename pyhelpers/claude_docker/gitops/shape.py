@@ -60,10 +60,6 @@ def _is_strings(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
-def _is_string_map(value: object) -> bool:
-    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
-
-
 BOOL = _need("true or false", lambda v: isinstance(v, bool))
 NUMBER = _need("a number", _is_number)
 STRING = _need("a string", _is_str)
@@ -71,7 +67,6 @@ TEXT = _need("a non-empty string", lambda v: isinstance(v, str) and v.strip() !=
 STRINGS = _need("a list of strings", _is_strings)
 OBJECT = _need("an object", lambda v: isinstance(v, dict))
 LIST = _need("a list", lambda v: isinstance(v, list))
-STRING_MAP = _need("an object of strings", _is_string_map)
 PLUGIN_CHOICE = _need("true, false or a list of strings", lambda v: isinstance(v, bool) or _is_strings(v))
 
 
@@ -99,6 +94,9 @@ def _each(check: Check) -> Check:
             return OBJECT(path, value)
         return [p for key, inner in value.items() for p in check(f"{path}.{key}", inner)]
     return each
+
+
+STRING_MAP = _each(STRING)
 
 
 def _handler(path: str, value: object) -> list[str]:
