@@ -15,11 +15,14 @@ could not read, shapes it would misread, keys that belong to one machine.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from typing import NamedTuple, Protocol
 
 from claude_docker import exitcodes, redact
+from claude_docker.boundary import policy
 from claude_docker.errors import ToolError
+from claude_docker.gitops import shape
 
 ROOT = "claude"
 SETTINGS, CLAUDE_JSON = "settings.json", ".claude.json"
@@ -37,23 +40,20 @@ TEXT_SUFFIXES = (".md", ".json")  # read by Claude Code as text; other files (a 
 # Objects whose entries the repository owns one by one; every other top-level key is owned whole.
 PER_ENTRY = {SETTINGS: frozenset({"permissions", "env", "hooks", "enabledPlugins", "extraKnownMarketplaces"}),
              CLAUDE_JSON: frozenset({"mcpServers", "env"})}
-# Keys of ~/.claude.json that belong to one machine or one login, which a team's repository can't own.
-_IDENTITY = "the login and identity of one machine"
-_WRITTEN = "written by Claude Code itself on each machine"
+# Keys of ~/.claude.json that belong to one machine or one login, which a team's repository can't own (and
+# caches, policy.CACHE, which each machine refetches).
+PER_MACHINE = {
+    "projects": "per-project state, keyed by one machine's paths",
+    **dict.fromkeys(("oauthAccount", "primaryApiKey", "customApiKeyResponses", "userID"),
+                    "the login and identity of one machine"),
+    **dict.fromkeys(("machineID", "firstStartTime", "migrationVersion", "numStartups", "tipsHistory"),
+                    "written by Claude Code itself on each machine"),
+    **dict.fromkeys(policy.GLOBAL_DROPPED, "how each machine's Claude Code is installed and updated"),
+    **policy.GLOBAL_REFUSED,
+}
 
 
-def _per_machine() -> dict[str, str]:
-    from claude_docker.boundary import policy
-
-    return {"projects": "per-project state, keyed by one machine's paths",
-            **dict.fromkeys(("oauthAccount", "primaryApiKey", "customApiKeyResponses", "userID"), _IDENTITY),
-            **dict.fromkeys(("machineID", "firstStartTime", "migrationVersion", "numStartups", "tipsHistory"),
-                            _WRITTEN),
-            **dict.fromkeys(policy.GLOBAL_DROPPED, "how each machine's Claude Code is installed and updated"),
-            **policy.GLOBAL_REFUSED}
-
-
-class Entry(Protocol):
+class TreeEntry(Protocol):
     """What layout reads of a tree entry (source.Entry has these)."""
 
     @property
@@ -100,13 +100,12 @@ def owned(target: str, doc: dict) -> dict[tuple, object]:
 # Keys named like secrets whose values are commands that fetch one, not the secret.
 _COMMANDS = frozenset({"apiKeyHelper", "awsCredentialExport", "awsAuthRefresh", "gcpAuthRefresh", "otelHeadersHelper",
                        "proxyAuthHelper", "headersHelper"})
+_REFERENCE = re.compile(r"\$\{\w+\}")
 
 
 def _harmless(value: str) -> bool:
     """A value that can't be a secret however its key is named: a flag, a number, a `${VAR}` reference."""
-    import re
-
-    return value.isdigit() or value.lower() in ("true", "false") or re.fullmatch(r"\$\{\w+\}", value) is not None
+    return value.isdigit() or value.lower() in ("true", "false") or _REFERENCE.fullmatch(value) is not None
 
 
 def secret_looking(doc: dict) -> list[str]:
@@ -144,18 +143,20 @@ def _name_problem(path: str) -> str | None:
     return None
 
 
-def _target(path: str) -> str | None:
-    """The config-dir-relative path a claude/ file lands on (keyed and SOPS files: their repo path)."""
-    if path in KEYED or path == SECRETS:
-        return path
-    if path in WHOLE:
-        return WHOLE[path]
-    rel = path[len(ROOT) + 1:]
-    top, _, rest = rel.partition("/")
-    return rel if top in DIRS and rest else None
+def _known(path: str) -> bool:
+    """Is this path below claude/ part of the layout?"""
+    if path in JSON_DOCS or path in WHOLE:
+        return True
+    top, _, rest = path[len(ROOT) + 1:].partition("/")
+    return top in DIRS and rest != ""
 
 
-def _entry_problem(entry: Entry) -> str | None:
+def _config_path(path: str) -> str:
+    """Where a whole file of the layout lands, relative to the config dir."""
+    return WHOLE.get(path, path[len(ROOT) + 1:])
+
+
+def _entry_problem(entry: TreeEntry) -> str | None:
     why = _name_problem(entry.path)
     if why:
         return why
@@ -167,7 +168,7 @@ def _entry_problem(entry: Entry) -> str | None:
         return f"a tree entry of mode {entry.mode}, not a file"
     if entry.path == ROOT:
         return f"a file where the {ROOT}/ folder belongs"
-    if entry.path != ROLLOUT and _target(entry.path) is None:
+    if not _known(entry.path):
         return (f"not part of the layout ({ROOT}/ holds {', '.join(p.partition('/')[2] for p in (*KEYED, SECRETS))},"
                 f" CLAUDE.md and {', '.join(d + '/' for d in DIRS)})")
     if entry.size > MAX_FILE:
@@ -179,7 +180,7 @@ def _ours(path: str) -> bool:
     return path in (ROLLOUT, ROOT) or path.startswith(ROOT + "/")
 
 
-def read(entries: list[Entry], read: Callable[[list[str]], dict[str, bytes]],
+def read(entries: Sequence[TreeEntry], read: Callable[[list[str]], dict[str, bytes]],
          decrypt: Callable[[bytes], dict]) -> Desired:
     """The desired config of a revision from its tree `entries` (path, mode, oid, size), `read(oids)` (the
     blobs) and `decrypt` (raw SOPS bytes -> the plaintext document). LayoutError with every problem found;
@@ -207,7 +208,7 @@ def read(entries: list[Entry], read: Callable[[list[str]], dict[str, bytes]],
         elif doc is not None:
             docs[entry.path] = doc
         else:
-            files[_target(entry.path) or entry.path] = raw
+            files[_config_path(entry.path)] = raw
     keyed: dict[str, dict[tuple, object]] = {SETTINGS: {}, CLAUDE_JSON: {}}
     for path, target in KEYED.items():
         if path in docs:
@@ -217,8 +218,6 @@ def read(entries: list[Entry], read: Callable[[list[str]], dict[str, bytes]],
         problems.append(f"{SECRETS}: in plaintext (no sops metadata): encrypt it before committing it")
     plan = None
     if ROLLOUT in docs:
-        from claude_docker.gitops import shape
-
         try:
             plan = shape.rollout(docs[ROLLOUT])
         except LayoutError as exc:
@@ -236,11 +235,11 @@ def _oid(entries: list, path: str) -> str:
 
 
 def _case_twins(entries: list) -> list[str]:
-    """Files whose config-dir paths differ only in case: one file on a case-insensitive disk (macOS)."""
+    """Files whose paths differ only in case: one file on a case-insensitive disk (macOS)."""
     seen: dict[str, str] = {}
     found = []
     for entry in entries:
-        folded = (_target(entry.path) or entry.path).casefold()
+        folded = entry.path.casefold()
         if folded in seen:
             found.append(f"{redact.printable(entry.path)}: the same file as {redact.printable(seen[folded])} on a "
                          "disk that ignores case")
@@ -266,16 +265,12 @@ def _parse(path: str, raw: bytes) -> tuple[dict | None, str | None]:
 
 
 def _keyed_problems(path: str, target: str, doc: dict) -> list[str]:
-    from claude_docker.boundary import policy
-    from claude_docker.gitops import shape
-
     if target == SETTINGS:
         found = shape.settings_problems(doc)
     else:
-        refused = _per_machine()
-        found = [f"{key} can't come from a repository: {refused[key]}" for key in doc if key in refused]
+        found = [f"{key} can't come from a repository: {PER_MACHINE[key]}" for key in doc if key in PER_MACHINE]
         found += [f"{key} can't come from a repository: a cache Claude Code refetches on each machine"
-                  for key in doc if key not in refused and policy.CACHE.search(key)]
+                  for key in doc if key not in PER_MACHINE and policy.CACHE.search(key)]
         found += shape.claude_json_problems(doc)
     return [f"{path}: {redact.printable(problem)}" for problem in found]
 
