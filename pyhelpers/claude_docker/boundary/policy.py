@@ -178,7 +178,7 @@ SAFE_SETTINGS = {
 _MODEL_NAME = re.compile(r"[A-Za-z0-9._\-\[\]]{1,100}")
 _SHELLS = frozenset({"bash", "zsh", "sh", "fish", "powershell", "pwsh"})
 
-_EXEC = "runs a program on your host"
+EXEC = "runs a program on your host"  # (public: gitops/hostexec.py gates on it)
 _PERM = "lowers a permission or sandbox guard"
 _NET = "changes where data, credentials or requests go"
 SETTINGS_REASONS = {
@@ -186,7 +186,7 @@ SETTINGS_REASONS = {
                      "awsCredentialExport", "awsAuthRefresh", "gcpAuthRefresh", "otelHeadersHelper", "policyHelper",
                      "env", "enabledPlugins", "extraKnownMarketplaces", "pluginConfigs", "agent", "disableAllHooks",
                      "disableSkillShellExecution", "enableWorkflows", "workflowKeywordTriggerEnabled", "ultracode",
-                     "daemonColdStart", "teammateMode", "remoteControlAtStartup", "defaultShell"), _EXEC),
+                     "daemonColdStart", "teammateMode", "remoteControlAtStartup", "defaultShell"), EXEC),
     **dict.fromkeys(("permissions", "disableAutoMode", "skipDangerousModePermissionPrompt", "skipAutoPermissionPrompt",
                      "useAutoModeDuringPlan", "autoMode", "skipWorkflowUsageWarning", "enableAllProjectMcpServers",
                      "enabledMcpjsonServers", "disabledMcpjsonServers", "allowedMcpServers", "deniedMcpServers",
@@ -219,7 +219,7 @@ def settings_change(path: tuple, base, ours, theirs, ctx) -> Verdict:
     if ctx.relaxed:
         return flow()
     if key in PER_ENTRY and not _inert_default(key, base, ours):
-        return _entries(path, 1, ours, SETTINGS_REASONS.get(key, _EXEC))
+        return _entries(path, 1, ours, SETTINGS_REASONS.get(key, EXEC))
     kind = SAFE_SETTINGS.get(key)
     if kind and _typed(kind, ours):
         if key == "model" and ours is not MISSING and not _MODEL_NAME.fullmatch(ours):
@@ -259,9 +259,9 @@ SAFE_GLOBAL = frozenset({
 _BOOKKEEPING = re.compile(r"^(has[A-Z]|num[A-Z]|seen[A-Z])|(Seen|Count|Counts|Dismissed|Acknowledged|Shown|Complete|"
                           r"Completed|Watermark|Impressions|Declined|DeclinedUpgrades|LaunchEffort|Consent\w*|"
                           r"Unlocked|At)$")
-_CACHE = re.compile(r"^cached|Cache")
+CACHE = re.compile(r"^cached|Cache")  # (public: gitops/layout.py refuses these in a repository)
 GLOBAL_REASONS = {
-    **dict.fromkeys(("env", "mcpServers"), _EXEC),
+    **dict.fromkeys(("env", "mcpServers"), EXEC),
     **dict.fromkeys(("primaryApiKey", "oauthAccount", "customApiKeyResponses", "userID", "autoConnectIde",
                      "autoInstallIdeExtension", "remoteControlAtStartup", "autoUploadSessions",
                      "claudeInChromeDefaultEnabled", "githubRepoPaths", "deepLinkTerminal", "chromeExtension"), _NET),
@@ -295,7 +295,7 @@ def claude_json_change(path: tuple, base, ours, theirs, ctx) -> Verdict:
         return flow()
     if key in PER_ENTRY:
         # `"mcpServers": {}`, written by Claude Code's first session of every new project, grants nothing.
-        return flow() if len(path) == 1 and _inert_default(key, base, ours) else _entries(path, 1, ours, _EXEC)
+        return flow() if len(path) == 1 and _inert_default(key, base, ours) else _entries(path, 1, ours, EXEC)
     if key in GLOBAL_REFUSED:
         return Verdict(REFUSE, GLOBAL_REFUSED[key])
     if key == "oauthAccount":
@@ -312,7 +312,7 @@ def claude_json_change(path: tuple, base, ours, theirs, ctx) -> Verdict:
         return Verdict(HOLD, GLOBAL_REASONS[key])
     if key in SAFE_GLOBAL and (ours is MISSING or _plain(ours)):
         return flow()
-    if _CACHE.search(key):
+    if CACHE.search(key):
         return Verdict(DROP, "")  # the host refetches its own
     if _BOOKKEEPING.search(key) and (ours is MISSING or _plain(ours)):
         return flow()
@@ -325,11 +325,11 @@ def _project_key(project: str, key: str, base, ours, ctx, path: tuple = ()) -> V
     if ctx.relaxed and key not in PROJECT_REFUSED:
         return flow()
     if len(path) > 3:  # an entry of the project's MCP servers
-        return Verdict(HOLD, _EXEC)
+        return Verdict(HOLD, EXEC)
     if _inert_default(key, base, ours):
         return flow()
     if key == "mcpServers":
-        return _entries(path, 3, ours, _EXEC)
+        return _entries(path, 3, ours, EXEC)
     if key in PROJECT_REFUSED:
         return Verdict(REFUSE, PROJECT_REFUSED[key])
     if PROJECT_STATS.match(key) and (ours is MISSING or _plain(ours)):
