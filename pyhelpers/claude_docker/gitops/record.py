@@ -66,7 +66,7 @@ def _key() -> bytes:
 
 
 class Digester:
-    """Keyed hashes of bytes (files) and of JSON values (their canonical text: `1`, `1.0` and `true` differ)."""
+    """Keyed hashes of files (their bytes) and of JSON values (audit.canonical: `1`, `1.0` and `true` differ)."""
 
     def __init__(self) -> None:
         self.key = _key()
@@ -74,13 +74,12 @@ class Digester:
     def of_bytes(self, data: bytes | None) -> str | None:
         if data is None:
             return None
-        return hmac.new(self.key, data, "sha256").hexdigest()[:32]
+        return "hmac-sha256:" + hmac.new(self.key, data, "sha256").hexdigest()[:32]
 
-    def of_value(self, value: object, missing: object = None) -> str | None:
-        if value is missing:
-            return None
-        text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        return self.of_bytes(text.encode("utf-8", "surrogatepass"))
+    def of_value(self, value: object) -> str:
+        from claude_docker.gitops import audit
+
+        return audit.digest(value, self.key)
 
 
 def record_file() -> Path:

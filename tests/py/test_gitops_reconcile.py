@@ -1,0 +1,313 @@
+"""reconcile_config, detect_drift and the audit trail against real git (a bare remote, a clone, real commits,
+SSH-signed ones) and Claude's config in a throwaway HOME, through the real CLI: what is applied, kept as drift,
+held back, refused and rolled back, with the documented exit status and one line each. No Docker here: the
+smoke run with the session image is tested in test_e2e_gitops.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from gitrepo import Repo, git, keygen, ssh_signed
+
+from claude_docker import exitcodes
+
+SETTINGS = {"permissions": {"deny": ["Read(./.env)"], "ask": ["Bash(git push:*)"]}, "model": "team-model"}
+
+
+@pytest.fixture
+def team(git_env, tmp_path):
+    """The team's repository and a workstation following it: HOME, state dir, `gitops init` done."""
+    repo = Repo(tmp_path / "team")
+    ws = Workstation(git_env, tmp_path / "state", repo)
+    return repo, ws
+
+
+class Workstation:
+    def __init__(self, home: Path, state: Path, repo: Repo):
+        self.home, self.state, self.repo = home, state, repo
+        self.config = home / ".claude"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE_", "SOPS_"))}
+        self.env.update(HOME=str(home), CLAUDE_DOCKER_STATE_DIR=str(state), CLAUDE_DOCKER_BACKUP_INTERVAL="0",
+                        CLAUDE_DOCKER_BACKGROUND_FLUSH="0", NO_COLOR="1")
+
+    def cli(self, *args: str, check: int | None = 0, timeout: float = 120) -> subprocess.CompletedProcess:
+        done = subprocess.run([sys.executable, "-m", "claude_docker", *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout)
+        assert "Traceback" not in done.stderr, done.stderr
+        if check is not None:
+            assert done.returncode == check, done.stdout + done.stderr
+        return done
+
+    def init(self, *args: str) -> None:
+        self.cli("gitops", "init", str(self.repo.remote), "--no-smoke", *args)
+
+    def reconcile(self, *args: str, check: int | None = 0) -> dict:
+        done = self.cli("gitops", "reconcile", "--json", *args, check=check)
+        return json.loads(done.stdout)
+
+    def drift(self, *args: str, check: int | None = None) -> tuple[int, dict]:
+        done = self.cli("gitops", "drift", "--json", *args, check=check)
+        return done.returncode, json.loads(done.stdout)
+
+    def audit(self) -> list[dict]:
+        return json.loads(self.cli("gitops", "audit", "--json").stdout)
+
+    def settings(self) -> dict:
+        return json.loads((self.config / "settings.json").read_text())
+
+    def claude_json(self) -> dict:
+        return json.loads((self.home / ".claude.json").read_text())
+
+
+def files(settings: dict | None = None, **more: str) -> dict[str, str]:
+    found = {"claude/settings.json": json.dumps(settings if settings is not None else SETTINGS, indent=2)}
+    found.update({k.replace("__", "/").replace("_md", ".md"): v for k, v in more.items()})
+    return found
+
+
+def test_a_revision_is_applied_and_the_users_own_keys_stay(team):
+    repo, ws = team
+    ws.config.mkdir()
+    (ws.config / "settings.json").write_text(json.dumps({"theme": "dark", "permissions": {"allow": ["Bash(ls)"]}}))
+    rev = repo.commit({**files(), "claude/CLAUDE.md": "Team rules.\n", "README.md": "not managed"})
+    ws.init()
+    report = ws.reconcile()
+    assert report["result"] == "applied" and report["revision"] == rev
+    assert ws.settings() == {"theme": "dark", "permissions": {"allow": ["Bash(ls)"], **SETTINGS["permissions"]},
+                             "model": "team-model"}
+    assert (ws.config / "CLAUDE.md").read_text() == "Team rules.\n"
+    assert not (ws.config / "README.md").exists()
+    assert sorted(report["applied"]) == ["CLAUDE.md", "settings.json: model", "settings.json: permissions.ask",
+                                         "settings.json: permissions.deny"]
+    # Nothing new: the second run reads the record alone, and says so.
+    again = ws.reconcile()
+    assert again["result"] == "in-sync" and again["applied"] == []
+    kinds = [e["kind"] for e in ws.audit()]
+    assert kinds == ["apply"]
+    entry = ws.audit()[0]
+    assert entry["revision"] == rev and entry["author"].startswith("Test Author") and entry["result"] == "applied"
+    assert all(i["digest"].startswith("hmac-sha256:") for i in entry["items"])
+    assert ws.cli("gitops", "audit", "--verify").returncode == 0
+    assert ws.drift(check=0)[1]["items"] == []
+
+
+def test_local_edits_are_kept_as_drift_and_force_or_self_heal_overwrite(team):
+    repo, ws = team
+    repo.commit(files())
+    ws.init()
+    ws.reconcile()
+    mine = ws.settings()
+    mine["model"] = "my-model"
+    (ws.config / "settings.json").write_text(json.dumps(mine))
+    code, found = ws.drift()
+    assert code == 1 and found["items"] == [{"item": "settings.json: model", "direction": "local"}]
+    # A new revision changing another key is applied; the user's edit stays, reported.
+    repo.commit(files({**SETTINGS, "permissions": {"deny": ["Read(./.env)", "Read(./secrets/**)"]}}))
+    report = ws.reconcile()
+    assert report["applied"] == ["settings.json: permissions.deny"]
+    assert {"item": "settings.json: model", "direction": "local"} in report["drift"]
+    assert ws.settings()["model"] == "my-model"
+    assert ws.settings()["permissions"]["ask"] == SETTINGS["permissions"]["ask"]  # dropped, not pruned
+    # The repository changes the same key: both sides changed, still kept.
+    repo.commit(files({**SETTINGS, "model": "team-model-2"}))
+    report = ws.reconcile()
+    assert {"item": "settings.json: model", "direction": "both"} in report["drift"]
+    assert ws.settings()["model"] == "my-model"
+    assert any(e["kind"] == "drift" for e in ws.audit())
+    # --force takes the repository's.
+    report = ws.reconcile("--force")
+    assert ws.settings()["model"] == "team-model-2" and report["drift"] == []
+    assert ws.drift(check=0)[0] == 0
+    # self-heal overwrites a local-only change at the next reconcile, with no new revision.
+    mine = ws.settings()
+    mine["model"] = "again-mine"
+    (ws.config / "settings.json").write_text(json.dumps(mine))
+    ws.init("--self-heal")
+    ws.reconcile()
+    assert ws.settings()["model"] == "team-model-2"
+
+
+def test_a_value_the_user_had_before_is_never_overwritten_by_the_first_apply(team):
+    repo, ws = team
+    ws.config.mkdir()
+    (ws.config / "settings.json").write_text(json.dumps({"model": "mine"}))
+    repo.commit(files())
+    ws.init()
+    report = ws.reconcile()
+    assert {"item": "settings.json: model", "direction": "both"} in report["drift"]
+    assert ws.settings()["model"] == "mine"
+
+
+def test_an_invalid_revision_is_refused_whole_and_retried_only_later(team):
+    repo, ws = team
+    repo.commit(files())
+    ws.init()
+    ws.reconcile()
+    before = (ws.config / "settings.json").read_bytes()
+    repo.commit({"claude/settings.json": '{"permissions": {"allow": "Bash(*)"}', "claude/CLAUDE.md": "new"})
+    done = ws.cli("gitops", "reconcile", check=exitcodes.GITOPS_INVALID)
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert (ws.config / "settings.json").read_bytes() == before and not (ws.config / "CLAUDE.md").exists()
+    assert ws.audit()[-1]["kind"] == "failure"
+    # One attempt per revision: the next reconcile waits for the retry time instead of failing again.
+    assert ws.reconcile()["result"] == "waiting"
+    assert ws.cli("gitops", "reconcile", "--force", check=exitcodes.GITOPS_INVALID)
+    # A fixed revision is a new attempt at once.
+    repo.commit(files({**SETTINGS, "model": "fixed"}))
+    assert ws.reconcile()["result"] == "applied" and ws.settings()["model"] == "fixed"
+
+
+@pytest.mark.parametrize("bad", ["link", "escape", "unknown", "shape"])
+def test_hostile_or_broken_trees_are_refused(team, bad):
+    repo, ws = team
+    if bad == "link":
+        (repo.work / "claude").mkdir()
+        os.symlink("/etc/passwd", repo.work / "claude" / "CLAUDE.md")
+        git("add", "claude/CLAUDE.md", cwd=repo.work)
+        repo.commit(files())
+    elif bad == "escape":
+        blob = repo.blob(b"x")
+        repo.index([("100644", blob, b"claude/agents/../../../.bashrc")])
+        repo.commit(files())
+    elif bad == "unknown":
+        repo.commit({**files(), "claude/plugins/evil/plugin.json": "{}"})
+    else:
+        repo.commit(files({"hooks": {"PreToolUse": [{"hooks": [{"type": "command"}]}]}}))
+    ws.init()
+    done = ws.cli("gitops", "reconcile", check=exitcodes.GITOPS_INVALID)
+    assert done.stderr.count("\n") == 1
+    assert not (ws.config / "settings.json").exists()
+    assert not (ws.home / ".bashrc").exists()
+
+
+def test_host_commands_are_held_unless_the_commit_is_signed_by_an_allowed_signer(team, tmp_path):
+    repo, ws = team
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    lead = keygen(keys / "lead")
+    keygen(keys / "mallory")
+    signers = keys / "allowed_signers"
+    signers.write_text(f'lead@example.com namespaces="git" {lead}\n')
+    hooks = {"PostToolUse": [{"matcher": "Edit", "hooks": [{"type": "command", "command": "make fmt"}]}]}
+    repo.commit({**files({**SETTINGS, "hooks": hooks}), "claude/agents/reviewer.md": "---\nname: r\n---\nReview.\n"})
+    ws.init("--allowed-signers", str(signers))
+    report = ws.reconcile()
+    assert report["result"] == "applied"
+    held = {h["item"] for h in report["held"]}
+    assert held == {"settings.json: hooks.PostToolUse", "agents/reviewer.md"}
+    assert "hooks" not in ws.settings() and not (ws.config / "agents").exists()
+    assert ws.settings()["model"] == "team-model"  # the rest flowed
+    assert {e["item"] for e in ws.audit() if e["kind"] == "hold"} == held
+    # Signed by a key that is not allowed: still held.
+    repo.commit({"claude/CLAUDE.md": "x"}, "by mallory", *ssh_signed(keys / "mallory"))
+    assert {h["item"] for h in ws.reconcile()["held"]} == held
+    # Signed by the lead: applied, and the signer is in the trail.
+    repo.commit({"claude/CLAUDE.md": "y"}, "by the lead", *ssh_signed(keys / "lead"))
+    report = ws.reconcile()
+    assert report["held"] == []
+    assert ws.settings()["hooks"] == hooks and (ws.config / "agents" / "reviewer.md").exists()
+    applied = [e for e in ws.audit() if e["kind"] == "apply"]
+    assert applied[-1]["signer"] == "lead@example.com" and applied[0]["signer"] is None
+
+
+def test_trust_unsigned_commands_is_an_explicit_opt_in(team):
+    repo, ws = team
+    repo.commit(files({"statusLine": {"type": "command", "command": "echo hi"}}))
+    ws.init("--trust-unsigned-commands")
+    assert ws.reconcile()["held"] == []
+    assert ws.settings()["statusLine"]["command"] == "echo hi"
+
+
+def test_prune_is_opt_in_and_never_prunes_to_empty(team):
+    repo, ws = team
+    repo.commit({**files(), "claude/CLAUDE.md": "rules", "claude/output-styles/terse.md": "terse"})
+    ws.init()
+    ws.reconcile()
+    repo.commit({"claude/output-styles/terse.md": None, "claude/settings.json": json.dumps({"model": "m"})})
+    ws.reconcile()
+    assert (ws.config / "output-styles" / "terse.md").exists()  # no prune: left, no longer managed
+    assert ws.settings()["permissions"] == SETTINGS["permissions"]
+    ws.init("--prune")
+    repo.commit({"claude/CLAUDE.md": None}, "drop CLAUDE.md")
+    report = ws.reconcile()
+    assert "CLAUDE.md" in report["pruned"] and not (ws.config / "CLAUDE.md").exists()
+    # A revision that manages nothing prunes nothing.
+    repo.commit({"claude/settings.json": None}, "empty")
+    report = ws.reconcile()
+    assert report["pruned"] == [] and ws.settings() == {"model": "m", "permissions": SETTINGS["permissions"]}
+    assert any("not pruning to empty" in n for n in report["notes"])
+
+
+def test_a_force_push_is_applied_and_said(team):
+    repo, ws = team
+    repo.commit(files())
+    ws.init()
+    ws.reconcile()
+    git("reset", "--quiet", "--hard", "HEAD~0", cwd=repo.work)
+    git("commit", "--quiet", "--amend", "-m", "rewritten", cwd=repo.work)
+    (repo.work / "claude" / "CLAUDE.md").write_text("after the rewrite")
+    rev = repo.commit({"claude/CLAUDE.md": "after the rewrite"}, "rewritten", push="force")
+    report = ws.reconcile()
+    assert report["revision"] == rev and any("rewritten" in n for n in report["notes"])
+    assert ws.audit()[-1]["rewritten"] is True
+
+
+def test_an_unreachable_source_is_one_line_and_the_config_untouched(team, tmp_path):
+    repo, ws = team
+    ws.cli("gitops", "init", str(tmp_path / "nowhere"), "--no-smoke")
+    done = ws.cli("gitops", "reconcile", check=exitcodes.GITOPS_SOURCE)
+    assert done.stderr.count("\n") == 1
+    code, _ = ws.drift()
+    assert code == 2
+
+
+def test_no_source_set_up_is_one_line(team):
+    _repo, ws = team
+    done = ws.cli("gitops", "reconcile", check=exitcodes.GITOPS_SOURCE)
+    assert "gitops init" in done.stderr and done.stderr.count("\n") == 1
+    assert ws.drift()[0] == 2
+
+
+def test_an_edited_audit_entry_is_found(team):
+    repo, ws = team
+    repo.commit(files())
+    ws.init()
+    ws.reconcile()
+    repo.commit(files({"model": "x"}))
+    ws.reconcile()
+    trail = ws.state / "gitops" / "audit.jsonl"
+    lines = trail.read_text().splitlines()
+    lines[0] = lines[0].replace('"applied"', '"refused"')
+    trail.write_text("\n".join(lines) + "\n")
+    done = ws.cli("gitops", "audit", "--verify", check=exitcodes.GITOPS_AUDIT_BROKEN)
+    assert "entry 1" in done.stderr
+
+
+def test_gitops_never_writes_through_a_link_below_the_config_dir(team, tmp_path):
+    repo, ws = team
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    ws.config.mkdir()
+    os.symlink(outside, ws.config / "output-styles")  # planted where a session could share a dir
+    repo.commit({**files(), "claude/output-styles/terse.md": "terse"})
+    ws.init()
+    done = ws.cli("gitops", "reconcile", check=exitcodes.FAILURE)
+    assert "link" in done.stderr and done.stderr.count("\n") == 1
+    assert list(outside.iterdir()) == []
+    assert not (ws.config / "settings.json").exists()  # all or nothing
+
+
+def test_status_says_what_is_followed(team):
+    repo, ws = team
+    rev = repo.commit(files())
+    ws.init()
+    ws.reconcile()
+    status = json.loads(ws.cli("gitops", "status", "--json").stdout)
+    assert status["revision"] == rev and status["loop_running"] is False and status["items"] == 3
+    text = ws.cli("gitops", "status").stdout
+    assert rev[:12] in text and "not running" in text
