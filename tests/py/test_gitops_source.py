@@ -102,7 +102,8 @@ def test_fetch_returns_the_branch_tip_and_reads_its_tree(repo, tmp_path):
     assert m.fetch() == rev
     assert m.revision() == rev
     entries = m.entries(rev)
-    assert [(e.path, e.mode, e.size) for e in entries] == [("claude/CLAUDE.md", "100644", 6), ("rollout.json", "100644", 2)]
+    assert [(e.path, e.mode, e.size) for e in entries] == [("claude/CLAUDE.md", "100644", 6),
+                                                           ("rollout.json", "100644", 2)]
     blobs = m.read(rev, [e.oid for e in entries], limit=100)
     assert blobs == {entries[0].oid: b"hello\n", entries[1].oid: b"{}"}
     info = m.commit(rev)
@@ -131,12 +132,21 @@ def test_unreachable_path_not_a_repo_missing_branch(repo, tmp_path):
     refused(lambda: Mirror(str(tmp_path / "nowhere"), "main", tmp_path / "m1").fetch(), "does not exist")
     plain = tmp_path / "plain"
     plain.mkdir()
-    refused(lambda: Mirror(str(plain), "main", tmp_path / "m2").fetch(), "can't fetch", "plain")
+    refused(lambda: Mirror(str(plain), "main", tmp_path / "m2").fetch(), "does not appear to be a git repository")
     repo.commit({"a": "1"})
     refused(lambda: mirror(repo, tmp_path, "nope").fetch(), "has no branch nope")
     empty = tmp_path / "empty.git"
     git("init", "--quiet", "--bare", str(empty))
     refused(lambda: Mirror(f"file://{empty}", "main", tmp_path / "m3").fetch(), "has no branch main")
+
+
+def test_the_ext_transport_stays_off_whatever_the_users_config(repo, tmp_path, env):
+    with open(env / ".gitconfig", "a") as config:
+        config.write("[protocol]\n\tallow = always\n")
+    pwned = tmp_path / "pwned"
+    m = Mirror(f"ext::sh -c touch% {pwned}", "main", tmp_path / "m")
+    refused(m.fetch, "transport 'ext' not allowed")
+    assert not pwned.exists()
 
 
 @pytest.mark.parametrize("branch", ["-upload-pack=touch", "a..b", "with space", "star*", "x.lock", ""])
@@ -233,15 +243,14 @@ def test_read_bounds_each_blob_and_names_the_one_too_large(repo, tmp_path):
 
 
 def test_read_takes_thousands_of_blobs_in_one_batch(repo, tmp_path):
-    repo.commit({}, push="")
-    oids = [repo.blob(f"blob {i}\n".encode()) for i in range(3000)]
-    repo.index([("100644", oid, f"f/{i}".encode()) for i, oid in enumerate(oids)])
-    rev = repo.commit({}, "many")
+    """More names than a pipe holds go in while the blobs come out: nothing blocks."""
+    rev = repo.commit({f"f/{i}": f"blob {i}\n" for i in range(2000)})
     m = mirror(repo, tmp_path)
     m.fetch()
-    assert len(m.entries(rev)) == 3000
-    blobs = m.read(rev, oids, 100)
-    assert len(blobs) == 3000 and blobs[oids[2999]] == b"blob 2999\n"
+    entries = m.entries(rev)
+    assert len(entries) == 2000
+    blobs = m.read(rev, [e.oid for e in entries], 100)
+    assert sorted(blobs.values()) == sorted(f"blob {i}\n".encode() for i in range(2000))
 
 
 def test_commit_subject_is_one_printable_line(repo, tmp_path):
@@ -254,7 +263,7 @@ def test_commit_subject_is_one_printable_line(repo, tmp_path):
 
 def test_nothing_from_a_hostile_source_runs(env, tmp_path):
     """Hooks, fsmonitor, filters, an upload-pack hook and ssh command in the source's own config: fetching and
-    reading it runs none of them."""
+    reading it runs none of them. Nor do hooks the user's global config names (our runs turn hooks off)."""
     repo = Repo(tmp_path)
     rev = repo.commit({".gitattributes": "* filter=evil\n", "claude/CLAUDE.md": "x"})
     pwned = tmp_path / "pwned"
@@ -269,6 +278,8 @@ def test_nothing_from_a_hostile_source_runs(env, tmp_path):
         for hook in ("pre-upload", "post-checkout", "reference-transaction", "post-receive", "fsmonitor-watchman"):
             (hooks / hook).write_text(f"#!/bin/sh\n{command}\n")
             (hooks / hook).chmod(0o755)
+    with open(env / ".gitconfig", "a") as config:
+        config.write(f"[core]\n\thooksPath = {tmp_path / 'hooks'}\n\tfsmonitor = {command}\n")
     for url in (str(repo.work), str(repo.remote)):
         m = Mirror(url, "main", tmp_path / "m")
         assert m.fetch() == rev
@@ -279,6 +290,18 @@ def test_nothing_from_a_hostile_source_runs(env, tmp_path):
         m.marker()
     assert not pwned.exists()
     assert not (m.root / "hooks").exists() and not list(m.root.rglob("*.sample"))
+
+
+@pytest.mark.parametrize("name", [b"..", b".git", b".GIT"])
+def test_a_malformed_tree_is_refused_at_fetch(repo, tmp_path, name):
+    """Objects are checked as they arrive (fsck): names no checkout could hold never reach the mirror."""
+    blob = git("hash-object", "-w", "--stdin", cwd=repo.remote, stdin=b"x")
+    tree = git("mktree", "-z", cwd=repo.remote, stdin=b"100644 blob " + blob.encode() + b"\t" + name + b"\0")
+    commit = git("commit-tree", tree, "-m", "bad", cwd=repo.remote)
+    git("update-ref", "refs/heads/main", commit, cwd=repo.remote)
+    m = mirror(repo, tmp_path)
+    refused(m.fetch, "can't fetch")
+    assert m.revision() is None
 
 
 def test_limits_on_what_git_prints(repo, tmp_path, monkeypatch):
@@ -379,14 +402,14 @@ def gnupg(monkeypatch):
         gpg("--quick-add-key", primary, "ed25519", "sign", "never")
         fprs = [line.split(":")[9] for line in gpg("--with-colons", "--list-keys").splitlines()
                 if line.startswith("fpr:")]
-        yield home, primary, fprs[1]
+        yield primary, fprs[1]
     finally:
         subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
 
 
 def test_gpg_signatures_count_by_primary_fingerprint(repo, tmp_path, gnupg, monkeypatch):
-    home, primary, subkey = gnupg
+    primary, subkey = gnupg
     rev = repo.commit({"a": "1"}, "signed", "-c", "gpg.format=openpgp", "-c", f"user.signingKey={subkey}!",
                       "-c", "commit.gpgSign=true")
     m = mirror(repo, tmp_path)
@@ -398,7 +421,7 @@ def test_gpg_signatures_count_by_primary_fingerprint(repo, tmp_path, gnupg, monk
     assert not sig.ok and sig.signer == primary and "not an allowed fingerprint" in sig.reason
     assert not m.verify(rev, None).ok
 
-    stranger = tmp_path / "g"  # short enough for a socket path? gpg needs none to verify
+    stranger = tmp_path / "stranger"  # a keyring without the key (verifying needs no agent)
     stranger.mkdir(mode=0o700)
     monkeypatch.setenv("GNUPGHOME", str(stranger))
     try:

@@ -29,6 +29,8 @@ MAX_LISTING = 32 << 20  # bytes of `ls-tree` output: far more than a config repo
 MAX_COMMIT = 1 << 20  # a commit object (headers, signature, message)
 MAX_OUTPUT = 1 << 20  # anything else git prints to us
 MAX_STDERR = 64 << 10
+_GENERIC = ("Could not read from remote repository", "Please make sure you have the correct access rights",
+            "and the repository exists")
 _OID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")  # SHA-1 or SHA-256, full length only
 # What git's own config keeps from the user's environment: their config files (credential helpers, URL
 # rewrites), ssh's agent and command, proxies and CA bundles, the GnuPG home that verifies signatures.
@@ -155,12 +157,15 @@ class _Git:
         return bytes(self._err).decode("utf-8", "replace")
 
     def error(self) -> str:
-        """git's last fatal or error line (or its last line), redacted and printable."""
+        """What went wrong, in one line: git's first fatal or error line, else its last line (ssh's own),
+        leaving out the generic advice git adds to a failed fetch; redacted and printable."""
         from claude_docker import redact
 
-        lines = [line.strip() for line in self.stderr().splitlines() if line.strip()]
-        worst = [line for line in lines if line.startswith(("fatal:", "error:"))] or lines or ["no message"]
-        line = worst[-1].removeprefix("fatal: ").removeprefix("error: ")
+        lines = [line.strip() for line in self.stderr().splitlines()
+                 if line.strip() and not any(generic in line for generic in _GENERIC)]
+        worst = [line for line in lines if line.startswith(("fatal:", "error:"))]
+        line = worst[0] if worst else lines[-1] if lines else "no message"
+        line = line.removeprefix("fatal: ").removeprefix("error: ")
         return redact.printable(redact.text(line))[:500]
 
     def __enter__(self) -> _Git:
