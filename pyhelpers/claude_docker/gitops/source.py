@@ -40,8 +40,11 @@ _KEEP = ("PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "XDG_CONFIG_HOME", "GIT_CO
          "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 _FIXED = {"LC_ALL": "C", "LANG": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "PAGER": "cat",
           "GIT_NO_REPLACE_OBJECTS": "1", "GCM_INTERACTIVE": "never"}
-_CONFIG = ("core.hooksPath=/dev/null", "core.fsmonitor=false", "protocol.ext.allow=never", "gc.autoDetach=false",
-           "fetch.recurseSubmodules=false", "transfer.fsckObjects=true", "log.showSignature=false")
+# On top of the user's config: no hooks or fsmonitor (theirs included), never the ext:: transport (it runs
+# a command the URL names), objects checked as they arrive, and an automatic gc in the foreground (inside
+# the run's deadline, no process left behind).
+_CONFIG = ("core.hooksPath=/dev/null", "core.fsmonitor=false", "protocol.ext.allow=never", "transfer.fsckObjects=true",
+           "gc.autoDetach=false", "maintenance.autoDetach=false")
 
 
 class SourceError(ToolError):
