@@ -47,6 +47,21 @@ def home(tmp_path, monkeypatch) -> Path:
     return h
 
 
+@pytest.fixture
+def git_env(tmp_path, monkeypatch) -> Path:
+    """A HOME with a global git config of the test's own; nothing of the developer's git or keys reaches git."""
+    from gitrepo import private_git_config
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(private_git_config(home)))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for name in ("GNUPGHOME", "SSH_AUTH_SOCK", "GIT_DIR", "GIT_WORK_TREE", "GIT_CONFIG_PARAMETERS", "CLAUDE_CONFIG_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
 @pytest.fixture(scope="session")
 def docker_client():
     try:
