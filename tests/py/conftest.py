@@ -57,7 +57,8 @@ def git_env(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(private_git_config(home)))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for name in ("GNUPGHOME", "SSH_AUTH_SOCK", "GIT_DIR", "GIT_WORK_TREE", "GIT_CONFIG_PARAMETERS", "CLAUDE_CONFIG_DIR"):
+    for name in ("GNUPGHOME", "SSH_AUTH_SOCK", "GIT_DIR", "GIT_WORK_TREE", "GIT_CONFIG_PARAMETERS",
+                 "CLAUDE_CONFIG_DIR"):
         monkeypatch.delenv(name, raising=False)
     return home
 

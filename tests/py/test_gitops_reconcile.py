@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from gitrepo import Repo, git, keygen, ssh_signed
 
 from claude_docker import exitcodes
+from gitrepo import Repo, git, keygen, ssh_signed
 
 SETTINGS = {"permissions": {"deny": ["Read(./.env)"], "ask": ["Bash(git push:*)"]}, "model": "team-model"}
 
@@ -263,16 +263,20 @@ def test_a_force_push_is_applied_and_said(team):
 
 
 def test_an_unreachable_source_is_one_line_and_the_config_untouched(team, tmp_path):
-    repo, ws = team
+    _, ws = team
+    ws.config.mkdir()
+    (ws.config / "settings.json").write_text('{"model": "mine"}')
     ws.cli("gitops", "init", str(tmp_path / "nowhere"), "--no-smoke")
     done = ws.cli("gitops", "reconcile", check=exitcodes.GITOPS_SOURCE)
-    assert done.stderr.count("\n") == 1
+    assert done.stderr.count("\n") == 1 and "nowhere" in done.stderr
+    assert (ws.config / "settings.json").read_text() == '{"model": "mine"}'
+    assert ws.audit()[-1]["kind"] == "failure"
     code, _ = ws.drift()
     assert code == 2
 
 
 def test_no_source_set_up_is_one_line(team):
-    _repo, ws = team
+    _, ws = team
     done = ws.cli("gitops", "reconcile", check=exitcodes.GITOPS_SOURCE)
     assert "gitops init" in done.stderr and done.stderr.count("\n") == 1
     assert ws.drift()[0] == 2

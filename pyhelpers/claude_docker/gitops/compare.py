@@ -31,7 +31,7 @@ class Item(NamedTuple):
         return self.state == DROPPED and self.host == self.applied and self.host is not None
 
 
-def compare(repo: dict[str, str], applied: dict[str, str | None], host: dict[str, str | None]) -> list[Item]:
+def compare(repo: dict[str, str | None], applied: dict[str, str | None], host: dict[str, str | None]) -> list[Item]:
     """Every item the repository declares or the record remembers, in a stable order."""
     found = []
     for ident in sorted(set(repo) | {i for i, a in applied.items() if a is not None}):

@@ -63,9 +63,7 @@ def status() -> dict:
     attempt = rec["attempt"] or {}
     return {
         "source": redact.url(values["source"]), "branch": values["branch"],
-        "signed_commands": ("any commit" if values["trust_unsigned"] else
-                            "allowed signers" if values["allowed_signers"] or values["gpg_fingerprints"] else
-                            "held (no allowed signers set)"),
+        "signed_commands": _signed_commands(values),
         "self_heal": values["self_heal"], "prune": values["prune"], "interval": values["interval"],
         "revision": rec["revision"], "revision_time": rec.get("revision_time"), "items": len(rec["items"]),
         "held": rec.get("held") or [], "drift": [{"item": i, "direction": d} for i, d in rec.get("drift") or []],
@@ -76,15 +74,23 @@ def status() -> dict:
     }
 
 
+def _signed_commands(values: dict) -> str:
+    if values["trust_unsigned"]:
+        return "applied from any commit"
+    if values["allowed_signers"] or values["gpg_fingerprints"]:
+        return "applied from commits of allowed signers"
+    return "held (no allowed signers set)"
+
+
 def status_lines(report: dict) -> list[str]:
     def when(t) -> str:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
 
+    revision = (report["revision"] or "none applied yet")[:12]
     lines = [f"source     {report['source']} ({report['branch']})",
-             f"revision   {(report['revision'] or 'none applied yet')[:12]} (committed {when(report['revision_time'])})"
-             f", {report['items']} managed item(s)",
-             f"host cmds  {report['signed_commands']}; self-heal {'on' if report['self_heal'] else 'off'}, "
-             f"prune {'on' if report['prune'] else 'off'}",
+             f"revision   {revision} (committed {when(report['revision_time'])}), {report['items']} managed item(s)",
+             (f"host cmds  {report['signed_commands']}; self-heal {'on' if report['self_heal'] else 'off'}, "
+              f"prune {'on' if report['prune'] else 'off'}"),
              f"loop       {'running' if report['loop_running'] else 'not running'}, every {report['interval']:g}s"]
     attempt = report["last_attempt"]
     if attempt and not attempt.get("ok"):

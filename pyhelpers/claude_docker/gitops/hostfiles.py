@@ -14,7 +14,10 @@ import stat
 from claude_docker import beneath, claudejson, fsio
 from claude_docker.errors import ToolError, describe
 from claude_docker.jsonmerge import MISSING
-from claude_docker.paths import ClaudeHome
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from claude_docker.paths import ClaudeHome
 
 CLAUDE_JSON = ".claude.json"
 SETTINGS = "settings.json"

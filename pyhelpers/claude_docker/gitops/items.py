@@ -29,7 +29,7 @@ def host_digest(host: HostFiles, ident: str, digester: record.Digester) -> str |
         return digester.of_bytes(host.read(path[0]))
     value = host.value(target, path)
     if value is BROKEN or value is BLOCKED:
-        return value  # type: ignore[return-value]
+        return value
     return None if value is MISSING else digester.of_value(value)
 
 

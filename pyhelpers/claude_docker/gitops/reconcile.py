@@ -84,9 +84,8 @@ class Reconcile:
                                 "run `claude-docker gitops reconcile` (it fetches)")
             step["revision"] = rev
         self.report["revision"] = rev
-        if not self.force and rev == rec["revision"] and self.fp == rec["settings"]:
-            if self._nothing_new(rec):
-                return
+        if not self.force and rev == rec["revision"] and self.fp == rec["settings"] and self._nothing_new(rec):
+            return
         attempt = rec["attempt"]
         if (not self.force and attempt and not attempt["ok"] and attempt["revision"] == rev
                 and attempt["settings"] == self.fp and time.time() < attempt["next"]):
@@ -286,8 +285,9 @@ class Reconcile:
         held = {h["item"] for h in self.report["held"]}
         rec["items"] = {i: {"repo": repo.get(i), "applied": applied.get(i)} for i in set(repo) | set(applied)
                         if repo.get(i) or applied.get(i)}
-        rec.update(revision=rev, revision_time=self.report["revision_time"], settings=self.fp, attempt={"revision": rev, "settings": self.fp, "ok": True,
-                                                            "at": time.time(), "failures": 0, "next": 0})
+        rec.update(revision=rev, revision_time=self.report["revision_time"], settings=self.fp,
+                   attempt={"revision": rev, "settings": self.fp, "ok": True, "at": time.time(), "failures": 0,
+                            "next": 0})
         rec["held"] = self.report["held"]
         self._drift(rec, [i for i in found if record.describe(i.ident) not in self.report["applied"]], save=False)
         record.save(rec)

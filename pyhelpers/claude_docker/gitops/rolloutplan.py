@@ -51,8 +51,8 @@ def _start(wanted: dict) -> tuple[str, str]:
             _id, rungs = ladder.run(candidate["id"])
             failed = next((r for r in rungs if r.passed is False), None)
             if failed is not None:
-                return "refused", f"not rolled out: the smoke tests of {wanted['image']} failed at " \
-                                  f"'{failed.name}': {failed.detail}"
+                return "refused", (f"not rolled out: the smoke tests of {wanted['image']} failed at "
+                                   f"'{failed.name}': {failed.detail}")
             controller.start(candidate, {**baseline, "from": source}, plan, "auto", plan["steps"][0] / 100, "passed")
     except ToolError as exc:  # another deploy running, the engine gone: the next reconcile tries again
         return "waiting", f"{exc.message}; the rollout waits"

@@ -14,7 +14,7 @@ from claude_docker import exitcodes
 from claude_docker.errors import ToolError
 from claude_docker.paths import ensure_private_dir, state_dir
 
-DEFAULTS = {
+DEFAULTS: dict = {
     "source": None, "branch": "main", "allowed_signers": None, "gpg_fingerprints": [], "trust_unsigned": False,
     "self_heal": False, "prune": False, "smoke": True,
     # Flux's minimum and Argo's jitter: a minute apart at least, never in step across a team's machines.

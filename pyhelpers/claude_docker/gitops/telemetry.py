@@ -6,7 +6,10 @@ from __future__ import annotations
 import time
 
 from claude_docker import exitcodes
-from claude_docker.errors import ToolError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from claude_docker.errors import ToolError
 
 # Exit status -> the failure's label (bounded: no messages, no paths).
 _REASONS = {exitcodes.GITOPS_SOURCE: "source", exitcodes.GITOPS_INVALID: "invalid",

@@ -8,8 +8,11 @@ rollback."""
 
 from __future__ import annotations
 
-from claude_docker.paths import ClaudeHome
 from claude_docker.gitops.hostfiles import CLAUDE_JSON, SETTINGS
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from claude_docker.paths import ClaudeHome
 
 
 def smoke(claude: ClaudeHome, files: dict[str, bytes | None]) -> tuple[str, str]:
@@ -49,7 +52,7 @@ def _seed(files: dict[str, bytes | None]) -> dict[str, bytes]:
             continue
         if rel == SETTINGS:
             doc = json.loads(data)
-            doc = {k: v for k, v in doc.items() if not hostexec.reason(SETTINGS, (k,), v)}
-            data = json.dumps(doc, indent=2).encode()
-        seed[rel] = data
+            seed[rel] = json.dumps({k: v for k, v in doc.items() if not hostexec.reason(SETTINGS, (k,), v)}).encode()
+        else:
+            seed[rel] = data
     return seed
