@@ -139,6 +139,29 @@ class HostFiles:
         self._raw[rel] = data
         self._docs.pop(rel, None)
 
+    def sweep(self, rel: str, prefix: str) -> None:
+        """Remove the temp files named `prefix…` beside `rel`: what a writer killed mid-write left there."""
+        try:
+            if rel == CLAUDE_JSON:
+                fd = os.open(os.path.dirname(os.path.realpath(self.claude.claude_json)), os.O_RDONLY | os.O_DIRECTORY)
+            else:
+                root = beneath.open_dir(self.claude.config_dir)
+                try:
+                    fd, _name = beneath.parent_of(root, rel, create=False)
+                finally:
+                    os.close(root)
+        except OSError:
+            return  # no such directory (or a link there): nothing of ours in it
+        try:
+            for name in os.listdir(fd):
+                if name.startswith(prefix):
+                    try:
+                        os.unlink(name, dir_fd=fd)
+                    except OSError:
+                        pass
+        finally:
+            os.close(fd)
+
     def forget(self, rel: str) -> None:
         self._raw.pop(rel, None)
         self._docs.pop(rel, None)

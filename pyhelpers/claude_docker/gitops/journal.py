@@ -27,7 +27,8 @@ def begin(revision: str, entries: list[dict]) -> None:
     """entries: {"rel", "old": bytes | None, "new": digest of what will be written (None: removed)}."""
     shown = [{"rel": e["rel"], "new": e["new"],
               "old": None if e["old"] is None else base64.b64encode(e["old"]).decode()} for e in entries]
-    fsio.write_atomic(journal_file(), json.dumps({"revision": revision, "files": shown}).encode(), mode=0o600)
+    record = {"revision": revision, "pid": os.getpid(), "files": shown}
+    fsio.write_atomic(journal_file(), json.dumps(record).encode(), mode=0o600)
 
 
 def end() -> None:
@@ -42,7 +43,7 @@ def pending() -> dict | None:
         files = [{"rel": f["rel"], "new": f["new"],
                   "old": None if f["old"] is None else base64.b64decode(f["old"], validate=True)}
                  for f in found["files"]]
-        return {"revision": found["revision"], "files": files}
+        return {"revision": found["revision"], "pid": int(found.get("pid", 0)), "files": files}
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError):
@@ -54,10 +55,11 @@ def pending() -> dict | None:
 
 
 def undo(journal: dict, host, digest) -> tuple[list[str], list[str]]:
-    """Put back each file that still holds what the apply wrote (`host`: HostFiles, `digest`: bytes -> digest).
-    Returns (restored, left: changed by someone else since)."""
+    """Put back each file that still holds what the apply wrote (`host`: HostFiles, `digest`: bytes -> digest),
+    and remove the temp files its writer left. Returns (restored, left: changed by someone else since)."""
     restored, left = [], []
     for entry in journal["files"]:
+        host.sweep(entry["rel"], f"{fsio.TMP_PREFIX}{journal['pid']}-")
         host.forget(entry["rel"])
         now = host.read(entry["rel"])
         if now == entry["old"]:
