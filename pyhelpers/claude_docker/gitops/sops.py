@@ -141,28 +141,32 @@ class _Walk:
     def __init__(self, rule: tuple[str, str], mac_only: bool):
         self.positive = rule[0].startswith("encrypted")  # encrypted only where a key matched
         self.matches = _matcher(*rule)
-        self.memo: dict[str, bool] = {}  # keys repeat (a list of objects): test each once
         self.mac_only = mac_only
         self.hashed: list[bytes] = []
 
-    def matched(self, key: str) -> bool:
-        found = self.memo.get(key)
-        if found is None:
-            found = self.memo[key] = self.matches(key)
-        return found
+    def run(self, doc: dict, leaf: Callable[[object, bytes, bool], object]) -> dict:
+        """`doc` rebuilt with `leaf(value, aad, encrypted)` applied to every leaf. A closure over locals: this
+        runs once per value of a file that may hold tens of thousands."""
+        memo: dict[str, tuple[bool, bytes]] = {}  # keys repeat (a list of objects): each is looked at once
+        matches, positive = self.matches, self.positive
 
-    def node(self, value: object, aad: bytes, matched: bool, leaf: Callable[[object, bytes, bool], object]):
-        """`value` rebuilt with `leaf(value, aad, encrypted)` applied to every leaf."""
-        if isinstance(value, dict):
-            out = {}
-            for key, item in value.items():
-                out[key] = self.node(item, aad + _utf8(key) + b":", matched or self.matched(key), leaf)
-            return out
-        if isinstance(value, list):
-            return [self.node(item, aad, matched, leaf) for item in value]  # indices aren't in the path
-        if value is None:
-            return None
-        return leaf(value, aad, matched == self.positive)
+        def node(value: dict | list, aad: bytes, matched: bool) -> dict | list:
+            # A leaf is handled where its container is walked: one Python call less per value.
+            if isinstance(value, dict):
+                out = {}
+                for key, item in value.items():
+                    known = memo.get(key)
+                    if known is None:
+                        known = memo[key] = (matches(key), _utf8(key) + b":")
+                    hit = matched or known[0]
+                    out[key] = node(item, aad + known[1], hit) if isinstance(item, (dict, list)) \
+                        else None if item is None else leaf(item, aad + known[1], hit is positive)
+                return out
+            encrypted = matched is positive  # a list: its indices aren't in the path
+            return [node(item, aad, matched) if isinstance(item, (dict, list))
+                    else None if item is None else leaf(item, aad, encrypted) for item in value]
+
+        return node(doc, b"", False)  # type: ignore[return-value]  # a dict in, a dict out
 
     def digest(self) -> str:
         import hashlib
@@ -177,33 +181,57 @@ def _path(aad: bytes) -> str:
 
 # ---- AES-256-GCM leaves -------------------------------------------------------------------------------------------
 
-def _seal(aes, plain: bytes, aad: bytes, kind: str) -> str:
+def _sealer(key: bytes) -> Callable[[bytes, bytes, str], str]:
+    """seal(plaintext, aad, type) -> `ENC[…]`, under `key`, a fresh 32-byte IV each (sops' nonce size, not GCM's
+    usual 12). IVs come from one urandom read per 1024: a syscall per value would be a fifth of the cost."""
     from binascii import b2a_base64
 
-    iv = os.urandom(32)  # sops' nonce size, not GCM's usual 12
-    sealed = aes.encrypt(iv, plain, aad)
-    return (f"{_PREFIX}{b2a_base64(sealed[:-16], newline=False).decode()},"
-            f"iv:{b2a_base64(iv, newline=False).decode()},tag:{b2a_base64(sealed[-16:], newline=False).decode()},"
-            f"type:{kind}]")
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    encrypt = AESGCM(key).encrypt
+
+    def ivs():
+        while True:
+            block = os.urandom(32 << 10)
+            yield from (block[i:i + 32] for i in range(0, len(block), 32))
+
+    pool = ivs()
+
+    def seal(plain: bytes, aad: bytes, kind: str) -> str:
+        iv = next(pool)
+        sealed = encrypt(iv, plain, aad)
+        return (f"{_PREFIX}{b2a_base64(sealed[:-16], newline=False).decode()},"
+                f"iv:{b2a_base64(iv, newline=False).decode()},"
+                f"tag:{b2a_base64(sealed[-16:], newline=False).decode()},type:{kind}]")
+
+    return seal
 
 
-def _unseal(aes, text: object, aad: bytes) -> tuple[bytes, str]:
-    """(plaintext, type) of one `ENC[…]` value. ValueError names what is wrong (never the value)."""
+def _unsealer(key: bytes) -> Callable[[object, bytes], tuple[bytes, str]]:
+    """unseal(`ENC[…]`, aad) -> (plaintext, type) under `key`; ValueError names what is wrong (never the value)."""
+    import re
     from binascii import Error, a2b_base64
 
     from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    if not isinstance(text, str):
-        raise ValueError(f"a {type(text).__name__} where an encrypted string belongs")
-    parts = text[len(_PREFIX):-1].split(",") if text.startswith(_PREFIX) and text.endswith("]") else []
-    if len(parts) != 4 or not (parts[1].startswith("iv:") and parts[2].startswith("tag:")
-                               and parts[3].startswith("type:")):
-        raise ValueError("not in sops' ENC[AES256_GCM,…] format")
-    try:
-        data, iv, tag = a2b_base64(parts[0]), a2b_base64(parts[1][3:]), a2b_base64(parts[2][4:])
-        return aes.decrypt(iv, data + tag, aad), parts[3][5:]
-    except (Error, InvalidTag, ValueError):
-        raise ValueError("it fails authentication (tampered, or moved from another key)") from None
+    decrypt = AESGCM(key).decrypt
+    # sops' own pattern, less greedy: base64 holds no comma
+    form = re.compile(r"ENC\[AES256_GCM,data:([^,]+),iv:([^,]+),tag:([^,]+),type:([^,]+)\]").fullmatch
+
+    def unseal(text: object, aad: bytes) -> tuple[bytes, str]:
+        if not isinstance(text, str):
+            raise ValueError(f"a {type(text).__name__} where an encrypted string belongs")
+        found = form(text)
+        if found is None:
+            raise ValueError("not in sops' ENC[AES256_GCM,…] format")
+        data, iv, tag, kind = found.groups()
+        try:
+            return decrypt(a2b_base64(iv), a2b_base64(data) + a2b_base64(tag), aad), kind
+        except (Error, InvalidTag, ValueError):
+            raise ValueError("it fails authentication (tampered, or moved from another key)") from None
+
+    return unseal
 
 
 # ---- metadata ---------------------------------------------------------------------------------------------------
@@ -326,14 +354,18 @@ def _legacy(version: object) -> bool:
         return False
 
 
+def _negative_zero(raw: bytes) -> dict:
+    """The document again (it parsed once already), a plain `-0` read as the float -0.0 that sops before 3.13.2
+    read and hashed ("-0")."""
+    import json
+
+    doc = json.loads(raw.decode("utf-8", "replace"), parse_int=lambda text: -0.0 if text == "-0" else int(text))
+    doc.pop("sops")
+    return doc
+
+
 def _file_rule(meta: dict) -> tuple[tuple[str, str], bool]:
     return _rule(meta, "this SOPS file"), meta.get("mac_only_encrypted") is True
-
-
-def _aes(key: bytes):
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    return AESGCM(key)
 
 
 # ---- the API ----------------------------------------------------------------------------------------------------
@@ -343,14 +375,17 @@ def decrypt(raw: bytes, identities: list | None = None) -> dict:
     `identities`: pyrage identities; None pools every source sops reads (agekeys.find)."""
     doc, meta = _load(raw)
     rule, mac_only = _file_rule(meta)
-    aes = _aes(_data_key(_age_entries(meta), identities))
+    key = _data_key(_age_entries(meta), identities)
+    unseal = _unsealer(key)
     walk = _Walk(rule, mac_only)
     legacy = _legacy(meta.get("version"))
+    if legacy and b"-0" in raw:
+        doc = _negative_zero(raw)
 
     def leaf(value: object, aad: bytes, encrypted: bool) -> object:
         if encrypted and value != "":
             try:
-                plain, kind = _unseal(aes, value, aad)
+                plain, kind = unseal(value, aad)
                 value, hashed = _value(plain, kind)
             except (ValueError, LookupError) as exc:
                 raise SopsError(f"cannot decrypt the value at {_path(aad)}: {exc}") from None
@@ -362,9 +397,9 @@ def decrypt(raw: bytes, identities: list | None = None) -> dict:
                 raise SopsError(f"cannot read the value at {_path(aad)}: {exc}") from None
         return value
 
-    plain = walk.node(doc, b"", False, leaf)
+    plain = walk.run(doc, leaf)
     try:
-        stored, _kind = _unseal(aes, meta.get("mac"), _mac_aad(meta.get("lastmodified")))
+        stored, _kind = unseal(meta.get("mac"), _mac_aad(meta.get("lastmodified")))
     except ValueError:
         raise SopsError("this SOPS file's MAC can't be decrypted: its lastmodified or mac was changed",
                         "restore the file from Git") from None
@@ -394,7 +429,7 @@ def encrypt(plain: dict, recipients: list[str], rule: dict | None = None) -> byt
     if not wrapped:
         raise SopsError("no age recipient to encrypt for")
     key = os.urandom(32)
-    aes = _aes(key)
+    seal = _sealer(key)
     walk = _Walk(chosen, mac_only)
 
     def leaf(value: object, aad: bytes, encrypted: bool) -> object:
@@ -404,9 +439,9 @@ def encrypt(plain: dict, recipients: list[str], rule: dict | None = None) -> byt
             raise SopsError(f"cannot encrypt the value at {_path(aad)}: {exc}") from None
         if encrypted or not mac_only:
             walk.hashed.append(data)
-        return _seal(aes, data, aad, kind) if encrypted and value != "" else value
+        return seal(data, aad, kind) if encrypted and value != "" else value
 
-    doc = walk.node(plain, b"", False, leaf)
+    doc = walk.run(plain, leaf)
     from datetime import datetime, timezone
 
     lastmodified = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -414,7 +449,7 @@ def encrypt(plain: dict, recipients: list[str], rule: dict | None = None) -> byt
         "age": [{"enc": pyrage.encrypt(key, [w], armored=True).decode("ascii"), "recipient": r}
                 for r, w in zip(recipients, wrapped)],
         "lastmodified": lastmodified,
-        "mac": _seal(aes, walk.digest().encode(), lastmodified.encode(), "str"),
+        "mac": seal(walk.digest().encode(), lastmodified.encode(), "str"),
         chosen[0]: chosen[1],
         "version": VERSION,
     }
@@ -426,12 +461,13 @@ def encrypt(plain: dict, recipients: list[str], rule: dict | None = None) -> byt
 
 def _dumps(doc: dict) -> bytes:
     """JSON indented by tabs with a final newline, as sops writes it (so files don't churn between the two)."""
-    import re
-
     from claude_docker import claudejson
 
-    two = claudejson.dumps(doc)  # JSON strings hold no raw newline: every line start is structural
-    return re.sub(rb"(?m)^(?:  )+", lambda m: b"\t" * (len(m[0]) // 2), two) + b"\n"
+    # JSON strings hold no raw newline or tab: each "\n  " starts a level of indentation, each "\t  " one more
+    text = claudejson.dumps(doc).replace(b"\n  ", b"\n\t")
+    while b"\t  " in text:
+        text = text.replace(b"\t  ", b"\t\t")
+    return text + b"\n"
 
 
 def rotate(raw: bytes, identities: list | None, recipients: list[str] | None = None) -> bytes:
