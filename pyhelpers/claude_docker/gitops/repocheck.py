@@ -115,15 +115,17 @@ def _unencrypted_by_rules(top: Path, entries: list[_Entry]) -> list[str]:
 
     from claude_docker.gitops import sops, sopsrules
 
-    config = top / ".sops.yaml"
+    config = top / sopsrules.NAME
     if not config.is_file():
         return []
+    rules = sopsrules.load(config)
     problems = []
     for entry in entries:
         if entry.mode == "120000" or not entry.path.endswith(".json") or entry.path == SOPS_FILE:
             continue
-        if not sopsrules.covers(top / entry.path, config):
-            continue
+        rule = sopsrules.rule_for(top / entry.path, start=top, environ={}, missing_ok=True)
+        if rule is None or not rules[rule.number - 1].get("path_regex"):
+            continue  # (a rule without path_regex names no file in particular: not a claim that it is secret)
         try:
             doc = json.loads((top / entry.path).read_bytes())
         except (OSError, ValueError):
