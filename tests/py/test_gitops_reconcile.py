@@ -35,9 +35,10 @@ class Workstation:
         self.env.update(HOME=str(home), CLAUDE_DOCKER_STATE_DIR=str(state), CLAUDE_DOCKER_BACKUP_INTERVAL="0",
                         CLAUDE_DOCKER_BACKGROUND_FLUSH="0", NO_COLOR="1")
 
-    def cli(self, *args: str, check: int | None = 0, timeout: float = 120) -> subprocess.CompletedProcess:
+    def cli(self, *args: str, check: int | None = 0, timeout: float = 120,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
         done = subprocess.run([sys.executable, "-m", "claude_docker", *args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+                              text=True, timeout=timeout, cwd=cwd)
         assert "Traceback" not in done.stderr, done.stderr
         if check is not None:
             assert done.returncode == check, done.stdout + done.stderr
@@ -320,3 +321,114 @@ def test_status_says_what_is_followed(team):
     assert status["revision"] == rev and status["loop_running"] is False and status["items"] == 3
     text = ws.cli("gitops", "status").stdout
     assert rev[:12] in text and "not running" in text
+
+
+# ---- secrets ----
+
+TOKEN = "ghp_s3cr3tTOKENvalue0123456789"
+
+
+@pytest.fixture
+def age_key(tmp_path) -> tuple[Path, str]:
+    key = tmp_path / "age" / "keys.txt"
+    key.parent.mkdir()
+    subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
+    public = next(line.split(": ")[1] for line in key.read_text().splitlines() if "public key" in line)
+    return key, public
+
+
+def encrypted(ws: Workstation, repo: Repo, doc: dict, recipient: str) -> str:
+    plain = repo.work / "plain.json"
+    plain.write_text(json.dumps(doc))
+    out = repo.work / "claude" / "claude.sops.json"
+    out.parent.mkdir(exist_ok=True)
+    ws.cli("gitops", "encrypt", str(plain), "--age", recipient, "--output", str(out))
+    plain.unlink()
+    return out.read_text()
+
+
+def test_sops_secrets_are_merged_and_never_shown(team, age_key):
+    repo, ws = team
+    key, public = age_key
+    servers = {"mcpServers": {"github": {"type": "http", "url": "https://api.example.com/mcp",
+                                         "headers": {"Authorization": f"Bearer {TOKEN}"}}}}
+    repo.commit({**files(), "claude/claude.sops.json": encrypted(ws, repo, servers, public)})
+    assert TOKEN not in (repo.work / "claude" / "claude.sops.json").read_text()
+    (ws.home / ".claude.json").write_text(json.dumps({"numStartups": 3, "mcpServers": {"mine": {"command": "x"}}}))
+    ws.env["SOPS_AGE_KEY_FILE"] = str(key)
+    ws.init()
+    report = ws.reconcile()
+    assert ws.claude_json()["mcpServers"] == {"mine": {"command": "x"}, **servers["mcpServers"]}
+    assert ws.claude_json()["numStartups"] == 3
+    assert ".claude.json: mcpServers.github" in report["applied"]
+    # The token is nowhere but in ~/.claude.json.
+    for path in [*ws.state.rglob("*"), ws.home / ".claude-docker-events.jsonl"]:
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+    assert TOKEN not in json.dumps(report)
+    # What sops itself writes, we read (the other direction is test_gitops_sops.py's).
+    assert ws.drift(check=0)[0] == 0
+
+
+def test_a_wrong_key_or_a_tampered_file_is_refused_and_nothing_applied(team, age_key, tmp_path):
+    repo, ws = team
+    key, public = age_key
+    text = encrypted(ws, repo, {"mcpServers": {"s": {"type": "http", "url": "https://x.example"}}}, public)
+    repo.commit({**files(), "claude/claude.sops.json": text})
+    other = tmp_path / "other.txt"
+    subprocess.run(["age-keygen", "-o", str(other)], check=True, capture_output=True)
+    ws.env["SOPS_AGE_KEY_FILE"] = str(other)
+    ws.init()
+    done = ws.cli("gitops", "reconcile", check=exitcodes.GITOPS_SECRETS)
+    assert done.stderr.count("\n") == 1 and not (ws.config / "settings.json").exists()
+    ws.env["SOPS_AGE_KEY_FILE"] = str(key)
+    doc = json.loads(text)
+    doc["mcpServers"]["s"]["url"], doc["mcpServers"]["s"]["type"] = doc["mcpServers"]["s"]["type"], \
+        doc["mcpServers"]["s"]["url"]
+    repo.commit({"claude/claude.sops.json": json.dumps(doc)}, "tampered")
+    done = ws.cli("gitops", "reconcile", check=exitcodes.GITOPS_SECRETS)
+    assert done.stderr.count("\n") == 1 and not (ws.config / "settings.json").exists()
+
+
+def test_check_refuses_plaintext_secrets_as_a_pre_commit_hook(team, age_key):
+    repo, ws = team
+    _key, public = age_key
+
+    def check() -> subprocess.CompletedProcess:
+        return ws.cli("gitops", "check", cwd=repo.work, check=None)
+
+    (repo.work / "claude").mkdir()
+    (repo.work / "claude" / "settings.json").write_text(json.dumps(SETTINGS))
+    assert check().returncode == 0
+    (repo.work / "claude" / "claude.json").write_text(json.dumps(
+        {"mcpServers": {"gh": {"type": "http", "url": "https://x", "headers": {"Authorization": TOKEN}}}}))
+    done = check()
+    assert done.returncode == exitcodes.GITOPS_INVALID and "Authorization" in done.stderr
+    assert TOKEN not in done.stderr
+    (repo.work / "claude" / "claude.json").unlink()
+    (repo.work / "claude" / "claude.sops.json").write_text(json.dumps({"mcpServers": {}}))
+    done = check()
+    assert done.returncode == exitcodes.GITOPS_INVALID and "claude.sops.json" in done.stderr
+    (repo.work / "claude" / "claude.sops.json").write_text(
+        encrypted(ws, repo, {"mcpServers": {"s": {"type": "http", "url": "https://x"}}}, public))
+    (repo.work / ".sops.yaml").write_text(f"creation_rules:\n  - path_regex: secrets/.*\\.json$\n    age: {public}\n")
+    (repo.work / "secrets").mkdir()
+    (repo.work / "secrets" / "db.json").write_text('{"password": "hunter2"}')
+    done = check()
+    assert done.returncode == exitcodes.GITOPS_INVALID and "secrets/db.json" in done.stderr
+    assert "hunter2" not in done.stderr
+    # (sops' rule: .sops.yaml is found from the working directory up)
+    ws.cli("gitops", "encrypt", "--in-place", "secrets/db.json", cwd=repo.work)
+    done = check()
+    assert done.returncode == 0, done.stderr
+
+
+def test_drift_with_fetch_sees_a_new_revision_as_repo_changes(team):
+    repo, ws = team
+    repo.commit(files())
+    ws.init()
+    ws.reconcile()
+    repo.commit(files({**SETTINGS, "model": "next"}))
+    assert ws.drift(check=0)[0] == 0  # no network: the mirror still has the old revision
+    code, found = ws.drift("--fetch")
+    assert code == 1 and found["items"] == [{"item": "settings.json: model", "direction": "repo"}]

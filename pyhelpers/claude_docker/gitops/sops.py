@@ -6,6 +6,8 @@ SHA-512 MAC over the plaintext values, in walk order, is stored encrypted with `
 reordered or swapped value is refused. Reading accepts the metadata of every sops version (3.7's null lists,
 3.10's omitted ones, 3.13's sorted keys; numbers all float64 before 3.13.2); writing produces what 3.13.2
 writes. Not read: Shamir key groups, sops' YAML, INI, dotenv and binary stores (one line says so).
+One difference no writer can avoid: a plain (unencrypted) integer beyond 2**53 is hashed as 3.13.2 hashes it,
+and sops before 3.13.2, which reads it as a float64, finds the MAC wrong.
 
 Plaintext values never appear in a message: errors name the key path, the MAC is never printed.
 """
