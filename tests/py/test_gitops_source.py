@@ -17,59 +17,12 @@ import pytest
 from claude_docker import exitcodes
 from claude_docker.gitops import source
 from claude_docker.gitops.source import Mirror, SourceError
-
-
-def git(*args: str, cwd: Path | None = None, stdin: bytes | None = None) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, input=stdin, capture_output=True)
-    assert done.returncode == 0, done.stderr.decode(errors="replace")
-    return done.stdout.decode(errors="surrogateescape").strip()
+from gitrepo import Repo, git, keygen, ssh_signed
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch) -> Path:
-    """A HOME and a global git config of the test's own (no signing, no hooks of the developer's)."""
-    home = tmp_path / "home"
-    home.mkdir()
-    config = home / ".gitconfig"
-    config.write_text("[user]\n\tname = Test Author\n\temail = author@example.com\n[init]\n\tdefaultBranch = main\n"
-                      "[protocol \"file\"]\n\tallow = always\n")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for name in ("GNUPGHOME", "SSH_AUTH_SOCK", "GIT_DIR", "GIT_WORK_TREE", "GIT_CONFIG_PARAMETERS"):
-        monkeypatch.delenv(name, raising=False)
-    return home
-
-
-class Repo:
-    """A bare remote and a clone of it to commit in."""
-
-    def __init__(self, base: Path):
-        self.remote = base / "remote.git"
-        self.work = base / "work"
-        git("init", "--quiet", "--bare", str(self.remote))
-        git("init", "--quiet", str(self.work))
-        git("remote", "add", "origin", str(self.remote), cwd=self.work)
-
-    def commit(self, files: dict[str, str], message: str = "change", *options: str, push: str = "push") -> str:
-        for name, text in files.items():
-            path = self.work / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-        if files:  # only these: what index() staged has no file to match
-            git("add", "--", *files, cwd=self.work)
-        git(*options, "commit", "--quiet", "--allow-empty", "-m", message, cwd=self.work)
-        if push:
-            git("push", "--quiet", *(["--force"] if push == "force" else []), "origin", "HEAD:main", cwd=self.work)
-        return git("rev-parse", "HEAD", cwd=self.work)
-
-    def index(self, records: list[tuple[str, str, bytes]]) -> None:
-        """Stage (mode, oid, raw name) records as they are: names no file system or shell would make easily."""
-        data = b"".join(f"{mode} {oid}\t".encode() + name + b"\0" for mode, oid, name in records)
-        git("update-index", "-z", "--index-info", cwd=self.work, stdin=data)
-
-    def blob(self, data: bytes) -> str:
-        return git("hash-object", "-w", "--stdin", cwd=self.work, stdin=data)
+def env(git_env) -> Path:
+    return git_env
 
 
 @pytest.fixture
@@ -317,11 +270,6 @@ def test_limits_on_what_git_prints(repo, tmp_path, monkeypatch):
 # Signatures
 
 
-def keygen(path: Path) -> str:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(path)], check=True)
-    return path.with_suffix(".pub").read_text().strip()
-
-
 @pytest.fixture
 def ssh_keys(tmp_path):
     keys = tmp_path / "keys"
@@ -331,10 +279,6 @@ def ssh_keys(tmp_path):
     allowed = keys / "allowed_signers"
     allowed.write_text(f'alice@example.com namespaces="git" {alice}\n')
     return keys, allowed
-
-
-def ssh_signed(key: Path) -> tuple[str, ...]:
-    return ("-c", "gpg.format=ssh", "-c", f"user.signingKey={key}", "-c", "commit.gpgSign=true")
 
 
 def test_ssh_signatures(repo, tmp_path, ssh_keys):
