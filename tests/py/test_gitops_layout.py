@@ -551,3 +551,17 @@ def test_entries_that_run_a_program_on_the_host_say_why(target, path, value, run
     why = hostexec.reason(target, path, value)
     assert (why is not None) == runs
     assert why is None or (why.strip() == why and why != "")
+
+
+@pytest.mark.parametrize(("path", "value"), [(("permissions", "defaultMode"), "bypassPermissions"),
+                                             (("permissions",), {"defaultMode": "bypassPermissions"}),
+                                             (("skipDangerousModePermissionPrompt",), True),
+                                             (("enableAllProjectMcpServers",), True)])
+def test_settings_that_bypass_every_prompt_count_as_host_commands(path, value):
+    assert hostexec.reason("settings.json", path, value) == hostexec.BYPASS_REASON
+
+
+def test_ordinary_permissions_flow_unsigned():
+    assert hostexec.reason("settings.json", ("permissions", "defaultMode"), "acceptEdits") is None
+    assert hostexec.reason("settings.json", ("permissions", "deny"), ["Bash(curl:*)"]) is None
+    assert hostexec.reason("settings.json", ("enableAllProjectMcpServers",), False) is None

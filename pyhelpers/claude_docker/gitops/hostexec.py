@@ -17,6 +17,10 @@ _OFF_SWITCHES = frozenset({"disableAllHooks", "disableSkillShellExecution"})
 FILE_REASON = "Claude Code runs the commands in it (`!` blocks, frontmatter hooks)"
 MCP_REASON = "an MCP server your host's Claude Code starts (its command)"
 HELPER_REASON = "an MCP server whose headers your host's Claude Code gets by running a command"
+# Permission settings that let Claude Code run any command on the host without asking: as good as running one.
+BYPASS_REASON = "it lets your host's Claude Code run any command without asking"
+_BYPASS_MODES = frozenset({"bypassPermissions"})
+_BYPASS_KEYS = frozenset({"skipDangerousModePermissionPrompt", "enableAllProjectMcpServers"})
 
 
 def reason(target: str, path: tuple, value: object) -> str | None:
@@ -26,6 +30,13 @@ def reason(target: str, path: tuple, value: object) -> str | None:
         return FILE_REASON if path[0].partition("/")[0] in EXEC_DIRS else None
     key = path[0]
     if target == "settings.json":
+        if key in _BYPASS_KEYS and value is not False:
+            return BYPASS_REASON
+        if path == ("permissions", "defaultMode") and value in _BYPASS_MODES:
+            return BYPASS_REASON
+        if key == "permissions" and len(path) == 1 and isinstance(value, dict) \
+                and value.get("defaultMode") in _BYPASS_MODES:
+            return BYPASS_REASON
         if policy.SETTINGS_REASONS.get(key) != policy.EXEC:
             return None
         if (key in _OFF_SWITCHES and value is True) or (key == "enabledPlugins" and len(path) > 1 and value is False):

@@ -103,14 +103,16 @@ def run(image: str, on_rung: Callable[[Rung], None] | None = None, *, until: str
 @contextmanager
 def _stopped_as_interrupt():
     """SIGTERM and SIGHUP (a closed terminal, `timeout`, a CI cancel) end the ladder as Ctrl-C does: by an
-    exception, so that what it started is removed on the way out."""
+    exception, so that what it started is removed on the way out. A caller that handles them itself (the GitOps
+    loop, which finishes its cycle first) keeps its own handlers."""
     def stop(_signum, _frame):
         raise KeyboardInterrupt
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)
+                if signal.getsignal(s) in (signal.SIG_DFL, signal.SIG_IGN, None)}
     try:
         yield
     finally:
