@@ -11,12 +11,12 @@ import subprocess
 import sys
 
 import pytest
+
+from claude_docker import exitcodes
 from gitrepo import Repo
 from polling import wait_for
 from shell import run_claude
 from test_gitops_reconcile import Workstation
-
-from claude_docker import exitcodes
 
 pytestmark = [pytest.mark.docker]
 
@@ -66,7 +66,7 @@ def test_the_loop_applies_a_commit_and_a_session_sees_it(team, fake_image, tmp_p
     loop = subprocess.Popen([sys.executable, "-m", "claude_docker", "gitops", "loop"], env=ws.env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: (ws.config / "settings.json").exists(), 60, "the loop's first apply")
+        wait_for((ws.config / "settings.json").exists, 60, "the loop's first apply")
         assert ws.settings()["model"] == "first"
         # 1. edit settings.json  2. commit  4. the loop sees the branch move (not the 10-minute interval)
         repo.commit({"claude/settings.json": json.dumps({"model": "second", "permissions": {"deny": ["Bash(rm:*)"]}})})
@@ -128,4 +128,4 @@ def test_rollout_json_starts_a_canary_once(team, fake_image, real_image):
     report = ws.reconcile()
     assert not any("rollout" in n for n in report["notes"]), report
     assert json.loads(ws.cli("rollout", "status", "--json").stdout)["deployment"] is None
-    assert [e for e in ws.audit() if e["kind"] == "rollout"][0]["result"] == "started"
+    assert next(e for e in ws.audit() if e["kind"] == "rollout")["result"] == "started"

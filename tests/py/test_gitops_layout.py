@@ -533,14 +533,23 @@ def test_a_bad_rollout_plan_names_every_bad_value(doc, problems):
     ("settings.json", ("disableAllHooks",), False, True),
     ("settings.json", ("disableAllHooks",), True, False),
     ("settings.json", ("agent",), "reviewer", True),
-    ("settings.json", ("permissions", "allow"), ["Bash"], False),  # a permission, not a program
+    ("settings.json", ("permissions", "allow"), ["Bash"], True),  # lets Claude Code run it without asking
+    ("settings.json", ("permissions", "deny"), ["Bash(curl:*)"], False),  # only ever tightens
+    ("settings.json", ("permissions", "defaultMode"), "plan", False),
+    ("settings.json", ("permissions", "defaultMode"), "bypassPermissions", True),
+    ("settings.json", ("skipDangerousModePermissionPrompt",), True, True),
+    ("settings.json", ("enableAllProjectMcpServers",), True, True),  # starts every project's MCP commands
+    ("settings.json", ("forceLoginGatewayUrl",), "https://evil.example", True),  # where credentials go
+    ("settings.json", ("someFutureKey",), {"command": "x"}, True),  # unknown: default deny
     ("settings.json", ("theme",), "dark", False),
     (".claude.json", ("mcpServers", "fs"), {"command": "npx"}, True),
     (".claude.json", ("mcpServers", "fs"), {"type": "stdio"}, True),
-    (".claude.json", ("mcpServers", "docs"), {"type": "http", "url": "https://x"}, False),
+    (".claude.json", ("mcpServers", "docs"), {"type": "http", "url": "https://x"}, True),  # where data goes
     (".claude.json", ("mcpServers", "docs"), {"type": "http", "url": "https://x", "headersHelper": "h"}, True),
     (".claude.json", ("env", "A"), "1", True),
     (".claude.json", ("theme",), "dark", False),
+    (".claude.json", ("remoteControlAtStartup",), True, True),
+    (".claude.json", ("someFutureKey",), 1, True),
     ("file", ("agents/reviewer.md",), b"x", True),
     ("file", ("commands/ship.md",), b"x", True),
     ("file", ("skills/pdf/SKILL.md",), b"x", True),
@@ -551,17 +560,3 @@ def test_entries_that_run_a_program_on_the_host_say_why(target, path, value, run
     why = hostexec.reason(target, path, value)
     assert (why is not None) == runs
     assert why is None or (why.strip() == why and why != "")
-
-
-@pytest.mark.parametrize(("path", "value"), [(("permissions", "defaultMode"), "bypassPermissions"),
-                                             (("permissions",), {"defaultMode": "bypassPermissions"}),
-                                             (("skipDangerousModePermissionPrompt",), True),
-                                             (("enableAllProjectMcpServers",), True)])
-def test_settings_that_bypass_every_prompt_count_as_host_commands(path, value):
-    assert hostexec.reason("settings.json", path, value) == hostexec.BYPASS_REASON
-
-
-def test_ordinary_permissions_flow_unsigned():
-    assert hostexec.reason("settings.json", ("permissions", "defaultMode"), "acceptEdits") is None
-    assert hostexec.reason("settings.json", ("permissions", "deny"), ["Bash(curl:*)"]) is None
-    assert hostexec.reason("settings.json", ("enableAllProjectMcpServers",), False) is None

@@ -357,6 +357,10 @@ def test_sops_secrets_are_merged_and_never_shown(team, age_key):
     (ws.home / ".claude.json").write_text(json.dumps({"numStartups": 3, "mcpServers": {"mine": {"command": "x"}}}))
     ws.env["SOPS_AGE_KEY_FILE"] = str(key)
     ws.init()
+    held = ws.reconcile()  # an MCP server is where data goes: held without a signed commit
+    assert [h["item"] for h in held["held"]] == [".claude.json: mcpServers.github"]
+    assert TOKEN not in json.dumps(held)
+    ws.init("--trust-unsigned-commands")
     report = ws.reconcile()
     assert ws.claude_json()["mcpServers"] == {"mine": {"command": "x"}, **servers["mcpServers"]}
     assert ws.claude_json()["numStartups"] == 3
@@ -432,3 +436,66 @@ def test_drift_with_fetch_sees_a_new_revision_as_repo_changes(team):
     assert ws.drift(check=0)[0] == 0  # no network: the mirror still has the old revision
     code, found = ws.drift("--fetch")
     assert code == 1 and found["items"] == [{"item": "settings.json: model", "direction": "repo"}]
+
+
+# ---- what a hostile review found ----
+
+def test_a_write_failing_midway_undoes_the_apply_and_is_audited(team, tmp_path):
+    repo, ws = team
+    os.symlink(tmp_path / "gone" / "claude.json", ws.home / ".claude.json")  # a dotfiles link to nowhere
+    repo.commit({**files(), "claude/CLAUDE.md": "rules", "claude/claude.json": json.dumps({"editorMode": "vim"})})
+    ws.init()
+    done = ws.cli("gitops", "reconcile", check=exitcodes.GITOPS_ROLLED_BACK)
+    assert done.stderr.count("\n") == 1 and "claude.json" in done.stderr
+    assert not (ws.config / "CLAUDE.md").exists() and not (ws.config / "settings.json").exists()
+    assert not (ws.state / "gitops" / "journal.json").exists()
+    assert ws.audit()[-1]["kind"] == "rollback"
+
+
+def test_a_signed_commit_pushed_back_over_a_rewrite_holds_its_host_commands(team, tmp_path):
+    repo, ws = team
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    signers = keys / "allowed"
+    signers.write_text(f'lead@example.com namespaces="git" {keygen(keys / "lead")}\n')
+    hook = {"Stop": [{"hooks": [{"type": "command", "command": "old-hook"}]}]}
+    old = repo.commit(files({**SETTINGS, "hooks": hook}), "old", *ssh_signed(keys / "lead"))
+    repo.commit(files(), "hook removed", *ssh_signed(keys / "lead"))
+    ws.init("--allowed-signers", str(signers))
+    ws.reconcile()
+    git("reset", "--quiet", "--hard", old, cwd=repo.work)
+    git("push", "--quiet", "--force", "origin", "HEAD:main", cwd=repo.work)
+    report = ws.reconcile()
+    assert [h["item"] for h in report["held"]] == ["settings.json: hooks.Stop"]
+    assert "hooks" not in ws.settings()
+    ws.reconcile("--force")
+    assert ws.settings()["hooks"] == hook
+
+
+def test_an_unsigned_rollout_plan_is_held(team):
+    repo, ws = team
+    repo.commit({**files(), "rollout.json": json.dumps({"image": "some/image:2"})})
+    ws.init()
+    report = ws.reconcile()
+    assert [h["item"] for h in report["held"]] == ["rollout.json"]
+    assert not (ws.state / "rollout" / "state.json").exists()
+
+
+def test_json_nested_too_deep_is_refused_not_a_crash(team):
+    repo, ws = team
+    repo.commit({"claude/settings.json": '{"x": ' + "[" * 900 + "]" * 900 + "}"})
+    ws.init()
+    done = ws.cli("gitops", "reconcile", check=exitcodes.GITOPS_INVALID)
+    assert "nested deeper" in done.stderr and done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("damage", ['{"items": {"x": 1}}', '{"items": {"[1]": {"repo": null}}}', "[]", "{"])
+def test_a_damaged_record_is_one_line(team, damage):
+    repo, ws = team
+    repo.commit(files())
+    ws.init()
+    ws.reconcile()
+    (ws.state / "gitops" / "record.json").write_text(damage)
+    done = ws.cli("gitops", "reconcile", check=exitcodes.GITOPS_SOURCE)
+    assert "record" in done.stderr and done.stderr.count("\n") == 1
+    assert ws.drift()[0] == 2

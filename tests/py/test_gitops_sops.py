@@ -535,3 +535,16 @@ def test_one_megabyte_both_ways(env, tmp_path):
     theirs = tmp_path / "theirs.json"
     theirs.write_bytes(run_sops(["encrypt", "--age", R1, str(plain)], env).stdout)
     assert sops.decrypt(theirs.read_bytes(), identities(KEY1)) == doc
+
+
+@pytest.mark.parametrize("kind", ["int", "float", "bool", "nope"])
+def test_a_type_tag_edited_by_hand_never_shows_the_secret(kind):
+    """The `type:` tag is outside AES-GCM and the MAC: editing it must not turn the plaintext into an error text."""
+    from pyrage import x25519
+
+    identity = x25519.Identity.generate()
+    raw = sops.encrypt({"token": "Bearer ghp_SUPERSECRET123"}, [str(identity.to_public())])
+    edited = raw.replace(b"type:str]", f"type:{kind}]".encode(), 1)
+    with pytest.raises(sops.SopsError) as caught:
+        sops.decrypt(edited, [identity])
+    assert "SUPERSECRET" not in caught.value.message and "ghp_" not in caught.value.message

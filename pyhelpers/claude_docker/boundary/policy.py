@@ -179,8 +179,8 @@ _MODEL_NAME = re.compile(r"[A-Za-z0-9._\-\[\]]{1,100}")
 _SHELLS = frozenset({"bash", "zsh", "sh", "fish", "powershell", "pwsh"})
 
 EXEC = "runs a program on your host"  # (public: gitops/hostexec.py gates on it)
-_PERM = "lowers a permission or sandbox guard"
-_NET = "changes where data, credentials or requests go"
+PERM = "lowers a permission or sandbox guard"
+NET = "changes where data, credentials or requests go"
 SETTINGS_REASONS = {
     **dict.fromkeys(("hooks", "statusLine", "subagentStatusLine", "fileSuggestion", "apiKeyHelper", "proxyAuthHelper",
                      "awsCredentialExport", "awsAuthRefresh", "gcpAuthRefresh", "otelHeadersHelper", "policyHelper",
@@ -193,11 +193,11 @@ SETTINGS_REASONS = {
                      "allowedHttpHookUrls", "httpHookAllowedEnvVars", "sandbox", "skipWebFetchPreflight",
                      "autoMemoryDirectory", "plansDirectory", "claudeMdExcludes", "isolatePeerMachines",
                      "channelsEnabled", "allowedChannelPlugins", "pluginSuggestionMarketplaces", "respectGitignore",
-                     "cleanupPeriodDays"), _PERM),
+                     "cleanupPeriodDays"), PERM),
     **dict.fromkeys(("forceLoginMethod", "forceLoginOrgUUID", "forceLoginGatewayUrl", "xaaIdp", "modelOverrides",
                      "fallbackModel", "advisorModel", "availableModels", "enforceAvailableModels", "autoUploadSessions",
                      "remote", "sshConfigs", "voice", "voiceEnabled", "prUrlTemplate", "footerLinksRegexes",
-                     "attribution", "includeCoAuthoredBy", "autoUpdatesChannel", "minimumVersion"), _NET),
+                     "attribution", "includeCoAuthoredBy", "autoUpdatesChannel", "minimumVersion"), NET),
 }
 
 
@@ -213,6 +213,15 @@ def _entries(path: tuple, depth: int, ours, reason: str) -> Verdict:
     return Verdict(HOLD, reason)
 
 
+def plain_setting(key: str, value) -> bool:
+    """A settings.json key whose value is a plain preference: it runs nothing, lowers no guard, sends nothing
+    anywhere (a model name, not a provider's URL; a shell by name, not by path)."""
+    kind = SAFE_SETTINGS.get(key)
+    if kind and _typed(kind, value):
+        return key != "model" or value is MISSING or _MODEL_NAME.fullmatch(value) is not None
+    return key == "defaultShell" and value in _SHELLS
+
+
 def settings_change(path: tuple, base, ours, theirs, ctx) -> Verdict:
     """A top-level key of settings.json (user, local, or a project's) that the session changed."""
     key = path[0]
@@ -220,13 +229,10 @@ def settings_change(path: tuple, base, ours, theirs, ctx) -> Verdict:
         return flow()
     if key in PER_ENTRY and not _inert_default(key, base, ours):
         return _entries(path, 1, ours, SETTINGS_REASONS.get(key, EXEC))
-    kind = SAFE_SETTINGS.get(key)
-    if kind and _typed(kind, ours):
-        if key == "model" and ours is not MISSING and not _MODEL_NAME.fullmatch(ours):
-            return Verdict(HOLD, _NET)
+    if plain_setting(key, ours):
         return flow()
-    if key == "defaultShell" and ours in _SHELLS:
-        return flow()
+    if key == "model" and _typed("str", ours):
+        return Verdict(HOLD, NET)
     if _inert_default(key, base, ours):
         return flow()
     return Verdict(HOLD, SETTINGS_REASONS.get(key, "a setting claude-docker does not know (held by default)"))
@@ -264,7 +270,7 @@ GLOBAL_REASONS = {
     **dict.fromkeys(("env", "mcpServers"), EXEC),
     **dict.fromkeys(("primaryApiKey", "oauthAccount", "customApiKeyResponses", "userID", "autoConnectIde",
                      "autoInstallIdeExtension", "remoteControlAtStartup", "autoUploadSessions",
-                     "claudeInChromeDefaultEnabled", "githubRepoPaths", "deepLinkTerminal", "chromeExtension"), _NET),
+                     "claudeInChromeDefaultEnabled", "githubRepoPaths", "deepLinkTerminal", "chromeExtension"), NET),
 }
 # How the host's own Claude Code is installed and updated is the host's business: never taken from a session.
 GLOBAL_DROPPED = frozenset({"autoUpdates", "installMethod", "autoUpdatesProtectedForNative", "penguinModeOrgEnabled"})
@@ -301,13 +307,13 @@ def claude_json_change(path: tuple, base, ours, theirs, ctx) -> Verdict:
     if key == "oauthAccount":
         if ctx.account_switched:
             return Verdict(HOLD, "a login to another account")
-        return flow() if theirs is MISSING or _account(ours) == _account(theirs) else Verdict(HOLD, _NET)
+        return flow() if theirs is MISSING or _account(ours) == _account(theirs) else Verdict(HOLD, NET)
     if key == "userID" and theirs is MISSING:
         return flow()  # set once, on the first run
     if key in GLOBAL_DROPPED:
         return Verdict(DROP, "")
     if key == "respectGitignore":
-        return flow() if ours is True or ours is MISSING else Verdict(HOLD, _PERM)
+        return flow() if ours is True or ours is MISSING else Verdict(HOLD, PERM)
     if key in GLOBAL_REASONS:
         return Verdict(HOLD, GLOBAL_REASONS[key])
     if key in SAFE_GLOBAL and (ours is MISSING or _plain(ours)):
@@ -338,7 +344,7 @@ def _project_key(project: str, key: str, base, ours, ctx, path: tuple = ()) -> V
         if any(_within(project, root) for root in ctx.projects):
             return flow()  # the session trusted the folder it was started in, as the user answered it
         return Verdict(HOLD, f"it trusts {project}, a folder this session was not started in")
-    return Verdict(HOLD, _PERM if key.startswith("has") or key in ("allowedTools", "mcpContextUris") else
+    return Verdict(HOLD, PERM if key.startswith("has") or key in ("allowedTools", "mcpContextUris") else
                    "a key claude-docker does not know (held by default)")
 
 

@@ -18,15 +18,18 @@ IN_SYNC, DRIFT, UNKNOWN = 0, 1, 2
 def detect(fetch: bool = False, claude: ClaudeHome | None = None) -> dict:
     """{"revision", "reconciled", "items": [{"item", "direction"}], "status": IN_SYNC | DRIFT}; ToolError
     when it can't tell (the caller exits UNKNOWN)."""
+    from claude_docker import exitcodes
+    from claude_docker.errors import ToolError
+    from claude_docker.gitops import journal
     from claude_docker.gitops.reconcile import BLOB_LIMIT, mirror, recorded
 
     values = settings.load()
     claude = claude or ClaudeHome.from_env()
+    if journal.pending() is not None:
+        raise ToolError("an apply was interrupted and is not undone yet", exitcodes.GITOPS_SOURCE,
+                        "run `claude-docker gitops reconcile` (it undoes it first)")
     rec = record.load()
     if rec["revision"] is None:
-        from claude_docker import exitcodes
-        from claude_docker.errors import ToolError
-
         raise ToolError("never reconciled: nothing to compare with", exitcodes.GITOPS_SOURCE,
                         "run `claude-docker gitops reconcile`")
     digester = record.Digester()

@@ -97,7 +97,7 @@ def status_lines(report: dict) -> list[str]:
         lines.append(f"last try   failed at {when(attempt.get('at'))} ({attempt.get('failures')} in a row): "
                      f"{attempt.get('error')}; next at {when(attempt.get('next'))}")
     if report["interrupted_apply"]:
-        lines.append("an interrupted apply waits to be undone (the next gitops command does it)")
+        lines.append("an interrupted apply waits to be undone (the next reconcile does it)")
     for held in report["held"]:
         lines.append(f"held       {held['item']}: {held['reason']}")
     for d in report["drift"]:

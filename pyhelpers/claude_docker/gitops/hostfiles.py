@@ -127,9 +127,9 @@ class HostFiles:
                         os.close(parent)
                 finally:
                     os.close(root)
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
             if data is not None:
-                raise
+                raise ToolError(f"cannot write {self.where(rel)}: {describe(exc)}") from None
         except beneath.Escape as exc:
             raise ToolError(f"{self.where(rel)}: {exc.strerror} (GitOps never writes through a link)") from None
         except OSError as exc:

@@ -1,6 +1,6 @@
 """An apply in progress, on disk: each file it is about to write, with the bytes it held before and the digest of
 what the apply writes. Written (safe-write path) before the first file changes and removed once the apply is
-done or undone, so an apply killed anywhere (SIGKILL, power loss) is undone by the next gitops command: a file
+done or undone, so an apply killed anywhere (SIGKILL, power loss) is undone by the next reconcile: a file
 still holding what the apply wrote gets its old bytes back; one changed since (a session synced into it) is
 left as it is, and said. Each file is replaced atomically, so every file parses at every instant; the journal
 makes the set of them whole: the config is as the last good apply left it, never half of a new one.

@@ -34,6 +34,7 @@ ROLLOUT = "rollout.json"
 JSON_DOCS = (*KEYED, SECRETS, ROLLOUT)  # parsed; every other file is copied as it is
 FILE_MODES = ("100644", "100755")
 MAX_FILE = 1 << 20
+MAX_DEPTH = 64  # JSON nesting: a settings file has 5 or so
 MAX_FILES = 2000
 TEXT_SUFFIXES = (".md", ".json")  # read by Claude Code as text; other files (a skill's assets) are bytes
 
@@ -226,7 +227,10 @@ def read(entries: Sequence[TreeEntry], read: Callable[[list[str]], dict[str, byt
         raise LayoutError(problems)
     secret: frozenset = frozenset()
     if SECRETS in docs:
-        secret = _merge_secrets(decrypt(blobs[_oid(wanted, SECRETS)]), keyed[CLAUDE_JSON])
+        secrets = decrypt(blobs[_oid(wanted, SECRETS)])
+        if _too_deep(secrets):
+            raise LayoutError([f"{SECRETS}: nested deeper than {MAX_DEPTH} levels"])
+        secret = _merge_secrets(secrets, keyed[CLAUDE_JSON])
     return Desired(files, keyed, secret, plan, tuple(e.path for e in wanted))
 
 
@@ -261,7 +265,20 @@ def _parse(path: str, raw: bytes) -> tuple[dict | None, str | None]:
         return None, f"not JSON Claude Code can read ({str(exc).splitlines()[0] if str(exc) else 'empty'})"
     if not isinstance(doc, dict):
         return None, "must be a JSON object"
+    if _too_deep(doc):
+        return None, f"nested deeper than {MAX_DEPTH} levels"
     return doc, None
+
+
+def _too_deep(doc: object) -> bool:
+    """Deeper than any config Claude Code has (and than copying, hashing and writing it can go)."""
+    level = [doc]
+    for _ in range(MAX_DEPTH):
+        level = [v for node in level for v in (node.values() if isinstance(node, dict) else
+                                               node if isinstance(node, list) else ())]
+        if not level:
+            return False
+    return True
 
 
 def _keyed_problems(path: str, target: str, doc: dict) -> list[str]:

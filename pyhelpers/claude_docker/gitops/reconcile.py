@@ -59,15 +59,19 @@ class Reconcile:
         self.report: dict = {"result": None, "revision": None, "applied": [], "held": [], "drift": [], "pruned": [],
                              "notes": [], "trace_id": self.log.trace_id}
         self.context: dict = {}
+        self.written: set[str] = set()  # the idents this run applies (display names may collide)
 
     # -- the run ------------------------------------------------------------------------------------------
     def run(self) -> dict:
         from claude_docker import locking
 
         try:
-            with locking.state_lock("gitops-reconcile", LOCK_WAIT, exitcodes.GITOPS_BUSY):
-                self._recover()
-                self._run()
+            try:
+                with locking.state_lock("gitops-reconcile", LOCK_WAIT, exitcodes.GITOPS_BUSY):
+                    self._recover()
+                    self._run()
+            except OSError as exc:  # a file system's refusal, named: one line, recorded and audited like any
+                raise ToolError(_described(exc)) from None
         except ToolError as exc:
             self._failed(exc)
             raise
@@ -133,16 +137,22 @@ class Reconcile:
         commit = src.commit(rev)
         self.report["revision_time"] = _epoch(commit.date)
         rewritten = bool(rec["revision"]) and rec["revision"] != rev and not src.is_ancestor(rec["revision"], rev)
-        if rewritten:
-            self.report["notes"].append(f"the branch was rewritten (force-push): {rec['revision'][:12]} is not an "
-                                        f"ancestor of {rev[:12]}; applying {rev[:12]} all the same")
         signature = src.verify(rev, _path_or_none(self.values["allowed_signers"]),
                                tuple(self.values["gpg_fingerprints"]))
+        if rewritten:
+            self.report["notes"].append(f"the branch was rewritten (force-push): {rec['revision'][:12]} is not an "
+                                        f"ancestor of {rev[:12]}; applying {rev[:12]}" + (
+                                            "" if self.force else ", its host commands held (an old signed commit "
+                                            "pushed back is a replay): `gitops reconcile --force` accepts them"))
+            if not self.force:  # (a signature proves who wrote it, not that it is still wanted)
+                signature = signature._replace(ok=False, reason="the branch was rewritten")
         trusted = signature.ok or self.values["trust_unsigned"]
         wanted = items.repo_values(desired)
         repo = {i: items.digest(self.digest, v) for i, v in wanted.items()}
         self.context = {"revision": rev, "author": commit.author, "subject": commit.subject,
                         "signer": signature.signer if signature.ok else None, "rewritten": rewritten}
+        # Held from decision to verdict (the smoke run included): a session syncing meanwhile would change the
+        # files an undo must put back whole.
         with locking.config_lock(self.claude.config_dir, LOCK_WAIT, exitcodes.FAILURE):
             host = HostFiles(self.claude)
             found = compare.compare(repo, {i: v["applied"] for i, v in rec["items"].items()},
@@ -153,12 +163,20 @@ class Reconcile:
                 warning = self._backup()
                 if warning:
                     self.report["notes"].append(warning)
-                self._write(host, rev, files)
-        if files:
-            self._smoke(files)
-            journal.end()
+                try:
+                    self._write(host, rev, files)
+                    self._smoke(files)
+                except BaseException as exc:  # SIGKILL aside (the journal's case), nothing stays half-applied
+                    if journal.pending() is None:
+                        raise
+                    self._undo(exc.message if isinstance(exc, ToolError) else _described(exc))
+                journal.end()
         self._commit(rec, rev, repo, applied, found, files)
-        self._rollout(rec, desired.rollout)
+        if desired.rollout is not None and not trusted:
+            self.report["held"].append({"item": "rollout.json", "reason": hostexec.reason("rollout", (), None),
+                                        "signature": signature.reason})
+        else:
+            self._rollout(rec, desired.rollout)
 
     def _decide(self, found, wanted, trusted: bool, signature, hostexec):
         """(writes: ident -> value or MISSING, the record's `applied` digest per ident after this run)."""
@@ -191,6 +209,7 @@ class Reconcile:
             writes[item.ident] = wanted[item.ident]
             applied[item.ident] = item.repo
             self.report["applied"].append(shown)
+            self.written.add(item.ident)
         return writes, applied
 
     def _render(self, host: HostFiles, writes: dict[str, object]) -> dict[str, bytes | None]:
@@ -231,7 +250,7 @@ class Reconcile:
             step["files"] = len(files)
             problem = _unparsed(HostFiles(self.claude), files)
             if problem:
-                self._undo(f"the check after the apply failed: {problem}")
+                raise ToolError(f"the check after the apply failed: {problem}", exitcodes.GITOPS_ROLLED_BACK)
 
     def _smoke(self, files: dict[str, bytes | None]) -> None:
         from claude_docker.gitops import verify
@@ -244,13 +263,10 @@ class Reconcile:
         if verdict == "skipped":
             self.report["notes"].append(f"smoke run skipped: {detail}")
         elif verdict == "failed":
-            from claude_docker import locking
-
-            with locking.config_lock(self.claude.config_dir, LOCK_WAIT, exitcodes.FAILURE):
-                self._undo(f"the smoke run with the new config failed: {detail}")
+            raise ToolError(f"the smoke run with the new config failed: {detail}", exitcodes.GITOPS_ROLLED_BACK)
 
     def _undo(self, why: str) -> None:
-        """Put the config back as the journal had it (under the config lock), then fail the run."""
+        """Put the config back as the journal had it (the caller holds the config lock), then fail the run."""
         pending = journal.pending()
         left: list[str] = []
         if pending:
@@ -259,6 +275,7 @@ class Reconcile:
         if left:
             why += f"; not restored, changed since by another writer: {', '.join(left)}"
         self.report["result"] = "rolled-back"
+        self.report["applied"], self.report["pruned"] = [], []
         raise ToolError(f"rolled back: {why}", exitcodes.GITOPS_ROLLED_BACK)
 
     def _recover(self) -> None:
@@ -289,12 +306,12 @@ class Reconcile:
                    attempt={"revision": rev, "settings": self.fp, "ok": True, "at": time.time(), "failures": 0,
                             "next": 0})
         rec["held"] = self.report["held"]
-        self._drift(rec, [i for i in found if record.describe(i.ident) not in self.report["applied"]], save=False)
+        self._drift(rec, [i for i in found if i.ident not in self.written], save=False)
         record.save(rec)
         self.report["result"] = "applied" if files else ("held" if held else "in-sync")
         entry = {"kind": "apply" if files else "check", **self.context, "result": self.report["result"],
                  "items": [{"item": record.describe(i), "digest": repo.get(i)} for i in sorted(repo)
-                           if record.describe(i) in self.report["applied"]],
+                           if i in self.written],
                  "pruned": self.report["pruned"], "trace_id": self.log.trace_id}
         audit.append(audit_file(), entry)
         for h in self.report["held"]:
@@ -392,6 +409,14 @@ def _unparsed(host: HostFiles, files: dict[str, bytes | None]) -> str | None:
         if rel in _ORDER and host.doc(rel) is BROKEN:
             return f"{host.where(rel)} does not parse"
     return None
+
+
+def _described(exc: BaseException) -> str:
+    from claude_docker.errors import describe
+
+    if isinstance(exc, OSError):
+        return describe(exc)
+    return "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
 
 
 def _path_or_none(raw: str | None) -> Path | None:

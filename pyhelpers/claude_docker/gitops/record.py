@@ -100,10 +100,36 @@ def load() -> dict:
         raise ToolError(f"the GitOps record {path} is damaged ({type(exc).__name__})", exitcodes.GITOPS_SOURCE,
                         f"remove it to start over (every managed item then reads as drift until applied): {path}"
                         ) from None
-    if not isinstance(found, dict) or not isinstance(found.get("items"), dict):
+    if _invalid(found):
         raise ToolError(f"the GitOps record {path} is damaged", exitcodes.GITOPS_SOURCE,
                         f"remove it to start over: {path}")
     return {**empty(), **found}
+
+
+def _invalid(found) -> bool:
+    """Anything but what save() writes (a hand edit, a damaged disk): refused whole, never half read."""
+    def digest(v) -> bool:
+        return v is None or isinstance(v, str)
+
+    if not isinstance(found, dict) or not isinstance(found.get("items"), dict):
+        return True
+    for ident, item in found["items"].items():
+        if not isinstance(item, dict) or not digest(item.get("repo")) or not digest(item.get("applied")):
+            return True
+        try:
+            target, path = parse_id(ident)
+        except (ValueError, IndexError, TypeError):
+            return True
+        if not isinstance(target, str) or not path or not all(isinstance(k, str) for k in path):
+            return True
+    attempt = found.get("attempt")
+    if attempt is not None and not (isinstance(attempt, dict) and isinstance(attempt.get("ok"), bool)
+                                    and isinstance(attempt.get("failures", 0), int)
+                                    and isinstance(attempt.get("next", 0), (int, float))):
+        return True
+    if not all(isinstance(found.get(k), (str, type(None))) for k in ("revision", "settings")):
+        return True
+    return not isinstance(found.get("held", []), list) or not isinstance(found.get("drift", []), list)
 
 
 def save(record: dict) -> None:

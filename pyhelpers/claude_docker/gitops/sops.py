@@ -388,9 +388,15 @@ def decrypt(raw: bytes, identities: list | None = None) -> dict:
         if encrypted and value != "":
             try:
                 plain, kind = unseal(value, aad)
-                value, hashed = _value(plain, kind)
             except (ValueError, LookupError) as exc:
                 raise SopsError(f"cannot decrypt the value at {_path(aad)}: {exc}") from None
+            try:
+                value, hashed = _value(plain, kind)
+            except (ValueError, LookupError):
+                # Never the parser's message: it quotes the decrypted bytes. (The `type:` tag is outside the
+                # AEAD and the MAC: anyone who can edit the file can set it, to make a secret's text an error.)
+                raise SopsError(f"the value at {_path(aad)} does not read as its type {kind!r}: refused "
+                                "(the file was edited by hand, or tampered with)") from None
             walk.hashed.append(hashed)
         elif encrypted or not mac_only:
             try:

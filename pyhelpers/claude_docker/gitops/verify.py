@@ -44,7 +44,7 @@ def _seed(files: dict[str, bytes | None]) -> dict[str, bytes]:
     """The written files a container may see: settings without the host's commands, no `.claude.json`."""
     import json
 
-    from claude_docker.gitops import hostexec
+    from claude_docker.boundary import policy
 
     seed: dict[str, bytes] = {}
     for rel, data in files.items():
@@ -52,7 +52,8 @@ def _seed(files: dict[str, bytes | None]) -> dict[str, bytes]:
             continue
         if rel == SETTINGS:
             doc = json.loads(data)
-            seed[rel] = json.dumps({k: v for k, v in doc.items() if not hostexec.reason(SETTINGS, (k,), v)}).encode()
+            seed[rel] = json.dumps({k: v for k, v in doc.items()
+                                    if policy.SETTINGS_REASONS.get(k) != policy.EXEC}).encode()
         else:
             seed[rel] = data
     return seed
