@@ -1,8 +1,9 @@
 """The `claude-docker` entry point: dispatch, and the one error policy for every command.
 
-Two hot paths skip click's import (~30 ms): the `claude` shim's exact form, `run -- ARGS`, which every
-session starts with, and `log-event EVENT [KEY=VALUE...]`, which shell scripts call in loops (its goal:
-under 30 ms as a whole process). Everything else, and both with --help, goes through `app.py`.
+Three hot paths skip click's import (~30 ms): the `claude` shim's exact form, `run -- ARGS`, which every
+session starts with; `log-event EVENT [KEY=VALUE...]`, which shell scripts call in loops (its goal: under 30 ms
+as a whole process); and `gitops drift [--json] [--fetch]`, the drift probe run from cron and prompts (goal:
+50 ms). Everything else, and all three with --help, goes through `app.py`.
 
 Every error line goes out through `ui.error`: credentials in URLs redacted, terminal escapes shown, not run
 (messages quote file names and server answers). `ui` is imported only once there is an error to print.
@@ -58,6 +59,11 @@ def _dispatch(argv: list[str]) -> int:
         from claude_docker.launcher.run import run
 
         return run(argv[2:])
+    flags = argv[2:]
+    if argv[:2] == ["gitops", "drift"] and set(flags) <= {"--json", "--fetch"} and len(set(flags)) == len(flags):
+        from claude_docker.gitops import drift
+
+        return drift.main("--fetch" in argv, "--json" in argv)
     if argv[:1] == ["log-event"] and len(argv) > 1 and argv[1] not in ("-h", "--help"):
         from claude_docker.obs.events import from_shell
 

@@ -205,7 +205,8 @@ def test_a_new_user_gets_the_allowlist_and_the_command_that_opens_it(installed, 
 
 NAMES = ("claude-docker", "claude-dr", "claude", "disaster_recovery", "find_good_backup", "restore_from_backup",
          "verify_recovery", "log_event", "collect_metrics", "start_trace", "send_to_datadog", "deploy_canary",
-         "rollback_deployment", "run_smoke_tests", "track_deployment")
+         "rollback_deployment", "run_smoke_tests", "track_deployment", "encrypt_secrets", "reconcile_config",
+         "detect_drift", "audit_config_change", "gitops_reconcile_loop")
 LEAD = re.compile(r"(?:{})(?![\w-])".format("|".join(re.escape(n) for n in NAMES)))
 
 
@@ -307,6 +308,32 @@ RUNS: list[tuple[tuple[str, ...], str | None, int]] = [
     (("claude-docker rollout rollback --to previous",),
      ("CLAUDE_DOCKER_V2_PROBABILITY=1.0 deploy_canary {candidate} --skip-smoke"
       " && claude-docker rollout rollback --to previous"), 0),
+    # GitOps: a team repository in ~/src (a work tree: any path git can fetch), a lead's key as allowed signer.
+    (("claude-docker gitops init ~/src/team-claude --allowed-signers ~/.config/claude-docker/signers",),
+     ("mkdir -p ~/.config/claude-docker ~/src/team-claude/claude && ssh-keygen -q -t ed25519 -N '' -C ''"
+      " -f ~/.config/claude-docker/lead && echo \"lead@example.com $(cat ~/.config/claude-docker/lead.pub)\""
+      " > ~/.config/claude-docker/signers && (cd ~/src/team-claude && git init -q -b main"
+      " && echo '{{\"model\": \"team-model\"}}' > claude/settings.json && git add -A"
+      " && git -c user.name=Lead -c user.email=lead@example.com commit -qm init)"
+      " && claude-docker gitops init ~/src/team-claude --allowed-signers ~/.config/claude-docker/signers"), 0),
+    (("reconcile_config", "claude-docker gitops reconcile", "claude-docker gitops reconcile --force"),
+     ("reconcile_config && claude-docker gitops reconcile --json && claude-docker gitops reconcile --force"
+      " && grep -q team-model ~/.claude/settings.json"), 0),
+    (("detect_drift", "claude-docker gitops drift"), "detect_drift && claude-docker gitops drift --json", 0),
+    (("audit_config_change", "audit_config_change --verify", "claude-docker gitops audit"),
+     "audit_config_change && audit_config_change --verify && claude-docker gitops audit --json", 0),
+    (("claude-docker gitops check",), "cd ~/src/team-claude && claude-docker gitops check", 0),
+    (("encrypt_secrets", "encrypt_secrets claude/claude.json.plain -o claude/claude.sops.json",
+      "encrypt_secrets --rotate claude/claude.sops.json"),
+     ("mkdir -p ~/.config/sops/age claude && age-keygen -o ~/.config/sops/age/keys.txt 2>/dev/null"
+      " && echo '{{\"mcpServers\": {{}}}}' > claude/claude.json.plain"
+      " && SOPS_AGE_RECIPIENTS=$(age-keygen -y ~/.config/sops/age/keys.txt)"
+      " encrypt_secrets claude/claude.json.plain -o claude/claude.sops.json"
+      " && encrypt_secrets --rotate claude/claude.sops.json && grep -q ENC claude/claude.sops.json"), 0),
+    # Follows until stopped: SIGTERM after a few seconds (a clean stop; timeout's own status says it ran on).
+    (("gitops_reconcile_loop", "claude-docker gitops loop"),
+     ('timeout -s TERM 5 "$HOME/.local/bin/claude-docker" gitops loop; [ $? = 124 ]'
+      " && claude-docker gitops status | grep -q 'not running'"), 0),
 ]
 
 

@@ -136,28 +136,9 @@ def drift(fetch: bool, as_json: bool) -> int:
 
     Each drifted file or key is named with its direction: repo (the repository changed: the next reconcile
     applies it), local (changed here), both."""
-    from claude_docker import ui
-    from claude_docker.errors import ToolError
     from claude_docker.gitops import drift as probe
 
-    try:
-        result = probe.detect(fetch=fetch)
-    except ToolError as exc:
-        if as_json:
-            ui.print_json({"status": "unknown", "error": exc.message})
-        else:
-            ui.error(f"claude-docker: could not tell: {exc.message}")
-        return probe.UNKNOWN
-    probe.told(result)
-    if as_json:
-        ui.print_json({**result, "status": "drift" if result["status"] else "in-sync"})
-    elif result["items"]:
-        ui.say(f"drift from {result['revision'][:12]}:", "warn")
-        for d in result["items"]:
-            ui.say(f"  {d['item']} ({d['direction']})")
-    else:
-        ui.say(f"in sync with {result['revision'][:12]}", "ok")
-    return result["status"]
+    return probe.main(fetch, as_json)
 
 
 @cli.command()

@@ -21,8 +21,6 @@ def detect(fetch: bool = False, claude: ClaudeHome | None = None) -> dict:
     from claude_docker import exitcodes
     from claude_docker.errors import ToolError
     from claude_docker.gitops import journal
-    from claude_docker.gitops.reconcile import BLOB_LIMIT, mirror, recorded
-
     values = settings.load()
     claude = claude or ClaudeHome.from_env()
     if journal.pending() is not None:
@@ -34,14 +32,12 @@ def detect(fetch: bool = False, claude: ClaudeHome | None = None) -> dict:
                         "run `claude-docker gitops reconcile`")
     digester = record.Digester()
     host = HostFiles(claude)
-    src = mirror(values)
+    src = settings.mirror(values)
     rev = src.fetch() if fetch else src.revision()
     if rev in (None, rec["revision"]):
-        found = recorded(rec, host, digester)
+        found = items.recorded(rec, host, digester)
     else:
-        from claude_docker.gitops import layout, sops
-
-        desired = layout.read(src.entries(rev), lambda oids: src.read(rev, oids, BLOB_LIMIT), sops.decrypt)
+        desired = items.read_revision(src, rev)
         repo = {i: items.digest(digester, v) for i, v in items.repo_values(desired).items()}
         applied = {i: v["applied"] for i, v in rec["items"].items()}
         found = compare.compare(repo, applied, items.host_digests(host, set(repo) | set(applied), digester))
@@ -62,3 +58,28 @@ def told(result: dict) -> None:
     if result["items"]:
         events.emit("gitops.drift", f"{len(result['items'])} managed item(s) out of sync", level="warning",
                     fields={"items": [f"{d['item']} ({d['direction']})" for d in result["items"]][:50]})
+
+
+def main(fetch: bool, as_json: bool) -> int:
+    """`gitops drift` (detect_drift), also run without click by cli.py: a probe run from cron or a prompt."""
+    from claude_docker import ui
+    from claude_docker.errors import ToolError
+
+    try:
+        result = detect(fetch=fetch)
+    except ToolError as exc:
+        if as_json:
+            ui.print_json({"status": "unknown", "error": exc.message})
+        else:
+            ui.error(f"could not tell: {exc.message}")
+        return UNKNOWN
+    told(result)
+    if as_json:
+        ui.print_json({**result, "status": "drift" if result["status"] else "in-sync"})
+    elif result["items"]:
+        ui.say(f"drift from {result['revision'][:12]}:", "warn")
+        for d in result["items"]:
+            ui.say(f"  {d['item']} ({d['direction']})")
+    else:
+        ui.say(f"in sync with {result['revision'][:12]}", "ok")
+    return result["status"]

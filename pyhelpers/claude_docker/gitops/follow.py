@@ -14,10 +14,9 @@ LOOP_LOCK = "loop.lock"
 
 def run() -> int:
     from claude_docker.gitops import loop
-    from claude_docker.gitops.reconcile import mirror
 
     values = settings.load()
-    src = mirror(values)
+    src = settings.mirror(values)
 
     def wake() -> object:
         try:

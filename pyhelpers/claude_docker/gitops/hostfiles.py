@@ -32,6 +32,7 @@ class HostFiles:
 
     def __init__(self, claude: ClaudeHome):
         self.claude = claude
+        self._root: int | None = None  # the config dir, opened once (its path resolved once: beneath.open_dir)
         self._raw: dict[str, bytes | None] = {}
         self._docs: dict[str, object] = {}
 
@@ -46,7 +47,7 @@ class HostFiles:
         try:
             if rel == CLAUDE_JSON:
                 return fsio.read_capped(os.path.realpath(self.claude.claude_json), LIMIT)
-            root = beneath.open_dir(self.claude.config_dir)
+            root = self._config()
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -64,8 +65,20 @@ class HostFiles:
                             "something that is not a file): move it away, then reconcile again") from None
         except OSError as exc:
             raise ToolError(f"cannot read {self.where(rel)}: {describe(exc)}") from None
-        finally:
-            os.close(root)
+
+    def _config(self) -> int:
+        """The config dir's descriptor, opened at the first use (FileNotFoundError while it doesn't exist)."""
+        if self._root is None:
+            self._root = beneath.open_dir(self.claude.config_dir)
+        return self._root
+
+    def close(self) -> None:
+        if self._root is not None:
+            os.close(self._root)
+            self._root = None
+
+    def __del__(self) -> None:
+        self.close()
 
     def doc(self, target: str) -> object:
         """A keyed target's document: a dict, MISSING (no file), or BROKEN (it doesn't parse as an object)."""
@@ -109,24 +122,20 @@ class HostFiles:
                     fsio.write_atomic(self.claude.claude_json, data)
             else:
                 self.claude.config_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-                root = beneath.open_dir(self.claude.config_dir)
+                parent, name = beneath.parent_of(self._config(), rel, create=data is not None)
                 try:
-                    parent, name = beneath.parent_of(root, rel, create=data is not None)
+                    mode = 0o600
                     try:
-                        mode = 0o600
-                        try:
-                            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
-                        except FileNotFoundError:
-                            pass
-                        else:
-                            if stat.S_ISDIR(st.st_mode):  # (put_in_dir would remove it: not ours to remove)
-                                raise IsADirectoryError(errno.EISDIR, "is a directory")
-                            mode = st.st_mode & 0o777 if stat.S_ISREG(st.st_mode) else mode
-                        fsio.put_in_dir(parent, name, data, mode)
-                    finally:
-                        os.close(parent)
+                        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+                    except FileNotFoundError:
+                        pass
+                    else:
+                        if stat.S_ISDIR(st.st_mode):  # (put_in_dir would remove it: not ours to remove)
+                            raise IsADirectoryError(errno.EISDIR, "is a directory")
+                        mode = st.st_mode & 0o777 if stat.S_ISREG(st.st_mode) else mode
+                    fsio.put_in_dir(parent, name, data, mode)
                 finally:
-                    os.close(root)
+                    os.close(parent)
         except FileNotFoundError as exc:
             if data is not None:
                 raise ToolError(f"cannot write {self.where(rel)}: {describe(exc)}") from None
@@ -145,11 +154,7 @@ class HostFiles:
             if rel == CLAUDE_JSON:
                 fd = os.open(os.path.dirname(os.path.realpath(self.claude.claude_json)), os.O_RDONLY | os.O_DIRECTORY)
             else:
-                root = beneath.open_dir(self.claude.config_dir)
-                try:
-                    fd, _name = beneath.parent_of(root, rel, create=False)
-                finally:
-                    os.close(root)
+                fd, _name = beneath.parent_of(self._config(), rel, create=False)
         except OSError:
             return  # no such directory (or a link there): nothing of ours in it
         try:

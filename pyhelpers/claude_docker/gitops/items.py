@@ -3,7 +3,7 @@ Claude's files now). What compare.py compares; shared by reconcile and detect_dr
 
 from __future__ import annotations
 
-from claude_docker.gitops import record
+from claude_docker.gitops import compare, record
 from claude_docker.gitops.hostfiles import BLOCKED, BROKEN, HostFiles
 from claude_docker.jsonmerge import MISSING
 
@@ -35,3 +35,17 @@ def host_digest(host: HostFiles, ident: str, digester: record.Digester) -> str |
 
 def host_digests(host: HostFiles, idents, digester: record.Digester) -> dict[str, str | None]:
     return {i: host_digest(host, i, digester) for i in idents}
+
+
+def recorded(rec: dict, host: HostFiles, digester: record.Digester) -> list[compare.Item]:
+    """The comparison at the recorded revision, from the record alone: no git, no decryption."""
+    return compare.compare({i: v["repo"] for i, v in rec["items"].items() if v["repo"]},
+                           {i: v["applied"] for i, v in rec["items"].items()},
+                           host_digests(host, list(rec["items"]), digester))
+
+
+def read_revision(src, rev: str):
+    """A revision's desired config (layout.Desired), read from the mirror's objects, the SOPS file decrypted."""
+    from claude_docker.gitops import layout, sops
+
+    return layout.read(src.entries(rev), lambda oids: src.read(rev, oids, layout.MAX_FILE), sops.decrypt)

@@ -28,7 +28,6 @@ from claude_docker.gitops.hostfiles import CLAUDE_JSON, HostFiles
 from claude_docker.jsonmerge import MISSING
 from claude_docker.paths import ClaudeHome
 
-BLOB_LIMIT = 1 << 20
 LOCK_WAIT = 60.0
 # Keyed targets last: the files a setting may name (an agent, a command) are in place when it lands.
 _ORDER = {"file": 0, "settings.json": 1, CLAUDE_JSON: 2}
@@ -36,12 +35,6 @@ _ORDER = {"file": 0, "settings.json": 1, CLAUDE_JSON: 2}
 
 def audit_file() -> Path:
     return settings.gitops_dir() / "audit.jsonl"
-
-
-def mirror(values: dict):
-    from claude_docker.gitops.source import Mirror
-
-    return Mirror(values["source"], values["branch"], settings.gitops_dir() / "source.git")
 
 
 class Reconcile:
@@ -80,7 +73,7 @@ class Reconcile:
 
     def _run(self) -> None:
         rec = record.load()
-        src = mirror(self.values)
+        src = settings.mirror(self.values)
         with self.log.step("fetch") as step:
             rev = src.fetch() if self.fetch else src.revision()
             if rev is None:
@@ -103,7 +96,7 @@ class Reconcile:
         """Same revision and settings: compare the host with the record alone (no git, no decryption). True
         when that is all there is to do: in sync, or drift kept (self-heal off)."""
         with self.log.step("detect") as step:
-            found = recorded(rec, HostFiles(self.claude), self.digest)
+            found = items.recorded(rec, HostFiles(self.claude), self.digest)
             heal = [i for i in found if i.state == compare.LOCAL] if self.values["self_heal"] else []
             step["drift"] = sum(i.state in (compare.LOCAL, compare.BOTH) for i in found)
         if heal:
@@ -119,11 +112,8 @@ class Reconcile:
 
     # -- reading the revision -------------------------------------------------------------------------------
     def _desired(self, src, rev: str):
-        from claude_docker.gitops import layout, sops
-
         with self.log.step("validate") as step:
-            entries = src.entries(rev)
-            desired = layout.read(entries, lambda oids: src.read(rev, oids, BLOB_LIMIT), sops.decrypt)
+            desired = items.read_revision(src, rev)
             step["files"] = len(desired.files)
             step["keys"] = sum(len(v) for v in desired.keyed.values())
         return desired
@@ -375,13 +365,6 @@ class Reconcile:
         from claude_docker.gitops import telemetry
 
         telemetry.cycle(self.report, exc, self.log)
-
-
-def recorded(rec: dict, host: HostFiles, digester: record.Digester) -> list[compare.Item]:
-    """The comparison at the recorded revision, from the record alone: no git, no decryption."""
-    return compare.compare({i: v["repo"] for i, v in rec["items"].items() if v["repo"]},
-                           {i: v["applied"] for i, v in rec["items"].items()},
-                           items.host_digests(host, list(rec["items"]), digester))
 
 
 def _set(doc: dict, path: tuple, value: object) -> None:

@@ -91,6 +91,13 @@ def save(values: dict) -> dict:
     return merged
 
 
+def mirror(values: dict):
+    """The source's bare mirror in the state dir."""
+    from claude_docker.gitops.source import Mirror
+
+    return Mirror(values["source"], values["branch"], gitops_dir() / "source.git")
+
+
 def normalize_source(source: str) -> str:
     """A local path made absolute (the loop runs from anywhere); URLs as given."""
     if "://" in source or (":" in source.split("/", 1)[0] and not os.path.exists(source)):
