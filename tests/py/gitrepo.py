@@ -62,6 +62,18 @@ def keygen(path: Path) -> str:
     return path.with_suffix(".pub").read_text().strip()
 
 
+def signing_keys(base: Path, allowed: str) -> tuple[Path, Path]:
+    """(a folder with the SSH keys `allowed` and `mallory`, an allowed-signers file naming only `allowed` as
+    <allowed>@example.com)."""
+    keys = base / "keys"
+    keys.mkdir()
+    public = keygen(keys / allowed)
+    keygen(keys / "mallory")
+    signers = keys / "allowed_signers"
+    signers.write_text(f'{allowed}@example.com namespaces="git" {public}\n')
+    return keys, signers
+
+
 def ssh_signed(key: Path) -> tuple[str, ...]:
     """git options that sign a commit with the SSH key at `key`."""
     return ("-c", "gpg.format=ssh", "-c", f"user.signingKey={key}", "-c", "commit.gpgSign=true")

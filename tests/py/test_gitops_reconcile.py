@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from claude_docker import exitcodes
-from gitrepo import Repo, git, keygen, ssh_signed
+from gitrepo import Repo, git, signing_keys, ssh_signed
 
 SETTINGS = {"permissions": {"deny": ["Read(./.env)"], "ask": ["Bash(git push:*)"]}, "model": "team-model"}
 
@@ -193,12 +193,7 @@ def test_hostile_or_broken_trees_are_refused(team, bad, code):
 
 def test_host_commands_are_held_unless_the_commit_is_signed_by_an_allowed_signer(team, tmp_path):
     repo, ws = team
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    lead = keygen(keys / "lead")
-    keygen(keys / "mallory")
-    signers = keys / "allowed_signers"
-    signers.write_text(f'lead@example.com namespaces="git" {lead}\n')
+    keys, signers = signing_keys(tmp_path, "lead")
     hooks = {"PostToolUse": [{"matcher": "Edit", "hooks": [{"type": "command", "command": "make fmt"}]}]}
     repo.commit({**files({**SETTINGS, "hooks": hooks}), "claude/agents/reviewer.md": "---\nname: r\n---\nReview.\n"})
     ws.init("--allowed-signers", str(signers))
@@ -454,10 +449,7 @@ def test_a_write_failing_midway_undoes_the_apply_and_is_audited(team, tmp_path):
 
 def test_a_signed_commit_pushed_back_over_a_rewrite_holds_its_host_commands(team, tmp_path):
     repo, ws = team
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    signers = keys / "allowed"
-    signers.write_text(f'lead@example.com namespaces="git" {keygen(keys / "lead")}\n')
+    keys, signers = signing_keys(tmp_path, "lead")
     hook = {"Stop": [{"hooks": [{"type": "command", "command": "old-hook"}]}]}
     old = repo.commit(files({**SETTINGS, "hooks": hook}), "old", *ssh_signed(keys / "lead"))
     repo.commit(files(), "hook removed", *ssh_signed(keys / "lead"))

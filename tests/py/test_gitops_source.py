@@ -17,7 +17,7 @@ import pytest
 from claude_docker import exitcodes
 from claude_docker.gitops import source
 from claude_docker.gitops.source import Mirror, SourceError
-from gitrepo import Repo, git, keygen, ssh_signed
+from gitrepo import Repo, git, signing_keys, ssh_signed
 
 
 @pytest.fixture
@@ -272,13 +272,7 @@ def test_limits_on_what_git_prints(repo, tmp_path, monkeypatch):
 
 @pytest.fixture
 def ssh_keys(tmp_path):
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    alice = keygen(keys / "alice")
-    keygen(keys / "mallory")
-    allowed = keys / "allowed_signers"
-    allowed.write_text(f'alice@example.com namespaces="git" {alice}\n')
-    return keys, allowed
+    return signing_keys(tmp_path, "alice")
 
 
 def test_ssh_signatures(repo, tmp_path, ssh_keys):
