@@ -560,3 +560,13 @@ def test_entries_that_run_a_program_on_the_host_say_why(target, path, value, run
     why = hostexec.reason(target, path, value)
     assert (why is not None) == runs
     assert why is None or (why.strip() == why and why != "")
+
+
+@pytest.mark.parametrize(("path", "before", "held"), [
+    (("disableAllHooks",), True, True), (("permissions", "deny"), ["Bash(rm:*)"], True),
+    (("permissions", "ask"), [], False), (("sandbox",), {"enabled": True}, True),
+    (("hooks", "Stop"), [{"hooks": []}], False), (("model",), "m", False)])
+def test_removing_a_guard_needs_a_signature_removing_a_program_does_not(path, before, held):
+    from claude_docker.jsonmerge import MISSING
+
+    assert bool(hostexec.reason("settings.json", path, MISSING, before)) is held

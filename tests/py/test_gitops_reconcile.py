@@ -115,7 +115,8 @@ def test_local_edits_are_kept_as_drift_and_force_or_self_heal_overwrite(team):
     assert ws.settings()["model"] == "my-model"
     assert ws.settings()["permissions"]["ask"] == SETTINGS["permissions"]["ask"]  # dropped, not pruned
     # The repository changes the same key: both sides changed, still kept.
-    repo.commit(files({**SETTINGS, "model": "team-model-2"}))
+    tighter = {"deny": ["Read(./.env)", "Read(./secrets/**)"]}
+    repo.commit(files({**SETTINGS, "permissions": tighter, "model": "team-model-2"}))
     report = ws.reconcile()
     assert {"item": "settings.json: model", "direction": "both"} in report["drift"]
     assert ws.settings()["model"] == "my-model"
@@ -124,6 +125,13 @@ def test_local_edits_are_kept_as_drift_and_force_or_self_heal_overwrite(team):
     report = ws.reconcile("--force")
     assert ws.settings()["model"] == "team-model-2" and report["drift"] == []
     assert ws.drift(check=0)[0] == 0
+    # An unsigned commit may add deny rules, not take them away.
+    repo.commit(files({**SETTINGS, "permissions": {"deny": ["Read(./.env)"]}, "model": "team-model-2"}))
+    report = ws.reconcile()
+    assert [h["item"] for h in report["held"]] == ["settings.json: permissions.deny"]
+    assert ws.settings()["permissions"]["deny"] == tighter["deny"]
+    repo.commit(files({**SETTINGS, "permissions": tighter, "model": "team-model-2"}))
+    assert ws.reconcile()["held"] == []
     # self-heal overwrites a local-only change at the next reconcile, with no new revision.
     mine = ws.settings()
     mine["model"] = "again-mine"
@@ -394,6 +402,8 @@ def test_check_refuses_plaintext_secrets_as_a_pre_commit_hook(team, age_key):
     _key, public = age_key
 
     def check() -> subprocess.CompletedProcess:
+        """What a pre-commit hook sees: the index (staged), not the working tree."""
+        git("add", "-A", cwd=repo.work)
         return ws.cli("gitops", "check", cwd=repo.work, check=None)
 
     (repo.work / "claude").mkdir()
@@ -404,18 +414,33 @@ def test_check_refuses_plaintext_secrets_as_a_pre_commit_hook(team, age_key):
     done = check()
     assert done.returncode == exitcodes.GITOPS_INVALID and "Authorization" in done.stderr
     assert TOKEN not in done.stderr
+    # Staged with the token, then cleaned in the working tree only: the commit would still hold it.
+    (repo.work / "claude" / "claude.json").write_text("{}")
+    done = ws.cli("gitops", "check", cwd=repo.work, check=None)
+    assert done.returncode == exitcodes.GITOPS_INVALID and "Authorization" in done.stderr
     (repo.work / "claude" / "claude.json").unlink()
     (repo.work / "claude" / "claude.sops.json").write_text(json.dumps({"mcpServers": {}}))
     done = check()
     assert done.returncode == exitcodes.GITOPS_INVALID and "claude.sops.json" in done.stderr
+    # Encrypted, but by a rule that leaves the token out (encrypted_regex): still plaintext.
+    plain = repo.work / "partial.json"
+    plain.write_text(json.dumps({"mcpServers": {"s": {"type": "http", "url": "https://x",
+                                                      "headers": {"Authorization": TOKEN}}}}))
+    (repo.work / ".sops.yaml").write_text(f"creation_rules:\n  - encrypted_regex: ^url$\n    age: {public}\n")
+    ws.cli("gitops", "encrypt", str(plain), "--output", str(repo.work / "claude" / "claude.sops.json"), cwd=repo.work)
+    plain.unlink()
+    done = check()
+    assert done.returncode == exitcodes.GITOPS_INVALID and "headers.Authorization" in done.stderr, done.stderr
     (repo.work / "claude" / "claude.sops.json").write_text(
         encrypted(ws, repo, {"mcpServers": {"s": {"type": "http", "url": "https://x"}}}, public))
-    (repo.work / ".sops.yaml").write_text(f"creation_rules:\n  - path_regex: secrets/.*\\.json$\n    age: {public}\n")
+    (repo.work / ".sops.yaml").write_text(f"creation_rules:\n  - path_regex: secrets/.*$\n    age: {public}\n")
     (repo.work / "secrets").mkdir()
     (repo.work / "secrets" / "db.json").write_text('{"password": "hunter2"}')
+    (repo.work / "secrets" / "prod.env").write_text("PASSWORD=hunter2\n")
     done = check()
     assert done.returncode == exitcodes.GITOPS_INVALID and "secrets/db.json" in done.stderr
-    assert "hunter2" not in done.stderr
+    assert "secrets/prod.env" in done.stderr and "hunter2" not in done.stderr
+    (repo.work / "secrets" / "prod.env").unlink()
     # (sops' rule: .sops.yaml is found from the working directory up)
     ws.cli("gitops", "encrypt", "--in-place", "secrets/db.json", cwd=repo.work)
     done = check()
@@ -491,3 +516,21 @@ def test_a_damaged_record_is_one_line(team, damage):
     done = ws.cli("gitops", "reconcile", check=exitcodes.GITOPS_SOURCE)
     assert "record" in done.stderr and done.stderr.count("\n") == 1
     assert ws.drift()[0] == 2
+
+
+def test_self_heal_leaves_a_held_item_alone_instead_of_holding_it_every_cycle(team):
+    repo, ws = team
+    repo.commit(files({**SETTINGS, "statusLine": {"type": "command", "command": "team-line"}}))
+    ws.init("--trust-unsigned-commands")
+    ws.reconcile()  # applied while trusted
+    ws.init("--self-heal")  # no longer: a heal of it would be held
+    ws.reconcile()
+    ws.config.joinpath("settings.json").write_text(json.dumps({**ws.settings(), "statusLine": "mine"}))
+    first = ws.reconcile()
+    assert [h["item"] for h in first["held"]] == ["settings.json: statusLine"]
+    assert ws.settings()["statusLine"] == "mine"
+    trail = len(ws.audit())
+    for _ in range(3):
+        again = ws.reconcile()
+        assert again["result"] == first["result"]
+    assert len(ws.audit()) == trail

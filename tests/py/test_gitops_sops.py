@@ -548,3 +548,17 @@ def test_a_type_tag_edited_by_hand_never_shows_the_secret(kind):
     with pytest.raises(sops.SopsError) as caught:
         sops.decrypt(edited, [identity])
     assert "SUPERSECRET" not in caught.value.message and "ghp_" not in caught.value.message
+
+
+@pytest.mark.parametrize("pattern", ["^(a+)+$", "(x*)*", "^(?:a+){2,}$"])
+def test_a_regex_that_backtracks_forever_is_refused_not_run(pattern):
+    """sops matches with RE2 (linear time); a rule from the repository must not hang Python's engine."""
+    from pyrage import x25519
+
+    identity = x25519.Identity.generate()
+    raw = sops.encrypt({"a" * 40: "x"}, [str(identity.to_public())], {"encrypted_regex": "^a+$"})
+    evil = raw.replace(b'"encrypted_regex": "^a+$"', json.dumps({"encrypted_regex": pattern})[1:-1].encode())
+    assert evil != raw
+    with pytest.raises(sops.SopsError) as caught:
+        sops.decrypt(evil, [identity])
+    assert "regex" in caught.value.message or "repeated group" in caught.value.message

@@ -323,12 +323,13 @@ RUNS: list[tuple[tuple[str, ...], str | None, int]] = [
     (("audit_config_change", "audit_config_change --verify", "claude-docker gitops audit"),
      "audit_config_change && audit_config_change --verify && claude-docker gitops audit --json", 0),
     (("claude-docker gitops check",), "cd ~/src/team-claude && claude-docker gitops check", 0),
-    (("encrypt_secrets", "encrypt_secrets claude/claude.json.plain -o claude/claude.sops.json",
+    (("encrypt_secrets", "encrypt_secrets --in-place claude/claude.sops.json",
       "encrypt_secrets --rotate claude/claude.sops.json"),
      ("mkdir -p ~/.config/sops/age claude && age-keygen -o ~/.config/sops/age/keys.txt 2>/dev/null"
-      " && echo '{{\"mcpServers\": {{}}}}' > claude/claude.json.plain"
-      " && SOPS_AGE_RECIPIENTS=$(age-keygen -y ~/.config/sops/age/keys.txt)"
-      " encrypt_secrets claude/claude.json.plain -o claude/claude.sops.json"
+      " && printf 'creation_rules:\\n  - path_regex: claude/claude\\.sops\\.json$\\n    age: %s\\n'"
+      " \"$(age-keygen -y ~/.config/sops/age/keys.txt)\" > .sops.yaml"
+      " && echo '{{\"mcpServers\": {{\"s\": {{\"type\": \"http\", \"url\": \"https://x\"}}}}}}'"
+      " > claude/claude.sops.json && encrypt_secrets --in-place claude/claude.sops.json"
       " && encrypt_secrets --rotate claude/claude.sops.json && grep -q ENC claude/claude.sops.json"), 0),
     # Follows until stopped: SIGTERM after a few seconds (a clean stop; timeout's own status says it ran on).
     (("gitops_reconcile_loop", "claude-docker gitops loop"),

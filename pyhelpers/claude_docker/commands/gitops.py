@@ -173,23 +173,28 @@ def audit(check: bool, as_json: bool) -> int:
 
 
 def _audit_line(e: dict) -> str:
+    """One entry on one line, whatever a hand edit put in it (the trail is read, not trusted: --verify says)."""
     from claude_docker import redact
 
-    rev = (e.get("revision") or "-")[:12]
+    def text(key: str) -> str:
+        value = e.get(key)
+        return "" if value is None else str(value)
+
     what = e.get("items") or e.get("item") or e.get("files") or ""
     if isinstance(what, list):
-        what = ", ".join(w["item"] if isinstance(w, dict) else str(w) for w in what)
-    detail = e.get("reason") or what
-    who = e.get("signer") or e.get("author") or ""
-    return redact.printable(f"{e.get('seq', '?'):>4} {e.get('time', '')[:19]} {e.get('kind', '?'):<8} {rev:<12} "
-                            f"{e.get('result', ''):<11} {who}  {detail}".rstrip())
+        what = ", ".join(str(w.get("item", w)) if isinstance(w, dict) else str(w) for w in what)
+    detail = text("reason") or str(what)
+    who = text("signer") or text("author")
+    return redact.printable(f"{text('seq') or '?':>4} {text('time')[:19]} {text('kind') or '?':<8} "
+                            f"{text('revision')[:12] or '-':<12} {text('result'):<11} {who}  {detail}".rstrip())
 
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, exists=True))
 @click.option("--age", "recipients", metavar="R1,R2", help="age recipients (default: SOPS_AGE_RECIPIENTS, else the "
               "file's .sops.yaml creation rule).")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write here (default: stdout).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="Write here [default: FILE with .sops before its extension: x.json -> x.sops.json].")
 @click.option("--in-place", "-i", is_flag=True, help="Replace FILE with its encrypted form.")
 @click.option("--rotate", is_flag=True, help="FILE is encrypted already: a new data key, every value re-encrypted, "
               "for the recipients given (or the rule's): when someone leaves the team.")
@@ -210,8 +215,7 @@ def encrypt(file: str, recipients: str | None, output: str | None, in_place: boo
         return exitcodes.OK
     written = secretfile.encrypt_file(Path(file), output=Path(output) if output else None, recipients=given,
                                       in_place=in_place)
-    if written is not None and (in_place or output):
-        ui.say(f"{written}: encrypted", "ok", stream=sys.stderr)
+    ui.say(f"{written}: encrypted", "ok", stream=sys.stderr)
     return exitcodes.OK
 
 

@@ -119,7 +119,8 @@ class HostFiles:
                 if data is None:
                     fsio.remove_durable(self.claude.claude_json)
                 else:
-                    fsio.write_atomic(self.claude.claude_json, data)
+                    # 0600 whatever it was: it may now hold the repository's decrypted tokens
+                    fsio.write_atomic(self.claude.claude_json, data, mode=0o600)
             else:
                 self.claude.config_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
                 parent, name = beneath.parent_of(self._config(), rel, create=data is not None)

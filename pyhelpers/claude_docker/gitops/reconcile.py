@@ -53,6 +53,7 @@ class Reconcile:
                              "notes": [], "trace_id": self.log.trace_id}
         self.context: dict = {}
         self.written: set[str] = set()  # the idents this run applies (display names may collide)
+        self.held_ids: set[str] = set()
 
     # -- the run ------------------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -97,7 +98,10 @@ class Reconcile:
         when that is all there is to do: in sync, or drift kept (self-heal off)."""
         with self.log.step("detect") as step:
             found = items.recorded(rec, HostFiles(self.claude), self.digest)
-            heal = [i for i in found if i.state == compare.LOCAL] if self.values["self_heal"] else []
+            # (an item this revision holds stays held: healing it would only hold it again, every cycle)
+            held = set(rec.get("held_ids") or [])
+            heal = [i for i in found if i.state == compare.LOCAL and i.ident not in held] \
+                if self.values["self_heal"] else []
             step["drift"] = sum(i.state in (compare.LOCAL, compare.BOTH) for i in found)
         if heal:
             return False
@@ -107,7 +111,7 @@ class Reconcile:
         self._drift(rec, found)
         self.report["held"] = rec.get("held") or []
         self.report["revision_time"] = rec.get("revision_time")
-        self.report["result"] = "drift" if self.report["drift"] else ("held" if self.report["held"] else "in-sync")
+        self.report["result"] = _result(False, self.report)
         return True
 
     # -- reading the revision -------------------------------------------------------------------------------
@@ -147,7 +151,7 @@ class Reconcile:
             host = HostFiles(self.claude)
             found = compare.compare(repo, {i: v["applied"] for i, v in rec["items"].items()},
                                     items.host_digests(host, set(repo) | set(rec["items"]), self.digest))
-            writes, applied = self._decide(found, wanted, trusted, signature, hostexec)
+            writes, applied = self._decide(found, wanted, trusted, signature, hostexec, host)
             files = self._render(host, writes)
             if files:
                 warning = self._backup()
@@ -161,14 +165,14 @@ class Reconcile:
                         raise
                     self._undo(exc.message if isinstance(exc, ToolError) else _described(exc))
                 journal.end()
+        rollout_held = desired.rollout is not None and not trusted
+        if rollout_held:
+            self._hold("rollout.json", "rollout.json", hostexec.reason("rollout", (), None) or "", signature)
         self._commit(rec, rev, repo, applied, found, files)
-        if desired.rollout is not None and not trusted:
-            self.report["held"].append({"item": "rollout.json", "reason": hostexec.reason("rollout", (), None),
-                                        "signature": signature.reason})
-        else:
+        if not rollout_held:
             self._rollout(rec, desired.rollout)
 
-    def _decide(self, found, wanted, trusted: bool, signature, hostexec):
+    def _decide(self, found, wanted, trusted: bool, signature, hostexec, host: HostFiles):
         """(writes: ident -> value or MISSING, the record's `applied` digest per ident after this run)."""
         writes: dict[str, object] = {}
         applied: dict[str, str | None] = {}
@@ -177,30 +181,41 @@ class Reconcile:
             self.report["notes"].append("this revision manages nothing: not pruning to empty")
         for item in found:
             shown = record.describe(item.ident)
+            target, path = record.parse_id(item.ident)
+            before = host.value(target, path) if target != record.FILE else MISSING
             if item.state == compare.SYNC:
                 applied[item.ident] = item.repo
                 continue
             if item.state == compare.DROPPED:
-                if item.prunable and self.values["prune"] and prune_ok:
-                    writes[item.ident] = MISSING
-                    self.report["pruned"].append(shown)
-                continue  # no longer managed: forgotten (removed, or the user's from now on)
+                if not (item.prunable and self.values["prune"] and prune_ok):
+                    continue  # no longer managed: forgotten (the user's from now on)
+                why = hostexec.reason(target, path, MISSING, before)
+                if why and not trusted:
+                    applied[item.ident] = item.applied  # still ours: pruned by the first trusted revision
+                    self._hold(item.ident, shown, why, signature)
+                    continue
+                writes[item.ident] = MISSING
+                self.report["pruned"].append(shown)
+                continue
             overwrite = item.state == compare.REPO or self.force or (
                 item.state == compare.LOCAL and self.values["self_heal"])
             if not overwrite:
                 applied[item.ident] = item.applied
                 continue  # drift, kept: reported by _drift
-            target, path = record.parse_id(item.ident)
-            why = hostexec.reason(target, path, wanted[item.ident])
+            why = hostexec.reason(target, path, wanted[item.ident], before)
             if why and not trusted:
                 applied[item.ident] = item.applied
-                self.report["held"].append({"item": shown, "reason": why, "signature": signature.reason})
+                self._hold(item.ident, shown, why, signature)
                 continue
             writes[item.ident] = wanted[item.ident]
             applied[item.ident] = item.repo
             self.report["applied"].append(shown)
             self.written.add(item.ident)
         return writes, applied
+
+    def _hold(self, ident: str, shown: str, why: str, signature) -> None:
+        self.report["held"].append({"item": shown, "reason": why, "signature": signature.reason})
+        self.held_ids.add(ident)
 
     def _render(self, host: HostFiles, writes: dict[str, object]) -> dict[str, bytes | None]:
         """The new content of every file the writes touch (rel -> bytes, None: removed)."""
@@ -289,16 +304,16 @@ class Reconcile:
     def _commit(self, rec: dict, rev: str, repo: dict, applied: dict, found, files: dict) -> None:
         from claude_docker.gitops import audit
 
-        held = {h["item"] for h in self.report["held"]}
         rec["items"] = {i: {"repo": repo.get(i), "applied": applied.get(i)} for i in set(repo) | set(applied)
                         if repo.get(i) or applied.get(i)}
         rec.update(revision=rev, revision_time=self.report["revision_time"], settings=self.fp,
                    attempt={"revision": rev, "settings": self.fp, "ok": True, "at": time.time(), "failures": 0,
                             "next": 0})
         rec["held"] = self.report["held"]
+        rec["held_ids"] = sorted(self.held_ids)
         self._drift(rec, [i for i in found if i.ident not in self.written], save=False)
         record.save(rec)
-        self.report["result"] = "applied" if files else ("held" if held else "in-sync")
+        self.report["result"] = _result(bool(files), self.report)
         entry = {"kind": "apply" if files else "check", **self.context, "result": self.report["result"],
                  "items": [{"item": record.describe(i), "digest": repo.get(i)} for i in sorted(repo)
                            if i in self.written],
@@ -365,6 +380,13 @@ class Reconcile:
         from claude_docker.gitops import telemetry
 
         telemetry.cycle(self.report, exc, self.log)
+
+
+def _result(applied: bool, report: dict) -> str:
+    """The one word for a run that didn't fail: what it did, else what still differs."""
+    if applied:
+        return "applied"
+    return "drift" if report["drift"] else ("held" if report["held"] else "in-sync")
 
 
 def _set(doc: dict, path: tuple, value: object) -> None:

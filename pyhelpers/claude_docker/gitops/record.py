@@ -129,7 +129,7 @@ def _invalid(found) -> bool:
         return True
     if not all(isinstance(found.get(k), (str, type(None))) for k in ("revision", "settings")):
         return True
-    return not isinstance(found.get("held", []), list) or not isinstance(found.get("drift", []), list)
+    return not all(isinstance(found.get(k, []), list) for k in ("held", "held_ids", "drift"))
 
 
 def save(record: dict) -> None:

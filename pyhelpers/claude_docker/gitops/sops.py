@@ -121,6 +121,10 @@ def _rule(settings: dict, where: str) -> tuple[str, str]:
     return name, value
 
 
+# A group holding a quantifier, itself quantified: `(a+)+`, `(x*){2,}` (escaped parentheses don't count).
+NESTED_QUANTIFIER = r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*[+*{]"
+
+
 def _matcher(name: str, value: str) -> Callable[[str], bool]:
     """Does one object key match the rule? Each key of a path is tested alone, never the joined path."""
     if name.endswith("_comment_regex"):
@@ -129,6 +133,11 @@ def _matcher(name: str, value: str) -> Callable[[str], bool]:
         return lambda key: key.endswith(value)
     import re
 
+    # sops matches with RE2, in linear time; Python's engine backtracks. A quantified group that holds a
+    # quantifier, `(a+)+`, can take it years on one key: a file from the repository could hang every loop.
+    if re.search(NESTED_QUANTIFIER, str(value)):
+        raise SopsError(f"{name} {str(value)[:80]!r}: a repeated group that repeats inside is refused (it can take "
+                        "Python's regex engine forever; sops uses RE2)")
     try:
         search = re.compile(value).search
     except re.error as exc:
@@ -175,6 +184,13 @@ class _Walk:
 
         start = hashlib.sha256(b"sops").digest() if self.mac_only else b""  # mac_only's MAC never equals the other
         return hashlib.sha512(start + b"".join(self.hashed)).hexdigest().upper()
+
+
+def _walked(walk: _Walk, doc: dict, leaf) -> dict:
+    try:
+        return walk.run(doc, leaf)
+    except RecursionError:
+        raise SopsError("the document is nested too deeply to walk (hundreds of levels)") from None
 
 
 def _path(aad: bytes) -> str:
@@ -405,7 +421,7 @@ def decrypt(raw: bytes, identities: list | None = None) -> dict:
                 raise SopsError(f"cannot read the value at {_path(aad)}: {exc}") from None
         return value
 
-    plain = walk.run(doc, leaf)
+    plain = _walked(walk, doc, leaf)
     try:
         stored, _kind = unseal(meta.get("mac"), _mac_aad(meta.get("lastmodified")))
     except ValueError:
@@ -449,7 +465,7 @@ def encrypt(plain: dict, recipients: list[str], rule: dict | None = None) -> byt
             walk.hashed.append(data)
         return seal(data, aad, kind) if encrypted and value != "" else value
 
-    doc = walk.run(plain, leaf)
+    doc = _walked(walk, plain, leaf)
     from datetime import datetime, timezone
 
     lastmodified = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -318,10 +318,25 @@ class Mirror:
             entries.append(Entry(path.decode("utf-8", "surrogateescape"), mode, oid, 0 if size == "-" else int(size)))
         return entries
 
-    def read(self, rev: str, oids: list[str], limit: int) -> dict[str, bytes]:
-        """The blobs `oids` (all of the commit `rev`), by one `cat-file --batch`; a blob over `limit` bytes, a
-        missing one or one that isn't a blob is a SourceError naming it."""
-        self._oid(rev)
+    def staged(self) -> list[Entry]:
+        """The index's files (stage 0), as `entries` lists a tree: for `gitops check` in a developer's own
+        repository (root: its git dir), which a pre-commit hook must judge as it will be committed."""
+        code, out, git = self._run("ls-files", "--stage", "-z", limit=MAX_LISTING,
+                                   too_large="the index is too large to list")
+        if code != 0:
+            raise SourceError(f"can't list the index: {git.error()}")
+        entries = []
+        for record in out.split(b"\0")[:-1]:
+            meta, _tab, path = record.partition(b"\t")
+            mode, oid, _stage = meta.decode("ascii").split()
+            entries.append(Entry(path.decode("utf-8", "surrogateescape"), mode, oid, 0))
+        return entries
+
+    def read(self, rev: str | None, oids: list[str], limit: int) -> dict[str, bytes]:
+        """The blobs `oids` (all of the commit `rev`, or of the index: None), by one `cat-file --batch`; a blob
+        over `limit` bytes, a missing one or one that isn't a blob is a SourceError naming it."""
+        if rev is not None:
+            self._oid(rev)
         wanted = list(dict.fromkeys(self._oid(oid) for oid in oids))
         blobs: dict[str, bytes] = {}
         if not wanted:
