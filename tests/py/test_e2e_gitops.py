@@ -115,6 +115,9 @@ def test_rollout_json_starts_a_canary_once(team, fake_image, real_image):
     ws.env.update(CLAUDE_DOCKER_IMAGE=fake_image)
     repo.commit({"claude/settings.json": "{}", "rollout.json": json.dumps({"image": "claude-docker-test/absent:1"})})
     ws.cli("gitops", "init", str(repo.remote), "--no-smoke")
+    held = ws.reconcile()  # the image every session runs: a signed commit's choice, or an explicit opt-in
+    assert [h["item"] for h in held["held"]] == ["rollout.json"]
+    ws.cli("gitops", "init", str(repo.remote), "--no-smoke", "--trust-unsigned-commands")
     report = ws.reconcile()
     assert any("not on this engine" in n and "waits" in n for n in report["notes"]), report
     repo.commit({"rollout.json": json.dumps({"image": real_image, "steps": [20, 100], "interval": "1m"})})

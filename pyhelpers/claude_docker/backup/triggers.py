@@ -206,7 +206,7 @@ def before_sync(claude: ClaudeHome, reason: str = "pre-sync", what: str = "sync"
     try:
         create(claude, reason, "config", lock_timeout=PRE_SYNC_WAIT)
     except StoreBusy as exc:
-        return f"no backup before {what}: {exc.message} (it went on without one)"
+        return f"no backup before {what}: {exc.message} (the {what.split()[-1]} went on without one)"
     except ToolError as exc:
         return f"the backup before {what} failed: {exc.message}"
     except Exception as exc:  # noqa: BLE001 - whatever a damaged store does, the session's changes still go back
