@@ -534,3 +534,15 @@ def test_self_heal_leaves_a_held_item_alone_instead_of_holding_it_every_cycle(te
         again = ws.reconcile()
         assert again["result"] == first["result"]
     assert len(ws.audit()) == trail
+
+
+def test_a_rollout_plan_taken_from_a_trusted_commit_is_not_held_by_a_later_unsigned_one(team):
+    repo, ws = team
+    repo.commit({**files(), "rollout.json": json.dumps({"image": "claude-docker-test/absent:1"})})
+    ws.init("--trust-unsigned-commands")
+    assert any("rollout.json" in n for n in ws.reconcile()["notes"])  # waits for its image
+    ws.init()
+    repo.commit({"claude/CLAUDE.md": "unrelated"})
+    assert ws.reconcile()["held"] == []
+    repo.commit({"rollout.json": json.dumps({"image": "claude-docker-test/absent:2"})})
+    assert [h["item"] for h in ws.reconcile()["held"]] == ["rollout.json"]

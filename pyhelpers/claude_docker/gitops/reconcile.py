@@ -165,7 +165,10 @@ class Reconcile:
                         raise
                     self._undo(exc.message if isinstance(exc, ToolError) else _described(exc))
                 journal.end()
-        rollout_held = desired.rollout is not None and not trusted
+        # A new plan needs trust; one taken from a trusted commit before goes on (started once, or still waiting).
+        known = (rec.get("rollout") or {}).get("digest")
+        rollout_held = desired.rollout is not None and not trusted and \
+            self.digest.of_value(desired.rollout) != known
         if rollout_held:
             self._hold("rollout.json", "rollout.json", hostexec.reason("rollout", (), None) or "", signature)
         self._commit(rec, rev, repo, applied, found, files)

@@ -26,7 +26,8 @@ def cycle(report: dict, exc: ToolError | None, log) -> None:
         observe("claude_docker_gitops_failures_total", 1, reason=_REASONS.get(exc.code, "apply"))
         log.finish("error", exc.message, result=result, revision=report["revision"])
         return
-    observe("claude_docker_gitops_last_success_timestamp_seconds", time.time())
+    if result != "waiting":  # (waiting out a failed revision's backoff is no success: the alert must still fire)
+        observe("claude_docker_gitops_last_success_timestamp_seconds", time.time())
     observe("claude_docker_gitops_drift_items", len(report["drift"]))
     observe("claude_docker_gitops_held_items", len(report["held"]))
     if report.get("revision_time"):
