@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import subprocess
 import sys
 import tarfile
@@ -17,6 +18,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
+
+# A run started in the background by a shell without job control inherits SIGINT ignored, and so would every
+# process the tests start (an ignored signal survives exec): the tests that stop a child with Ctrl-C need the
+# default back. (A handler, unlike SIG_IGN, is reset by exec: children get SIGINT's default.)
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import otheruser  # noqa: E402 - it imports from tests/, on the path only from here
 
