@@ -44,7 +44,8 @@ def cli() -> None:
 @JSON_OPTION
 def init(source: str, branch: str, allowed_signers: str | None, gpg_fingerprints: tuple, trust_unsigned: bool,
          self_heal: bool, prune: bool, no_smoke: bool, interval: str, as_json: bool) -> int:
-    """Follow SOURCE: settings kept in the state dir; run again to change them. Nothing is fetched yet."""
+    """Follow SOURCE: settings kept in the state dir. Nothing is fetched yet. Run it again to change them: the
+    options given then replace all of them (an option left out is back to its default)."""
     import os
 
     from claude_docker import redact, ui
@@ -76,7 +77,8 @@ def init(source: str, branch: str, allowed_signers: str | None, gpg_fingerprints
 @cli.command()
 @click.option("--once", is_flag=True, help="One pass, then exit (what reconcile always does; the loop is `loop`).")
 @click.option("--force", is_flag=True,
-              help="Overwrite local changes to managed items, and try a failed revision again now.")
+              help="Overwrite local changes to managed items, try a failed revision again now, and accept the "
+                   "host commands of a force-pushed branch.")
 @click.option("--no-fetch", is_flag=True, help="Use the revision fetched last (no network).")
 @JSON_OPTION
 def reconcile(once: bool, force: bool, no_fetch: bool, as_json: bool) -> int:
