@@ -64,38 +64,35 @@ assert_no_program_ran() {
   done
 }
 
-@test "_claude-docker-rollout completes the rollout shims, is static, and follows the layout" {
-  local file="$COMPDIR/_claude-docker-rollout"
+# A completion file for shims (lib/*.sh): $1 its name, the rest the functions it completes. It is static,
+# registers itself for exactly those functions, and follows the layout of the others.
+check_shim_completion() {
+  local name=$1; shift
+  local file="$COMPDIR/$name"
   zsh -n "$file"
-  [ "$(head -n 1 "$file")" = "#compdef deploy_canary rollback_deployment run_smoke_tests track_deployment" ] \
-    || fail "$file: bad first line"
-  [ "$(tail -n 1 "$file")" = '_claude-docker-rollout "$@"' ] || fail "$file: must end with _claude-docker-rollout \"\$@\""
-  run grep -nE '\$\(|`' <(grep -v '^[[:space:]]*#' "$file")
-  [ "$status" -eq 1 ] || fail "$file: command substitution found:" "$output"
-  run zsh -f -c '
+  [ "$(head -n 1 "$file")" = "#compdef $*" ] || fail "$file: bad first line"
+  [ "$(tail -n 1 "$file")" = "$name \"\$@\"" ] || fail "$file: must end with $name \"\$@\""
+  local found expected
+  if found=$(grep -nE '\$\(|`' <(grep -v '^[[:space:]]*#' "$file")); then
+    fail "$file: command substitution found:" "$found"
+  fi
+  found=$(zsh -f -c '
     fpath=("$1" $fpath)
     autoload -Uz compinit && compinit -D -u
-    print -r -- $_comps[deploy_canary] $_comps[rollback_deployment] $_comps[run_smoke_tests] $_comps[track_deployment]
-  ' zsh "$COMPDIR"
-  [ "$output" = "_claude-docker-rollout _claude-docker-rollout _claude-docker-rollout _claude-docker-rollout" ] \
-    || fail "unexpected _comps: $output"
+    shift
+    for f; do print -rn -- "$_comps[$f] "; done
+  ' zsh "$COMPDIR" "$@")
+  expected=$(for _ in "$@"; do printf '%s ' "$name"; done)
+  [ "$found" = "$expected" ] || fail "unexpected _comps: $found"
+}
+
+@test "_claude-docker-rollout completes the rollout shims, is static, and follows the layout" {
+  check_shim_completion _claude-docker-rollout deploy_canary rollback_deployment run_smoke_tests track_deployment
 }
 
 @test "_claude-docker-gitops completes the gitops shims, is static, and follows the layout" {
-  local file="$COMPDIR/_claude-docker-gitops"
-  zsh -n "$file"
-  [ "$(head -n 1 "$file")" = "#compdef encrypt_secrets reconcile_config detect_drift audit_config_change gitops_reconcile_loop" ] \
-    || fail "$file: bad first line"
-  [ "$(tail -n 1 "$file")" = '_claude-docker-gitops "$@"' ] || fail "$file: must end with _claude-docker-gitops \"\$@\""
-  run grep -nE '\$\(|`' <(grep -v '^[[:space:]]*#' "$file")
-  [ "$status" -eq 1 ] || fail "$file: command substitution found:" "$output"
-  run zsh -f -c '
-    fpath=("$1" $fpath)
-    autoload -Uz compinit && compinit -D -u
-    print -r -- $_comps[encrypt_secrets] $_comps[reconcile_config] $_comps[detect_drift] $_comps[audit_config_change] $_comps[gitops_reconcile_loop]
-  ' zsh "$COMPDIR"
-  [ "$output" = "_claude-docker-gitops _claude-docker-gitops _claude-docker-gitops _claude-docker-gitops _claude-docker-gitops" ] \
-    || fail "unexpected _comps: $output"
+  check_shim_completion _claude-docker-gitops encrypt_secrets reconcile_config detect_drift audit_config_change \
+    gitops_reconcile_loop
 }
 
 # What the pinned Claude Code itself prints for --help, from the test image (no network).

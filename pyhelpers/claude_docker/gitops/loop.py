@@ -71,17 +71,15 @@ class _Stop:
             select.select([self._read], [], [], max(seconds, 0.0))
 
 
-def _claim(lock_path: Path, on_busy: Callable[[str], object] | None) -> int:
+def _claim(lock_path: Path) -> int:
     """The loop's lock, held for its lifetime, with our pid written in it; GITOPS_BUSY naming the holder."""
     from claude_docker.paths import ensure_private_dir
 
     ensure_private_dir(lock_path.parent)
     fd = locking.try_lock(lock_path)  # a lock that can't be taken at all (a FIFO in its place) is no "busy"
     if fd is None:
-        message = f"another gitops loop is running ({_holder(lock_path)}lock {lock_path})"
-        if on_busy is not None:
-            on_busy(message)
-        raise ToolError(message, exitcodes.GITOPS_BUSY)
+        raise ToolError(f"another gitops loop is running ({_holder(lock_path)}lock {lock_path})",
+                        exitcodes.GITOPS_BUSY)
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -129,12 +127,11 @@ def _news(wake: Callable[[], object] | None) -> object:
 
 
 def run(cycle: Callable[[], bool], *, interval: float, retry: float, max_backoff: float, jitter: float,
-        wake: Callable[[], object] | None, lock_path: Path, poll: float = 1.0,
-        on_busy: Callable[[str], object] | None = None) -> int:
+        wake: Callable[[], object] | None, lock_path: Path, poll: float = 1.0) -> int:
     """Run `cycle` until a stop signal; 0 then. `cycle()` True is a success; False, a ToolError or any other
-    exception a failure. `jitter` is a share of each pause (0.1: ±10%). `on_busy(message)` is told before a
-    second instance is refused (ToolError GITOPS_BUSY)."""
-    fd = _claim(lock_path, on_busy)
+    exception a failure. `jitter` is a share of each pause (0.1: ±10%). A second instance is refused
+    (ToolError GITOPS_BUSY)."""
+    fd = _claim(lock_path)
     try:
         with _Stop() as stop:
             failures = 0
