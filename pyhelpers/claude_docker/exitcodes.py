@@ -22,3 +22,7 @@ GITOPS_SECRETS = 10  # a SOPS file can't be decrypted: no or wrong age key, tamp
 GITOPS_ROLLED_BACK = 11  # applied, then the check after it failed: the config was put back as it was
 GITOPS_BUSY = 12  # another reconcile loop runs for this state dir
 GITOPS_AUDIT_BROKEN = 13  # `gitops audit --verify`: an entry was edited, removed or reordered
+# Alerting (docs/ALERTING.md):
+ALERT_CONFIG = 14  # alerting.toml doesn't parse, or names an unknown rule, setting or channel
+ALERT_UNDELIVERED = 15  # `alert send`/`alert test`: no target took it now; it stays in the outbox, retried
+INCIDENT_UNKNOWN = 16  # `incident show|ack|resolve ID`: no such incident

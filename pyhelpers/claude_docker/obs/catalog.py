@@ -13,6 +13,7 @@ Metric = namedtuple("Metric", "name kind help labels buckets", defaults=((), ())
 
 STARTUP_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0)
 DURATION_BUCKETS = (1.0, 10.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0)
+INCIDENT_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 86400.0)
 SYNC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 METRICS = {m.name: m for m in (
@@ -80,9 +81,30 @@ METRICS = {m.name: m for m in (
     Metric("claude_docker_gitops_held_items", "gauge",
            "Host commands from the repository held back (the commit is not signed by an allowed signer)."),
     # Gauges read when metrics are collected, not from observations:
+    # Alerting (docs/ALERTING.md)
+    Metric("claude_docker_notifications_total", "counter",
+           "Notification attempts, by channel (desktop, slack, mail, alertmanager, webhook) and outcome "
+           "(delivered, retry, gave_up).", ("channel", "outcome")),
+    Metric("claude_docker_incidents_total", "counter", "Incidents opened, by severity.", ("severity",)),
+    Metric("claude_docker_incident_ack_seconds", "histogram", "Time from an incident's opening to its ack.",
+           (), INCIDENT_BUCKETS),
+    Metric("claude_docker_incident_resolve_seconds", "histogram", "Time from an incident's opening to its end.",
+           (), INCIDENT_BUCKETS),
+    Metric("claude_docker_helper_errors_total", "counter",
+           "Unexpected exceptions in the helper (bugs), by command (`claude-docker errors` groups them).",
+           ("command",)),
     Metric("claude_docker_containers", "gauge", "claude-docker containers on this host, by state.", ("state",)),
     Metric("claude_docker_interrupted_sessions", "gauge", "Sessions whose config is waiting to be synced back."),
     Metric("claude_docker_state_bytes", "gauge", "Size of the tool's state directory."),
+    Metric("claude_docker_alerts_firing", "gauge", "Alerts of our own evaluator firing now, by severity.",
+           ("severity",)),
+    Metric("claude_docker_outbox_pending", "gauge", "Notifications written to the outbox, not yet delivered."),
+    Metric("claude_docker_incidents_open", "gauge", "Incidents open now."),
+    Metric("claude_docker_disk_usage_ratio", "gauge",
+           "Used share of the file system holding the state dir (path=state) and Docker's data (path=docker).",
+           ("path",)),
+    Metric("claude_docker_export_backlog_bytes", "gauge",
+           "Bytes of the logs an exporter (otlp, datadog) has not delivered yet: its spool.", ("sink",)),
     Metric("claude_docker_build_info", "gauge", "Always 1; the labels say what is installed.",
            ("version", "claude_code_version")),
 )}
