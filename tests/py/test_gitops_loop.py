@@ -14,7 +14,7 @@ import pytest
 
 from claude_docker import exitcodes
 from claude_docker.errors import ToolError
-from claude_docker.gitops import loop
+from claude_docker import loop
 from polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,9 +52,9 @@ def _stop_after(count: int, results, clock: FakeClock, starts: list[float]):
 
 def _run(cycle, tmp_path, **overrides) -> int:
     settings = dict(interval=60.0, retry=5.0, max_backoff=40.0, jitter=0.0, wake=None,
-                    lock_path=tmp_path / "loop.lock", poll=1.0)
+                    lock_path=tmp_path / "loop.lock", busy=exitcodes.GITOPS_BUSY, poll=1.0)
     settings.update(overrides)
-    return loop.run(cycle, **settings)
+    return loop.run("gitops loop", cycle, **settings)
 
 
 def _gaps(starts: list[float]) -> list[float]:
@@ -131,7 +131,7 @@ def test_a_wake_probe_that_fails_is_no_news(tmp_path, monkeypatch):
 LOOP = """
 import sys, time
 from pathlib import Path
-from claude_docker.gitops import loop
+from claude_docker import loop
 work = Path(sys.argv[1])
 
 def cycle():
@@ -146,8 +146,8 @@ def wake():
     return (work / "marker").read_text()
 
 try:
-    status = loop.run(cycle, interval=3600, retry=3600, max_backoff=3600, jitter=0.1, wake=wake,
-                      lock_path=work / "locks" / "loop.lock", poll=0.02)
+    status = loop.run("gitops loop", cycle, interval=3600, retry=3600, max_backoff=3600, jitter=0.1, wake=wake,
+                      lock_path=work / "locks" / "loop.lock", busy=12, poll=0.02)
 except KeyboardInterrupt:
     status = 130  # as the CLI's error policy answers it
 sys.exit(status)
@@ -181,7 +181,8 @@ def test_a_second_instance_is_refused_naming_the_first(tmp_path, loops, monkeypa
     wait_for(lambda: _count(work, "finished") == 1, 30, "the first cycle")
     lock = work / "locks" / "loop.lock"
     with pytest.raises(ToolError) as refused:
-        loop.run(lambda: True, interval=1, retry=1, max_backoff=1, jitter=0, wake=None, lock_path=lock)
+        loop.run("gitops loop", lambda: True, interval=1, retry=1, max_backoff=1, jitter=0, wake=None,
+                 lock_path=lock, busy=exitcodes.GITOPS_BUSY)
     assert refused.value.code == exitcodes.GITOPS_BUSY
     assert refused.value.message == f"another gitops loop is running (pid {first.pid}, lock {lock})"
     first.terminate()

@@ -13,7 +13,7 @@ LOOP_LOCK = "loop.lock"
 
 
 def run() -> int:
-    from claude_docker.gitops import loop
+    from claude_docker import exitcodes, loop
 
     values = settings.load()
     src = settings.mirror(values)
@@ -26,8 +26,9 @@ def run() -> int:
             ours = None
         return (src.marker(), ours)
 
-    return loop.run(_cycle, interval=values["interval"], retry=values["retry"], max_backoff=values["max_backoff"],
-                    jitter=values["jitter"], wake=wake, lock_path=settings.gitops_dir() / LOOP_LOCK)
+    return loop.run("gitops loop", _cycle, interval=values["interval"], retry=values["retry"],
+                    max_backoff=values["max_backoff"], jitter=values["jitter"], wake=wake, lock_path=settings.gitops_dir() / LOOP_LOCK,
+                    busy=exitcodes.GITOPS_BUSY)
 
 
 def _cycle() -> bool:

@@ -1,4 +1,5 @@
-"""The GitOps reconcile loop: one cycle at once, then one every interval, sooner when the source moves.
+"""A service loop (the GitOps reconcile loop, `alert watch`): one cycle at once, then one every interval,
+sooner when `wake` says something changed.
 
 One instance at a time: a second one is refused (flock, with the holder's pid written into the lock file so the
 refusal can say who). Every cycle's pause is the interval with a jitter share either way, so a team's machines
@@ -71,15 +72,14 @@ class _Stop:
             select.select([self._read], [], [], max(seconds, 0.0))
 
 
-def _claim(lock_path: Path) -> int:
-    """The loop's lock, held for its lifetime, with our pid written in it; GITOPS_BUSY naming the holder."""
+def _claim(name: str, lock_path: Path, busy: int) -> int:
+    """The loop's lock, held for its lifetime, with our pid written in it; `busy` naming the holder."""
     from claude_docker.paths import ensure_private_dir
 
     ensure_private_dir(lock_path.parent)
     fd = locking.try_lock(lock_path)  # a lock that can't be taken at all (a FIFO in its place) is no "busy"
     if fd is None:
-        raise ToolError(f"another gitops loop is running ({_holder(lock_path)}lock {lock_path})",
-                        exitcodes.GITOPS_BUSY)
+        raise ToolError(f"another {name} is running ({_holder(lock_path)}lock {lock_path})", busy)
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -98,22 +98,22 @@ def _holder(lock_path: Path) -> str:
     return f"pid {pid}, " if pid.isdigit() else ""
 
 
-def _attempt(cycle: Callable[[], bool]) -> bool:
+def _attempt(name: str, cycle: Callable[[], bool]) -> bool:
     """One cycle; False on failure, with its one line on stderr (a ToolError reported itself in its message)."""
     from claude_docker import ui
 
     try:
         return bool(cycle())
     except ToolError as exc:
-        ui.error(f"gitops loop: {exc.message}")
+        ui.error(f"{name}: {exc.message}")
     except OSError as exc:
         from claude_docker.errors import describe
 
-        ui.error(f"gitops loop: {describe(exc)}")
+        ui.error(f"{name}: {describe(exc)}")
     except Exception as exc:  # noqa: BLE001 - a bug in one cycle must not end the loop: one line, traceback saved
         from claude_docker.cli import save_crash
 
-        ui.error(f"gitops loop: internal error ({type(exc).__name__}: {exc}); details in {save_crash()}")
+        ui.error(f"{name}: internal error ({type(exc).__name__}: {exc}); details in {save_crash()}")
     return False
 
 
@@ -126,18 +126,18 @@ def _news(wake: Callable[[], object] | None) -> object:
         return None
 
 
-def run(cycle: Callable[[], bool], *, interval: float, retry: float, max_backoff: float, jitter: float,
-        wake: Callable[[], object] | None, lock_path: Path, poll: float = 1.0) -> int:
+def run(name: str, cycle: Callable[[], bool], *, interval: float, retry: float, max_backoff: float, jitter: float,
+        wake: Callable[[], object] | None, lock_path: Path, busy: int, poll: float = 1.0) -> int:
     """Run `cycle` until a stop signal; 0 then. `cycle()` True is a success; False, a ToolError or any other
     exception a failure. `jitter` is a share of each pause (0.1: ±10%). A second instance is refused
-    (ToolError GITOPS_BUSY)."""
-    fd = _claim(lock_path)
+    (ToolError `busy`). `name` begins every line it says ("gitops loop")."""
+    fd = _claim(name, lock_path, busy)
     try:
         with _Stop() as stop:
             failures = 0
             while not stop.requested:
                 seen = _news(wake)  # before the cycle: a push while it runs starts the next one at once
-                failures = 0 if _attempt(cycle) else failures + 1
+                failures = 0 if _attempt(name, cycle) else failures + 1
                 pause = min(retry * 2.0 ** min(failures - 1, MAX_DOUBLINGS), max_backoff) if failures else interval
                 deadline = _now() + pause * (1 + random.uniform(-jitter, jitter))
                 while not stop.requested:

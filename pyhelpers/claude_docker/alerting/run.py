@@ -1,0 +1,110 @@
+"""One pass of the alert pipeline: catch the rollup up, evaluate the rules, keep incidents, call the rollout's
+rollback hook for a critical alert, then throttle into the outbox and deliver.
+
+A pass runs detached after every session and operation (inside the background flush) and in `alert watch`;
+never two at once. A pass that finds another running leaves a mark, and the running one goes round again, so
+what was recorded while it read is never left for the next session to notice.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from claude_docker import locking
+from claude_docker.alerting import files
+from claude_docker.alerting.model import FIRING, RESOLVED, Notification
+from claude_docker.obs import events
+
+MAX_ROUNDS = 3
+
+
+def _utc(epoch: float | None) -> str:
+    if not epoch:
+        return ""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch % 1 * 1000):03d}Z"
+
+
+def configured():
+    """(settings, rules, problems): a malformed file is one line each, and the pass goes on with the defaults
+    for what it could not read (the user's alerts still reach the default desktop target)."""
+    from claude_docker.alerting import config, rules
+    from claude_docker.errors import ToolError
+
+    problems = []
+    try:
+        settings = config.load()
+    except ToolError as exc:
+        problems.append(exc.message)
+        settings = config.defaults()
+    try:
+        found = rules.load_rules(settings.rules)
+    except ToolError as exc:
+        problems.append(exc.message)
+        found = rules.default_rules()
+    return settings, found, problems
+
+
+def notification(t) -> Notification:
+    """A transition of the evaluator as the notification the user gets."""
+    from claude_docker.alerting.template import render
+
+    labels = {"alertname": t.rule, "severity": t.severity, **t.labels}
+    return Notification(id=uuid.uuid4().hex, kind=FIRING if t.state == "firing" else RESOLVED, labels=labels,
+                        summary=render(t.summary, t.value, labels), runbook=render(t.runbook, t.value, labels),
+                        starts_at=_utc(t.fired_at or t.active_at), ends_at=_utc(t.resolved_at), value=t.value)
+
+
+def _rollback_hook(transitions: list) -> None:
+    """A critical alert that starts firing rolls the rollout in progress back (its events reach the incident)."""
+    for t in transitions:
+        if t.state == "firing" and not getattr(t, "repeat", False) and t.severity == "critical":
+            try:
+                from claude_docker.rollout import controller
+
+                controller.alert(t.rule, "critical")
+            except Exception as exc:  # noqa: BLE001 - a damaged rollout state: rollout status says so; alerts go on
+                events.emit("alert.rollback_failed", f"{t.rule}: {getattr(exc, 'message', exc)}", level="error")
+
+
+def _round(now: float, deliver: bool) -> dict:
+    from claude_docker.alerting import actions, dispatch, evaluate, gauges, incidents
+    from claude_docker.alerting.rollup import Rollup
+
+    settings, rules, problems = configured()
+    for problem in problems:
+        events.emit("alert.config_invalid", problem, level="error")
+    rollup = Rollup.load()
+    read = rollup.catch_up()
+    rollup.add_live(gauges.live_gauges())
+    rollup.save()
+    transitions = evaluate.evaluate(rules, rollup, now)
+    incidents.on_transitions(transitions, now)
+    _rollback_hook(transitions)
+    for kind, message in actions.new_actions():
+        incidents.record_action(kind, message, now)
+    dispatch.notify([notification(t) for t in transitions], settings, now)
+    report = {"records": read, "transitions": len(transitions), "problems": problems}
+    if deliver:
+        report["delivery"] = dispatch.deliver(settings, now)
+    return report
+
+
+def run(now: float | None = None, deliver: bool = True) -> dict:
+    """One pass (more while others asked for one meanwhile); {"busy": True} when another pass runs."""
+    locks = files.directory()
+    again = locks / "pass-again"
+    fd = locking.try_lock(locks / "pass.lock")
+    if fd is None:
+        again.touch()
+        return {"busy": True}
+    try:
+        report: dict = {}
+        for _ in range(MAX_ROUNDS):
+            again.unlink(missing_ok=True)
+            report = _round(time.time() if now is None else now, deliver)
+            if not again.exists():
+                break
+        return report
+    finally:
+        locking.unlock(fd)
