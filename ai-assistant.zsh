@@ -33,6 +33,7 @@ typeset -g _CLAUDE_DOCKER_ROOT=${${(%):-%x}:A:h}
     compdef _claude-dr claude-dr disaster_recovery
     compdef _claude-docker-rollout deploy_canary rollback_deployment run_smoke_tests track_deployment
     compdef _claude-docker-gitops encrypt_secrets reconcile_config detect_drift audit_config_change gitops_reconcile_loop
+    compdef _claude-docker-alerting alert
   elif [[ -o interactive ]]; then
     typeset -ga precmd_functions
     precmd_functions=(${precmd_functions:#_claude_docker_compinit} _claude_docker_compinit)

@@ -26,3 +26,4 @@ GITOPS_AUDIT_BROKEN = 13  # `gitops audit --verify`: an entry was edited, remove
 ALERT_CONFIG = 14  # alerting.toml doesn't parse, or names an unknown rule, setting or channel
 ALERT_UNDELIVERED = 15  # `alert send`/`alert test`: no target took it now; it stays in the outbox, retried
 INCIDENT_UNKNOWN = 16  # `incident show|ack|resolve ID`: no such incident
+ALERT_BUSY = 17  # `alert watch`: another watcher runs for this state dir

@@ -54,3 +54,6 @@ class OperationLog:
                 self.tracer.write(settings.traces_file())
             except Exception:  # noqa: BLE001 - a trace that can't be stored never fails the operation it describes
                 pass
+        from claude_docker.obs.flush import spawn_background
+
+        spawn_background()  # exported, and the alert rules evaluated, as after a session
