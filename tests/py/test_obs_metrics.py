@@ -123,11 +123,14 @@ def test_dashboard_panels_have_unique_ids_and_do_not_overlap():
     cells = [(x, y) for p in panels for g in [p["gridPos"]]
              for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])]
     assert len(cells) == len(set(cells)) and all(x < 24 for x, _ in cells)
-    # The Rollouts row heads the panels of claude_docker_rollout_* below it.
-    row = next(p for p in panels if p["type"] == "row" and p["title"] == "Rollouts")
-    below = [p for p in panels if p["gridPos"]["y"] > row["gridPos"]["y"]]
-    assert below and all(p["type"] != "row" and p["targets"] for p in below)
-    assert any("claude_docker_rollout_canary_weight" in t["expr"] for p in below for t in p["targets"])
+    # Each row heads the panels of its capability, down to the next row.
+    rows = sorted((p for p in panels if p["type"] == "row"), key=lambda p: p["gridPos"]["y"])
+    assert [r["title"] for r in rows] == ["Rollouts", "Alerts and incidents"]
+    for row, reads in zip(rows, ("claude_docker_rollout_canary_weight", "claude_docker_incident_ack_seconds")):
+        end = next((r["gridPos"]["y"] for r in rows if r["gridPos"]["y"] > row["gridPos"]["y"]), 10 ** 6)
+        below = [p for p in panels if row["gridPos"]["y"] < p["gridPos"]["y"] < end]
+        assert below and all(p["type"] != "row" and p["targets"] for p in below)
+        assert any(reads in t["expr"] for p in below for t in p["targets"])
 
 
 def test_node_exporter_serves_our_textfile(home, tmp_path):
