@@ -206,7 +206,7 @@ def test_a_new_user_gets_the_allowlist_and_the_command_that_opens_it(installed, 
 NAMES = ("claude-docker", "claude-dr", "claude", "disaster_recovery", "find_good_backup", "restore_from_backup",
          "verify_recovery", "log_event", "collect_metrics", "start_trace", "send_to_datadog", "deploy_canary",
          "rollback_deployment", "run_smoke_tests", "track_deployment", "encrypt_secrets", "reconcile_config",
-         "detect_drift", "audit_config_change", "gitops_reconcile_loop")
+         "detect_drift", "audit_config_change", "gitops_reconcile_loop", "alert")
 LEAD = re.compile(r"(?:{})(?![\w-])".format("|".join(re.escape(n) for n in NAMES)))
 
 
