@@ -24,6 +24,8 @@ COMMANDS = {
     "egress": "claude_docker.commands.egress",
     "rollout": "claude_docker.commands.rollout",
     "gitops": "claude_docker.commands.gitops",
+    "incident": "claude_docker.commands.incident",
+    "errors": "claude_docker.commands.errors",
 }
 
 

@@ -17,8 +17,9 @@ from claude_docker import exitcodes
 from claude_docker.errors import ToolError
 
 
-def save_crash() -> str:
-    """Save the traceback of the exception being handled to crash.log; where it went."""
+def save_crash(argv: list[str] | None = None) -> str:
+    """Save the traceback of the exception being handled to crash.log, and track it (errortrack: `argv`, the
+    command's arguments, sys.argv's by default); where the traceback went."""
     import traceback
 
     from claude_docker import __version__, ui
@@ -32,9 +33,13 @@ def save_crash() -> str:
         path = ensure_private_dir(state_dir()) / "crash.log"
         with open(path, "a", encoding="utf-8") as f:
             f.write(report + "\n\n")
-        return str(path)
+        where = str(path)
     except OSError:
-        return "nowhere (the state dir is not writable)"
+        where = "nowhere (the state dir is not writable)"
+    from claude_docker import errortrack
+
+    errortrack.capture(sys.exc_info()[1], sys.argv[1:] if argv is None else argv)
+    return where
 
 
 def _error(message: str) -> None:
@@ -76,8 +81,9 @@ def _dispatch(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        return _dispatch(sys.argv[1:] if argv is None else list(argv))
+        return _dispatch(args)
     except ToolError as exc:
         _error(exc.message)
         return exc.code
@@ -98,6 +104,6 @@ def main(argv: list[str] | None = None) -> int:
             _show_click(exc)
             return exc.exit_code
         # A bug: one line for the user, the traceback for the report.
-        where = save_crash()
+        where = save_crash(args)
         _error(f"internal error ({type(exc).__name__}: {exc}); details in {where}")
         return exitcodes.INTERNAL

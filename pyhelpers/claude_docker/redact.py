@@ -5,6 +5,7 @@ goes through here first.
 - `headers`: values of secret headers (Authorization, Cookie, API keys, tokens) become `***`.
 - `is_secret_name`: does a name (query parameter, header, JSON key, environment variable) hold a secret.
 - `text`, `strings`: `url` applied to every URL inside free text, or inside every string of a record.
+- `secrets`: `text`, and inline secrets (`KEY=value`, `Bearer …`, `ghp_…`) masked too.
 - `printable`: untrusted text (file names from a container, server messages) safe for a terminal.
 
 Nothing here raises on odd input: redaction runs on error paths, where a second error would hide the first.
@@ -125,6 +126,23 @@ def text(s) -> str:
     if "://" not in s:
         return s
     return _URL.sub(lambda m: url(m.group(0)), s)
+
+
+# Inside free text: `NAME=value` with a secret-looking NAME, a bearer or basic credential, a secret header or
+# flag with its value, and the prefixes of well-known tokens.
+_INLINE_SECRET = re.compile(
+    r"((?-i:\b[A-Z_0-9]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PAT|CREDENTIALS?)[A-Z_0-9]*)=)\S+"
+    r"|(\b(?:Authorization|X-Api-Key|Api-Key|Cookie|[\w-]*Token)\s*:\s*).+"
+    r"|(\b(?:Bearer|Basic)\s+)\S+"
+    r"|(--?[\w-]*(?:key|token|secret|passw(?:or)?d|auth)[\w-]*[= ])\S+"
+    r"|()\b(?:sk-ant-|sk-|ghp_|gho_|ghu_|ghs_|github_pat_|glpat-|xox[abprs]-|AKIA|ASIA)[\w-]+",
+    re.IGNORECASE)
+
+
+def secrets(s) -> str:
+    """Free text with URL credentials (`text`) and inline secrets masked: `API_KEY=…`, `Bearer …`,
+    `--token …`, `Authorization: …`, and well-known token shapes (`ghp_…`, `sk-ant-…`, `AKIA…`)."""
+    return _INLINE_SECRET.sub(lambda m: next((g for g in m.groups() if g is not None), "") + MASK, text(s))
 
 
 def strings(value):

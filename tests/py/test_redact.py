@@ -309,3 +309,14 @@ def test_credentials_in_exporter_urls_appear_nowhere(home):
     printed = "".join(r.stdout + r.stderr for r in runs + [doctor])
     for secret in secrets:
         assert secret not in printed and secret not in home_files(home) and secret not in dd.received(), secret
+
+
+def test_secrets_masks_inline_credentials_and_known_token_shapes_in_free_text():
+    from claude_docker import redact
+
+    token = "ghp_" + "Z9y8X7w6V5u4T3s2R1q0"
+    text = f"GITHUB_TOKEN={token} curl -H 'Authorization: Bearer abc' https://u:pw@h/p --api-key K3Y; also {token}."
+    assert redact.secrets(text) == "GITHUB_TOKEN=*** curl -H 'Authorization: ***"  # a header's value: the rest
+    assert redact.secrets(f"pushed with {token}.") == "pushed with ***."
+    assert redact.secrets("fetch https://u:pw@h/p --api-key K3Y then") == "fetch https://***:***@h/p --api-key *** then"
+    assert redact.secrets("a monkey=1 author: me") == "a monkey=1 author: me"
