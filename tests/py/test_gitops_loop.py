@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from claude_docker import exitcodes
+from claude_docker import exitcodes, loop
 from claude_docker.errors import ToolError
-from claude_docker import loop
 from polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

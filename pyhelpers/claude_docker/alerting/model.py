@@ -58,9 +58,9 @@ class Notification:
         return f"claude-docker [{word}] {self.alertname}"
 
     def to_json(self) -> dict:
-        data = {"id": self.id, "kind": self.kind, "labels": dict(self.labels), "summary": self.summary,
-                "runbook": self.runbook, "starts_at": self.starts_at, "ends_at": self.ends_at,
-                "value": self.value, "escalation": self.escalation}
+        data: dict = {"id": self.id, "kind": self.kind, "labels": dict(self.labels), "summary": self.summary,
+                      "runbook": self.runbook, "starts_at": self.starts_at, "ends_at": self.ends_at,
+                      "value": self.value, "escalation": self.escalation}
         if self.items:
             data["items"] = self.items
         return data

@@ -27,8 +27,8 @@ def run() -> int:
         return (src.marker(), ours)
 
     return loop.run("gitops loop", _cycle, interval=values["interval"], retry=values["retry"],
-                    max_backoff=values["max_backoff"], jitter=values["jitter"], wake=wake, lock_path=settings.gitops_dir() / LOOP_LOCK,
-                    busy=exitcodes.GITOPS_BUSY)
+                    max_backoff=values["max_backoff"], jitter=values["jitter"], wake=wake,
+                    lock_path=settings.gitops_dir() / LOOP_LOCK, busy=exitcodes.GITOPS_BUSY)
 
 
 def _cycle() -> bool:

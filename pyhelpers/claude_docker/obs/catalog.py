@@ -80,8 +80,7 @@ METRICS = {m.name: m for m in (
            "Managed files and keys changed here since the last apply (kept, not overwritten)."),
     Metric("claude_docker_gitops_held_items", "gauge",
            "Host commands from the repository held back (the commit is not signed by an allowed signer)."),
-    # Gauges read when metrics are collected, not from observations:
-    # Alerting (docs/ALERTING.md)
+    # Alerting: see docs/ALERTING.md.
     Metric("claude_docker_notifications_total", "counter",
            "Notification attempts, by channel (desktop, slack, mail, alertmanager, webhook) and outcome "
            "(delivered, retry, gave_up).", ("channel", "outcome")),
@@ -93,6 +92,7 @@ METRICS = {m.name: m for m in (
     Metric("claude_docker_helper_errors_total", "counter",
            "Unexpected exceptions in the helper (bugs), by command (`claude-docker errors` groups them).",
            ("command",)),
+    # Gauges read when metrics are collected, not from observations:
     Metric("claude_docker_containers", "gauge", "claude-docker containers on this host, by state.", ("state",)),
     Metric("claude_docker_interrupted_sessions", "gauge", "Sessions whose config is waiting to be synced back."),
     Metric("claude_docker_state_bytes", "gauge", "Size of the tool's state directory."),
