@@ -45,13 +45,16 @@ def channel(target: Target) -> str:
 
 
 def _safe(url: str) -> str:
-    """What an error may quote of a URL that didn't parse: scheme and host, the rest elided."""
+    """What an error may quote of a URL: its scheme, and its host where that names a server (in slack://
+    and unknown schemes it may be a token); userinfo, path and query elided."""
     scheme, sep, rest = url.partition("://")
     if not sep:
         return "(not a URL)"
+    scheme = scheme.lower()
+    if scheme not in CHANNELS or (CHANNELS[scheme] in ("desktop", "slack") and "+" not in scheme):
+        return f"{scheme}://…" if rest else f"{scheme}://"
     authority = rest.split("/", 1)[0].split("?", 1)[0]
-    shown = redact.url(f"{scheme}://{authority}")
-    return shown + ("/…" if len(authority) < len(rest) else "")
+    return redact.url(f"{scheme}://{authority}") + ("/…" if len(authority) < len(rest) else "")
 
 
 def _bad(url: str, why: str) -> ToolError:
@@ -88,7 +91,8 @@ def parse(url: str, severities: Iterable[str] | None = None, escalation: int = 0
     scheme = parts.scheme.lower()
     if "://" not in url or scheme not in CHANNELS:
         known = ", ".join(sorted({s.split("+")[0] for s in CHANNELS}))
-        raise _bad(url, f"unknown channel {redact.printable(scheme or url[:20])!r} (known: {known})")
+        what = f"unknown channel {redact.printable(scheme)!r}" if "://" in url else "not a URL"
+        raise _bad(url, f"{what} (known channels: {known})")
     query = parse_qs(parts.query, keep_blank_values=True)
     chosen = _severities(url, query.pop("severity")) if "severity" in query else (
         _severities(url, list(severities)) if severities is not None else frozenset(SEVERITIES))
