@@ -4,6 +4,7 @@ a digest is sent as the alerts it stands for, each one its own entry."""
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from datetime import datetime, timezone
@@ -16,14 +17,22 @@ from claude_docker.alerting.model import DIGEST, RESOLVED, Delivery, Notificatio
 # after its resolve_timeout, 5m by default). We re-send a firing alert at most every repeat interval
 # (15 min), so it is told to hold the alert for an hour: four missed repeats before it resolves on its own.
 FIRING_HOLD_S = 3600.0
+# What Alertmanager takes as a label name; it refuses the whole POST for one other (a user's `exit-code=2`).
+_NOT_NAME = re.compile(r"[^A-Za-z0-9_]")
 
 
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _label_name(name: str) -> str:
+    name = _NOT_NAME.sub("_", name)
+    return name if name[:1] and not name[0].isdigit() else "_" + name
+
+
 def alert(note: Notification, instance: str, now: float) -> dict:
-    labels = {**note.labels, "instance": note.labels.get("instance", instance)}
+    labels = {_label_name(k): v for k, v in note.labels.items() if v != ""}
+    labels.setdefault("instance", instance)
     annotations = {"summary": note.summary}
     if note.runbook:
         annotations["runbook"] = note.runbook
