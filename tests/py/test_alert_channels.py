@@ -82,6 +82,7 @@ def test_query_sets_severities_and_escalation_over_the_defaults():
     default = targets.parse("desktop://", severities=["low", "medium"], escalation=1)
     assert (default.severities, default.escalation) == (frozenset({"low", "medium"}), 1)
     assert targets.parse("desktop://").severities == frozenset({"critical", "high", "medium", "low"})
+    assert targets.parse("desktop://", severities="high,critical").severities == frozenset({"high", "critical"})
     low = Notification(id="x", kind=FIRING, labels={"alertname": "A", "severity": "low"}, summary="s")
     assert not target.wants(low)
 

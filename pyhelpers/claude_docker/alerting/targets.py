@@ -65,7 +65,7 @@ def _severities(url: str, values: Iterable[str]) -> frozenset[str]:
     chosen = {v.strip().lower() for value in values for v in value.split(",") if v.strip()}
     unknown = sorted(chosen - set(SEVERITIES))
     if unknown or not chosen:
-        what = f"unknown severity {', '.join(unknown)!s}" if unknown else "no severity"
+        what = f"unknown severity {', '.join(unknown)}" if unknown else "no severity"
         raise _bad(url, f"{redact.printable(what)} (one or more of {', '.join(SEVERITIES)})")
     return frozenset(chosen)
 
@@ -94,6 +94,8 @@ def parse(url: str, severities: Iterable[str] | None = None, escalation: int = 0
         what = f"unknown channel {redact.printable(scheme)!r}" if "://" in url else "not a URL"
         raise _bad(url, f"{what} (known channels: {known})")
     query = parse_qs(parts.query, keep_blank_values=True)
+    if isinstance(severities, str):
+        severities = [severities]  # "high,critical" from a config file, not its characters
     chosen = _severities(url, query.pop("severity")) if "severity" in query else (
         _severities(url, list(severities)) if severities is not None else frozenset(SEVERITIES))
     if "escalation" in query:
@@ -104,7 +106,7 @@ def parse(url: str, severities: Iterable[str] | None = None, escalation: int = 0
     name = CHANNELS[scheme]
     host = parts.hostname or ""
     path_parts = [p for p in parts.path.split("/") if p]
-    shown = redact.url(url.split("?", 1)[0])
+    shown = "desktop://"
     if name == "desktop":
         if parts.netloc or path_parts or query:
             raise _bad(url, "desktop:// takes nothing after it (but severity= and escalation=)")
