@@ -14,7 +14,8 @@ ensure_packages() {
   for pair in dockerd:docker.io zsh:zsh bats:bats busybox:busybox-static shellcheck:shellcheck git:git npm:npm \
               prometheus:prometheus promtool:prometheus prometheus-node-exporter:prometheus-node-exporter \
               prometheus-pushgateway:prometheus-pushgateway age:age restic:restic mmdebstrap:mmdebstrap \
-              socat:socat; do
+              socat:socat prometheus-alertmanager:prometheus-alertmanager dunst:dunst Xvfb:xvfb \
+              dbus-launch:dbus-x11 notify-send:libnotify-bin; do
     cmd=${pair%%:*} pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
   done
