@@ -93,6 +93,8 @@ class Cursor:
     a dropped file's inode is soon reused by a new one), how far into it, and which files it has already
     read whole (so a deleted current file never makes it read the rotated ones again)."""
 
+    __slots__ = ("head", "inode", "offset", "seen")  # read_new makes one per line
+
     def __init__(self, inode: int = 0, offset: int = 0, head: str = "", seen: list | None = None):
         self.inode = inode
         self.offset = offset
