@@ -44,6 +44,7 @@ class Rollup:
         self.dirty = False
         self._labels: dict[str, dict[str, str]] = {}
         self._minutes: dict[str, int] = {}
+        self._les: dict[tuple[str, str], list[tuple[float, str]]] = {}
 
     @classmethod
     def load(cls, retention_s: float = RETENTION_S) -> Rollup:
@@ -152,11 +153,14 @@ class Rollup:
         if metric.kind == "counter":
             self._add(metric.name, key, minute, value)
             return
-        base = {k: str(labels.get(k, "")) for k in metric.labels}
-        for bound in metric.buckets:
-            if value <= bound:
-                self._add(metric.name + "_bucket", _key({**base, "le": repr(float(bound))}), minute, 1.0)
-        self._add(metric.name + "_bucket", _key({**base, "le": "+Inf"}), minute, 1.0)
+        les = self._les.get((metric.name, key))
+        if les is None:
+            base = json.loads(key)
+            les = self._les[(metric.name, key)] = [(float(bound), _key({**base, "le": repr(float(bound))}))
+                                                   for bound in metric.buckets]
+            les.append((float("inf"), _key({**base, "le": "+Inf"})))
+        for bound, le in les:  # every bucket, the ones the value is above at 0, as Prometheus has them all
+            self._add(metric.name + "_bucket", le, minute, 1.0 if value <= bound else 0.0)
         self._add(metric.name + "_count", key, minute, 1.0)
         self._add(metric.name + "_sum", key, minute, value)
 
