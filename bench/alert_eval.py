@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,8 +33,8 @@ def lines(count: int, start: float, span: float) -> bytes:
         ('"claude_docker_sync_failures_total","type":"counter","value":1,"labels":{{"direction":"{d}"}}', ("1",)),
         ('"claude_docker_docker_errors_total","type":"counter","value":1,"labels":{{"operation":"{d}"}}', ("1",)),
         ('"claude_docker_last_success_timestamp_seconds","type":"gauge","value":{t},"labels":{{}}', ("1",)),
-        ('"claude_docker_backup_last_success_timestamp_seconds","type":"gauge","value":{t},'
-         '"labels":{{"scope":"full"}}', ("1",)),
+        (('"claude_docker_backup_last_success_timestamp_seconds","type":"gauge","value":{t},'
+          '"labels":{{"scope":"full"}}'), ("1",)),
     ]
     out = []
     step = span / count

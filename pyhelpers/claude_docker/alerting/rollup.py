@@ -38,7 +38,8 @@ class Rollup:
     def __init__(self, cursor: jsonl.Cursor | None = None, retention_s: float = RETENTION_S):
         self.cursor = cursor or jsonl.Cursor()
         self.retention_s = retention_s
-        self.counters: dict[str, dict[str, dict[int, float]]] = {}  # metric -> series key -> minute -> sum
+        # metric -> series key -> [first minute, [sum of each minute from it on]]: dense, so a window is one slice
+        self.counters: dict[str, dict[str, list]] = {}
         self.gauges: dict[str, dict[str, list[float]]] = {}  # metric -> series key -> [value, time]
         self.live: dict[str, list[tuple[dict, float]]] = {}
         self.dirty = False
@@ -82,13 +83,14 @@ class Rollup:
         for metric, series in counters.items():
             if not isinstance(series, dict):
                 raise Damaged(f"{metric} is not a set of series")
-            folded = rollup.counters[metric] = {}
-            for key, flat in series.items():
+            if not isinstance(series, dict):
+                raise Damaged(f"{metric} is not a set of series")
+            for item in series.values():
                 # Checked with C-speed set(map(type)): the load is on the 100 ms evaluation budget.
-                if not isinstance(flat, list) or len(flat) % 2 or not set(map(type, flat[::2])) <= {int} \
-                        or not set(map(type, flat[1::2])) <= {int, float}:
+                if not (isinstance(item, list) and len(item) == 2 and type(item[0]) is int
+                        and isinstance(item[1], list) and set(map(type, item[1])) <= {int, float}):
                     raise Damaged(f"a series of {metric} is not minutes and counts")
-                folded[key] = dict(zip(flat[::2], flat[1::2]))
+            rollup.counters[metric] = series
         for metric, series in gauges.items():
             if not isinstance(series, dict) or not all(
                     isinstance(v, list) and len(v) == 2 and set(map(type, v)) <= {int, float} for v in series.values()):
@@ -98,8 +100,7 @@ class Rollup:
 
     def to_json(self) -> dict:
         return {"version": VERSION, "cursor": self.cursor.to_json(),
-                "counters": {metric: {key: [x for item in buckets.items() for x in item]
-                                      for key, buckets in series.items()} for metric, series in self.counters.items()},
+                "counters": self.counters,
                 "gauges": self.gauges}
 
     def save(self) -> None:
@@ -141,7 +142,9 @@ class Rollup:
         metric = METRICS.get(record["metric"])
         if metric is None or metric.kind != record.get("type"):
             return
-        value = float(record["value"])
+        value = record["value"]
+        if type(value) not in (int, float):  # ints stay ints: the saved rollup parses faster
+            return
         labels = record.get("labels") or {}
         key = _key({k: str(labels.get(k, "")) for k in metric.labels})
         if metric.kind == "gauge":
@@ -160,24 +163,35 @@ class Rollup:
                                                    for bound in metric.buckets]
             les.append((float("inf"), _key({**base, "le": "+Inf"})))
         for bound, le in les:  # every bucket, the ones the value is above at 0, as Prometheus has them all
-            self._add(metric.name + "_bucket", le, minute, 1.0 if value <= bound else 0.0)
-        self._add(metric.name + "_count", key, minute, 1.0)
+            self._add(metric.name + "_bucket", le, minute, 1 if value <= bound else 0)
+        self._add(metric.name + "_count", key, minute, 1)
         self._add(metric.name + "_sum", key, minute, value)
 
     def _add(self, name: str, key: str, minute: int, value: float) -> None:
-        buckets = self.counters.setdefault(name, {}).setdefault(key, {})
-        buckets[minute] = buckets.get(minute, 0.0) + value
+        series = self.counters.setdefault(name, {})
+        item = series.get(key)
+        if item is None:
+            series[key] = [minute, [value]]
+            return
+        first, values = item
+        if minute < first:  # a record older than any before it (a clock set back): room in front
+            values[:0] = [0] * (first - minute)
+            item[0] = first = minute
+        at = minute - first
+        if at >= len(values):
+            values.extend([0] * (at + 1 - len(values)))
+        values[at] += value
 
     def prune(self, now: float) -> None:
         """Drop the buckets older than the retention, and the series left with none."""
         oldest = int(now - self.retention_s) // 60
         for series in self.counters.values():
-            for key in [k for k, buckets in series.items() if min(buckets) < oldest]:
-                kept = {m: v for m, v in series[key].items() if m >= oldest}
-                if kept:
-                    series[key] = kept
-                else:
+            for key in [k for k, (first, _) in series.items() if first < oldest]:
+                first, values = series[key]
+                if first + len(values) <= oldest:
                     del series[key]
+                else:
+                    series[key] = [oldest, values[oldest - first:]]
 
     def add_live(self, gauges: dict[str, list[tuple[dict, float]]]) -> None:
         """Gauges sampled now (gauges.live_gauges()): each replaces what the log says of the same metric."""
@@ -194,12 +208,8 @@ class Rollup:
         minutes (now - seconds, now] touches; 0.0 for a series the rollup holds with nothing in the window."""
         lo, hi = int(now - seconds) // 60, int(now) // 60
         found = []
-        for key, buckets in self.counters.get(metric, {}).items():
-            if hi - lo < len(buckets):
-                total = sum(buckets.get(m, 0.0) for m in range(lo, hi + 1))
-            else:
-                total = sum(v for m, v in buckets.items() if lo <= m <= hi)
-            found.append((self._labels_of(key), float(total)))
+        for key, (first, values) in self.counters.get(metric, {}).items():
+            found.append((self._labels_of(key), float(sum(values[max(lo - first, 0):max(hi + 1 - first, 0)]))))
         return found
 
     def gauge(self, metric: str, now: float) -> list[tuple[dict[str, str], float]]:
