@@ -171,7 +171,10 @@ def read_new(path: Path, cursor: Cursor) -> list[tuple[bytes, Cursor]]:
                 fh = opened[i][0]
                 offset = cursor.offset if i == start and cursor.offset <= os.fstat(fh.fileno()).st_size else 0
                 fh.seek(offset)
-                contents.append((i, offset, fh.read()))
+                data = fh.read()
+                if not offset:  # its first line may have been torn when first looked at, and complete now
+                    ids[i] = (ids[i][0], _head(data))
+                contents.append((i, offset, data))
         finally:
             for fh, _, _ in opened:
                 fh.close()
