@@ -93,6 +93,8 @@ class Cursor:
     a dropped file's inode is soon reused by a new one), how far into it, and which files it has already
     read whole (so a deleted current file never makes it read the rotated ones again)."""
 
+    __slots__ = ("head", "inode", "offset", "seen")  # read_new makes one per line
+
     def __init__(self, inode: int = 0, offset: int = 0, head: str = "", seen: list | None = None):
         self.inode = inode
         self.offset = offset
@@ -123,44 +125,88 @@ def _head(data: bytes) -> str:
     return hashlib.sha256(data[: data.find(b"\n") + 1]).hexdigest()[:32]
 
 
+def _open_generations(path: Path) -> list[tuple]:
+    """(open file, inode, head) of each of the log's files, oldest first, without reading past a first line.
+    Call under the rotation lock; the caller closes the files."""
+    found = []
+    for f in generations(path):
+        try:
+            fh = open(f, "rb")  # noqa: SIM115 - the caller closes them all
+        except FileNotFoundError:
+            continue
+        found.append((fh, os.fstat(fh.fileno()).st_ino, _head(fh.readline())))
+    return found
+
+
+def _start(ids: list[tuple[int, str]], cursor: Cursor) -> tuple[int | None, int]:
+    """(index of the file the cursor names or None, index of the first file to read)."""
+    start = next((i for i, ident in enumerate(ids) if ident == (cursor.inode, cursor.head)
+                  or (not cursor.head and ident[0] == cursor.inode)), None)
+    if start is not None:
+        return start, start
+    # Its file is gone (rotated past what is kept, or deleted): start after every file already read.
+    seen = {tuple(x) for x in cursor.seen}
+    return None, next((i for i, ident in enumerate(ids) if ident not in seen), len(ids))
+
+
 def read_new(path: Path, cursor: Cursor) -> list[tuple[bytes, Cursor]]:
     """The complete lines appended since `cursor`, each with the cursor just past it, so a consumer can
     commit its position after any line it has dealt with.
 
     The files are walked oldest first; the one the cursor names is resumed at its offset and later ones
-    are read whole. Listing and reading hold the rotation lock, so a rotation can't shift the files
-    under the reader. A cursor whose file rotated out of reach starts at the oldest one kept.
+    are read whole; files before it are never read past their first line (a reader that is caught up costs
+    an open and a few bytes, however large the log). Listing and reading hold the rotation lock, so a
+    rotation can't shift the files under the reader. A cursor whose file rotated out of reach starts at the
+    oldest one kept.
     """
     from claude_docker.locking import state_lock
 
     with state_lock("rotate-" + path.name, timeout=30):
-        contents = []
-        for f in generations(path):
-            try:
-                with open(f, "rb") as fh:
-                    contents.append((os.fstat(fh.fileno()).st_ino, fh.read()))
-            except FileNotFoundError:
-                continue
-    ids = [(inode, _head(data)) for inode, data in contents]
-    start = next((i for i, ident in enumerate(ids) if ident == (cursor.inode, cursor.head)
-                  or (not cursor.head and ident[0] == cursor.inode)), None)
-    if start is None:
-        # Its file is gone (rotated past what is kept, or deleted): start after every file already read.
-        seen = {tuple(x) for x in cursor.seen}
-        start_at = next((i for i, ident in enumerate(ids) if ident not in seen), len(ids))
-    else:
-        start_at = start
+        opened = _open_generations(path)
+        try:
+            ids = [(inode, head) for _, inode, head in opened]
+            start, start_at = _start(ids, cursor)
+            contents = []
+            for i in range(start_at, len(opened)):
+                fh = opened[i][0]
+                offset = cursor.offset if i == start and cursor.offset <= os.fstat(fh.fileno()).st_size else 0
+                fh.seek(offset)
+                data = fh.read()
+                if not offset:  # its first line may have been torn when first looked at, and complete now
+                    ids[i] = (ids[i][0], _head(data))
+                contents.append((i, offset, data))
+        finally:
+            for fh, _, _ in opened:
+                fh.close()
     out: list[tuple[bytes, Cursor]] = []
-    for i in range(start_at, len(contents)):
-        inode, data = contents[i]
+    for i, offset, data in contents:
+        inode = ids[i][0]
         seen_so_far = (cursor.seen + [list(x) for x in ids[:i] if list(x) not in cursor.seen])[-SEEN_KEPT:]
-        offset = cursor.offset if i == start and cursor.offset <= len(data) else 0
         position = offset
-        for line in data[offset:].split(b"\n")[:-1]:  # the last piece is "" or a torn line still being written
+        for line in data.split(b"\n")[:-1]:  # the last piece is "" or a torn line still being written
             position += len(line) + 1
             if line:
                 out.append((line, Cursor(inode, position, ids[i][1], seen_so_far)))
     return out
+
+
+def unread_bytes(path: Path, cursor: Cursor) -> int:
+    """How many bytes of the log lie past `cursor` (what read_new would read), from the files' sizes alone."""
+    from claude_docker.locking import state_lock
+
+    with state_lock("rotate-" + path.name, timeout=30):
+        opened = _open_generations(path)
+        try:
+            ids = [(inode, head) for _, inode, head in opened]
+            sizes = [os.fstat(fh.fileno()).st_size for fh, _, _ in opened]
+        finally:
+            for fh, _, _ in opened:
+                fh.close()
+    start, start_at = _start(ids, cursor)
+    total = sum(sizes[start_at:])
+    if start is not None and cursor.offset <= sizes[start]:
+        total -= cursor.offset
+    return total
 
 
 def end(path: Path) -> Cursor:

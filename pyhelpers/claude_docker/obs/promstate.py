@@ -195,17 +195,21 @@ def live_gauges() -> dict:
     except Exception:  # noqa: BLE001 - a damaged rollout state: doctor says so; the gauges are left out
         pass
     try:
-        from claude_docker import dockerclient, inventory
-
-        found = inventory.sessions(dockerclient.connect(timeout=5))
-        # Running sessions (not their egress sidecars); orphaned containers, sidecars too: what cleanup removes.
-        running = sum(1 for s in found if s.status == "running" and not s.orphaned and s.role == inventory.SESSION)
-        orphaned = sum(1 for s in found if s.orphaned)
-        gauges["claude_docker_containers"] = {_key({"state": "running"}): float(running),
-                                              _key({"state": "orphaned"}): float(orphaned)}
+        gauges["claude_docker_containers"] = {_key({"state": state}): n for state, n in containers().items()}
     except Exception:  # noqa: BLE001 - no engine now: the gauge is left out rather than reported as zero
         pass
     return gauges
+
+
+def containers() -> dict[str, float]:
+    """claude_docker_containers by state: running sessions (not their egress sidecars), and orphaned containers,
+    sidecars too (what cleanup removes). Raises when the engine can't be asked."""
+    from claude_docker import dockerclient, inventory
+
+    found = inventory.sessions(dockerclient.connect(timeout=5))
+    return {"running": float(sum(1 for s in found if s.status == "running" and not s.orphaned
+                                 and s.role == inventory.SESSION)),
+            "orphaned": float(sum(1 for s in found if s.orphaned))}
 
 
 def _tree_size(root: Path) -> int:
