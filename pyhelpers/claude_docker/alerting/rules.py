@@ -1,0 +1,543 @@
+"""The one definition of the alert rules: what each watches, its threshold, window, `for:` and severity.
+
+Our evaluator reads them through `Rule.evaluate` over a Store (the metrics log's rollup), and
+`claude-docker alert rules --prometheus` renders the same rules as PromQL (promrules.py), so a team's Prometheus
+and the workstation alert on the same conditions. A condition is one of a few kinds that mean the same in both:
+a ratio of increases, an increase, a gauge, an age, a histogram quantile. A rule's further conditions are joined
+with `and on()`: each is true or false as a whole. What the kinds can't say (the rollout's recording rules, a
+`changes()`, a metric only node_exporter has) is kept here as Prometheus-only PromQL: `evaluable` is False and our
+evaluator leaves those to Prometheus.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import TYPE_CHECKING, Protocol, Union
+
+from claude_docker import exitcodes
+from claude_docker.alerting import templates
+from claude_docker.alerting.durations import format_duration, parse_duration
+from claude_docker.alerting.model import SEVERITIES
+from claude_docker.errors import ToolError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+Series = list[tuple[dict[str, str], float]]
+
+
+class Store(Protocol):
+    """What a rule reads. Histograms are read as their counters "<name>_bucket" (labels include "le" as
+    Prometheus writes it, "+Inf" too) and "<name>_count"."""
+
+    def increase(self, metric: str, seconds: float, now: float) -> Series:
+        """Per series of a counter: its increase over (now-seconds, now]."""
+        ...
+
+    def gauge(self, metric: str, now: float) -> Series:
+        """The latest value per series."""
+        ...
+
+
+_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq,
+        "!=": operator.ne}
+
+
+def _number(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+# --- selectors ------------------------------------------------------------------------------------------------
+_SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\Z")
+_MATCHER = re.compile(r'\s*([a-zA-Z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*(?:,|\Z)')
+
+
+@lru_cache(maxsize=None)
+def _anchored(pattern: str) -> re.Pattern:
+    return re.compile(f"(?:{pattern})\\Z", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Selector:
+    """A metric and its label matchers (=, !=, =~, !~; a regex anchored as Prometheus anchors it; a missing label
+    is the empty string)."""
+
+    metric: str
+    matchers: tuple[tuple[str, str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> Selector:
+        m = _SELECTOR.match(text.strip())
+        if not m:
+            raise ValueError(f"not a selector: {text}")
+        body, matchers, pos = m.group(2) or "", [], 0
+        while pos < len(body):
+            mm = _MATCHER.match(body, pos)
+            if not mm or mm.end() == pos:
+                raise ValueError(f"not a selector: {text}")
+            matchers.append((mm.group(1), mm.group(2), mm.group(3).replace('\\"', '"').replace("\\\\", "\\")))
+            pos = mm.end()
+        return cls(m.group(1), tuple(matchers))
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        for name, op, want in self.matchers:
+            have = labels.get(name, "")
+            ok = have == want if op in ("=", "!=") else bool(_anchored(want).match(have))
+            if ok == (op in ("!=", "!~")):
+                return False
+        return True
+
+    def promql(self, suffix: str = "") -> str:
+        inner = ",".join(f'{n}{op}"{v}"' for n, op, v in ((n, op, v.replace("\\", "\\\\").replace('"', '\\"'))
+                                                          for n, op, v in self.matchers))
+        return f"{self.metric}{suffix}" + (f"{{{inner}}}" if inner else "")
+
+
+def _group(series: Iterable[tuple[dict[str, str], float]], by: tuple[str, ...],
+           fold=operator.add) -> dict[tuple[tuple[str, str], ...], float]:
+    """Aggregate `by` labels (sum or max); an empty label value is no label, as in Prometheus' output."""
+    out: dict[tuple[tuple[str, str], ...], float] = {}
+    for labels, value in series:
+        key = tuple((n, labels.get(n, "")) for n in by)
+        out[key] = fold(out[key], value) if key in out else value
+    return out
+
+
+def _labels(key: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    return {n: v for n, v in key if v}
+
+
+def _by(by: tuple[str, ...]) -> str:
+    return f" by ({', '.join(by)}) " if by else ""
+
+
+# --- the kinds of condition -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ratio:
+    """sum(increase(num[w])) / sum(increase(den[w])) OP threshold, per `by` group; with `min_count`, only groups
+    whose denominator increased by at least that much (fewer is inconclusive)."""
+
+    num: Selector
+    den: Selector
+    window: float
+    op: str
+    threshold: float
+    by: tuple[str, ...] = ()
+    min_count: float | None = None
+
+    def promql(self) -> str:
+        w = format_duration(self.window)
+        den = f"sum{_by(self.by)}(increase({self.den.promql()}[{w}]))"
+        text = f"sum{_by(self.by)}(increase({self.num.promql()}[{w}])) / {den} {self.op} {_number(self.threshold)}"
+        if self.min_count is not None:
+            text += f" and {den} >= {_number(self.min_count)}"
+        return text
+
+    def evaluate(self, store: Store, now: float) -> Series:
+        num = _group(((lb, v) for lb, v in store.increase(self.num.metric, self.window, now) if self.num.matches(lb)),
+                     self.by)
+        den = _group(((lb, v) for lb, v in store.increase(self.den.metric, self.window, now) if self.den.matches(lb)),
+                     self.by)
+        out = []
+        for key, n in num.items():
+            if key not in den or (self.min_count is not None and not den[key] >= self.min_count):
+                continue
+            d = den[key]
+            ratio = n / d if d else (math.nan if n == 0 else math.copysign(math.inf, n))
+            if _OPS[self.op](ratio, self.threshold):
+                out.append((_labels(key), ratio))
+        return out
+
+
+@dataclass(frozen=True)
+class Increase:
+    """sum [by] (increase(M{sel}[w])) OP threshold."""
+
+    sel: Selector
+    window: float
+    op: str
+    threshold: float
+    by: tuple[str, ...] = ()
+
+    def promql(self) -> str:
+        return (f"sum{_by(self.by)}(increase({self.sel.promql()}[{format_duration(self.window)}])) "
+                f"{self.op} {_number(self.threshold)}")
+
+    def evaluate(self, store: Store, now: float) -> Series:
+        sums = _group(((lb, v) for lb, v in store.increase(self.sel.metric, self.window, now)
+                       if self.sel.matches(lb)), self.by)
+        return [(_labels(k), v) for k, v in sums.items() if _OPS[self.op](v, self.threshold)]
+
+
+@dataclass(frozen=True)
+class Gauge:
+    """max [by] (M{sel}) OP threshold."""
+
+    sel: Selector
+    op: str
+    threshold: float
+    by: tuple[str, ...] = ()
+    window = None
+
+    def promql(self) -> str:
+        return f"max{_by(self.by)}({self.sel.promql()}) {self.op} {_number(self.threshold)}"
+
+    def evaluate(self, store: Store, now: float) -> Series:
+        maxes = _group(((lb, v) for lb, v in store.gauge(self.sel.metric, now) if self.sel.matches(lb)), self.by, max)
+        return [(_labels(k), v) for k, v in maxes.items() if _OPS[self.op](v, self.threshold)]
+
+
+@dataclass(frozen=True)
+class Age:
+    """time() - max(M{sel}) > threshold: how long ago the newest of a timestamp gauge's series was (seconds)."""
+
+    sel: Selector
+    threshold: float
+    op: str = ">"
+    window = None
+
+    def promql(self) -> str:
+        return f"time() - max({self.sel.promql()}) {self.op} {_number(self.threshold)}"
+
+    def evaluate(self, store: Store, now: float) -> Series:
+        stamps = [v for lb, v in store.gauge(self.sel.metric, now) if self.sel.matches(lb)]
+        if not stamps:
+            return []
+        age = now - max(stamps)
+        return [({}, age)] if _OPS[self.op](age, self.threshold) else []
+
+
+@dataclass(frozen=True)
+class Quantile:
+    """histogram_quantile(q, sum by (le) (rate(M_bucket{sel}[w]))) OP threshold, interpolated within the bucket
+    as Prometheus does (the +Inf bucket answers the next lower bound)."""
+
+    q: float
+    sel: Selector  # the histogram's name, without _bucket
+    window: float
+    op: str
+    threshold: float
+
+    def promql(self) -> str:
+        return (f"histogram_quantile({_number(self.q)}, sum by (le) (rate({self.sel.promql('_bucket')}"
+                f"[{format_duration(self.window)}]))) {self.op} {_number(self.threshold)}")
+
+    def evaluate(self, store: Store, now: float) -> Series:
+        buckets: dict[float, float] = {}
+        for lb, v in store.increase(self.sel.metric + "_bucket", self.window, now):
+            if "le" in lb and self.sel.matches(lb):
+                le = float(lb["le"])  # "+Inf" too; "15" and "15.0" are one bucket
+                buckets[le] = buckets.get(le, 0.0) + v
+        if not buckets:
+            return []
+        value = bucket_quantile(self.q, sorted(buckets.items()))
+        return [({}, value)] if _OPS[self.op](value, self.threshold) else []
+
+
+def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
+    """Prometheus' bucketQuantile over (upper bound, cumulative count) sorted by bound: NaN without a +Inf
+    bucket, with fewer than two buckets or no observations."""
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    if len(buckets) < 2 or not math.isinf(buckets[-1][0]):
+        return math.nan
+    counts, top = [], 0.0
+    for _, c in buckets:  # counts are cumulative: a dip is a scrape artefact, smoothed as Prometheus does
+        top = max(top, c)
+        counts.append(top)
+    total = counts[-1]
+    if total == 0:
+        return math.nan
+    rank = q * total
+    b = next(i for i, c in enumerate(counts) if c >= rank)
+    if b == len(buckets) - 1:
+        return buckets[-2][0]
+    if b == 0 and buckets[0][0] <= 0:
+        return buckets[0][0]
+    start = buckets[b - 1][0] if b > 0 else 0.0
+    count = counts[b] - (counts[b - 1] if b > 0 else 0.0)
+    rank -= counts[b - 1] if b > 0 else 0.0
+    return start + (buckets[b][0] - start) * (rank / count)
+
+
+Condition = Union[Ratio, Increase, Gauge, Age, Quantile]
+
+
+# --- rules ------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rule:
+    """An alert. `conditions[0]` gives the alert's labels and value; further conditions are `and on()`. A rule with
+    `expr` is Prometheus-only (its PromQL as written): `evaluable` is False, `evaluate` answers []. `note` is the
+    comment above it in the rendered file."""
+
+    name: str
+    severity: str
+    for_s: float
+    keep_firing_for_s: float
+    summary: str
+    runbook: str
+    group: str
+    conditions: tuple[Condition, ...] = ()
+    expr: str = ""
+    note: str = ""
+
+    @property
+    def evaluable(self) -> bool:
+        return not self.expr
+
+    def evaluate(self, store: Store, now: float) -> Series:
+        """The active elements: (labels, without alertname and severity; value); [] when the condition is false."""
+        if not self.evaluable:
+            return []
+        first = self.conditions[0].evaluate(store, now)
+        if not first or not all(c.evaluate(store, now) for c in self.conditions[1:]):
+            return []
+        return first
+
+    def promql(self) -> str:
+        return self.expr or " and on() ".join(c.promql() for c in self.conditions)
+
+    def describe(self, labels: dict[str, str], value: float) -> str:
+        """The summary as Prometheus' templating would fill it for this element."""
+        return templates.expand(self.summary, labels, value)
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        """The labels the alert carries besides alertname and severity (evaluable rules)."""
+        return tuple(getattr(self.conditions[0], "by", ())) if self.conditions else ()
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A Prometheus recording rule the rendered file keeps (the dashboard and the rollout's tests read them)."""
+
+    record: str
+    expr: str
+    group: str
+    note: str = ""
+
+
+S = Selector.parse
+MAIN, ROLLOUT, GITOPS = "claude-docker", "claude-docker-rollout", "claude-docker-gitops"
+MIN, HOUR, DAY = 60.0, 3600.0, 86400.0
+SESSIONS = "claude_docker_sessions_total"
+STARTUP = S("claude_docker_session_startup_seconds")
+FULL_BACKUP = S('claude_docker_backup_last_success_timestamp_seconds{scope="full"}')
+GITOPS_SUCCESS = S("claude_docker_gitops_last_success_timestamp_seconds")
+CANARY_SESSIONS = "claude_docker_rollout_sessions_total"
+
+RECORDING_RULES = (
+    Recording("deployment_slot:claude_docker_rollout_sessions:rate5m",
+              f"sum by (deployment, slot) (rate({CANARY_SESSIONS}[5m]))", ROLLOUT),
+    Recording("deployment_slot:claude_docker_rollout_errors:ratio_rate5m",
+              f'(sum by (deployment, slot) (rate({CANARY_SESSIONS}{{class="error"}}[5m]))\n'
+              "    or deployment_slot:claude_docker_rollout_sessions:rate5m * 0)\n"
+              "  / deployment_slot:claude_docker_rollout_sessions:rate5m", ROLLOUT,
+              "0, not absent, for a slot that had sessions and no error: the baseline comparison needs both slots."),
+)
+
+
+def default_rules() -> list[Rule]:
+    """The rules on by default: the seed's (000 §3.5) with its numbers, and those the capabilities need."""
+    def rule(name, severity, summary, runbook, *conditions, for_s=0.0, group=MAIN, expr="", note=""):
+        return Rule(name, severity, for_s, 0.0, summary, runbook, group, tuple(conditions), expr, note)
+
+    return [
+        # --- high
+        rule("ClaudeDockerErrorRateHigh", "high",
+             "{{ $value | humanizePercentage }} of recent claude sessions failed",
+             "claude-docker doctor; the session.end events name each failure",
+             Ratio(S(f'{SESSIONS}{{outcome=~"error|tool_failed|sync_failed"}}'), S(SESSIONS), 5 * MIN, ">", 0.05),
+             for_s=5 * MIN),
+        rule("ClaudeDockerNoSuccessfulRun", "high",
+             "claude was run in the last hour, but no session has ended well for {{ $value | humanizeDuration }}",
+             "claude-docker doctor; claude-docker logs --level error shows what the sessions hit",
+             Age(S("claude_docker_last_success_timestamp_seconds"), HOUR),
+             Increase(S(SESSIONS), HOUR, ">", 0),
+             note="Only while claude is being run (not at night): sessions in the hour, none ended well."),
+        rule("ClaudeDockerOrphanedContainers", "high", "{{ $value }} containers whose wrapper is gone",
+             "claude-docker cleanup",
+             Gauge(S('claude_docker_containers{state="orphaned"}'), ">=", 5)),
+        rule("ClaudeDockerDataCorruption", "high",
+             "A session wrote invalid or unsafe config; it was kept aside in ~/.claude-docker/quarantine",
+             "claude-docker sync quarantine lists what was kept aside; the sync.quarantined events say why",
+             Increase(S("claude_docker_sync_quarantined_total"), 15 * MIN, ">", 0)),
+        rule("ClaudeDockerConfigCorrupt", "high", "A claude start found Claude Code's config broken",
+             "claude-dr (docs/RECOVERY.md)",
+             Increase(S("claude_docker_config_corruption_total"), HOUR, ">", 0)),
+        rule("ClaudeDockerGitOpsFailing", "high",
+             "GitOps reconciles have failed for 30 minutes: the config is not following the repository",
+             "claude-docker gitops status names the last error; claude-docker gitops audit has the history",
+             Age(GITOPS_SUCCESS, 30 * MIN), Increase(S("claude_docker_gitops_failures_total"), 30 * MIN, ">", 0),
+             group=GITOPS,
+             note="The reconcile loop has failed for 30 minutes on end: its last success is older than that and a\n"
+                  "failure came since (a loop that isn't running at all has no fresh failures: ClaudeDockerGitOpsStale"
+                  "\nsays so)."),
+        # --- critical
+        rule("ClaudeDockerStartupCritical", "critical",
+             "p95 session startup is {{ $value | humanizeDuration }}, over 15 s: a canary rollout is rolled back",
+             "claude-docker rollout status; claude-docker doctor (image pulls, the Docker engine's load)",
+             Quantile(0.95, STARTUP, 15 * MIN, ">", 15), for_s=5 * MIN),
+        # --- medium
+        rule("ClaudeDockerStartupSlow", "medium", "p95 session startup is {{ $value | humanizeDuration }}",
+             "claude-docker doctor; claude-docker trace shows where a slow start spent its time",
+             Quantile(0.95, STARTUP, 15 * MIN, ">", 10), for_s=5 * MIN),
+        rule("ClaudeDockerDiskUsageHigh", "medium",
+             "The disk holding {{ $labels.path }} is {{ $value | humanizePercentage }} full",
+             "df -h; claude-docker cleanup; docker system prune for Docker's data",
+             Gauge(S("claude_docker_disk_usage_ratio"), ">", 0.8, by=("path",)), for_s=15 * MIN,
+             note="path=state: the file system of ~/.claude-docker; path=docker: Docker's data root."),
+        rule("ClaudeDockerSyncFailures", "medium", "{{ $value }} config sync failures in the last hour",
+             "claude-docker cleanup retries them; claude-docker doctor says why",
+             Increase(S("claude_docker_sync_failures_total"), HOUR, ">=", 3)),
+        rule("ClaudeDockerExportBacklog", "medium",
+             "The {{ $labels.sink }} exporter is {{ $value | humanize }}B behind: its spool is growing",
+             "claude-docker obs status; check the exporter's endpoint and credentials",
+             Gauge(S("claude_docker_export_backlog_bytes"), ">", 64 * 1024 * 1024, by=("sink",)), for_s=HOUR),
+        rule("ClaudeDockerHelperErrors", "medium",
+             "The helper hit {{ $value }} unexpected error(s) in `{{ $labels.command }}` in the last hour",
+             "claude-docker errors groups them with their stack; report it with that output",
+             Increase(S("claude_docker_helper_errors_total"), HOUR, ">", 0, by=("command",))),
+        rule("ClaudeDockerRecoveryPointMissed", "medium",
+             "No full backup of the Claude state for over 2 hours: the 1-hour recovery point is missed",
+             "claude-docker backup create; the backup.failed events say why automatic ones failed",
+             Age(FULL_BACKUP, 2 * HOUR), for_s=10 * MIN),
+        rule("ClaudeDockerMetricsFileUnreadable", "medium",
+             "node_exporter cannot read a textfile (is claude_docker.prom world-readable?)",
+             "ls -l the textfile directory; claude-docker metrics collect rewrites it",
+             expr="node_textfile_scrape_error == 1", for_s=15 * MIN,
+             note="Prometheus-only: node_exporter's own metric."),
+        # --- low
+        rule("ClaudeDockerBackupStale", "low",
+             "The newest full backup is {{ $value | humanizeDuration }} old",
+             "claude-docker backup create; claude-docker backup list shows what there is",
+             Age(FULL_BACKUP, DAY)),
+        # --- the rollout's
+        rule("ClaudeDockerCanaryErrorRateHigh", "high",
+             "Canary {{ $labels.deployment }}: {{ $value | humanizePercentage }} of its sessions failed in 5 minutes",
+             "claude-docker rollout status; the session.end events say each session's rollout_class",
+             Ratio(S(f'{CANARY_SESSIONS}{{slot="v2",class="error"}}'), S(f'{CANARY_SESSIONS}{{slot="v2"}}'),
+                   5 * MIN, ">", 0.1, by=("deployment", "slot"), min_count=5),
+             group=ROLLOUT),
+        rule("ClaudeDockerCanaryWorseThanBaseline", "high",
+             "Canary {{ $labels.deployment }}: its error rate is {{ $value | humanizePercentage }} above the stable "
+             "image's", "claude-docker rollout status",
+             group=ROLLOUT, note="Prometheus-only: the difference of two slots' ratios.",
+             expr="deployment_slot:claude_docker_rollout_errors:ratio_rate5m{slot=\"v2\"}\n"
+                  "    - ignoring (slot) deployment_slot:claude_docker_rollout_errors:ratio_rate5m{slot=\"v1\"} > 0.05\n"
+                  "  and on (deployment) deployment_slot:claude_docker_rollout_sessions:rate5m{slot=\"v2\"} * 300 >= 5\n"
+                  "  and on (deployment) deployment_slot:claude_docker_rollout_sessions:rate5m{slot=\"v1\"} * 300 >= 5"),
+        rule("ClaudeDockerCanaryStartupSlow", "high",
+             "p95 startup of canary sessions above 15 s ({{ $value | humanizeDuration }})",
+             "claude-docker rollout status shows p95 start per slot",
+             Quantile(0.95, S('claude_docker_session_startup_seconds{slot="v2"}'), 5 * MIN, ">", 15),
+             Increase(S('claude_docker_session_startup_seconds_count{slot="v2"}'), 5 * MIN, ">=", 5),
+             Gauge(S("claude_docker_rollout_canary_weight"), ">", 0),
+             group=ROLLOUT,
+             note="Only with a rollout in progress (the v2 slot of CLAUDE_DOCKER_V2_IMAGE alone is no canary) and 5\n"
+                  "candidate starts in the window, as the gate itself wants."),
+        rule("ClaudeDockerRolloutRolledBack", "medium",
+             "A canary rollout was rolled back: new sessions get the stable image again",
+             "claude-docker rollout status names the gate that failed; the rollout.gate events say why",
+             Increase(S('claude_docker_rollout_transitions_total{transition="rolled_back"}'), 15 * MIN, ">", 0),
+             group=ROLLOUT),
+        rule("ClaudeDockerRolloutStalled", "medium",
+             "A canary has held at {{ $value | humanizePercentage }} of sessions for over a day",
+             "claude-docker rollout status says which gate holds it; claude-docker rollout watch promotes on time",
+             group=ROLLOUT, for_s=DAY,
+             expr='claude_docker_rollout_canary_weight{mode="auto"} > 0\n'
+                  '  and changes(claude_docker_rollout_canary_weight{mode="auto"}[30m]) == 0',
+             note="Prometheus-only (changes()). A rollout stepping by itself (not one set by hand, which holds by\n"
+                  "design) has held on one step for a day: its analyses stay inconclusive (too few sessions) or fail\n"
+                  "under the failure limit. The progress deadline (7 days) rolls it back in the end; this says so "
+                  "sooner."),
+        # --- gitops
+        rule("ClaudeDockerGitOpsRolledBack", "medium", "A GitOps apply failed its check and was rolled back",
+             "claude-docker gitops audit shows the revision and why; fix it in the repository",
+             Increase(S('claude_docker_gitops_failures_total{reason="rolled_back"}'), 15 * MIN, ">", 0), group=GITOPS),
+        rule("ClaudeDockerGitOpsStale", "medium", "No GitOps reconcile has succeeded for a day (is the loop running?)",
+             "systemctl --user status claude-docker-gitops; claude-docker gitops status",
+             Age(GITOPS_SUCCESS, DAY), group=GITOPS),
+        rule("ClaudeDockerConfigDrift", "low",
+             "{{ $value }} managed config item(s) changed locally, kept instead of the repository's",
+             "claude-docker gitops drift names them; commit them, or reconcile --force",
+             Gauge(S("claude_docker_gitops_drift_items"), ">", 0), for_s=HOUR, group=GITOPS),
+    ]
+
+
+# --- the user's overrides ---------------------------------------------------------------------------------------
+KEYS = ("threshold", "window", "for", "keep_firing_for", "severity", "enabled")
+
+
+def load_rules(overrides: dict) -> list[Rule]:
+    """The rules in force: the defaults with the user's [rules] table applied, disabled ones left out.
+    `overrides`: {"RuleName": {"threshold": 0.1, "window": "10m", "for": "10m", "keep_firing_for": "5m",
+    "severity": "critical", "enabled": False}}. Anything else → ToolError(one line naming rule and key)."""
+    if not isinstance(overrides, dict):
+        raise ToolError("alerting.toml: [rules] must be a table of rule names", exitcodes.ALERT_CONFIG)
+    rules = {r.name: r for r in default_rules()}
+    for name in overrides:
+        if name not in rules:
+            raise ToolError(f"alerting.toml [rules]: unknown rule {name!r} (`claude-docker alert rules` lists them)",
+                            exitcodes.ALERT_CONFIG)
+    out = []
+    for name, rule in rules.items():
+        table = overrides.get(name, {})
+        if not isinstance(table, dict):
+            raise ToolError(f"alerting.toml [rules.{name}]: must be a table of settings", exitcodes.ALERT_CONFIG)
+        if table.get("enabled", True) is False:
+            _check(rule, table)
+            continue
+        out.append(_check(rule, table))
+    return out
+
+
+def _check(rule: Rule, table: dict) -> Rule:
+    for key, value in table.items():
+        try:
+            rule = _apply(rule, key, value)
+        except (ValueError, TypeError) as exc:
+            raise ToolError(f"alerting.toml [rules.{rule.name}] {key}: {exc}", exitcodes.ALERT_CONFIG) from None
+    return rule
+
+
+def _duration(value: object) -> float:
+    if not isinstance(value, str):
+        raise ValueError(f"want a duration such as \"10m\", got {value!r}")
+    return parse_duration(value)
+
+
+def _apply(rule: Rule, key: str, value: object) -> Rule:
+    if key not in KEYS:
+        raise ValueError(f"unknown setting (one of {', '.join(KEYS)})")
+    if key == "enabled":
+        if not isinstance(value, bool):
+            raise ValueError(f"want true or false, got {value!r}")
+        return rule
+    if key == "severity":
+        if value not in SEVERITIES:
+            raise ValueError(f"want one of {', '.join(SEVERITIES)}, got {value!r}")
+        return replace(rule, severity=value)
+    if key in ("for", "keep_firing_for"):
+        field = "for_s" if key == "for" else "keep_firing_for_s"
+        return replace(rule, **{field: _duration(value)})
+    if not rule.evaluable:
+        raise ValueError("this rule's PromQL is fixed (Prometheus-only): only for, keep_firing_for, severity, enabled")
+    first = rule.conditions[0]
+    if key == "window":
+        if first.window is None:
+            raise ValueError("this rule reads a current value: it has no window")
+        return replace(rule, conditions=(replace(first, window=_duration(value)),) + rule.conditions[1:])
+    if isinstance(first, Age) and isinstance(value, str):
+        threshold = parse_duration(value)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        threshold = float(value)
+    else:
+        raise ValueError(f"want a number{' or a duration' if isinstance(first, Age) else ''}, got {value!r}")
+    return replace(rule, conditions=(replace(first, threshold=threshold),) + rule.conditions[1:])
