@@ -76,11 +76,6 @@ class Rule:
         """The summary as Prometheus' templating would fill it for this element."""
         return templates.expand(self.summary, labels, value)
 
-    @property
-    def label_names(self) -> tuple[str, ...]:
-        """The labels the alert carries besides alertname and severity (evaluable rules)."""
-        return tuple(getattr(self.conditions[0], "by", ())) if self.conditions else ()
-
 
 @dataclass(frozen=True)
 class Recording:
@@ -150,7 +145,7 @@ def default_rules() -> list[Rule]:
                   "\nsays so)."),
         # --- critical
         rule("ClaudeDockerStartupCritical", "critical",
-             "p95 session startup is {{ $value | humanizeDuration }}, over 15 s: a canary rollout is rolled back",
+             "p95 session startup is {{ $value | humanizeDuration }}: critical, a canary rollout is rolled back",
              "claude-docker rollout status; claude-docker doctor (image pulls, the Docker engine's load)",
              Quantile(0.95, STARTUP, 15 * MIN, ">", 15), for_s=5 * MIN),
         # --- medium
@@ -174,7 +169,8 @@ def default_rules() -> list[Rule]:
              "claude-docker errors groups them with their stack; report it with that output",
              Increase(S("claude_docker_helper_errors_total"), HOUR, ">", 0, by=("command",))),
         rule("ClaudeDockerRecoveryPointMissed", "medium",
-             "No full backup of the Claude state for over 2 hours: the 1-hour recovery point is missed",
+             "No full backup of the Claude state for {{ $value | humanizeDuration }}: the 1-hour recovery point is "
+             "missed",
              "claude-docker backup create; the backup.failed events say why automatic ones failed",
              Age(FULL_BACKUP, 2 * HOUR), for_s=10 * MIN),
         rule("ClaudeDockerMetricsFileUnreadable", "medium",
