@@ -120,7 +120,7 @@ def _step(rule: RuleLike, active: list[tuple[dict[str, str], float]], alerts: di
     out = []
     for ident in [i for i, a in alerts.items() if a["rule"] == rule.name]:
         a = alerts[ident]
-        a["severity"], a["summary"] = rule.severity, rule.summary
+        a["severity"], a["summary"], a["for_s"] = rule.severity, rule.summary, rule.for_s
         if ident not in found:
             keep = False
             if a["state"] == FIRING and rule.keep_firing_for_s > 0:
@@ -179,5 +179,8 @@ def current() -> list[dict]:
     rank = {s: i for i, s in enumerate(SEVERITIES)}
     return sorted(({"rule": a["rule"], "severity": a["severity"], "labels": dict(a["labels"]), "state": a["state"],
                     "active_at": a["active_at"], "fired_at": a["fired_at"], "resolved_at": a["resolved_at"],
-                    "value": a["value"], "summary": a["summary"]} for a in alerts.values()),
+                    "value": a["value"], "summary": a["summary"],
+                    # when a pending alert fires if its condition holds (`alert watch` wakes then)
+                    "fires_at": a["active_at"] + float(a.get("for_s") or 0.0) if a["state"] == PENDING else None}
+                   for a in alerts.values()),
                   key=lambda a: (rank.get(a["severity"], len(rank)), a["rule"], sorted(a["labels"].items())))

@@ -47,11 +47,11 @@ def configured():
 
 def notification(t) -> Notification:
     """A transition of the evaluator as the notification the user gets."""
-    from claude_docker.alerting.template import render
+    from claude_docker.alerting.templates import expand
 
     labels = {"alertname": t.rule, "severity": t.severity, **t.labels}
     return Notification(id=uuid.uuid4().hex, kind=FIRING if t.state == "firing" else RESOLVED, labels=labels,
-                        summary=render(t.summary, t.value, labels), runbook=render(t.runbook, t.value, labels),
+                        summary=expand(t.summary, labels, t.value), runbook=expand(t.runbook, labels, t.value),
                         starts_at=_utc(t.fired_at or t.active_at), ends_at=_utc(t.resolved_at), value=t.value)
 
 

@@ -25,7 +25,7 @@ def _due(now: float) -> bool:
     """A pending alert whose `for:` has run out, or an outbox entry whose retry time has come."""
     from claude_docker.alerting import evaluate, outbox
 
-    if any(a["state"] == "pending" and a.get("fires_at", float("inf")) <= now for a in evaluate.current()):
+    if any(a["fires_at"] is not None and a["fires_at"] <= now for a in evaluate.current()):
         return True
     return outbox.next_due() <= now
 
