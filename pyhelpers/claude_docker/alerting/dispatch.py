@@ -76,14 +76,14 @@ def _run(settings: Settings, now: float, budget_s: float, counts: dict) -> None:
         return now + time.monotonic() - started
 
     targets: dict[str, Target] = {outbox.target_id(t): t for t in settings.targets}
-    free_at: dict[str, float] = {}  # per target: when it may be sent to next (pacing, Retry-After)
+    free_at = outbox.waits()  # per target: when it may be sent to next (Retry-After, then pacing)
     todo = []
     for entry in outbox.undelivered():
         if now >= entry.deadline or entry.target not in targets:
             why = "deadline passed" if entry.target in targets else "target no longer configured"
             _give_up(entry, now, f"{why}; last: {entry.detail or 'not tried'}", counts)
-        elif entry.next_try <= now:
-            todo.append(entry)
+        elif entry.next_try <= now and free_at.get(entry.target, 0.0) <= now:
+            todo.append(entry)  # (a target still waiting out its Retry-After is left to a later run)
     while todo and time.monotonic() - started < budget_s:
         t = clock()
         ready = [e for e in todo if free_at.get(e.target, 0.0) <= t]
@@ -109,6 +109,7 @@ def _run(settings: Settings, now: float, budget_s: float, counts: dict) -> None:
         else:
             if result.retry_after is not None:
                 free_at[entry.target] = max(free_at.get(entry.target, 0.0), t + result.retry_after)
+                outbox.hold_target(entry.target, t + result.retry_after)
                 todo = [e for e in todo if e.target != entry.target]  # that target waits; the rest go on
                 next_try = t + result.retry_after
             else:

@@ -4,8 +4,10 @@ none is sent twice, whatever kills the process.
 JSONL, one record per state change, each appended durably (one write, fsync) under the lock
 "alert-outbox": `queued` (the notification, the target's id, its deadline) before the first send, then
 `attempt` (attempts so far, when to try next), `delivered` or `gave_up` (the deadline passed, or the target
-refused it for good). The state of an entry is its last record. A target is kept by the hash of its URL,
-never the URL (it may hold a token): a target no longer configured can't be sent to, and gives up.
+refused it for good), and `wait` (a target asked, by a 429's Retry-After, not to be sent to before a time:
+every entry for it waits, in this run and the next). The state of an entry is its last record. A target is
+kept by the hash of its URL, never the URL (it may hold a token): a target no longer configured can't be sent
+to, and its entries give up.
 
 Crash semantics: a `queued` entry is sent until a `delivered` or `gave_up` record follows it, so a restart
 never loses one; a `delivered` one is never sent again. The one window no local log can close: killed after
@@ -77,7 +79,7 @@ def enqueue(note: Notification, targets: list[Target], now: float | None = None,
     now = time.time() if now is None else now
     added = 0
     with state_lock(LOCK):
-        live, done = _load()
+        live, done, _waits = _load()
         for target in targets:
             tid = target_id(target)
             key = f"{note.id}/{tid}"
@@ -93,6 +95,17 @@ def undelivered() -> list[Entry]:
     """Every entry not delivered nor given up, oldest first."""
     with state_lock(LOCK):
         return list(_load()[0].values())
+
+
+def waits() -> dict[str, float]:
+    """Per target id: the time before which it asked not to be sent to (Retry-After)."""
+    with state_lock(LOCK):
+        return _load()[2]
+
+
+def hold_target(target: str, until: float) -> None:
+    with state_lock(LOCK):
+        _append({"op": "wait", "target": target, "until": until})
 
 
 def pending(now: float) -> list[Entry]:
@@ -133,8 +146,9 @@ def _append(record: dict) -> None:
     fsio.append_durable(path, line)
 
 
-def _load() -> tuple[dict[str, Entry], dict[str, float]]:
-    """Fold the log (under the lock): the live entries by key in queue order, and the finished keys with when.
+def _load() -> tuple[dict[str, Entry], dict[str, float], dict[str, float]]:
+    """Fold the log (under the lock): the live entries by key in queue order, the finished keys with when,
+    and the targets' waits.
     Repairs (rewrites) the file when it held a torn or damaged line, compacts it when it has grown."""
     from claude_docker import damage
     from claude_docker.obs import events
@@ -143,37 +157,43 @@ def _load() -> tuple[dict[str, Entry], dict[str, float]]:
     try:
         raw = fsio.read_capped(path, MAX_BYTES)
     except FileNotFoundError:
-        return {}, {}
+        return {}, {}, {}
     except OSError as exc:
         damage.set_aside(path, f"unreadable: {exc.strerror or exc}", "a new outbox is started")
-        return {}, {}
+        return {}, {}, {}
     lines = raw.split(b"\n")
     torn = lines.pop() != b""  # the part after the last newline: empty unless a crash tore the last record
     live: dict[str, Entry] = {}
     done: dict[str, float] = {}
+    held: dict[str, float] = {}
     good = damaged = 0
     for line in lines:
         if not line.strip():
             continue
         try:
-            _apply(json.loads(line), live, done)
+            _apply(json.loads(line), live, done, held)
             good += 1
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             damaged += 1
     if damaged and not good:
         damage.set_aside(path, "no record in it can be read", "a new outbox is started")
-        return {}, {}
+        return {}, {}, {}
     if damaged:
         events.emit("alert.outbox_damaged", f"{path}: {damaged} damaged record(s) skipped and removed",
                     level="warn", outcome="error")
     size = len(raw)
     if torn or damaged or size > COMPACT_BYTES:
-        _rewrite(path, live, done, size if not (torn or damaged) else None)
-    return live, done
+        _rewrite(path, live, done, held, size if not (torn or damaged) else None)
+    return live, done, held
 
 
-def _apply(r: dict, live: dict[str, Entry], done: dict[str, float]) -> None:
-    op, key = r["op"], str(r["key"])
+def _apply(r: dict, live: dict[str, Entry], done: dict[str, float], held: dict[str, float]) -> None:
+    op = r["op"]
+    if op == "wait":
+        target, until = str(r["target"]), float(r["until"])
+        held[target] = max(until, held.get(target, until))
+        return
+    key = str(r["key"])
     if op == "queued":
         if key not in done:
             live[key] = Entry.from_record(r)
@@ -190,10 +210,12 @@ def _apply(r: dict, live: dict[str, Entry], done: dict[str, float]) -> None:
         raise ValueError(f"unknown op {op!r}")
 
 
-def _rewrite(path, live: dict[str, Entry], done: dict[str, float], size: int | None) -> None:
+def _rewrite(path, live: dict[str, Entry], done: dict[str, float], held: dict[str, float],
+             size: int | None) -> None:
     """The file with only what matters: live entries and recently finished keys. With `size` (compaction,
     not repair) only when that at least halves it, so a large live outbox isn't rewritten on every read."""
     records = [{"op": "done", "key": k, "at": at} for k, at in list(done.items())[-DONE_KEEP:]]
+    records += [{"op": "wait", "target": t, "until": until} for t, until in held.items()]
     records += [e.record() for e in live.values()]
     data = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records)
     if size is not None and len(data) * 2 > size:
