@@ -129,8 +129,8 @@ class Log:
         items, self.held = self.held, []
         ranks = [SEVERITIES.index(s) if s in SEVERITIES else len(SEVERITIES) - 1
                  for s in (i["labels"].get("severity") for i in items)]
-        # The most severe item's severity and the highest level: the digest reaches every target one of its
-        # items would have reached.
+        # The most severe item's severity and the highest level among them: the digest reaches the targets its
+        # most pressing item would have.
         labels = {"alertname": "Digest", "severity": SEVERITIES[min(ranks)]}
         note = Notification(id=self._id(), kind=DIGEST, labels=labels,
                             summary=f"{len(items)} notification(s) held back by the hourly limit",
