@@ -96,11 +96,11 @@ def _run(settings: Settings, now: float, budget_s: float, counts: dict) -> None:
         entry = ready[0]
         todo.remove(entry)
         target = targets[entry.target]
-        if target.scheme in PACED:
-            free_at[entry.target] = t + PACE_S
         left = budget_s - (time.monotonic() - started)
         result = channels.send(target, entry.note, timeout=max(1.0, min(10.0, left)))
         t = clock()
+        if target.scheme in PACED:  # counted from the answer: the next request can't arrive within 1 s
+            free_at[entry.target] = t + PACE_S
         if result.ok:
             outbox.mark_delivered(entry, t)
             _count(entry, "delivered", counts)
