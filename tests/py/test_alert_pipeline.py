@@ -113,6 +113,7 @@ def events(name: str) -> list[dict]:
 def test_default_is_one_desktop_target_for_every_severity(home, monkeypatch):
     monkeypatch.delenv("CLAUDE_DOCKER_ALERT_TARGETS", raising=False)
     s = config.load()
+    assert s == config.defaults()
     assert [t.scheme for t in s.targets] == ["desktop"]
     assert s.targets[0].severities == {"critical", "high", "medium", "low"}
     assert (s.repeat_s, s.max_per_hour, s.deadline_s, s.rules) == (900.0, 10, 86400.0, {})
@@ -189,7 +190,6 @@ def test_webhook_receives_every_field_once(receiver, monkeypatch):
     [request] = receiver.requests
     assert request["path"] == "/hook?token=abc"  # our own parameters stay ours
     assert request["headers"]["content-type"] == "application/json"
-    assert request["headers"]["idempotency-key"] == made[0].id
     body = request["body"]
     assert body["version"] == 1 and body["id"] == made[0].id and body["kind"] == "firing"
     assert body["labels"] == {"alertname": "DiskFull", "severity": "high", "path": "state"}
@@ -334,7 +334,7 @@ def test_connection_refused_is_retried(home, monkeypatch):
 
 
 def test_paced_targets_get_at_most_one_request_a_second(receiver, monkeypatch):
-    monkeypatch.setattr(dispatch, "PACED", frozenset({"json+http"}))
+    monkeypatch.setattr(dispatch, "PACED", frozenset({"webhook"}))
     s = use_targets(monkeypatch, receiver.url("/slack"))
     dispatch.notify([note("A"), note("B"), note("C")], s, T0)
     assert dispatch.deliver(s, T0)["delivered"] == 3
@@ -381,6 +381,18 @@ def test_sigkill_while_delivering_then_each_sent_exactly_once(receiver, monkeypa
     assert sorted(accepted) == [f"A{i}" for i in range(5)]  # each exactly once
     first_two = {r["body"]["id"] for r in receiver.requests[:2]}
     assert all(r["body"]["id"] not in first_two for r in receiver.requests[2:])  # delivered never re-sent
+
+
+def test_next_due_says_when_the_watcher_must_wake(receiver, monkeypatch):
+    s = use_targets(monkeypatch, receiver.url("/flaky"))
+    assert outbox.next_due() == float("inf")
+    receiver.script["/flaky"] = [(503, {})]
+    dispatch.notify([note("A")], s, T0)
+    assert outbox.next_due() == T0
+    dispatch.deliver(s, T0)
+    assert T0 + 5 <= outbox.next_due() < T0 + 6  # the first backoff
+    dispatch.deliver(s, outbox.next_due())
+    assert outbox.next_due() == float("inf")
 
 
 def test_enqueue_twice_is_one_entry(home, monkeypatch):
@@ -463,12 +475,3 @@ def test_throttle_log_round_trips(home):
     assert again.decide([note("A")], T0 + 1, 900, 10, lambda n: True) == []
     assert made[0].id.startswith(again.epoch)
 
-
-def test_retry_after_in_seconds_or_as_a_date():
-    from email.utils import formatdate
-
-    from claude_docker.alerting.channels import webhook
-
-    assert webhook.retry_after({"Retry-After": "7"}) == 7.0
-    assert webhook.retry_after({"retry-after": formatdate(T0 + 30, usegmt=True)}, now=T0) == 30.0
-    assert webhook.retry_after({"Retry-After": "soon"}) is None and webhook.retry_after({}) is None

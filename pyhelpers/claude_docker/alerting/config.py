@@ -31,6 +31,11 @@ class Settings:
     rules: dict = field(default_factory=dict)
 
 
+def defaults() -> Settings:
+    """What holds when nothing is configured: one desktop target for every severity."""
+    return Settings(targets=[parse("desktop://")])
+
+
 def load() -> Settings:
     path = files.config_file()
     data = _read(path)
@@ -64,8 +69,7 @@ def load() -> Settings:
             settings.targets.append(parse(url))
         except ToolError as exc:
             raise ToolError(f"CLAUDE_DOCKER_ALERT_TARGETS: {exc.message}", exitcodes.ALERT_CONFIG) from None
-    if not settings.targets:
-        settings.targets.append(parse("desktop://"))
+    settings.targets = settings.targets or defaults().targets
     return settings
 
 
@@ -118,8 +122,9 @@ def _target(entry: dict, key: str, bad) -> Target:
     if not isinstance(url, str) or not url:
         raise bad(f"{key}.url", "a target URL (desktop://, slack://, mailto://, alertmanager://, json://)")
     severities = entry.get("severities")
-    if severities is not None and not (isinstance(severities, list) and all(isinstance(s, str) for s in severities)):
-        raise bad(f"{key}.severities", "a list of severities")
+    if severities is not None and not (isinstance(severities, str) or (
+            isinstance(severities, list) and all(isinstance(s, str) for s in severities))):
+        raise bad(f"{key}.severities", 'a list of severities, or "high,critical"')
     escalation = entry.get("escalation", 0)
     if type(escalation) is not int or escalation < 0:
         raise bad(f"{key}.escalation", "a whole number >= 0")

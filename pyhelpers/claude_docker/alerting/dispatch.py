@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING
 
 from claude_docker import exitcodes, locking
-from claude_docker.alerting import channels, outbox, throttle
+from claude_docker.alerting import channels, outbox, targets, throttle
 from claude_docker.errors import ToolError, describe
 from claude_docker.obs import catalog, events
 from claude_docker.paths import ensure_private_dir, state_dir
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from claude_docker.alerting.config import Settings
     from claude_docker.alerting.model import Notification, Target
 
-PACED = frozenset({"slack", "slack+http", "slack+https"})
+PACED = frozenset({"slack"})  # channels (targets.CHANNELS) paced to PACE_S between requests
 PACE_S = 1.0
 BACKOFF_FIRST_S = 5.0
 BACKOFF_MAX_S = 600.0
@@ -75,12 +75,12 @@ def _run(settings: Settings, now: float, budget_s: float, counts: dict) -> None:
     def clock() -> float:
         return now + time.monotonic() - started
 
-    targets: dict[str, Target] = {outbox.target_id(t): t for t in settings.targets}
+    configured: dict[str, Target] = {outbox.target_id(t): t for t in settings.targets}
     free_at = outbox.waits()  # per target: when it may be sent to next (Retry-After, then pacing)
     todo = []
     for entry in outbox.undelivered():
-        if now >= entry.deadline or entry.target not in targets:
-            why = "deadline passed" if entry.target in targets else "target no longer configured"
+        if now >= entry.deadline or entry.target not in configured:
+            why = "deadline passed" if entry.target in configured else "target no longer configured"
             _give_up(entry, now, f"{why}; last: {entry.detail or 'not tried'}", counts)
         elif entry.next_try <= now and free_at.get(entry.target, 0.0) <= now:
             todo.append(entry)  # (a target still waiting out its Retry-After is left to a later run)
@@ -95,11 +95,11 @@ def _run(settings: Settings, now: float, budget_s: float, counts: dict) -> None:
             continue
         entry = ready[0]
         todo.remove(entry)
-        target = targets[entry.target]
+        target = configured[entry.target]
         left = budget_s - (time.monotonic() - started)
         result = channels.send(target, entry.note, timeout=max(1.0, min(10.0, left)))
         t = clock()
-        if target.scheme in PACED:  # counted from the answer: the next request can't arrive within 1 s
+        if targets.channel(target) in PACED:  # counted from the answer: the next request can't arrive within 1 s
             free_at[entry.target] = t + PACE_S
         if result.ok:
             outbox.mark_delivered(entry, t)

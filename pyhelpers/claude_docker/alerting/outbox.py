@@ -12,7 +12,7 @@ to, and its entries give up.
 Crash semantics: a `queued` entry is sent until a `delivered` or `gave_up` record follows it, so a restart
 never loses one; a `delivered` one is never sent again. The one window no local log can close: killed after
 the receiver accepted a request and before `delivered` reached the disk, that notification is sent once more
-(at-least-once; webhook requests carry the notification's id as Idempotency-Key for receivers that dedupe).
+(at-least-once; a webhook's body carries the notification's id, the same on every attempt, to dedupe by).
 
 Reading skips a torn last line (a crash mid-append) and, with one event, a damaged line; the file is then
 rewritten without them. A file that can't be read at all is set aside (claude_docker.damage) and a new one
@@ -74,7 +74,7 @@ def target_id(target: Target) -> str:
 def enqueue(note: Notification, targets: list[Target], now: float | None = None,
             deadline_s: float = 86400.0) -> int:
     """One entry per target, unless that (notification, target) is in the outbox already; how many were new."""
-    from claude_docker.alerting.channels import channel
+    from claude_docker.alerting.targets import channel
 
     now = time.time() if now is None else now
     added = 0
@@ -95,6 +95,11 @@ def undelivered() -> list[Entry]:
     """Every entry not delivered nor given up, oldest first."""
     with state_lock(LOCK):
         return list(_load()[0].values())
+
+
+def next_due() -> float:
+    """When the earliest undelivered entry is due (inf: none); `alert watch` wakes for it."""
+    return min((e.next_try for e in undelivered()), default=float("inf"))
 
 
 def waits() -> dict[str, float]:
