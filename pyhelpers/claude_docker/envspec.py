@@ -117,6 +117,11 @@ def _words(raw: str) -> tuple[str, ...]:
     return tuple(n for n in raw.replace(",", " ").split() if n)
 
 
+def _spaced(raw: str) -> tuple[str, ...]:
+    """Split at white space only: a URL may hold commas (mailto://…?to=a@b,c@d)."""
+    return tuple(raw.split())
+
+
 def _env_names(raw: str) -> tuple[str, ...]:
     names = _words(raw)
     if not all(_fullmatch(_ENV_NAME, n) for n in names):
@@ -270,6 +275,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("CLAUDE_DOCKER_BACKUP_AGE_RECIPIENTS", _path, _ABS, None),
     Setting("CLAUDE_DOCKER_BACKUP_AGE_IDENTITY", _path, _ABS, None),
     Setting("CLAUDE_DOCKER_AUTO_RECOVER", _flag, _ON, False),
+    # alerting/config.py: each URL is parsed (and refused) there, naming the variable but never the URL.
+    Setting("CLAUDE_DOCKER_ALERT_TARGETS", _spaced, "alert target URLs, space separated", (), secret=True),
 )}
 
 # Read by install.sh or the tests, never by the package: not settings of a session.

@@ -1,0 +1,130 @@
+"""The notifier's two halves: `notify` turns alert notes into notifications (throttle) and writes them to the
+outbox, sending nothing; `deliver` sends what the outbox holds, within a time budget, one deliverer at a time.
+
+Pacing per target: Slack's incoming webhooks take 1 request a second (a token bucket with a burst of 1); a
+429's Retry-After is honoured exactly, that target waits and the others go on. A failed entry waits 5 s,
+doubling to 10 min, until its deadline: then it gives up with one event. Nothing here raises for a channel's
+failure; a state file that can't be written is one line (ToolError).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from claude_docker import exitcodes, locking
+from claude_docker.alerting import channels, outbox, targets, throttle
+from claude_docker.errors import ToolError, describe
+from claude_docker.obs import catalog, events
+from claude_docker.paths import ensure_private_dir, state_dir
+
+if TYPE_CHECKING:
+    from claude_docker.alerting.config import Settings
+    from claude_docker.alerting.model import Notification, Target
+
+PACED = frozenset({"slack"})  # channels (targets.CHANNELS) paced to PACE_S between requests
+PACE_S = 1.0
+BACKOFF_FIRST_S = 5.0
+BACKOFF_MAX_S = 600.0
+
+
+def notify(notes: list[Notification], settings: Settings, now: float) -> list[Notification]:
+    """Throttle `notes` and enqueue what comes out for the targets that want each; the notifications made.
+    An empty `notes` still sends the digest of held notifications once the budget allows."""
+    def wanted(note: Notification) -> bool:
+        return any(t.wants(note) for t in settings.targets)
+
+    try:
+        with locking.state_lock("alert-notify"):
+            log = throttle.Log.load()
+            made = log.decide(notes, now, settings.repeat_s, settings.max_per_hour, wanted)
+            for note in made:  # into the outbox first: a crash before save() enqueues the same ids again
+                outbox.enqueue(note, [t for t in settings.targets if t.wants(note)], now, settings.deadline_s)
+            log.save()
+    except OSError as exc:
+        raise ToolError(f"cannot record the notifications: {describe(exc)}", exitcodes.FAILURE) from None
+    return made
+
+
+def _backoff(attempts: int) -> float:
+    return min(BACKOFF_FIRST_S * 2 ** max(attempts - 1, 0), BACKOFF_MAX_S)
+
+
+def deliver(settings: Settings, now: float, budget_s: float = 30.0) -> dict:
+    """Send what is due in the outbox, for at most about `budget_s` seconds. Time within the run is `now`
+    plus the seconds spent. Another deliverer at work: nothing sent here, its counts are its own."""
+    counts = {"delivered": 0, "retry": 0, "gave_up": 0, "pending": 0}
+    fd = locking.try_lock(ensure_private_dir(state_dir() / "locks") / "alert-dispatch.lock")
+    if fd is None:
+        counts["pending"] = len(outbox.undelivered())
+        return counts
+    try:
+        notify([], settings, now)  # the digest, if the budget freed since
+        _run(settings, now, budget_s, counts)
+        counts["pending"] = len(outbox.undelivered())
+    except OSError as exc:
+        raise ToolError(f"cannot record a delivery in the outbox: {describe(exc)}", exitcodes.FAILURE) from None
+    finally:
+        locking.unlock(fd)
+    return counts
+
+
+def _run(settings: Settings, now: float, budget_s: float, counts: dict) -> None:
+    started = time.monotonic()
+
+    def clock() -> float:
+        return now + time.monotonic() - started
+
+    configured: dict[str, Target] = {outbox.target_id(t): t for t in settings.targets}
+    free_at = outbox.waits()  # per target: when it may be sent to next (Retry-After, then pacing)
+    todo = []
+    for entry in outbox.undelivered():
+        if now >= entry.deadline or entry.target not in configured:
+            why = "deadline passed" if entry.target in configured else "target no longer configured"
+            _give_up(entry, now, f"{why}; last: {entry.detail or 'not tried'}", counts)
+        elif entry.next_try <= now and free_at.get(entry.target, 0.0) <= now:
+            todo.append(entry)  # (a target still waiting out its Retry-After is left to a later run)
+    while todo and time.monotonic() - started < budget_s:
+        t = clock()
+        ready = [e for e in todo if free_at.get(e.target, 0.0) <= t]
+        if not ready:
+            wait = min(free_at[e.target] for e in todo) - t
+            if time.monotonic() - started + wait > budget_s:
+                break
+            time.sleep(wait)
+            continue
+        entry = ready[0]
+        todo.remove(entry)
+        target = configured[entry.target]
+        left = budget_s - (time.monotonic() - started)
+        result = channels.send(target, entry.note, timeout=max(1.0, min(10.0, left)))
+        t = clock()
+        if targets.channel(target) in PACED:  # counted from the answer: the next request can't arrive within 1 s
+            free_at[entry.target] = t + PACE_S
+        if result.ok:
+            outbox.mark_delivered(entry, t)
+            _count(entry, "delivered", counts)
+        elif result.permanent:
+            _give_up(entry, t, result.detail, counts)
+        else:
+            if result.retry_after is not None:
+                free_at[entry.target] = max(free_at.get(entry.target, 0.0), t + result.retry_after)
+                outbox.hold_target(entry.target, t + result.retry_after)
+                todo = [e for e in todo if e.target != entry.target]  # that target waits; the rest go on
+                next_try = t + result.retry_after
+            else:
+                next_try = t + _backoff(entry.attempts + 1)
+            outbox.mark_retry(entry, t, next_try, result.detail)
+            _count(entry, "retry", counts)
+
+
+def _give_up(entry, now: float, detail: str, counts: dict) -> None:
+    outbox.mark_gave_up(entry, now, detail)
+    events.emit("alert.gave_up", f"notification {entry.note.title} to {entry.shown} not delivered: {detail}",
+                level="warn", outcome="error", fields={"channel": entry.channel, "id": entry.note.id})
+    _count(entry, "gave_up", counts)
+
+
+def _count(entry, outcome: str, counts: dict) -> None:
+    counts[outcome] += 1
+    catalog.observe("claude_docker_notifications_total", 1, channel=entry.channel, outcome=outcome)
