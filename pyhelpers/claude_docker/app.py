@@ -24,6 +24,7 @@ COMMANDS = {
     "egress": "claude_docker.commands.egress",
     "rollout": "claude_docker.commands.rollout",
     "gitops": "claude_docker.commands.gitops",
+    "alert": "claude_docker.commands.alert",
     "incident": "claude_docker.commands.incident",
     "errors": "claude_docker.commands.errors",
 }

@@ -305,6 +305,14 @@ def check_held() -> Check:
     return Check("held changes", "ok", "nothing held for review")
 
 
+def check_alerts() -> Check:
+    """Alerts firing, notifications stuck, a broken alerting.toml, no way to reach the user (docs/ALERTING.md)."""
+    from claude_docker.alerting import report
+
+    status, detail, fix = report.doctor()
+    return Check("alerts", status, detail, fix)
+
+
 def check_rollout(client) -> Check:
     """The rollout in progress, if any, and whether the images it runs by id are still on the engine."""
     from docker.errors import DockerException, ImageNotFound
@@ -380,6 +388,7 @@ def run_checks() -> list[Check]:
     checks += _guarded("disk space", lambda: check_disk([state_dir(), claude.config_dir]))
     checks.append(check_install())
     checks += _guarded("held changes", check_held)
+    checks += _guarded("alerts", check_alerts)
     checks.append(damage.check())
     checks.append(keptaside.doctor_check())
     return checks + _guarded("exporters", check_exporters)

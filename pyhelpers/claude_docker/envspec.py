@@ -275,6 +275,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("CLAUDE_DOCKER_BACKUP_AGE_RECIPIENTS", _path, _ABS, None),
     Setting("CLAUDE_DOCKER_BACKUP_AGE_IDENTITY", _path, _ABS, None),
     Setting("CLAUDE_DOCKER_AUTO_RECOVER", _flag, _ON, False),
+    Setting("CLAUDE_DOCKER_ALERTS", _flag, _ON, True),
     # alerting/config.py: each URL is parsed (and refused) there, naming the variable but never the URL.
     Setting("CLAUDE_DOCKER_ALERT_TARGETS", _spaced, "alert target URLs, space separated", (), secret=True),
 )}

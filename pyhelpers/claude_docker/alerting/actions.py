@@ -14,7 +14,8 @@ CURSOR = "alert-actions"
 def kind_of(record: dict) -> str | None:
     """The action an event stands for, or None."""
     event = record.get("event")
-    fields = record.get("fields") if isinstance(record.get("fields"), dict) else {}
+    found = record.get("fields")
+    fields = found if isinstance(found, dict) else {}
     if event == "rollout.rolled_back":
         return "rollback"
     if event == "disaster_recovery.end" and record.get("outcome") == "ok":

@@ -50,10 +50,14 @@ def _backoff(attempts: int) -> float:
     return min(BACKOFF_FIRST_S * 2 ** max(attempts - 1, 0), BACKOFF_MAX_S)
 
 
-def deliver(settings: Settings, now: float, budget_s: float = 30.0) -> dict:
+def deliver(settings: Settings, now: float, budget_s: float = 30.0, outcomes: dict | None = None) -> dict:
     """Send what is due in the outbox, for at most about `budget_s` seconds. Time within the run is `now`
-    plus the seconds spent. Another deliverer at work: nothing sent here, its counts are its own."""
-    counts = {"delivered": 0, "retry": 0, "gave_up": 0, "pending": 0}
+    plus the seconds spent. Another deliverer at work: nothing sent here, its counts are its own.
+    `outcomes`, if given, gets each entry's key (notification id/target id) and what became of it: (outcome,
+    the target as shown with the channel's answer)."""
+    counts: dict = {"delivered": 0, "retry": 0, "gave_up": 0, "pending": 0}
+    if outcomes is not None:
+        counts["outcomes"] = outcomes
     fd = locking.try_lock(ensure_private_dir(state_dir() / "locks") / "alert-dispatch.lock")
     if fd is None:
         counts["pending"] = len(outbox.undelivered())
@@ -66,6 +70,7 @@ def deliver(settings: Settings, now: float, budget_s: float = 30.0) -> dict:
         raise ToolError(f"cannot record a delivery in the outbox: {describe(exc)}", exitcodes.FAILURE) from None
     finally:
         locking.unlock(fd)
+    counts.pop("outcomes", None)
     return counts
 
 
@@ -115,16 +120,18 @@ def _run(settings: Settings, now: float, budget_s: float, counts: dict) -> None:
             else:
                 next_try = t + _backoff(entry.attempts + 1)
             outbox.mark_retry(entry, t, next_try, result.detail)
-            _count(entry, "retry", counts)
+            _count(entry, "retry", counts, result.detail)
 
 
 def _give_up(entry, now: float, detail: str, counts: dict) -> None:
     outbox.mark_gave_up(entry, now, detail)
     events.emit("alert.gave_up", f"notification {entry.note.title} to {entry.shown} not delivered: {detail}",
                 level="warn", outcome="error", fields={"channel": entry.channel, "id": entry.note.id})
-    _count(entry, "gave_up", counts)
+    _count(entry, "gave_up", counts, detail)
 
 
-def _count(entry, outcome: str, counts: dict) -> None:
+def _count(entry, outcome: str, counts: dict, detail: str = "") -> None:
     counts[outcome] += 1
+    if "outcomes" in counts:
+        counts["outcomes"][entry.key] = (outcome, f"{entry.shown}: {detail}" if detail else entry.shown)
     catalog.observe("claude_docker_notifications_total", 1, channel=entry.channel, outcome=outcome)

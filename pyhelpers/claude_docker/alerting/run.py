@@ -87,7 +87,25 @@ def _round(now: float, deliver: bool) -> dict:
     report = {"records": read, "transitions": len(transitions), "problems": problems}
     if deliver:
         report["delivery"] = dispatch.deliver(settings, now)
+    _observe(rollup)
     return report
+
+
+def _observe(rollup) -> None:
+    """The pipeline's own gauges (alerts firing, the outbox, open incidents) into the metrics log, when they
+    changed: exported with the rest, and never a new record per pass (which would wake `alert watch` again)."""
+    from claude_docker.alerting import evaluate, incidents, outbox
+    from claude_docker.alerting.model import SEVERITIES
+    from claude_docker.obs.catalog import observe
+
+    firing = [a["severity"] for a in evaluate.current() if a["state"] == "firing"]
+    values: list[tuple[str, dict[str, str], float]] = [
+        ("claude_docker_alerts_firing", {"severity": s}, float(firing.count(s))) for s in SEVERITIES]
+    values.append(("claude_docker_outbox_pending", {}, float(len(outbox.undelivered()))))
+    values.append(("claude_docker_incidents_open", {}, float(incidents.open_count())))
+    for name, labels, value in values:
+        if next((v for seen, v in rollup.gauge(name, 0.0) if seen == labels), None) != value:
+            observe(name, value, **labels)
 
 
 def run(now: float | None = None, deliver: bool = True) -> dict:

@@ -48,18 +48,27 @@ def _sent(report: dict) -> int:
     """One line for what became of a notification; the exit status."""
     from claude_docker import ui
 
+    for problem in report.get("problems", []):
+        ui.error(f"{problem} (the defaults are used for it)")
     if report.get("throttled"):
         ui.say(f"not sent again: {report['throttled']}")
         return exitcodes.OK
-    if report.get("delivered"):
-        ui.say(f"sent to {report['delivered']} channel(s)", "ok")
     if report.get("held"):
-        ui.say(f"{report['held']} held back by the hourly limit: it goes out in the next digest")
+        ui.say("held back by the hourly limit: it goes out in the next digest")
+        return exitcodes.OK
+    if not report.get("targets"):
+        ui.say("no channel takes this severity (`claude-docker alert targets`)", "warn")
+        return exitcodes.ALERT_UNDELIVERED
+    if report.get("delivered"):
+        ui.say(f"sent to {report['delivered']} of {report['targets']} channel(s)", "ok")
+    for why in report.get("gave_up", []):
+        ui.say(f"not delivered: {why}", "fail")
+    for why in report.get("retrying", []):
+        ui.say(f"not delivered yet: {why}", "warn")
     if report.get("pending"):
-        ui.say(f"{report['pending']} channel(s) did not take it now; retried from the outbox "
+        ui.say(f"{report['pending']} channel(s) did not take it now: retried from the outbox "
                "(`claude-docker alert status`)", "warn")
-        return exitcodes.ALERT_UNDELIVERED if not report.get("delivered") else exitcodes.OK
-    return exitcodes.OK
+    return exitcodes.OK if report.get("delivered") else exitcodes.ALERT_UNDELIVERED
 
 
 @cli.command()
@@ -164,15 +173,16 @@ def targets(as_json: bool) -> int:
     """The channels (secrets hidden), the severities each gets and the escalation level it joins at."""
     from claude_docker import ui
     from claude_docker.alerting import config
+    from claude_docker.alerting.model import SEVERITIES
 
     found = config.load()
-    rows = [{"target": t.shown, "severities": [s for s in ("critical", "high", "medium", "low") if s in t.severities],
+    rows = [{"target": t.shown, "severities": [s for s in SEVERITIES if s in t.severities],
              "escalation": t.escalation} for t in found.targets]
     if as_json:
         ui.print_json(rows)
         return exitcodes.OK
-    print(ui.table([[r["target"], ",".join(r["severities"]), str(r["escalation"])] for r in rows],
-                   ["TARGET", "SEVERITIES", "FROM LEVEL"]))
+    print(ui.table([[t.shown, ",".join(s for s in SEVERITIES if s in t.severities), str(t.escalation)]
+                    for t in found.targets], ["TARGET", "SEVERITIES", "FROM LEVEL"]))
     return exitcodes.OK
 
 

@@ -100,6 +100,11 @@ def run(claude_args: list[str]) -> int:
     if stale:
         print(f"claude-docker: {len(stale)} interrupted session(s) not yet synced back: "
               "run `claude-docker cleanup`", file=sys.stderr)
+    from claude_docker.alerting import notice
+
+    told = notice.take()
+    if told:
+        print(told, file=sys.stderr)
 
     sid = new_session_id()
     log.begin(sid, str(project), slot, image, deployment)

@@ -175,7 +175,8 @@ def _put_handler(query: str):
 
 def live_gauges() -> dict:
     """Series read now rather than folded: containers, interrupted sessions, state size, build info, the rollout's
-    share and step (so a transition whose observation was lost to a SIGKILL can't leave them wrong)."""
+    share and step (so a transition whose observation was lost to a SIGKILL can't leave them wrong), disk usage
+    and the exporters' backlog."""
     from claude_docker.liveness import host_name
     from claude_docker.paths import state_dir
     from claude_docker.sessiondir import all_sessions, interrupted
@@ -198,6 +199,12 @@ def live_gauges() -> dict:
         gauges["claude_docker_containers"] = {_key({"state": state}): n for state, n in containers().items()}
     except Exception:  # noqa: BLE001 - no engine now: the gauge is left out rather than reported as zero
         pass
+    from claude_docker.obs import machine
+
+    for name, series in (("claude_docker_disk_usage_ratio", machine.disk_usage(machine.docker_info())),
+                         ("claude_docker_export_backlog_bytes", machine.export_backlogs())):
+        if series:
+            gauges[name] = {_key(labels): value for labels, value in series}
     return gauges
 
 

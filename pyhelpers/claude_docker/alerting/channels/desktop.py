@@ -10,11 +10,11 @@ import socket
 import sys
 import warnings
 
-from claude_docker.alerting import files
+from claude_docker.alerting import files, notice
 from claude_docker.alerting.channels import render
 from claude_docker.alerting.model import Delivery, Notification, Target
 
-MARKER = "desktop-unavailable"
+MARKER = notice.MARKER
 
 
 def _bus_problem() -> str:
@@ -83,8 +83,9 @@ def send(target: Target, note: Notification, timeout: float) -> Delivery:
             problem = f"notification failed ({type(exc).__name__}: {render.one_line(str(exc))[:200]})"
     if problem:
         return _unavailable(problem)
-    try:
-        (files.directory() / MARKER).unlink()
-    except OSError:
-        pass  # none (the usual case), or a state dir we can't change: the notification was shown all the same
+    for name in (MARKER, notice.TOLD):
+        try:
+            (files.directory() / name).unlink()
+        except OSError:
+            pass  # none (the usual case), or a state dir we can't change: the notification was shown all the same
     return Delivery(ok=True, detail="desktop: shown")
