@@ -16,11 +16,19 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 MAX_BYTES = 1 << 20  # the error log rotates past this, keeping KEEP older files
 KEEP = 2
 SENTRY_FLUSH = 2.0
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the folder holding claude_docker/
+
+
+def errors_file() -> Path:
+    """<state>/errors/errors.jsonl: one record per unexpected exception."""
+    from claude_docker.paths import ensure_private_dir, state_dir
+
+    return ensure_private_dir(state_dir() / "errors") / "errors.jsonl"
 
 
 def capture(exc: BaseException | None, argv: list[str]) -> dict | None:
@@ -32,10 +40,9 @@ def capture(exc: BaseException | None, argv: list[str]) -> dict | None:
         record["count"] = _seen(record["fingerprint"]) + 1
         if os.environ.get("SENTRY_DSN"):
             record["sentry"] = _to_sentry(exc, record)
-        from claude_docker.alerting import files
         from claude_docker.obs import catalog, events, jsonl, jsonline
 
-        jsonl.append(files.errors_file(), jsonline.line(record), MAX_BYTES, KEEP)
+        jsonl.append(errors_file(), jsonline.line(record), MAX_BYTES, KEEP)
         catalog.observe("claude_docker_helper_errors_total", 1, command=record["command"] or "-")
         events.emit("helper.error", f"internal error in `{record['command'] or '-'}`: {record['type']}",
                     level="error", outcome="error",
@@ -117,10 +124,9 @@ def _seen(fingerprint: str) -> int:
     count outlives the rotation of older records."""
     import json
 
-    from claude_docker.alerting import files
     from claude_docker.obs import jsonl
 
-    for path in reversed(jsonl.generations(files.errors_file())):
+    for path in reversed(jsonl.generations(errors_file())):
         for line in reversed(path.read_bytes().splitlines()):
             try:
                 record = json.loads(line)
@@ -175,12 +181,11 @@ def groups(limit: int | None = None) -> tuple[list[dict], int]:
     """The recorded errors grouped by fingerprint, the latest seen first; and the unreadable lines skipped."""
     import json
 
-    from claude_docker.alerting import files
     from claude_docker.obs import jsonl
 
     found: dict[str, dict] = {}
     skipped = 0
-    for path in jsonl.generations(files.errors_file()):
+    for path in jsonl.generations(errors_file()):
         for line in path.read_bytes().splitlines():
             try:
                 record = json.loads(line)

@@ -89,12 +89,11 @@ def test_another_place_is_another_group_and_the_table_lists_both(home, monkeypat
 
 
 def test_errors_with_nothing_recorded_and_with_a_torn_log(home, capsys):
-    from claude_docker import cli
-    from claude_docker.alerting import files
+    from claude_docker import cli, errortrack
 
     assert cli.main(["errors"]) == 0
     assert capsys.readouterr().out == "no errors recorded\n"
-    files.errors_file().write_text('{"fingerprint": "abc", "time": "2026-01-01T00:00:00.000Z"}\n{"torn')
+    errortrack.errors_file().write_text('{"fingerprint": "abc", "time": "2026-01-01T00:00:00.000Z"}\n{"torn')
     assert cli.main(["errors", "--json"]) == 0
     out, err = capsys.readouterr()
     assert [g["fingerprint"] for g in json.loads(out)["errors"]] == ["abc"]
@@ -103,12 +102,11 @@ def test_errors_with_nothing_recorded_and_with_a_torn_log(home, capsys):
 
 def test_error_tracking_never_raises_out_of_the_crash_path(home, monkeypatch, capsys):
     from claude_docker import errortrack
-    from claude_docker.alerting import files
 
     def unwritable():
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(files, "errors_file", unwritable)
+    monkeypatch.setattr(errortrack, "errors_file", unwritable)
     assert crash_incident_show(home, "boom", monkeypatch) == 3
     assert "internal error (RuntimeError: boom)" in capsys.readouterr().err
     assert errortrack.capture(None, []) is None

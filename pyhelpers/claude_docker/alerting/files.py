@@ -36,6 +36,3 @@ def notify_log_file() -> Path:
 def incidents_file() -> Path:
     return directory() / "incidents.json"
 
-
-def errors_file() -> Path:
-    return ensure_private_dir(state_dir() / "errors") / "errors.jsonl"

@@ -21,11 +21,18 @@ def cli(quiet: bool, as_json: bool) -> int:
     if envspec.get("CLAUDE_DOCKER_ALERTS"):
         from claude_docker.alerting import run
 
+        from claude_docker.errors import ToolError
+
         try:
             result["alerts"] = run.run()
             result["errors"] += result["alerts"].get("problems", [])
-        except Exception as exc:  # noqa: BLE001 - the sinks were flushed; the alert pass says why it could not run
-            result["errors"].append(f"alerts: {getattr(exc, 'message', None) or type(exc).__name__}")
+        except ToolError as exc:  # (a state file that can't be written: one line, as every command says it)
+            result["errors"].append(f"alerts: {exc.message}")
+        except Exception as exc:  # noqa: BLE001 - the sinks were flushed: a bug in the pass is tracked, one line
+            from claude_docker.cli import save_crash
+
+            result["errors"].append(f"alerts: internal error ({type(exc).__name__}); details in "
+                                    f"{save_crash(['flush'])}")
     if as_json and not quiet:
         ui.print_json(result)
     elif not quiet:
