@@ -20,7 +20,6 @@ def cli(quiet: bool, as_json: bool) -> int:
     result = flush.flush()
     if envspec.get("CLAUDE_DOCKER_ALERTS"):
         from claude_docker.alerting import run
-
         from claude_docker.errors import ToolError
 
         try:
