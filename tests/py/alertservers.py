@@ -18,6 +18,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     status: int = 0  # what the server answered
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
     def json(self):
         return json.loads(self.body)
@@ -44,9 +45,9 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 request = Request(self.command, self.path, dict(self.headers.items()), self.rfile.read(length))
                 with owner.lock:
-                    answer = owner.respond(request)
-                    request.status = answer.status
                     owner.requests.append(request)
+                answer = owner.respond(request)  # (outside the lock: a stand-in may hold a request a while)
+                request.status = answer.status
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
                     self.send_header(name, value)
@@ -71,6 +72,39 @@ class Receiver:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join()
+
+
+class ScriptedReceiver(Receiver):
+    """A webhook stand-in answering from `.script` (path -> [(status, headers)], taken in order; then 200), and,
+    with `.stall_after` N, holding every request after the first N until `.release` is set (then 503)."""
+
+    def __init__(self) -> None:
+        self.script: dict[str, list[tuple[int, dict]]] = {}
+        self.stall_after: int | None = None
+        self.release = threading.Event()
+        super().__init__()
+
+    def respond(self, request: Request) -> Answer:
+        with self.lock:
+            arrived = self.requests.index(request)
+            queue = self.script.get(request.path, [])
+            status, headers = queue.pop(0) if queue else (200, {})
+        if self.stall_after is not None and arrived >= self.stall_after:
+            self.release.wait(30)
+            status, headers = 503, {}
+        return Answer(status, b"ok", headers)
+
+    def hook(self, path: str = "/hook", scheme: str = "json+http") -> str:
+        """A target URL for this receiver, at `path`."""
+        return f"{scheme}://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def accepted(self, path: str | None = None) -> list:
+        """The JSON bodies answered 200 (on `path`, if given)."""
+        return [r.json() for r in self.requests if r.status == 200 and path in (None, r.path)]
+
+    def stop(self) -> None:
+        self.release.set()
+        super().stop()
 
 
 class SlackStandIn(Receiver):
@@ -100,6 +134,10 @@ class SlackStandIn(Receiver):
         return ""
 
     def respond(self, request: Request) -> Answer:
+        with self.lock:
+            return self._judge(request)
+
+    def _judge(self, request: Request) -> Answer:
         problem = self._problem(request)
         if problem:
             self.problems.append(problem)

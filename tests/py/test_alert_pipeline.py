@@ -9,12 +9,11 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from alertservers import ScriptedReceiver
 from claude_docker import exitcodes
 from claude_docker.alerting import channels, config, dispatch, files, outbox, throttle
 from claude_docker.alerting.model import FIRING, MANUAL, RESOLVED, Notification
@@ -24,65 +23,11 @@ from claude_docker.obs import settings as obs_settings
 T0 = 1_800_000_000.0
 
 
-class Receiver:
-    """A webhook stand-in: records every request (path, headers, body, status answered, when), answers with
-    scripted (status, headers) per path, else 200; `stall` holds requests after the first N until released."""
-
-    def __init__(self):
-        self.requests: list[dict] = []
-        self.script: dict[str, list[tuple[int, dict]]] = {}
-        self.stall_after: int | None = None
-        self.release = threading.Event()
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_):
-                pass
-
-            def do_POST(self):
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with outer.lock:
-                    arrived = len(outer.requests)
-                    record = {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
-                              "body": json.loads(raw), "status": None, "at": time.monotonic()}
-                    outer.requests.append(record)
-                    queue = outer.script.get(self.path, [])
-                    status, headers = queue.pop(0) if queue else (200, {})
-                if outer.stall_after is not None and arrived >= outer.stall_after:
-                    outer.release.wait(30)
-                    status, headers = 503, {}
-                record["status"] = status
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def url(self, path: str = "/hook", scheme: str = "json+http") -> str:
-        return f"{scheme}://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def accepted(self, path: str | None = None) -> list[dict]:
-        return [r["body"] for r in self.requests if r["status"] == 200 and path in (None, r["path"])]
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_):
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver(home):
-    with Receiver() as r:
-        yield r
+    r = ScriptedReceiver()
+    yield r
+    r.stop()
 
 
 def note(name: str, kind: str = FIRING, severity: str = "high", **labels: str) -> Notification:
@@ -183,14 +128,14 @@ def test_unknown_scheme_and_a_raising_channel_are_failed_deliveries(home, monkey
 # ---- the webhook, end to end ----
 
 def test_webhook_receives_every_field_once(receiver, monkeypatch):
-    s = use_targets(monkeypatch, receiver.url("/hook?token=abc&severity=high"))
+    s = use_targets(monkeypatch, receiver.hook("/hook?token=abc&severity=high"))
     made = dispatch.notify([note("DiskFull", path="state")], s, T0)
     assert len(made) == 1 and made[0].escalation == 0
     assert dispatch.deliver(s, T0) == {"delivered": 1, "retry": 0, "gave_up": 0, "pending": 0}
     [request] = receiver.requests
-    assert request["path"] == "/hook?token=abc"  # our own parameters stay ours
-    assert request["headers"]["content-type"] == "application/json"
-    body = request["body"]
+    assert request.path == "/hook?token=abc"  # our own parameters stay ours
+    assert request.headers["Content-Type"] == "application/json"
+    body = request.json()
     assert body["version"] == 1 and body["id"] == made[0].id and body["kind"] == "firing"
     assert body["labels"] == {"alertname": "DiskFull", "severity": "high", "path": "state"}
     assert body["summary"] == "DiskFull is firing" and body["runbook"] == "docs/ALERTING.md#diskfull"
@@ -203,7 +148,7 @@ def test_webhook_receives_every_field_once(receiver, monkeypatch):
 
 
 def test_low_severity_goes_only_where_wanted(receiver, monkeypatch):
-    s = use_targets(monkeypatch, receiver.url("/all"), receiver.url("/crit?severity=critical"))
+    s = use_targets(monkeypatch, receiver.hook("/all"), receiver.hook("/crit?severity=critical"))
     dispatch.notify([note("Backup", severity="low"), note("Corrupt", severity="critical")], s, T0)
     dispatch.deliver(s, T0)
     assert sorted(b["labels"]["alertname"] for b in receiver.accepted("/all")) == ["Backup", "Corrupt"]
@@ -213,7 +158,7 @@ def test_low_severity_goes_only_where_wanted(receiver, monkeypatch):
 # ---- throttling, escalation, budget ----
 
 def test_same_alert_within_repeat_once_then_repeat_escalates(receiver, monkeypatch):
-    s = use_targets(monkeypatch, receiver.url("/desk"), receiver.url("/slack?escalation=1"))
+    s = use_targets(monkeypatch, receiver.hook("/desk"), receiver.hook("/slack?escalation=1"))
     assert len(dispatch.notify([note("ErrorRate")], s, T0)) == 1
     assert dispatch.notify([note("ErrorRate")], s, T0 + 60) == []
     assert dispatch.notify([note("ErrorRate")], s, T0 + 899) == []
@@ -228,7 +173,7 @@ def test_same_alert_within_repeat_once_then_repeat_escalates(receiver, monkeypat
 
 
 def test_resolved_once_and_refiring_starts_higher(receiver, monkeypatch):
-    s = use_targets(monkeypatch, receiver.url("/desk"))
+    s = use_targets(monkeypatch, receiver.hook("/desk"))
     assert dispatch.notify([note("Orphans", kind=RESOLVED)], s, T0) == []  # never notified firing: nothing
     dispatch.notify([note("Orphans")], s, T0)
     [resolved] = dispatch.notify([note("Orphans", kind=RESOLVED)], s, T0 + 100)
@@ -246,7 +191,7 @@ def test_resolved_once_and_refiring_starts_higher(receiver, monkeypatch):
 
 
 def test_manual_notes_share_dedup_by_labels(receiver, monkeypatch):
-    s = use_targets(monkeypatch, receiver.url("/desk"))
+    s = use_targets(monkeypatch, receiver.hook("/desk"))
     manual = note("backup-script", kind=MANUAL, severity="medium", host="a")
     assert len(dispatch.notify([manual], s, T0)) == 1
     assert dispatch.notify([manual], s, T0 + 10) == []
@@ -255,7 +200,7 @@ def test_manual_notes_share_dedup_by_labels(receiver, monkeypatch):
 
 
 def test_hourly_budget_holds_the_overflow_and_sends_one_digest(receiver, monkeypatch):
-    s = use_targets(monkeypatch, receiver.url("/desk"))
+    s = use_targets(monkeypatch, receiver.hook("/desk"))
     names = [f"Alert{i:02d}" for i in range(25)]
     for i, name in enumerate(names):
         dispatch.notify([note(name)], s, T0 + i * 60)
@@ -273,7 +218,7 @@ def test_hourly_budget_holds_the_overflow_and_sends_one_digest(receiver, monkeyp
 
 
 def test_held_notes_survive_a_damaged_notify_log_being_set_aside(receiver, monkeypatch, capsys):
-    s = use_targets(monkeypatch, receiver.url("/desk"))
+    s = use_targets(monkeypatch, receiver.hook("/desk"))
     dispatch.notify([note("A")], s, T0)
     files.notify_log_file().write_bytes(b"{not json")
     made = dispatch.notify([note("B")], s, T0 + 1)
@@ -286,13 +231,13 @@ def test_held_notes_survive_a_damaged_notify_log_being_set_aside(receiver, monke
 # ---- retries, Retry-After, permanent failure, deadline ----
 
 def test_429_retry_after_is_honoured(receiver, monkeypatch):
-    s = use_targets(monkeypatch, receiver.url("/slack"), receiver.url("/other"))
+    s = use_targets(monkeypatch, receiver.hook("/slack"), receiver.hook("/other"))
     receiver.script["/slack"] = [(429, {"Retry-After": "2"})]
     dispatch.notify([note("A"), note("B")], s, T0)
     got = dispatch.deliver(s, T0)
     # The 429'd target waits (B not tried there); the other target goes on.
     assert got == {"delivered": 2, "retry": 1, "gave_up": 0, "pending": 2}
-    assert [r["status"] for r in receiver.requests if r["path"] == "/slack"] == [429]
+    assert [r.status for r in receiver.requests if r.path == "/slack"] == [429]
     assert dispatch.deliver(s, T0 + 1.9)["delivered"] == 0
     assert len(receiver.requests) == 3
     assert dispatch.deliver(s, T0 + 2.5)["delivered"] == 2
@@ -300,7 +245,7 @@ def test_429_retry_after_is_honoured(receiver, monkeypatch):
 
 
 def test_permanent_refusal_gives_up_with_one_event(receiver, monkeypatch):
-    s = use_targets(monkeypatch, receiver.url("/gone"))
+    s = use_targets(monkeypatch, receiver.hook("/gone"))
     receiver.script["/gone"] = [(404, {})]
     dispatch.notify([note("A")], s, T0)
     assert dispatch.deliver(s, T0) == {"delivered": 0, "retry": 0, "gave_up": 1, "pending": 0}
@@ -311,7 +256,7 @@ def test_permanent_refusal_gives_up_with_one_event(receiver, monkeypatch):
 
 def test_server_errors_back_off_until_the_deadline(receiver, monkeypatch):
     write_config('[throttle]\ndeadline = "1h"\n')
-    s = use_targets(monkeypatch, receiver.url("/flaky"))
+    s = use_targets(monkeypatch, receiver.hook("/flaky"))
     receiver.script["/flaky"] = [(500, {})] * 100
     dispatch.notify([note("A")], s, T0)
     assert dispatch.deliver(s, T0)["retry"] == 1
@@ -335,10 +280,10 @@ def test_connection_refused_is_retried(home, monkeypatch):
 
 def test_paced_targets_get_at_most_one_request_a_second(receiver, monkeypatch):
     monkeypatch.setattr(dispatch, "PACED", frozenset({"webhook"}))
-    s = use_targets(monkeypatch, receiver.url("/slack"))
+    s = use_targets(monkeypatch, receiver.hook("/slack"))
     dispatch.notify([note("A"), note("B"), note("C")], s, T0)
     assert dispatch.deliver(s, T0)["delivered"] == 3
-    times = [r["at"] for r in receiver.requests]
+    times = [r.at for r in receiver.requests]
     assert all(b - a >= 1.0 for a, b in zip(times, times[1:]))
 
 
@@ -358,7 +303,7 @@ dispatch.deliver(s, float(sys.argv[1]), budget_s=60)
 
 
 def test_sigkill_while_delivering_then_each_sent_exactly_once(receiver, monkeypatch):
-    use_targets(monkeypatch, receiver.url("/hook"))
+    use_targets(monkeypatch, receiver.hook("/hook"))
     receiver.stall_after = 2  # the third request hangs: the process is killed while it is in flight
     proc = subprocess.Popen([sys.executable, "-c", REPLAY, str(T0)], stdout=subprocess.PIPE, text=True)
     try:
@@ -379,12 +324,12 @@ def test_sigkill_while_delivering_then_each_sent_exactly_once(receiver, monkeypa
     assert got["delivered"] == 3 and got["pending"] == 0
     accepted = [b["labels"]["alertname"] for b in receiver.accepted()]
     assert sorted(accepted) == [f"A{i}" for i in range(5)]  # each exactly once
-    first_two = {r["body"]["id"] for r in receiver.requests[:2]}
-    assert all(r["body"]["id"] not in first_two for r in receiver.requests[2:])  # delivered never re-sent
+    first_two = {r.json()["id"] for r in receiver.requests[:2]}
+    assert all(r.json()["id"] not in first_two for r in receiver.requests[2:])  # delivered never re-sent
 
 
 def test_next_due_says_when_the_watcher_must_wake(receiver, monkeypatch):
-    s = use_targets(monkeypatch, receiver.url("/flaky"))
+    s = use_targets(monkeypatch, receiver.hook("/flaky"))
     assert outbox.next_due() == float("inf")
     receiver.script["/flaky"] = [(503, {})]
     dispatch.notify([note("A")], s, T0)
@@ -413,7 +358,7 @@ def test_outbox_never_holds_the_target_url(home, monkeypatch):
 
 
 def test_torn_and_damaged_lines_are_skipped_and_the_rest_delivered(receiver, monkeypatch):
-    s = use_targets(monkeypatch, receiver.url("/hook"))
+    s = use_targets(monkeypatch, receiver.hook("/hook"))
     dispatch.notify([note("A"), note("B")], s, T0)
     path = files.outbox_file()
     lines = path.read_bytes().splitlines(keepends=True)
@@ -436,7 +381,7 @@ def test_a_torn_tail_is_never_glued_to_the_next_record(home, monkeypatch):
 
 
 def test_unreadable_outbox_is_set_aside_and_a_new_one_started(receiver, monkeypatch, capsys):
-    s = use_targets(monkeypatch, receiver.url("/hook"))
+    s = use_targets(monkeypatch, receiver.hook("/hook"))
     files.outbox_file().write_bytes(b"\x00\xff binary junk\n\x01\x02\n")
     dispatch.notify([note("A")], s, T0)
     assert "outbox.jsonl was damaged" in capsys.readouterr().err
