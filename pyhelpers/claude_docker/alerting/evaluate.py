@@ -13,29 +13,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from claude_docker.alerting import files
 from claude_docker.alerting.model import FIRING, RESOLVED, SEVERITIES, fingerprint
 from claude_docker.fsio import write_atomic
 from claude_docker.locking import state_lock
 
+if TYPE_CHECKING:
+    from claude_docker.alerting.rules import Rule
+
 VERSION = 1
 PENDING = "pending"
 RESOLVED_RETENTION_S = 15 * 60.0  # Prometheus' resolvedRetention
-
-
-class RuleLike(Protocol):
-    """What the evaluation needs of a rules.Rule."""
-
-    name: str
-    severity: str
-    for_s: float
-    keep_firing_for_s: float
-    summary: str
-    runbook: str
-
-    def evaluate(self, store, now: float) -> list[tuple[dict[str, str], float]]: ...
 
 
 @dataclass
@@ -96,13 +86,13 @@ def _save(alerts: dict[str, dict]) -> None:
     write_atomic(files.rule_state_file(), json.dumps({"version": VERSION, "alerts": alerts}).encode())
 
 
-def _transition(rule: RuleLike, a: dict, state: str, repeat: bool = False) -> Transition:
+def _transition(rule: Rule, a: dict, state: str, repeat: bool = False) -> Transition:
     return Transition(rule=rule.name, severity=rule.severity, labels=dict(a["labels"]), state=state,
                       value=a["value"], active_at=a["active_at"], fired_at=a["fired_at"],
                       resolved_at=a.get("resolved_at"), summary=rule.summary, runbook=rule.runbook, repeat=repeat)
 
 
-def _step(rule: RuleLike, active: list[tuple[dict[str, str], float]], alerts: dict[str, dict],
+def _step(rule: Rule, active: list[tuple[dict[str, str], float]], alerts: dict[str, dict],
           now: float) -> list[Transition]:
     """One evaluation of one rule, as Prometheus' AlertingRule.Eval does it."""
     found = set()
