@@ -21,13 +21,12 @@ def _signature(path) -> tuple | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _due(now: float) -> bool:
-    """A pending alert whose `for:` has run out, or an outbox entry whose retry time has come."""
+def _next_due() -> float:
+    """When a pending alert's `for:` runs out, or an outbox entry's retry comes (inf: nothing waits)."""
     from claude_docker.alerting import evaluate, outbox
 
-    if any(a["fires_at"] is not None and a["fires_at"] <= now for a in evaluate.current()):
-        return True
-    return outbox.next_due() <= now
+    pending = [a["fires_at"] for a in evaluate.current() if a["fires_at"] is not None]
+    return min([*pending, outbox.next_due()])
 
 
 def run(interval: float) -> int:
@@ -35,13 +34,15 @@ def run(interval: float) -> int:
     from claude_docker.obs import settings
 
     logs = (settings.metrics_file(), settings.events_file(), files.config_file())
+    due = [float("inf")]  # read after each pass, not at each poll: the outbox can be large
 
     def cycle() -> bool:
         report = passes.run()
+        due[0] = _next_due()
         return not report.get("problems")
 
     def wake() -> object:
-        return (tuple(_signature(p) for p in logs), _due(time.time()) and time.monotonic())
+        return (tuple(_signature(p) for p in logs), time.time() >= due[0] and time.monotonic())
 
     return loop.run("alert watch", cycle, interval=interval, retry=interval, max_backoff=interval, jitter=0.0,
                     wake=wake, lock_path=files.directory() / "watch.lock", busy=exitcodes.ALERT_BUSY, poll=POLL)
