@@ -21,6 +21,8 @@ from claude_docker.fsio import write_atomic
 from claude_docker.locking import state_lock
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from claude_docker.alerting.rules import Rule
 
 VERSION = 1
@@ -98,7 +100,9 @@ def _step(rule: Rule, active: list[tuple[dict[str, str], float]], alerts: dict[s
     found = set()
     for raw, value in active:
         labels = {str(k): str(v) for k, v in raw.items()}
-        ident = f"{rule.name}/{fingerprint(labels)}"
+        # The severity is part of the alert's identity, as in Prometheus (a label): an override changing it
+        # resolves the old alert and starts the new one, never leaves the old one firing.
+        ident = f"{rule.name}/{fingerprint({**labels, 'severity': rule.severity})}"
         found.add(ident)
         a = alerts.get(ident)
         if a is not None and a["state"] != RESOLVED:
@@ -133,10 +137,15 @@ def _step(rule: Rule, active: list[tuple[dict[str, str], float]], alerts: dict[s
     return out
 
 
-def evaluate(rules: list, store, now: float) -> list[Transition]:
+def evaluate(rules: list, store, now: float, then: Callable[[list[Transition]], None] | None = None
+             ) -> list[Transition]:
     """Evaluate every rule against `store` at `now`, advance the saved states, return the transitions. A rule
     that raises is skipped (one event) with its states left as they were; the others go on. Alerts of a rule
-    no longer configured resolve now if they were firing, and are forgotten."""
+    no longer configured resolve now if they were firing, and are forgotten.
+
+    `then` is given the transitions before the new states are saved (under the same lock): what it must not
+    lose (the incidents, the outbox) is written first, so a pass killed or failing in between is evaluated
+    again from the old states and its transitions come again (their consumers take a repeat as such)."""
     from claude_docker.obs import events
 
     with state_lock("alert-rules"):
@@ -158,6 +167,8 @@ def evaluate(rules: list, store, now: float) -> list[Transition]:
                                           state=RESOLVED, value=a["value"], active_at=a["active_at"],
                                           fired_at=a["fired_at"], resolved_at=now, summary=a["summary"], runbook=""))
                 del alerts[ident]
+        if then is not None:
+            then(out)
         _save(alerts)
     return out
 

@@ -16,7 +16,7 @@ from claude_docker.alerting import files
 from claude_docker.alerting.model import FIRING, RESOLVED, Notification
 from claude_docker.obs import events
 
-MAX_ROUNDS = 3
+MAX_ROUNDS = 5
 
 
 def _utc(epoch: float | None) -> str:
@@ -56,9 +56,10 @@ def notification(t) -> Notification:
 
 
 def _rollback_hook(transitions: list) -> None:
-    """A critical alert that starts firing rolls the rollout in progress back (its events reach the incident)."""
+    """A critical alert firing rolls the rollout in progress back (its events reach the incident): at every pass
+    while it fires, so a rollout started meanwhile, or a hook that failed once, is rolled back all the same."""
     for t in transitions:
-        if t.state == "firing" and not getattr(t, "repeat", False) and t.severity == "critical":
+        if t.state == "firing" and t.severity == "critical":
             try:
                 from claude_docker.rollout import controller
 
@@ -78,12 +79,14 @@ def _round(now: float, deliver: bool) -> dict:
     read = rollup.catch_up()
     rollup.add_live(gauges.live_gauges())
     rollup.save()
-    transitions = evaluate.evaluate(rules, rollup, now)
-    incidents.on_transitions(transitions, now)
-    _rollback_hook(transitions)
-    for kind, message in actions.new_actions():
-        incidents.record_action(kind, message, now)
-    dispatch.notify([notification(t) for t in transitions], settings, now)
+    def consume(transitions: list) -> None:  # (before the evaluator's states are saved: nothing is lost)
+        incidents.on_transitions(transitions, now)
+        _rollback_hook(transitions)
+        for kind, message in actions.new_actions():
+            incidents.record_action(kind, message, now)
+        dispatch.notify([notification(t) for t in transitions], settings, now)
+
+    transitions = evaluate.evaluate(rules, rollup, now, then=consume)
     report = {"records": read, "transitions": len(transitions), "problems": problems}
     if deliver:
         report["delivery"] = dispatch.deliver(settings, now)
@@ -112,17 +115,18 @@ def run(now: float | None = None, deliver: bool = True) -> dict:
     """One pass (more while others asked for one meanwhile); {"busy": True} when another pass runs."""
     locks = files.directory()
     again = locks / "pass-again"
-    fd = locking.try_lock(locks / "pass.lock")
-    if fd is None:
-        again.touch()
-        return {"busy": True}
-    try:
-        report: dict = {}
-        for _ in range(MAX_ROUNDS):
+    report: dict = {"busy": True}
+    for _ in range(MAX_ROUNDS):
+        fd = locking.try_lock(locks / "pass.lock")
+        if fd is None:
+            again.touch()
+            return report
+        try:
             again.unlink(missing_ok=True)
             report = _round(time.time() if now is None else now, deliver)
-            if not again.exists():
-                break
-        return report
-    finally:
-        locking.unlock(fd)
+        finally:
+            locking.unlock(fd)
+        # A pass that came while this one ran (even after its last look, before the unlock) left the mark.
+        if not again.exists():
+            break
+    return report
