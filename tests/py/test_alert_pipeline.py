@@ -179,15 +179,41 @@ def test_resolved_once_and_refiring_starts_higher(receiver, monkeypatch):
     [resolved] = dispatch.notify([note("Orphans", kind=RESOLVED)], s, T0 + 100)
     assert resolved.kind == RESOLVED
     assert dispatch.notify([note("Orphans", kind=RESOLVED)], s, T0 + 200) == []
-    [again] = dispatch.notify([note("Orphans")], s, T0 + 300)  # within 24 h of its resolve
+    later = T0 + 100 + 900  # the repeat interval after its last notification, within 24 h of its resolve
+    [again] = dispatch.notify([note("Orphans")], s, later)
     assert again.escalation == 1
-    dispatch.notify([note("Orphans", kind=RESOLVED)], s, T0 + 400)
-    dispatch.deliver(s, T0 + 400)
-    [later] = dispatch.notify([note("Orphans")], s, T0 + 400 + 86400 + 1)
-    assert later.escalation == 0
-    dispatch.deliver(s, T0 + 400 + 86400 + 1)
+    dispatch.notify([note("Orphans", kind=RESOLVED)], s, later + 100)
+    dispatch.deliver(s, later + 100)
+    [next_day] = dispatch.notify([note("Orphans")], s, later + 100 + 86400 + 1)
+    assert next_day.escalation == 0
+    dispatch.deliver(s, later + 100 + 86400 + 1)
     kinds = [(b["kind"], b["escalation"]) for b in receiver.accepted()]
     assert kinds == [("firing", 0), ("resolved", 0), ("firing", 1), ("resolved", 1), ("firing", 0)]
+
+
+def test_a_flapping_alert_is_told_at_most_once_per_repeat_interval(receiver, monkeypatch):
+    """Orphans 5, 4, 5, 4, 5 every two minutes: one firing and its resolve, then nothing until the interval has
+    passed; still firing then, it is told once more (one level up: it fired again within a day)."""
+    s = use_targets(monkeypatch, receiver.hook("/desk"))
+    told = []
+    for i in range(5):
+        told += dispatch.notify([note("Orphans", kind=RESOLVED if i % 2 else FIRING)], s, T0 + 120 * i)
+    assert [(n.kind, n.escalation) for n in told] == [("firing", 0), ("resolved", 0)]
+    for minute in (10, 12):  # still firing at each pass: the repeats of the evaluator
+        assert dispatch.notify([note("Orphans")], s, T0 + 60 * minute) == []
+    [late] = dispatch.notify([note("Orphans")], s, T0 + 120 + 900)
+    assert (late.kind, late.escalation) == ("firing", 1)
+    [end] = dispatch.notify([note("Orphans", kind=RESOLVED)], s, T0 + 120 + 960)
+    assert (end.kind, end.escalation) == ("resolved", 1)
+
+
+def test_a_flap_that_ends_inside_the_interval_tells_nothing_more(receiver, monkeypatch):
+    s = use_targets(monkeypatch, receiver.hook("/desk"))
+    dispatch.notify([note("Orphans")], s, T0)
+    dispatch.notify([note("Orphans", kind=RESOLVED)], s, T0 + 60)
+    assert dispatch.notify([note("Orphans")], s, T0 + 120) == []
+    assert dispatch.notify([note("Orphans", kind=RESOLVED)], s, T0 + 180) == []  # its firing wasn't told
+    assert dispatch.notify([], s, T0 + 3600) == []
 
 
 def test_manual_notes_share_dedup_by_labels(receiver, monkeypatch):
@@ -404,11 +430,14 @@ def test_compaction_keeps_only_what_is_undelivered(home, monkeypatch):
     assert [e.note.alertname for e in outbox.undelivered()] == ["A28", "A29"]
 
 
-def test_a_target_no_longer_configured_gives_up(home, monkeypatch):
+def test_a_target_this_process_does_not_know_waits_for_its_deadline(home, monkeypatch):
+    """Set in one environment alone (a shell's CLAUDE_DOCKER_ALERT_TARGETS, not the watcher's service): another
+    process leaves its notifications queued, and they give up only at their deadline."""
     s = use_targets(monkeypatch, "json+http://127.0.0.1:9/x")
     dispatch.notify([note("A")], s, T0)
     other = use_targets(monkeypatch, "json+http://127.0.0.1:9/y")
-    assert dispatch.deliver(other, T0)["gave_up"] == 1
+    assert dispatch.deliver(other, T0) == {"delivered": 0, "retry": 0, "gave_up": 0, "pending": 1}
+    assert dispatch.deliver(other, T0 + s.deadline_s)["gave_up"] == 1
     assert "no longer configured" in events("alert.gave_up")[0]["message"]
 
 
@@ -420,3 +449,81 @@ def test_throttle_log_round_trips(home):
     assert again.decide([note("A")], T0 + 1, 900, 10, lambda n: True) == []
     assert made[0].id.startswith(again.epoch)
 
+
+
+def test_a_notifier_killed_between_deciding_and_enqueueing_enqueues_those_next_time(receiver, monkeypatch):
+    """The decision is saved (with its ids) before the outbox sees it: the next run enqueues exactly those, and
+    its own new notifications get new ids (an id is never given to two notifications)."""
+    s = use_targets(monkeypatch, receiver.hook("/desk"))
+    log = throttle.Log.load()
+    decided = log.decide([note("A")], T0, s.repeat_s, s.max_per_hour, lambda n: True)
+    log.outgoing = decided
+    log.save()  # ... and killed here, before the outbox
+    assert outbox.undelivered() == []
+    [b] = dispatch.notify([note("B")], s, T0 + 1)
+    assert [e.note.id for e in outbox.undelivered()] == [decided[0].id, b.id] and b.id != decided[0].id
+    assert throttle.Log.load().outgoing == []
+
+
+def test_a_digest_gives_each_target_the_held_notifications_it_wants(receiver, monkeypatch):
+    write_config("[throttle]\nmax_per_hour = 1\n")
+    s = use_targets(monkeypatch, receiver.hook("/low?severity=low,medium"), receiver.hook("/high?severity=high"))
+    dispatch.notify([note("First", severity="high")], s, T0)
+    assert dispatch.notify([note("Backup", severity="low"), note("Corrupt", severity="high")], s, T0 + 1) == []
+    dispatch.notify([], s, T0 + 3600)
+    dispatch.deliver(s, T0 + 3600)
+    [low] = receiver.accepted("/low")
+    high = receiver.accepted("/high")
+    assert low["kind"] == "digest" and low["labels"]["severity"] == "low"
+    assert [i["labels"]["alertname"] for i in low["items"]] == ["Backup"]
+    assert [b["kind"] for b in high] == ["firing", "digest"]
+    assert [i["labels"]["alertname"] for i in high[1]["items"]] == ["Corrupt"]
+
+
+def test_a_resolve_never_overtakes_its_firing_being_retried(receiver, monkeypatch):
+    s = use_targets(monkeypatch, receiver.hook("/am"))
+    receiver.script["/am"] = [(503, {})]
+    dispatch.notify([note("Disk")], s, T0)
+    assert dispatch.deliver(s, T0)["retry"] == 1  # the firing waits 5 s
+    dispatch.notify([note("Disk", kind=RESOLVED)], s, T0 + 1)
+    assert dispatch.deliver(s, T0 + 2)["delivered"] == 0  # the resolve is due, but its firing goes first
+    assert dispatch.deliver(s, T0 + 6)["delivered"] == 2
+    assert [b["kind"] for b in receiver.accepted("/am")] == ["firing", "resolved"]
+
+
+def test_slack_pacing_holds_across_runs(home, monkeypatch):
+    from alertservers import SlackStandIn
+
+    slack = SlackStandIn()
+    try:
+        s = use_targets(monkeypatch, f"slack+http://127.0.0.1:{slack.server.server_address[1]}/services/T/B/X")
+        dispatch.notify([note("A")], s, T0)
+        assert dispatch.deliver(s, T0)["delivered"] == 1
+        dispatch.notify([note("B")], s, T0)
+        assert dispatch.deliver(s, T0)["delivered"] == 0  # a second run at once: the target's second is not up
+        assert outbox.next_due() >= T0 + 1
+        time.sleep(1.1)  # the stand-in judges by its own clock
+        assert dispatch.deliver(s, T0 + 1.1)["delivered"] == 1
+        assert [r.status for r in slack.requests] == [200, 200] and not slack.problems
+    finally:
+        slack.stop()
+
+
+def test_next_due_waits_out_a_retry_after(receiver, monkeypatch):
+    s = use_targets(monkeypatch, receiver.hook("/busy"))
+    receiver.script["/busy"] = [(429, {"Retry-After": "30"})]
+    dispatch.notify([note("A"), note("B")], s, T0)
+    dispatch.deliver(s, T0)  # A gets the 429; B, never tried, waits with its target
+    assert [e.attempts for e in outbox.undelivered()] == [1, 0]
+    assert outbox.next_due() >= T0 + 30
+
+
+def test_retry_after_as_an_http_date():
+    from email.utils import formatdate
+
+    from claude_docker.alerting.channels.httppost import retry_after
+
+    assert retry_after({"Retry-After": formatdate(T0 + 10, usegmt=True)}, now=T0) == 10
+    assert retry_after({"Retry-After": formatdate(T0 - 10, usegmt=True)}, now=T0) == 0
+    assert retry_after({"retry-after": "7"}) == 7
+    assert retry_after({"Retry-After": "soon"}) is None

@@ -10,17 +10,18 @@ failure; a state file that can't be written is one line (ToolError).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from claude_docker import exitcodes, locking
 from claude_docker.alerting import channels, outbox, targets, throttle
+from claude_docker.alerting.model import DIGEST, MANUAL, SEVERITIES, Notification, Target
 from claude_docker.errors import ToolError, describe
 from claude_docker.obs import catalog, events
 from claude_docker.paths import ensure_private_dir, state_dir
 
 if TYPE_CHECKING:
     from claude_docker.alerting.config import Settings
-    from claude_docker.alerting.model import Notification, Target
 
 PACED = frozenset({"slack"})  # channels (targets.CHANNELS) paced to PACE_S between requests
 PACE_S = 1.0
@@ -37,13 +38,39 @@ def notify(notes: list[Notification], settings: Settings, now: float) -> list[No
     try:
         with locking.state_lock("alert-notify"):
             log = throttle.Log.load()
+            _enqueue(log.outgoing, settings, now)  # what a notifier killed after deciding had not enqueued yet
             made = log.decide(notes, now, settings.repeat_s, settings.max_per_hour, wanted)
-            for note in made:  # into the outbox first: a crash before save() enqueues the same ids again
-                outbox.enqueue(note, [t for t in settings.targets if t.wants(note)], now, settings.deadline_s)
+            log.outgoing = made
+            log.save()  # the decision and its ids first: the outbox drops what it has already
+            _enqueue(made, settings, now)
+            log.outgoing = []
             log.save()
     except OSError as exc:
         raise ToolError(f"cannot record the notifications: {describe(exc)}", exitcodes.FAILURE) from None
     return made
+
+
+def _enqueue(notes: list[Notification], settings: Settings, now: float) -> None:
+    for note in notes:
+        for target in settings.targets:
+            mine = _for_target(note, target)
+            if mine is not None:
+                outbox.enqueue(mine, [target], now, settings.deadline_s)
+
+
+def _for_target(note: Notification, target: Target) -> Notification | None:
+    """`note` as `target` gets it, or None: a digest holds only the items the target wants (its severity the
+    most severe of those), so every held notification reaches exactly the targets it would have."""
+    if note.kind != DIGEST:
+        return note if target.wants(note) else None
+    items = [i for i in note.items if target.wants(replace(note, kind=MANUAL, labels=dict(i["labels"]),
+                                                           escalation=int(i.get("escalation", 0)), items=[]))]
+    if not items:
+        return None
+    worst = min(SEVERITIES.index(i["labels"].get("severity")) if i["labels"].get("severity") in SEVERITIES
+                else len(SEVERITIES) - 1 for i in items)
+    return replace(note, labels={**note.labels, "severity": SEVERITIES[worst]}, items=items,
+                   summary=f"{len(items)} notification(s) held back by the hourly limit")
 
 
 def _backoff(attempts: int) -> float:
@@ -83,12 +110,19 @@ def _run(settings: Settings, now: float, budget_s: float, counts: dict) -> None:
     configured: dict[str, Target] = {outbox.target_id(t): t for t in settings.targets}
     free_at = outbox.waits()  # per target: when it may be sent to next (Retry-After, then pacing)
     todo = []
+    # Per target, one alert's notifications go in the order they were queued: a firing being retried is never
+    # overtaken by its own resolve (Alertmanager would take the late firing as the alert firing again).
+    blocked: set[tuple[str, str]] = set()
     for entry in outbox.undelivered():
-        if now >= entry.deadline or entry.target not in configured:
+        key = (entry.target, entry.note.fingerprint)
+        if now >= entry.deadline:
             why = "deadline passed" if entry.target in configured else "target no longer configured"
             _give_up(entry, now, f"{why}; last: {entry.detail or 'not tried'}", counts)
-        elif entry.next_try <= now and free_at.get(entry.target, 0.0) <= now:
-            todo.append(entry)  # (a target still waiting out its Retry-After is left to a later run)
+        elif (entry.target not in configured  # (another process's: a target set in its environment alone)
+              or key in blocked or entry.next_try > now or free_at.get(entry.target, 0.0) > now):
+            blocked.add(key)  # (a target still waiting out its Retry-After is left to a later run)
+        else:
+            todo.append(entry)
     while todo and time.monotonic() - started < budget_s:
         t = clock()
         ready = [e for e in todo if free_at.get(e.target, 0.0) <= t]
@@ -104,8 +138,9 @@ def _run(settings: Settings, now: float, budget_s: float, counts: dict) -> None:
         left = budget_s - (time.monotonic() - started)
         result = channels.send(target, entry.note, timeout=max(1.0, min(10.0, left)))
         t = clock()
-        if targets.channel(target) in PACED:  # counted from the answer: the next request can't arrive within 1 s
-            free_at[entry.target] = t + PACE_S
+        if targets.channel(target) in PACED:  # counted from the answer: the next request can't arrive within 1 s,
+            free_at[entry.target] = t + PACE_S  # from this run or the next one (the outbox keeps the wait)
+            outbox.hold_target(entry.target, t + PACE_S)
         if result.ok:
             outbox.mark_delivered(entry, t)
             _count(entry, "delivered", counts)
@@ -119,6 +154,7 @@ def _run(settings: Settings, now: float, budget_s: float, counts: dict) -> None:
                 next_try = t + result.retry_after
             else:
                 next_try = t + _backoff(entry.attempts + 1)
+            todo = [e for e in todo if (e.target, e.note.fingerprint) != (entry.target, entry.note.fingerprint)]
             outbox.mark_retry(entry, t, next_try, result.detail)
             _count(entry, "retry", counts, result.detail)
 

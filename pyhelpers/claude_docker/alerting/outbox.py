@@ -98,8 +98,11 @@ def undelivered() -> list[Entry]:
 
 
 def next_due() -> float:
-    """When the earliest undelivered entry is due (inf: none); `alert watch` wakes for it."""
-    return min((e.next_try for e in undelivered()), default=float("inf"))
+    """When the earliest undelivered entry is due, its target's Retry-After waited out (inf: none); `alert watch`
+    wakes for it."""
+    with state_lock(LOCK):
+        live, _done, held = _load()
+    return min((max(e.next_try, held.get(e.target, 0.0)) for e in live.values()), default=float("inf"))
 
 
 def waits() -> dict[str, float]:

@@ -13,15 +13,26 @@ from claude_docker.obs import http
 _RETRIED = (408, 429)
 
 
-def retry_after(headers: dict) -> float | None:
-    """Retry-After in seconds (the delay form; the date form and junk: None, our own backoff applies)."""
+def retry_after(headers: dict, now: float | None = None) -> float | None:
+    """Retry-After in seconds: its delay form, or its HTTP-date form as the time left until then (junk: None,
+    our own backoff applies)."""
+    import math
+    import time
+
     for name, value in headers.items():
         if name.lower() == "retry-after":
+            text = str(value).strip()
             try:
-                seconds = float(str(value).strip())
+                seconds = float(text)
             except ValueError:
-                return None
-            return seconds if seconds >= 0 else None
+                from email.utils import parsedate_to_datetime
+
+                try:
+                    seconds = parsedate_to_datetime(text).timestamp() - (time.time() if now is None else now)
+                except (TypeError, ValueError, OverflowError):
+                    return None
+                seconds = max(seconds, 0.0)
+            return seconds if seconds >= 0 and math.isfinite(seconds) else None
     return None
 
 
