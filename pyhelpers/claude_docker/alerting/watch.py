@@ -37,7 +37,11 @@ def run(interval: float) -> int:
     logs = (settings.metrics_file(), settings.events_file(), files.config_file())
 
     def cycle() -> bool:
+        from claude_docker import ui
+
         report = passes.run()
+        for problem in report.get("problems", []):  # a service's stderr is its journal: one line each, each pass
+            ui.error(f"alert watch: {problem}")
         return not report.get("problems")
 
     def wake() -> object:
