@@ -13,13 +13,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from alertservers import Receiver
-from polling import wait_for
-from shell import plugin_env, run_claude
 
+from alertservers import Receiver
 from claude_docker import exitcodes
 from claude_docker.alerting import evaluate, files, notice
 from claude_docker.obs.catalog import observe
+from polling import wait_for
+from shell import plugin_env, run_claude
 
 WAIT = 30.0  # far below the watchers' 1 h interval
 
