@@ -95,6 +95,13 @@ check_shim_completion() {
     gitops_reconcile_loop
 }
 
+@test "_claude-docker-alerting completes the alert shim, is static, follows the layout, and the plugin registers it" {
+  check_shim_completion _claude-docker-alerting alert
+  run zsh -f -c 'autoload -Uz compinit && compinit -D -u; source "$1"; print -r -- $_comps[alert]' zsh "$ROOT/ai-assistant.zsh"
+  [ "$status" -eq 0 ] || fail "zsh failed: $output"
+  [ "$output" = "_claude-docker-alerting" ] || fail "alert completes with: $output"
+}
+
 # What the pinned Claude Code itself prints for --help, from the test image (no network).
 real_help() {
   local image=${CLAUDE_DOCKER_TEST_IMAGE:-}

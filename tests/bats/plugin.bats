@@ -92,6 +92,20 @@ load test_helper
   done
 }
 
+@test "alert calls claude-docker alert send with its arguments and passes the helper's exit status back" {
+  create_stub python
+  export CLAUDE_DOCKER_PYTHON=$STUBS/python
+  run zsh -f -c "source '$PLUGIN'; alert high 'nightly import failed' job=import 'note=a b'"
+  [ "$status" -eq 0 ]
+  expected=$(printf '%s\0' -I -m claude_docker alert send high 'nightly import failed' job=import 'note=a b' | od -c)
+  [ "$(od -c <"$BATS_TEST_TMPDIR/python.argv")" = "$expected" ]
+  for code in 1 14 15; do  # the usage error, a broken alerting.toml, a notification not delivered
+    create_stub python "$code"
+    run zsh -f -c "source '$PLUGIN'; alert high msg k=v; print -r -- \$?"
+    [ "$output" = "$code" ]
+  done
+}
+
 @test "the rollout shims pass an argument untouched, and the helper's exit status back" {
   create_stub python
   export CLAUDE_DOCKER_PYTHON=$STUBS/python

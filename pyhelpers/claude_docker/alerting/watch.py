@@ -1,6 +1,7 @@
-"""`alert watch`: a pass at once, then whenever the metrics or event log changes (polled twice a second), when a
-pending alert's `for:` is due, and every interval otherwise (time-based rules: no success in an hour, a stale
-backup). One watcher per state dir; SIGTERM stops it after the pass in progress (the shared service loop)."""
+"""`alert watch`: a pass at once, then whenever the metrics log or alerting.toml changes (polled twice a second),
+when a pending alert's `for:` or an outbox retry is due, and every interval otherwise (time-based rules: no
+success in an hour, a stale backup). One watcher per state dir; SIGTERM stops it after the pass in progress (the
+shared service loop)."""
 
 from __future__ import annotations
 
@@ -33,16 +34,22 @@ def run(interval: float) -> int:
     from claude_docker.alerting import run as passes
     from claude_docker.obs import settings
 
-    logs = (settings.metrics_file(), settings.events_file(), files.config_file())
+    # Not the event log: every pass writes events (a bad config's line, a rule that fails), and would wake the
+    # next one; the actions it holds for incidents wait for the interval.
+    logs = (settings.metrics_file(), files.config_file())
     due = [float("inf")]  # read after each pass, not at each poll: the outbox can be large
 
     def cycle() -> bool:
+        from claude_docker import ui
+
         report = passes.run()
         due[0] = _next_due()
+        for problem in report.get("problems", []):  # a service's stderr is its journal: one line each, each pass
+            ui.error(f"alert watch: {problem}")
         return not report.get("problems")
 
     def wake() -> object:
-        return (tuple(_signature(p) for p in logs), time.time() >= due[0] and time.monotonic())
+        return (tuple(_signature(p) for p in logs), time.time() >= due[0])
 
     return loop.run("alert watch", cycle, interval=interval, retry=interval, max_backoff=interval, jitter=0.0,
                     wake=wake, lock_path=files.directory() / "watch.lock", busy=exitcodes.ALERT_BUSY, poll=POLL)
