@@ -483,3 +483,30 @@ def test_plyer_is_imported_only_when_sending():
     code = ("import sys; from claude_docker.alerting.channels import desktop; "
             "sys.exit(1 if any(m.split('.')[0] == 'plyer' for m in sys.modules) else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("json://discord.com/api/webhooks/1234/SECRETTOKEN", "json://discord.com/…"),
+    ("json+http://127.0.0.1:9/x?code=SECRETTOKEN", "json+http://127.0.0.1:9/…"),
+    ("alertmanager://am.internal:9093", "alertmanager://am.internal:9093"),
+])
+def test_an_http_targets_path_and_query_are_never_shown(url, shown):
+    assert targets.parse(url).shown == shown
+
+
+@pytest.mark.parametrize("url", ["slack://T0SECRET/B0SECRET/XXXXTOKEN YYYY", "json://h/pSECRET\u00e9",
+                                 "json://h/p\x07SECRET"])
+def test_a_url_with_spaces_control_or_non_ascii_characters_is_refused_without_quoting_it(url):
+    with pytest.raises(ToolError) as refused:
+        targets.parse(url)
+    assert refused.value.code == exitcodes.ALERT_CONFIG and "SECRET" not in refused.value.message
+
+
+def test_slack_text_cannot_mention_or_link():
+    from claude_docker.alerting.channels import slack
+
+    note = Notification(id="x", kind="manual", labels={"alertname": "UserAlert", "severity": "high", "by": "<@U1>"},
+                        summary="deploy <!channel> & see <https://evil.example|here>")
+    text = json.dumps(slack.payload(note))
+    assert "<!channel>" not in text and "<https://" not in text and "<@U1>" not in text
+    assert "&lt;!channel&gt; &amp; see" in text

@@ -163,6 +163,18 @@ def test_a_damaged_rollup_is_set_aside_and_starts_at_the_log_end(state, content,
     assert Rollup.load().increase("claude_docker_sync_failures_total", 300, time.time()) == [({"direction": "in"}, 1.0)]
 
 
+def test_a_rollup_started_over_keeps_the_gauges_as_last_folded(state):
+    """The last success and the last backup stay known: an age rule can't fall silent because of the damage."""
+    from claude_docker.obs import promstate
+
+    catalog.observe("claude_docker_backup_last_success_timestamp_seconds", 1_700_000_000.0, scope="full")
+    promstate.collect()
+    files.rollup_file().write_bytes(b"{not json")
+    rollup = Rollup.load()
+    assert rollup.gauge("claude_docker_backup_last_success_timestamp_seconds", time.time()) == [
+        ({"scope": "full"}, 1_700_000_000.0)]
+
+
 # The state machine, with a store and rules of the test's own.
 
 @dataclass
@@ -299,3 +311,10 @@ def test_live_gauges_read_the_real_state_dir(state, monkeypatch):
                                                              float(settings.metrics_file().stat().st_size))]
     monkeypatch.delenv("DD_API_KEY")
     assert "claude_docker_export_backlog_bytes" not in live_gauges()
+
+
+def test_live_gauges_carry_the_rollouts_share(state):
+    """ClaudeDockerCanaryStartupSlow reads the canary's share: a gauge never logged, read from the rollout now."""
+    gauges = live_gauges()
+    assert gauges["claude_docker_rollout_canary_weight"] == [({"mode": "none"}, 0.0)]
+    assert gauges["claude_docker_rollout_step"] == [({}, -1.0)]

@@ -527,3 +527,13 @@ def test_retry_after_as_an_http_date():
     assert retry_after({"Retry-After": formatdate(T0 - 10, usegmt=True)}, now=T0) == 0
     assert retry_after({"retry-after": "7"}) == 7
     assert retry_after({"Retry-After": "soon"}) is None
+
+
+def test_a_broken_alerting_file_keeps_the_environments_targets(home, monkeypatch):
+    from claude_docker.alerting import run
+
+    write_config("[throttle\n")
+    monkeypatch.setenv("CLAUDE_DOCKER_ALERT_TARGETS", "json+http://127.0.0.1:9/x not-a-url")
+    settings, rules, problems = run.configured()
+    assert [t.shown for t in settings.targets] == ["json+http://127.0.0.1:9/…"]
+    assert len(problems) == 1 and rules

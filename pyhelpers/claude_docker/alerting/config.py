@@ -36,6 +36,22 @@ def defaults() -> Settings:
     return Settings(targets=[parse("desktop://")])
 
 
+def fallback() -> Settings:
+    """What a pass goes on with when alerting.toml can't be read: the defaults, with the environment's targets
+    that parse (a broken file must not also cut off the channels set elsewhere)."""
+    found = []
+    try:
+        urls = envspec.get("CLAUDE_DOCKER_ALERT_TARGETS")
+    except ToolError:
+        urls = ()
+    for url in urls:
+        try:
+            found.append(parse(url))
+        except ToolError:
+            continue
+    return Settings(targets=found or defaults().targets)
+
+
 def load() -> Settings:
     path = files.config_file()
     data = _read(path)

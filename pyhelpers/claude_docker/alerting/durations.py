@@ -8,6 +8,8 @@ import re
 UNITS = (("y", 365 * 86400), ("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1), ("ms", 0.001))
 _SECONDS = dict(UNITS)
 _PART = re.compile(r"(\d+)(ms|[ywdhms])")
+MAX_S = 10 * 365 * 86400.0  # ten years: more is a typo, and would overflow what uses it
+MAX_TEXT = "10y"
 
 
 def parse_duration(text: str) -> float:
@@ -20,7 +22,12 @@ def parse_duration(text: str) -> float:
     ranks = [order.index(u) for _, u in parts]
     if ranks != sorted(set(ranks)):
         raise ValueError(f"not a duration: {text!r} (units largest first, each once)")
-    return float(sum(int(n) * _SECONDS[u] for n, u in parts))
+    if any(len(n) > 12 for n, _ in parts):  # (and so no float overflow from a number of 400 digits)
+        raise ValueError(f"not a duration: {text[:40]!r}… (at most {MAX_TEXT})")
+    seconds = float(sum(int(n) * _SECONDS[u] for n, u in parts))
+    if seconds > MAX_S:
+        raise ValueError(f"not a duration: {text!r} (at most {MAX_TEXT})")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

@@ -47,9 +47,12 @@ def send(severity: str, message: str, labels: dict[str, str]) -> dict:
     made = [m for m in dispatch.notify([note], settings, now) if m.kind == MANUAL and m.labels == note.labels]
     report: dict = {"problems": problems}
     if not made:
-        held = any(item.get("labels") == note.labels for item in throttle.Log.load().held)
-        if held:
+        log = throttle.Log.load()
+        told_now = (log.alerts.get(note.fingerprint) or {}).get("notified_at") == now
+        if any(item.get("labels") == note.labels for item in log.held):
             report["held"] = 1
+        elif told_now:  # decided, but no target takes it at its level
+            report["targets"] = 0
         else:
             minutes = settings.repeat_s / 60
             report["throttled"] = f"the same alert ({name}, same labels) was sent less than {minutes:g} minutes ago"

@@ -28,25 +28,28 @@ def status() -> dict:
 
 
 def status_lines(found: dict) -> list[str]:
+    """Lines for the terminal: every value made safe to show (ui.shown), the alerts as a table."""
     from claude_docker import ui
 
     lines = [f"{problem} (the defaults are used for it)" for problem in found["problems"]]
+    table: list[str] = []
     alerts = found["alerts"]
     if alerts:
         rows = [[a["state"], a["severity"], a["rule"], ",".join(f"{k}={v}" for k, v in sorted(a["labels"].items())),
                  _when(a["resolved_at"] or a["fired_at"] or a["active_at"])] for a in alerts]
-        lines.append(ui.table(rows, ["STATE", "SEVERITY", "ALERT", "LABELS", "SINCE"]))
+        table = ui.table(rows, ["STATE", "SEVERITY", "ALERT", "LABELS", "SINCE"]).splitlines()
     else:
         lines.append("no alert pending or firing")
+    after = []
     if found["outbox"]:
-        lines.append(f"{len(found['outbox'])} notification(s) waiting in the outbox:")
-        lines += [f"  {e['title']} to {e['target']}: {e['attempts']} attempt(s), next at {_when(e['next_try'])}"
+        after.append(f"{len(found['outbox'])} notification(s) waiting in the outbox:")
+        after += [f"  {e['title']} to {e['target']}: {e['attempts']} attempt(s), next at {_when(e['next_try'])}"
                   + (f" ({e['last_error']})" if e["last_error"] else "") for e in found["outbox"]]
     if found["incidents_open"]:
-        lines.append(f"{found['incidents_open']} incident(s) open: claude-docker incident list")
+        after.append(f"{found['incidents_open']} incident(s) open: claude-docker incident list")
     if found["desktop_unavailable"]:
-        lines.append("desktop notifications don't work here: add another channel (docs/ALERTING.md)")
-    return lines
+        after.append("desktop notifications don't work here: add another channel (docs/ALERTING.md)")
+    return [*map(ui.shown, lines), *table, *map(ui.shown, after)]
 
 
 def rule_json(rule) -> dict:

@@ -63,10 +63,27 @@ class Rollup:
 
             log = settings.metrics_file()
             damage.set_aside(path, str(exc), f"the alert rollup starts over at the end of {log} (the alert rules "
-                                             "see only what is recorded from now on)")
+                                             "see the counters recorded from now on, the gauges as last folded)")
             rollup = cls(jsonl.end(log), retention_s)
+            rollup._seed_gauges()
             rollup.dirty = True
             return rollup
+
+    def _seed_gauges(self) -> None:
+        """The gauges' last values from the metrics fold (promstate), stamped now: an age rule (the last
+        success, the last backup) must not fall silent because the rollup had to start over."""
+        from claude_docker.obs import promstate
+
+        now = time.time()
+        try:
+            series = promstate.load()["series"]
+        except Exception:  # noqa: BLE001 - no fold to seed from: the gauges come back as they are recorded
+            return
+        for name, values in series.items():
+            metric = METRICS.get(name)
+            if metric is not None and metric.kind == "gauge" and isinstance(values, dict):
+                self.gauges[name] = {key: [float(v), now] for key, v in values.items()
+                                     if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
     @classmethod
     def _from_json(cls, data: object, retention_s: float) -> Rollup:

@@ -238,6 +238,7 @@ def default_rules() -> list[Rule]:
 
 # --- the user's overrides ---------------------------------------------------------------------------------------
 KEYS = ("threshold", "window", "for", "keep_firing_for", "severity", "enabled")
+MAX_WINDOW_S = 24 * 3600.0  # the rollup keeps 26 h of minute buckets (rollup.RETENTION_S)
 
 
 def load_rules(overrides: dict) -> list[Rule]:
@@ -299,7 +300,10 @@ def _apply(rule: Rule, key: str, value: object) -> Rule:
     if key == "window":
         if first.window is None:
             raise ValueError("this rule reads a current value: it has no window")
-        return replace(rule, conditions=(replace(first, window=_duration(value)),) + rule.conditions[1:])
+        window = _duration(value)
+        if window > MAX_WINDOW_S:  # what the rollup keeps: a longer window would read less than it says
+            raise ValueError(f"at most {MAX_WINDOW_S / 3600:g}h (what the alert rollup keeps)")
+        return replace(rule, conditions=(replace(first, window=window),) + rule.conditions[1:])
     if isinstance(first, Age) and isinstance(value, str):
         threshold = parse_duration(value)
     elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):

@@ -27,7 +27,7 @@ def _utc(epoch: float | None) -> str:
 
 def configured():
     """(settings, rules, problems): a malformed file is one line each, and the pass goes on with the defaults
-    for what it could not read (the user's alerts still reach the default desktop target)."""
+    for what it could not read (the user's alerts still reach the environment's targets, or the desktop)."""
     from claude_docker.alerting import config, rules
     from claude_docker.errors import ToolError
 
@@ -36,7 +36,7 @@ def configured():
         settings = config.load()
     except ToolError as exc:
         problems.append(exc.message)
-        settings = config.defaults()
+        settings = config.fallback()
     try:
         found = rules.load_rules(settings.rules)
     except ToolError as exc:

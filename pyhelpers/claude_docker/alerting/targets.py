@@ -83,6 +83,8 @@ def parse(url: str, severities: Iterable[str] | None = None, escalation: int = 0
     """A Target from its URL. `severities` and `escalation` are the defaults the URL's query may override.
     Anything wrong → ToolError(ALERT_CONFIG), one line without the URL's secrets."""
     url = url.strip()
+    if any(c.isspace() or not c.isprintable() or not c.isascii() for c in url):
+        raise _bad(url, "a URL holds no spaces, control or non-ASCII characters (percent-encode them)")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -128,10 +130,8 @@ def parse(url: str, severities: Iterable[str] | None = None, escalation: int = 0
         if "@" in parts.netloc or port is not None or len([host, *path_parts]) != 3:
             raise _bad(url, "a Slack webhook is slack://T…/B…/… (the three parts of hooks.slack.com/services/…)")
         shown = f"slack://{parts.netloc[:1]}…/…"  # the token is case-sensitive: netloc, not hostname
-    elif name == "slack":
-        shown = redact.url(f"{scheme}://{parts.netloc}") + ("/…" if path_parts else "")
-    else:
-        shown = redact.url(url.split("?", 1)[0]) + ("?…" if query else "")
+    else:  # an HTTP endpoint: its path and query may be the secret (a webhook's token)
+        shown = redact.url(f"{scheme}://{parts.netloc}") + ("/…" if path_parts or query else "")
     return Target(url=url, scheme=scheme, shown=shown, severities=chosen, escalation=escalation)
 
 

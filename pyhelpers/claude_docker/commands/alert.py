@@ -98,7 +98,7 @@ def status(as_json: bool) -> int:
         ui.print_json(found)
         return exitcodes.OK
     for line in report.status_lines(found):
-        ui.say(line)
+        print(line)  # (the lines are built from shown values: a table's lines, each made safe for the terminal)
     return exitcodes.OK
 
 

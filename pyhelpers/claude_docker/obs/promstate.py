@@ -186,15 +186,8 @@ def live_gauges() -> dict:
         "claude_docker_interrupted_sessions": {_key({}): float(len(interrupted(all_sessions(), host_name())))},
         "claude_docker_state_bytes": {_key({}): float(_tree_size(state_dir()))},
     }
-    try:
-        from claude_docker.rollout import state as rollout_state
-
-        dep = rollout_state.load()["deployment"]
-        gauges["claude_docker_rollout_canary_weight"] = {
-            _key({"mode": dep["mode"] if dep else "none"}): float(dep["weight"]) if dep else 0.0}
-        gauges["claude_docker_rollout_step"] = {_key({}): float(dep["step"]) if dep else -1.0}
-    except Exception:  # noqa: BLE001 - a damaged rollout state: doctor says so; the gauges are left out
-        pass
+    for name, series in rollout_gauges().items():
+        gauges[name] = {_key(labels): value for labels, value in series}
     try:
         gauges["claude_docker_containers"] = {_key({"state": state}): n for state, n in containers().items()}
     except Exception:  # noqa: BLE001 - no engine now: the gauge is left out rather than reported as zero
@@ -206,6 +199,20 @@ def live_gauges() -> dict:
         if series:
             gauges[name] = {_key(labels): value for labels, value in series}
     return gauges
+
+
+def rollout_gauges() -> dict[str, list[tuple[dict, float]]]:
+    """The rollout's share of new sessions and its step, from its state now (none when it is damaged: doctor
+    says so)."""
+    try:
+        from claude_docker.rollout import state as rollout_state
+
+        dep = rollout_state.load()["deployment"]
+    except Exception:  # noqa: BLE001 - a damaged rollout state: doctor says so; the gauges are left out
+        return {}
+    return {"claude_docker_rollout_canary_weight": [({"mode": dep["mode"] if dep else "none"},
+                                                     float(dep["weight"]) if dep else 0.0)],
+            "claude_docker_rollout_step": [({}, float(dep["step"]) if dep else -1.0)]}
 
 
 def containers() -> dict[str, float]:

@@ -18,12 +18,18 @@ def _mrkdwn(text: str) -> dict:
     return {"type": "mrkdwn", "text": text[:_TEXT_MAX]}
 
 
+def escaped(text: str) -> str:
+    """Text as Slack asks it escaped: `&`, `<`, `>` as entities, so no value (a user's alert text, a label)
+    becomes a mention (`<!channel>`), a link or a user reference."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def payload(note: Notification) -> dict:
     emoji = EMOJI.get(note.kind) or EMOJI.get(note.severity, ":bell:")
-    title = render.one_line(note.title)
-    blocks: list[dict] = [{"type": "section", "text": _mrkdwn(f"{emoji} *{title}*\n{note.summary}")}]
+    title = escaped(render.one_line(note.title))
+    blocks: list[dict] = [{"type": "section", "text": _mrkdwn(f"{emoji} *{title}*\n{escaped(note.summary)}")}]
     if note.kind == DIGEST:
-        lines = [render.item_line(item) for item in note.items]
+        lines = [escaped(render.item_line(item)) for item in note.items]
         for start in range(0, min(len(lines), _ITEMS_MAX), 10):
             chunk = "\n".join(f"• {line}" for line in lines[start:start + 10])
             blocks.append({"type": "section", "text": _mrkdwn(chunk)})
@@ -31,8 +37,8 @@ def payload(note: Notification) -> dict:
             blocks.append({"type": "context", "elements": [_mrkdwn(f"… and {len(lines) - _ITEMS_MAX} more")]})
     details = render.details(note)
     if details:
-        blocks.append({"type": "context", "elements": [_mrkdwn("\n".join(details))]})
-    return {"text": f"{emoji} {title}: {render.one_line(note.summary)}"[:_TEXT_MAX], "blocks": blocks}
+        blocks.append({"type": "context", "elements": [_mrkdwn(escaped("\n".join(details)))]})
+    return {"text": f"{emoji} {title}: {escaped(render.one_line(note.summary))}"[:_TEXT_MAX], "blocks": blocks}
 
 
 def send(target: Target, note: Notification, timeout: float) -> Delivery:
