@@ -537,3 +537,12 @@ def test_a_broken_alerting_file_keeps_the_environments_targets(home, monkeypatch
     settings, rules, problems = run.configured()
     assert [t.shown for t in settings.targets] == ["json+http://127.0.0.1:9/…"]
     assert len(problems) == 1 and rules
+
+
+def test_alert_send_that_no_channel_takes_exits_15_saying_so(home, monkeypatch, capsys):
+    from claude_docker import cli
+
+    monkeypatch.setenv("CLAUDE_DOCKER_ALERT_TARGETS", "json+http://127.0.0.1:9/hook?severity=critical")
+    assert cli.main(["alert", "send", "low", "hello"]) == exitcodes.ALERT_UNDELIVERED
+    out, err = capsys.readouterr()
+    assert "no channel takes this severity" in out + err and "not sent again" not in out + err
