@@ -108,9 +108,9 @@ class Alerting:
         self._everywhere(f"claude-docker [resolved] {rule}")
         shown = [a for a in alertdaemons.am_alerts(self.r["am"]) if a["labels"].get("alertname") == rule]
         if ahead:
-            [ended] = [a["resolved_at"] for a in evaluate.current() if a["rule"] == rule and a["state"] == "resolved"]
-            assert shown and all(a["endsAt"][:19] == time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ended))
-                                 for a in shown), shown
+            ended = {time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(a["resolved_at"])) for a in evaluate.current()
+                     if a["rule"] == rule and a["state"] == "resolved"}
+            assert shown and all(a["endsAt"][:19] in ended for a in shown), (shown, ended)
             return
         assert not shown, shown
         wait_for(lambda: [a for a in alertdaemons.hooked(self.r["hook"], "resolved")
@@ -148,7 +148,9 @@ class Alerting:
 def alerting(home, fake_image, receivers, monkeypatch):
     for name, value in receivers["desktop"].items():
         monkeypatch.setenv(name, value)  # the desktop of this process's passes, and of every command's
-    env = plugin_env(home, fake_image, CLAUDE_DOCKER_BACKGROUND_FLUSH="0")  # the passes are the test's
+    # No detached flush (and its pass) from what these passes do (a rollback): the passes are the test's.
+    monkeypatch.setenv("CLAUDE_DOCKER_BACKGROUND_FLUSH", "0")
+    env = plugin_env(home, fake_image, CLAUDE_DOCKER_BACKGROUND_FLUSH="0")
     (home / ".claude").mkdir()
     (home / ".claude.json").write_text(json.dumps({"userID": "u1", "projects": {}}))
     return Alerting(home, receivers, env)
@@ -268,11 +270,15 @@ def test_sync_failures_and_disk_usage_fire_and_resolve(alerting, project, no_lef
     a.configure(ClaudeDockerDiskUsageHigh={"threshold": 0.000001, "for": "0s"})
     target = a.home / ".claude" / ".last-cleanup"
     for n in range(3):
+        if target.is_dir():
+            target.rmdir()
+        target.write_text("host version\n")
         gate = project / f"go{n}"
         proc = start_claude(project, a.env, "sh", f'echo "session {n}" > "$HOME/.claude/.last-cleanup"; echo ready; '
                                                   f'while [ ! -e "{gate}" ]; do sleep 0.05; done')
         assert proc.stdout.readline().strip() == "ready"
-        target.mkdir(exist_ok=True)  # the host path can't take the file the session wrote
+        target.unlink()
+        target.mkdir()  # the host path can't take the file the session wrote
         gate.touch()
         proc.communicate(timeout=60)
         assert proc.returncode == 122
