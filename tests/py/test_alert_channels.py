@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+import alertdaemons
+from alertdaemons import am_alerts, dunst, dunst_history, free_port, hooked, smtp
 from alertservers import Answer, Receiver, SlackStandIn
 from claude_docker import exitcodes
 from claude_docker.alerting import targets
@@ -33,23 +32,6 @@ def note(kind: str = FIRING, alertname: str = "ErrorRateHigh", **extra) -> Notif
     return Notification(id=f"n-{alertname}-{kind}", kind=kind, labels=labels,
                         summary=extra.pop("summary", "error rate 12% over 5m (threshold 5%)"),
                         runbook="docs/ALERTING.md#errorratehigh", starts_at="2026-11-30T10:00:00.000Z", **extra)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """A process this test started, stopped by its pid."""
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 # --- targets ---------------------------------------------------------------------------------------------
@@ -190,41 +172,16 @@ def test_slack_nothing_listening_is_retried():
 
 # --- mail --------------------------------------------------------------------------------------------------
 
-class Mailbox:
-    """An aiosmtpd handler keeping what arrives; it refuses recipients at refused.example."""
-
-    def __init__(self) -> None:
-        self.messages: list = []
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.endswith("@refused.example"):
-            return "550 5.1.1 no such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope)
-        return "250 Message accepted"
-
-
 @pytest.fixture
 def smtp_server():
-    from aiosmtpd.controller import Controller
-
-    box = Mailbox()
-
     def authenticator(server, session, envelope, mechanism, auth_data):
         from aiosmtpd.smtp import AuthResult
 
         ok = auth_data.login == b"alerts" and auth_data.password == b"right"
         return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
-    controller = Controller(box, hostname="127.0.0.1", port=free_port(), authenticator=authenticator,
-                            auth_require_tls=False)
-    controller.start()
-    box.port = controller.port
-    yield box
-    controller.stop()
+    with smtp(authenticator) as box:
+        yield box
 
 
 def test_mail_arrives_with_subject_body_and_recipients(home, smtp_server):
@@ -288,52 +245,10 @@ def test_sendmail_gets_the_message_on_stdin(home, tmp_path, monkeypatch):
 
 # --- Alertmanager ------------------------------------------------------------------------------------------
 
-AM = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
-
-
 @pytest.fixture
 def alertmanager_server(tmp_path):
-    if not os.access(AM, os.X_OK):
-        pytest.skip("prometheus-alertmanager is not installed (tests/machine.sh installs it)")
-    hook = Receiver()
-    config = tmp_path / "alertmanager.yml"
-    config.write_text(
-        "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 1s\n"
-        "  repeat_interval: 1h\n"
-        f"receivers:\n  - name: hook\n    webhook_configs:\n      - url: {hook.url}/hook\n"
-        "        send_resolved: true\n")
-    port = free_port()
-    log = (tmp_path / "alertmanager.log").open("wb")
-    proc = subprocess.Popen([AM, f"--config.file={config}", f"--storage.path={tmp_path / 'am-data'}",
-                             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-
-    def ready():
-        try:
-            with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
-                return response.status == 200
-        except OSError:
-            assert proc.poll() is None, (tmp_path / "alertmanager.log").read_text()
-            return False
-
-    try:
-        wait_for(ready, timeout=30, what="Alertmanager to be ready")
-        yield url, hook
-    finally:
-        stop(proc)
-        log.close()
-        hook.stop()
-
-
-def _am_alerts(url: str) -> list[dict]:
-    with urllib.request.urlopen(f"{url}/api/v2/alerts?active=true&silenced=true&inhibited=true&unprocessed=true",
-                                timeout=5) as response:
-        return json.loads(response.read())
-
-
-def _hooked(hook: Receiver, status: str) -> list[dict]:
-    return [a for r in list(hook.requests) for a in r.json().get("alerts", []) if a["status"] == status]
+    with alertdaemons.alertmanager(tmp_path) as found:
+        yield found
 
 
 def test_alertmanager_receives_firing_then_resolved(alertmanager_server):
@@ -341,21 +256,21 @@ def test_alertmanager_receives_firing_then_resolved(alertmanager_server):
     target = targets.parse(url.replace("http://", "alertmanager+http://"))
     firing = alertmanager.send(target, note(), timeout=5)
     assert firing.ok, firing.detail
-    [shown] = wait_for(lambda: [a for a in _am_alerts(url) if a["labels"].get("alertname") == "ErrorRateHigh"],
+    [shown] = wait_for(lambda: [a for a in am_alerts(url) if a["labels"].get("alertname") == "ErrorRateHigh"],
                        timeout=10, what="the alert in Alertmanager")
     assert shown["labels"] == {"alertname": "ErrorRateHigh", "severity": "high", "command": "run",
                                "instance": socket.gethostname()}
     assert shown["annotations"] == {"summary": "error rate 12% over 5m (threshold 5%)",
                                     "runbook": "docs/ALERTING.md#errorratehigh"}
     assert shown["status"]["state"] == "active"
-    [sent] = wait_for(lambda: _hooked(hook, "firing"), timeout=20, what="the webhook receiver to get it firing")
+    [sent] = wait_for(lambda: hooked(hook, "firing"), timeout=20, what="the webhook receiver to get it firing")
     assert sent["labels"]["alertname"] == "ErrorRateHigh" and sent["startsAt"].startswith("2026-11-30T10:00:00")
 
     resolved = alertmanager.send(target, note(RESOLVED, ends_at="2026-11-30T10:20:00.000Z"), timeout=5)
     assert resolved.ok, resolved.detail
-    [done] = wait_for(lambda: _hooked(hook, "resolved"), timeout=20, what="the webhook receiver to get it resolved")
+    [done] = wait_for(lambda: hooked(hook, "resolved"), timeout=20, what="the webhook receiver to get it resolved")
     assert done["labels"]["alertname"] == "ErrorRateHigh" and done["endsAt"].startswith("2026-11-30T10:20:00")
-    assert not [a for a in _am_alerts(url) if a["labels"].get("alertname") == "ErrorRateHigh"]
+    assert not [a for a in am_alerts(url) if a["labels"].get("alertname") == "ErrorRateHigh"]
 
 
 def test_alertmanager_digest_is_one_alert_per_item(alertmanager_server):
@@ -364,7 +279,7 @@ def test_alertmanager_digest_is_one_alert_per_item(alertmanager_server):
     items = [note(alertname=f"Rule{i}").to_json() for i in range(3)]
     items[0]["labels"]["exit-code"] = "2"  # not a name Alertmanager takes: sent as exit_code
     assert alertmanager.send(target, note(DIGEST, alertname="Digest", items=items), timeout=5).ok
-    alerts = wait_for(lambda: len(_am_alerts(url)) >= 3 and _am_alerts(url), timeout=10, what="three alerts")
+    alerts = wait_for(lambda: len(am_alerts(url)) >= 3 and am_alerts(url), timeout=10, what="three alerts")
     assert sorted(a["labels"]["alertname"] for a in alerts) == ["Rule0", "Rule1", "Rule2"]
     [first] = [a for a in alerts if a["labels"]["alertname"] == "Rule0"]
     assert first["labels"]["exit_code"] == "2"
@@ -398,46 +313,17 @@ def _events(home: Path, name: str) -> list[dict]:
 
 @pytest.fixture
 def dunst_session(tmp_path, monkeypatch):
-    """A session D-Bus, an X server (Xvfb) and dunst on them; DISPLAY and DBUS_SESSION_BUS_ADDRESS set."""
-    tools = {name: shutil.which(name) for name in ("dbus-daemon", "Xvfb", "dunst", "dunstctl", "notify-send")}
-    missing = [name for name, path in tools.items() if not path]
-    if missing:
-        pytest.skip(f"no desktop notification service to test with here: {', '.join(missing)} missing")
-    started: list[subprocess.Popen] = []
-    try:
-        bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
-                               stdout=subprocess.PIPE, text=True)
-        started.append(bus)
-        address = bus.stdout.readline().strip()
-        assert address.startswith("unix:"), address
-        display = next(n for n in range(90, 200) if not Path(f"/tmp/.X11-unix/X{n}").exists()
-                       and not Path(f"/tmp/.X{n}-lock").exists())
-        started.append(subprocess.Popen(["Xvfb", f":{display}", "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL))
-        wait_for(lambda: Path(f"/tmp/.X11-unix/X{display}").exists(), timeout=10, what="Xvfb")
-        monkeypatch.setenv("DISPLAY", f":{display}")
-        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
-        (tmp_path / "dunstrc").write_text("[global]\n")
-        started.append(subprocess.Popen(["dunst", "-config", str(tmp_path / "dunstrc")],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_for(lambda: subprocess.run(["dunstctl", "count", "displayed"], capture_output=True).returncode == 0,
-                 timeout=10, what="dunst on the session bus")
+    """dunst on a session D-Bus under Xvfb; DISPLAY and DBUS_SESSION_BUS_ADDRESS set to reach it."""
+    with dunst(tmp_path) as env:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
         yield
-    finally:
-        for proc in reversed(started):
-            stop(proc)
-
-
-def _dunst_history() -> list[dict]:
-    subprocess.run(["dunstctl", "close-all"], check=True)  # shown ones move to the history
-    out = subprocess.run(["dunstctl", "history"], capture_output=True, text=True, check=True).stdout
-    return [{k: v["data"] for k, v in n.items()} for n in json.loads(out)["data"][0]]
 
 
 def test_desktop_reaches_dunst_through_plyer(home, dunst_session):
     result = desktop.send(targets.parse("desktop://"), note(), timeout=10)
     assert result.ok, result.detail
-    shown = wait_for(lambda: [n for n in _dunst_history() if n["summary"] == "claude-docker [high] ErrorRateHigh"],
+    shown = wait_for(lambda: [n for n in dunst_history({}) if n["summary"] == "claude-docker [high] ErrorRateHigh"],
                      timeout=10, what="dunst to have our notification")
     assert shown[0]["body"] == "error rate 12% over 5m (threshold 5%)" and shown[0]["appname"] == "claude-docker"
 

@@ -4,6 +4,7 @@ local fake Anthropic API (containers on the host network, to reach 127.0.0.1 onl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
@@ -335,7 +336,43 @@ RUNS: list[tuple[tuple[str, ...], str | None, int]] = [
     (("gitops_reconcile_loop", "claude-docker gitops loop"),
      ('timeout -s TERM 5 "$HOME/.local/bin/claude-docker" gitops loop; [ $? = 124 ]'
       " && claude-docker gitops status | grep -q 'not running'"), 0),
+    # Alerts go to the test's webhook receiver (CLAUDE_DOCKER_ALERT_TARGETS): each send below is delivered.
+    (("claude-docker alert targets",), "claude-docker alert targets && claude-docker alert targets --json", 0),
+    (("claude-docker alert rules",), "claude-docker alert rules && claude-docker alert rules --json", 0),
+    (("claude-docker alert rules --prometheus",
+      "claude-docker alert rules --prometheus > /etc/prometheus/claude-docker.yml"),
+     'claude-docker alert rules --prometheus > "$HOME/alerts.yml" && promtool check rules "$HOME/alerts.yml"', 0),
+    (("claude-docker alert test", "claude-docker alert test --severity high"),
+     "claude-docker alert test && claude-docker alert test --severity high", 0),
+    (('alert high "nightly import failed" job=import', "claude-docker alert send"),
+     'alert high "nightly import failed" job=import && claude-docker alert send low "noted" alertname=Mine', 0),
+    (("claude-docker alert evaluate",), "claude-docker alert evaluate && claude-docker alert evaluate --json", 0),
+    (("claude-docker alert status",), "claude-docker alert status && claude-docker alert status --json", 0),
+    (("claude-docker alert watch",), 'timeout -s TERM 5 "$HOME/.local/bin/claude-docker" alert watch; [ $? = 124 ]', 0),
+    (("claude-docker incident list", "claude-docker incident list [--all] [--json]"),
+     "claude-docker incident list && claude-docker incident list --all --json | grep -q INC-0001", 0),
+    (("claude-docker incident show INC-0001 [--json]",),
+     "claude-docker incident show INC-0001 && claude-docker incident show INC-0001 --json", 0),
+    (("claude-docker incident ack INC-0001",), "claude-docker incident ack INC-0001", 0),
+    (('claude-docker incident resolve INC-0001 --note "rebuilt the image"',),
+     ('claude-docker incident resolve INC-0001 --note "rebuilt the image"'
+      " && claude-docker incident show INC-0001 --json | grep -q 'rebuilt the image'"), 0),
+    (("claude-docker errors", "claude-docker errors [--json]"), "claude-docker errors && claude-docker errors --json",
+     0),
+    (("claude-docker rollout alert",), "claude-docker rollout alert ClaudeDockerTest", 0),  # no rollout: nothing to do
 ]
+
+
+@contextlib.contextmanager
+def receiving():
+    """A webhook receiver on 127.0.0.1 for the alerts the documented commands send."""
+    from alertservers import Receiver
+
+    hook = Receiver()
+    try:
+        yield hook
+    finally:
+        hook.stop()
 
 
 def test_every_documented_command_has_a_run():
@@ -356,9 +393,10 @@ def test_every_documented_command_runs_from_the_installed_copy(installed, real_i
     candidate = f"claude-docker-test/installed-{os.getpid()}:candidate"
     values = {"fake": fake_image, "image": image, "held": "", "backup": "", "candidate": candidate}
     try:
-        with FakeAnthropic(reply="documented ok") as api, FakeIntake() as intake:
+        with FakeAnthropic(reply="documented ok") as api, FakeIntake() as intake, receiving() as hook:
             env = user_env(installed, real_image, CLAUDE_DOCKER_NETWORK="host", ANTHROPIC_BASE_URL=api.url,
-                           ANTHROPIC_API_KEY=API_KEY, DD_API_KEY="dd-test-key", CLAUDE_DOCKER_DATADOG_URL=intake.url)
+                           ANTHROPIC_API_KEY=API_KEY, DD_API_KEY="dd-test-key", CLAUDE_DOCKER_DATADOG_URL=intake.url,
+                           CLAUDE_DOCKER_ALERT_TARGETS=hook.url.replace("http://", "json+http://") + "/alerts")
             for forms, command, expected in RUNS:
                 if command is None:
                     continue
@@ -378,6 +416,8 @@ def test_every_documented_command_runs_from_the_installed_copy(installed, real_i
                     values["backup"] = json.loads(listing)[-1]["id"]
             assert api.messages_requests(), "no claude -p reached the API"
             assert intake.requests, "send_to_datadog sent nothing"
+            sent = [r.json() for r in hook.requests if r.status == 200]
+            assert any("nightly import failed" in json.dumps(note) for note in sent), "alert high reached no channel"
     finally:
         subprocess.run(["docker", "image", "rm", "-f", image, candidate], capture_output=True)
 

@@ -79,10 +79,14 @@ def _round(now: float, deliver: bool) -> dict:
     read = rollup.catch_up()
     rollup.add_live(gauges.live_gauges())
     rollup.save()
+
     def consume(transitions: list) -> None:  # (before the evaluator's states are saved: nothing is lost)
         incidents.on_transitions(transitions, now)
+        # Read before the hook too: a first pass starts the actions' cursor at the log's end, and the rollback
+        # its own hook makes must come after that start to reach the incident.
+        told = actions.new_actions()
         _rollback_hook(transitions)
-        for kind, message in actions.new_actions():
+        for kind, message in told + actions.new_actions():
             incidents.record_action(kind, message, now)
         dispatch.notify([notification(t) for t in transitions], settings, now)
 
