@@ -50,6 +50,7 @@ def home(tmp_path, monkeypatch) -> Path:
                 "CLAUDE_DOCKER_AUTO_RECOVER"):
         monkeypatch.delenv(var, raising=False)  # never the developer's own store
     monkeypatch.setenv("CLAUDE_DOCKER_BACKUP_INTERVAL", "0")  # no detached backups unless a test asks
+    monkeypatch.setenv("CLAUDE_DOCKER_ALERTS", "0")  # nor alert passes after sessions (their notices on stderr)
     monkeypatch.setenv("NO_COLOR", "1")
     return h
 

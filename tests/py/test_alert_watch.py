@@ -29,6 +29,7 @@ def receiver(home, monkeypatch):
     r = Receiver()
     monkeypatch.setenv("CLAUDE_DOCKER_ALERT_TARGETS", f"json+{r.url}/hook")
     monkeypatch.setenv("CLAUDE_DOCKER_BACKGROUND_FLUSH", "0")
+    monkeypatch.setenv("CLAUDE_DOCKER_ALERTS", "1")  # (the flush's pass, which conftest turns off)
     yield r
     r.stop()
 
