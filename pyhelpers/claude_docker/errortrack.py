@@ -48,7 +48,7 @@ def capture(exc: BaseException | None, argv: list[str]) -> dict | None:
                     level="error", outcome="error",
                     fields={"fingerprint": record["fingerprint"], "command": record["command"]})
         return record
-    except Exception:  # noqa: BLE001 - error tracking must never turn one crash into another
+    except BaseException:  # noqa: BLE001 - not even Ctrl-C: error tracking must never turn one crash into another
         return None
 
 
@@ -159,6 +159,8 @@ def _to_sentry(exc: BaseException, record: dict) -> str:
             event_id = sentry_sdk.capture_exception(exc)
         sentry_sdk.flush(timeout=SENTRY_FLUSH)
         return f"sent ({event_id})" if event_id else "not sent"
+    except KeyboardInterrupt:  # Ctrl-C while it uploads: the record is still written
+        return "not sent: interrupted"
     except Exception as failure:  # noqa: BLE001 - Sentry's own trouble stays in the record
         return scrub(f"not sent: {type(failure).__name__}: {failure}")
 

@@ -84,24 +84,40 @@ def _params(part: str) -> str:
     return "&".join(out)
 
 
+def _userinfo_end(rest: str) -> int:
+    """Where the userinfo of `rest` (a URL less its scheme) ends: the index of its "@", or -1 for none.
+
+    It runs to the last "@" before the first "/" that follows an "@", before any split at "?" or "#":
+    a password may hold those ("user:pw#x@host") and still be a password. An "@" after a "/" is userinfo
+    only when what comes before that "/" can't be host[:port] ("user:pa/ss@host": an unencoded "/")."""
+    first_at = rest.find("@")
+    if first_at < 0:
+        return -1
+    slash = rest.find("/")
+    if 0 <= slash < first_at:
+        before = rest[:slash]
+        if ":" not in before or before.rpartition(":")[2].isdigit():
+            return -1  # "host/p?mail=a@b", "host:8080/@scope": a path's "@"
+    end = rest.find("/", first_at)
+    return rest.rfind("@", 0, end if end >= 0 else len(rest))
+
+
 def url(u) -> str:
-    """`u` with its userinfo (user and password) and the values of secret query parameters as `***`."""
+    """`u` with its userinfo (user and password) and the values of secret query parameters as `***`.
+    Where the userinfo's end is unclear, more is masked, never less."""
     if not isinstance(u, str):
         u = "" if u is None else str(u)
-    rest, hash_sep, fragment = u.partition("#")
-    rest, query_sep, query = rest.partition("?")
-    scheme, sep, rest = rest.partition("://")
+    scheme, sep, rest = u.partition("://")
     if not sep:
         scheme, rest = "", scheme  # no scheme ("user:pw@host:9091", which some clients accept)
-    authority, slash, path = rest.partition("/")
-    if "@" in authority:
-        userinfo, _, host = authority.rpartition("@")
-        authority = (f"{MASK}:{MASK}" if ":" in userinfo else MASK) + "@" + host
-    elif "@" in path and ":" in authority and not authority.rpartition(":")[2].isdigit():
-        # An unencoded "/" in the password ("user:pa/ss@host") ends the authority early for a parser,
-        # but the part before the "@" is still the credential: not a port, and not to be shown.
-        authority, slash, path = f"{MASK}:{MASK}", "@", path.rpartition("@")[2]
-    out = scheme + sep + authority + slash + path
+    userinfo = ""
+    at = _userinfo_end(rest)
+    if at >= 0:
+        userinfo = (f"{MASK}:{MASK}" if ":" in rest[:at] else MASK) + "@"
+        rest = rest[at + 1:]
+    rest, hash_sep, fragment = rest.partition("#")
+    rest, query_sep, query = rest.partition("?")
+    out = scheme + sep + userinfo + rest
     if query_sep:
         out += "?" + _params(query)
     if hash_sep:
@@ -129,20 +145,35 @@ def text(s) -> str:
 
 
 # Inside free text: `NAME=value` with a secret-looking NAME, a bearer or basic credential, a secret header or
-# flag with its value, and the prefixes of well-known tokens.
+# flag with its value, the path of a Slack webhook, and the prefixes of well-known tokens.
 _INLINE_SECRET = re.compile(
     r"((?-i:\b[A-Z_0-9]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PAT|CREDENTIALS?)[A-Z_0-9]*)=)\S+"
     r"|(\b(?:Authorization|X-Api-Key|Api-Key|Cookie|[\w-]*Token)\s*:\s*).+"
     r"|(\b(?:Bearer|Basic)\s+)\S+"
     r"|(--?[\w-]*(?:key|token|secret|passw(?:or)?d|auth)[\w-]*[= ])\S+"
-    r"|()\b(?:sk-ant-|sk-|ghp_|gho_|ghu_|ghs_|github_pat_|glpat-|xox[abprs]-|AKIA|ASIA)[\w-]+",
+    r"|(\bhooks\.slack\.com/(?:services|workflows|triggers)/)[\w/%-]+"
+    r"|()\b(?:sk-ant-|sk-|ghp_|gho_|ghu_|ghs_|github_pat_|glpat-|xox[abeprs][.-]|xapp-|AKIA|ASIA)[\w-]+",
     re.IGNORECASE)
+# `name=value`, `name: value`, `'name': 'value'` and `"name": "value"` (a dict or JSON printed in a message):
+# the value goes when the name is secret by is_secret_name (`password`, `api_key`, `token`, not `monkey`).
+_NAMED_VALUE = re.compile(
+    r"""(?P<q>['"]?)(?P<name>[A-Za-z_][\w.-]*)(?P=q)(?P<sep>\s*[:=]\s*)"""
+    r"""(?:(?P<vq>['"])(?P<quoted>(?:\\.|(?!(?P=vq)).)*)(?P=vq)|(?P<bare>[^\s'",;)}\]]+))""")
+
+
+def _named_value(m: re.Match) -> str:
+    if not is_secret_name(m.group("name")) or (m.group("quoted") or m.group("bare") or "").startswith(MASK):
+        return m.group(0)
+    q, vq = m.group("q"), m.group("vq") or ""
+    return f"{q}{m.group('name')}{q}{m.group('sep')}{vq}{MASK}{vq}"
 
 
 def secrets(s) -> str:
-    """Free text with URL credentials (`text`) and inline secrets masked: `API_KEY=…`, `Bearer …`,
-    `--token …`, `Authorization: …`, and well-known token shapes (`ghp_…`, `sk-ant-…`, `AKIA…`)."""
-    return _INLINE_SECRET.sub(lambda m: next((g for g in m.groups() if g is not None), "") + MASK, text(s))
+    """Free text with URL credentials (`text`) and inline secrets masked: `API_KEY=…`, `key=…`,
+    `password: …`, `{'password': '…'}`, `Bearer …`, `--token …`, `Authorization: …`, a Slack webhook's path,
+    and well-known token shapes (`ghp_…`, `sk-ant-…`, `xapp-…`, `AKIA…`)."""
+    masked = _INLINE_SECRET.sub(lambda m: next((g for g in m.groups() if g is not None), "") + MASK, text(s))
+    return _NAMED_VALUE.sub(_named_value, masked)
 
 
 def strings(value):

@@ -318,3 +318,33 @@ def test_live_gauges_carry_the_rollouts_share(state):
     gauges = live_gauges()
     assert gauges["claude_docker_rollout_canary_weight"] == [({"mode": "none"}, 0.0)]
     assert gauges["claude_docker_rollout_step"] == [({}, -1.0)]
+
+
+def stored(**fields) -> None:
+    """A state of one pending element of "Slow" (x=a), as an older or hand-edited file may hold it."""
+    element = {"rule": "Slow", "labels": {"x": "a"}, "state": "pending", "active_at": 1000, "value": 1.0,
+               "severity": "high", "summary": "s", **fields}
+    files.rule_state_file().write_text(json.dumps({"version": 1, "alerts": {"Slow/a": element}}))
+
+
+def test_an_element_without_the_optional_times_is_read_not_a_key_error(state, capsys):
+    stored()  # no fired_at, resolved_at, keep_firing_since, for_s
+    [alert] = ev.current()
+    assert (alert["state"], alert["fired_at"], alert["resolved_at"], alert["fires_at"]) == ("pending", None, None, 1000)
+    rule = FakeRule("Slow", keep_firing_for_s=60, active={"a": 1.0})
+    assert run([rule], 1010) == [("Slow", "a", "firing", False)]
+    stored(state="firing", fired_at=1000)  # firing, with no keep_firing_since: the keep clock starts now
+    rule.active = {}
+    assert run([rule], 1020) == [("Slow", "a", "firing", True)]
+    assert run([rule], 1080) == [("Slow", "a", "resolved", False)]
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("fields", [{"for_s": "300"}, {"for_s": [1]}, {"active_at": float("nan")},
+                                    {"state": "firing", "fired_at": float("inf")}, {"labels": {"x": 3}},
+                                    {"keep_firing_since": "soon"}, {"value": "1"}])
+def test_an_element_with_a_field_of_a_wrong_type_sets_the_state_aside(state, capsys, fields):
+    stored(**fields)
+    assert ev.current() == []
+    assert "rules-state.json was damaged" in capsys.readouterr().err
+    assert run([FakeRule("Slow", active={"a": 1.0})], 1010) == [("Slow", "a", "firing", False)]

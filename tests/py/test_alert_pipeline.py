@@ -396,6 +396,22 @@ def test_torn_and_damaged_lines_are_skipped_and_the_rest_delivered(receiver, mon
     assert len(events("alert.outbox_damaged")) == 1  # said once: the file was repaired
 
 
+@pytest.mark.parametrize("field,value", [("next_try", "1e999"), ("deadline", "NaN"), ("queued_at", "-Infinity")])
+def test_an_entry_with_a_time_that_is_not_finite_is_a_damaged_record(home, monkeypatch, field, value):
+    s = use_targets(monkeypatch, "json+http://127.0.0.1:9/x")
+    outbox.enqueue(note("A"), s.targets, T0)
+    outbox.enqueue(note("B"), s.targets, T0)
+    path = files.outbox_file()
+    first, second = path.read_bytes().splitlines(keepends=True)
+    record = json.loads(second)
+    record[field] = 0.0  # replaced in the text: json.dumps would not write the overflow as it was read
+    damaged = json.dumps(record).replace(f'"{field}": 0.0', f'"{field}": {value}').encode() + b"\n"
+    assert value.encode() in damaged
+    path.write_bytes(first + damaged)
+    assert [e.note.labels["alertname"] for e in outbox.undelivered()] == ["A"]
+    assert len(events("alert.outbox_damaged")) == 1
+
+
 def test_a_torn_tail_is_never_glued_to_the_next_record(home, monkeypatch):
     s = use_targets(monkeypatch, "json+http://127.0.0.1:9/x")
     outbox.enqueue(note("A"), s.targets, T0)

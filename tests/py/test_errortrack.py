@@ -113,6 +113,42 @@ def test_error_tracking_never_raises_out_of_the_crash_path(home, monkeypatch, ca
     assert "Traceback" in (home / ".claude-docker" / "crash.log").read_text()
 
 
+def test_ctrl_c_during_the_sentry_upload_still_writes_the_record_and_nothing_escapes(home, monkeypatch):
+    import types
+
+    from claude_docker import errortrack
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    class Scope:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *_):
+            return False
+
+        def set_tag(self, *_):
+            pass
+
+    fake = types.SimpleNamespace(init=lambda **_: None, new_scope=Scope, capture_exception=lambda _exc: "e1",
+                                 flush=interrupted)
+    monkeypatch.setitem(sys.modules, "sentry_sdk", fake)
+    monkeypatch.setenv("SENTRY_DSN", "http://key@127.0.0.1:1/1")
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError as exc:
+        record = errortrack.capture(exc, ["incident", "show"])
+    assert record is not None and record["sentry"] == "not sent: interrupted"
+    assert [r["sentry"] for r in records(home)] == ["not sent: interrupted"]
+
+    monkeypatch.setattr(errortrack, "errors_file", interrupted)  # Ctrl-C anywhere else: still nothing escapes
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError as exc:
+        assert errortrack.capture(exc, ["incident", "show"]) is None
+
+
 class FakeSentry(BaseHTTPRequestHandler):
     """Sentry's envelope endpoint: keeps what it receives (decompressed) in its server's `received`, answers 200."""
 

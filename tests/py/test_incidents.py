@@ -60,8 +60,29 @@ def test_a_high_alert_opens_one_incident_the_same_cause_joins_it_and_it_closes_w
     assert [e["fields"]["incident"] for e in events(home, "incident.open")] == ["INC-0001"]
     assert [e["fields"]["incident"] for e in events(home, "incident.resolve")] == ["INC-0001"]
 
-    # the same cause firing again after the close is a new incident
-    assert [i["id"] for i in incidents.on_transitions([transition("ErrorRateHigh", slot="v1")], T0 + 900)] == [
+    # the same cause firing again well after the close is a new incident
+    assert [i["id"] for i in incidents.on_transitions([transition("ErrorRateHigh", slot="v1")], T0 + 300 + 901)] \
+        == ["INC-0002"]
+
+
+def test_a_flapping_cause_reopens_its_incident_closed_by_its_alerts_moments_ago(home):
+    from claude_docker.alerting import incidents
+
+    incidents.on_transitions([transition("ErrorRateHigh", slot="v1")], T0)
+    incidents.ack("INC-0001", T0 + 10)
+    incidents.on_transitions([transition("ErrorRateHigh", state="resolved", slot="v1")], T0 + 60)
+    assert incidents.on_transitions([transition("ErrorRateHigh", "critical", slot="v1")], T0 + 60 + 899) == []
+    [incident] = incidents.list_incidents(include_resolved=True)
+    assert incident["id"] == "INC-0001" and incident["status"] == "open" and incident["severity"] == "critical"
+    assert incident["resolved_at"] is None and incident["resolved_by"] is None and incident["acked_at"] is None
+    assert [e["kind"] for e in incident["timeline"]] == ["alert", "ack", "alert", "resolve", "reopen", "alert"]
+    assert incident["timeline"][4]["text"].startswith("reopened: ErrorRateHigh firing (critical)")
+    assert [e["fields"]["incident"] for e in events(home, "incident.reopen")] == ["INC-0001"]
+    assert observed(home, "claude_docker_incidents_total") == [1]
+
+    # closed by the user, not by its alerts: the next firing is a new incident
+    incidents.resolve("INC-0001", T0 + 1000)
+    assert [i["id"] for i in incidents.on_transitions([transition("ErrorRateHigh", slot="v1")], T0 + 1010)] == [
         "INC-0002"]
 
 
@@ -147,3 +168,23 @@ def test_a_damaged_store_is_set_aside_with_one_line_and_incidents_start_anew(hom
     [aside] = (home / ".claude-docker" / "damaged").iterdir()
     assert aside.read_bytes() == content
     assert incidents.open_count() == 1
+
+
+@pytest.mark.parametrize("change", [
+    lambda i: i.pop("severity"), lambda i: i.update(summary=None), lambda i: i.update(acked_at="soon"),
+    lambda i: i.update(opened_at=1e999), lambda i: i.update(resolved_by=7), lambda i: i["timeline"].append({}),
+    lambda i: i["alerts"].update(x={"state": "firing"}), lambda i: i.pop("note"),
+])
+def test_an_incident_missing_a_field_or_of_a_wrong_type_sets_the_store_aside_and_the_cli_goes_on(home, change):
+    from claude_docker.alerting import files, incidents
+
+    incidents.on_transitions([transition("HelperErrors", slot="v1")], T0)
+    store = json.loads(files.incidents_file().read_text())
+    change(store["incidents"][0])
+    files.incidents_file().write_text(json.dumps(store))
+    listed = helper(home, "incident", "list")
+    assert listed.returncode == 0, listed.stderr
+    [line] = listed.stderr.splitlines()
+    assert "incidents.json was damaged" in line and "incidents start anew" in line
+    assert listed.stdout.strip() == "no open incidents"
+    assert len(list((home / ".claude-docker" / "damaged").iterdir())) == 1

@@ -90,6 +90,11 @@ def home_files(home) -> str:
     ("http://127.0.0.1:9091/metrics/job/x", "http://127.0.0.1:9091/metrics/job/x"),
     ("http://h:8080/@scope/pkg?page=2&author=me", "http://h:8080/@scope/pkg?page=2&author=me"),
     ("http://[::1]:4318/v1/traces", "http://[::1]:4318/v1/traces"),
+    # a "#" or "?" in the password: still the password, not a fragment or a query
+    ("mailto://alerts:hunter2#x@smtp.example.com:587/?to=me@example.com",
+     "mailto://***:***@smtp.example.com:587/?to=me@example.com"),
+    ("smtp://alerts:hun?ter2@smtp.example.com:587", "smtp://***:***@smtp.example.com:587"),
+    ("https://u:1234?secretpart@h/p", "https://***:***@h/p"),
 ])
 def test_url_masks_userinfo_and_secret_parameters(raw, expected):
     assert redact.url(raw) == expected
@@ -320,3 +325,28 @@ def test_secrets_masks_inline_credentials_and_known_token_shapes_in_free_text():
     assert redact.secrets(f"pushed with {token}.") == "pushed with ***."
     assert redact.secrets("fetch https://u:pw@h/p --api-key K3Y then") == "fetch https://***:***@h/p --api-key *** then"
     assert redact.secrets("a monkey=1 author: me") == "a monkey=1 author: me"
+
+
+def test_secrets_masks_secret_values_in_printed_dicts_lowercase_names_slack_webhooks_and_tokens():
+    assert redact.secrets("bad config {'password': 'hunter2', 'user': 'bob'}") == \
+        "bad config {'password': '***', 'user': 'bob'}"
+    assert redact.secrets('{"api_key": "abc123", "n": 1}') == '{"api_key": "***", "n": 1}'
+    assert redact.secrets("password: hunter2") == "password: ***"
+    assert redact.secrets("with key=abc123 token=t0k3n, monkey=1") == "with key=*** token=***, monkey=1"
+    hook = "https://hooks.slack.com/services/T0SECRET/B0SECRET/XXXXTOKEN"
+    assert redact.secrets(f"post to {hook} failed") == "post to https://hooks.slack.com/services/*** failed"
+    for token in ("xapp-1-A0SECRET-123-abcdef", "xoxb-12-SECRETab", "xoxe.xoxp-1-SECRETcd", "xoxe-1-SECRETef"):
+        assert redact.secrets(f"token {token} refused") == "token *** refused", token
+
+
+@pytest.mark.parametrize("path", ["/services/T0SECRET/B0SECRET/XXXX TOKEN", "/services/T0SECRET/B0SECRET/XXXXTOKENé",
+                                  "/services/T0SECRET/B0SECRET/XXXX\nTOKEN?token=T0SECRET"])
+def test_an_invalid_url_is_reported_by_its_origin_alone(path):
+    from claude_docker.obs import http
+
+    port = free_port()
+    status, _headers, reason = http.request("POST", f"http://user:pw@127.0.0.1:{port}{path}", b"{}", {}, timeout=2)
+    assert status is None and reason.startswith(f"invalid URL http://127.0.0.1:{port}")
+    assert "SECRET" not in reason and "TOKEN" not in reason and "pw" not in reason
+    status, _headers, reason = http.request("POST", f"http://127.0.0.1:x{path}", b"{}", {}, timeout=2)
+    assert status is None and reason.startswith("invalid URL http://127.0.0.1:x") and "SECRET" not in reason

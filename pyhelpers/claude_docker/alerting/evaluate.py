@@ -12,6 +12,7 @@ clocks running between them.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -48,13 +49,25 @@ class Transition:
     repeat: bool = False
 
 
+def _number(n: object) -> bool:
+    return isinstance(n, (int, float)) and not isinstance(n, bool)
+
+
+def _time(n: object) -> bool:
+    return _number(n) and math.isfinite(n)  # type: ignore[arg-type]  # (a number, by _number)
+
+
 def _element_problem(a: object) -> str:
+    """What makes a stored element not one this version writes ("" if nothing): every field `_step` and
+    `current` read, with its type. Those that may be missing are read with .get."""
     if not isinstance(a, dict) or not all(isinstance(a.get(k), str) for k in ("rule", "severity", "summary")) \
-            or not isinstance(a.get("labels"), dict) or a.get("state") not in (PENDING, FIRING, RESOLVED):
+            or not isinstance(a.get("labels"), dict) or a.get("state") not in (PENDING, FIRING, RESOLVED) \
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in a["labels"].items()):
         return "an alert without a rule, labels or state"
-    numbers = [a.get("active_at"), a.get("value")] + [a.get(k) for k in ("fired_at", "resolved_at",
-                                                                          "keep_firing_since") if a.get(k) is not None]
-    if not all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in numbers):
+    times = [a.get("active_at")] + [a.get(k) for k in ("fired_at", "resolved_at", "keep_firing_since")
+                                    if a.get(k) is not None]
+    if not (all(map(_time, times)) and _number(a.get("value"))
+            and (a.get("for_s") is None or _number(a["for_s"]))):
         return f"the times of an alert of {a['rule']} are not numbers"
     if (a["state"] != PENDING and a.get("fired_at") is None) or (a["state"] == RESOLVED
                                                                  and a.get("resolved_at") is None):
@@ -118,10 +131,11 @@ def _step(rule: Rule, active: list[tuple[dict[str, str], float]], alerts: dict[s
         if ident not in found:
             keep = False
             if a["state"] == FIRING and rule.keep_firing_for_s > 0:
-                if a["keep_firing_since"] is None:
+                if a.get("keep_firing_since") is None:
                     a["keep_firing_since"] = now
                 keep = now - a["keep_firing_since"] < rule.keep_firing_for_s
-            if a["state"] == PENDING or (a["state"] == RESOLVED and now - a["resolved_at"] > RESOLVED_RETENTION_S):
+            resolved_at = a.get("resolved_at")
+            if a["state"] == PENDING or (a["state"] == RESOLVED and now - (resolved_at or now) > RESOLVED_RETENTION_S):
                 del alerts[ident]
                 continue
             if not keep:
@@ -179,7 +193,7 @@ def current() -> list[dict]:
         alerts = _load()
     rank = {s: i for i, s in enumerate(SEVERITIES)}
     return sorted(({"rule": a["rule"], "severity": a["severity"], "labels": dict(a["labels"]), "state": a["state"],
-                    "active_at": a["active_at"], "fired_at": a["fired_at"], "resolved_at": a["resolved_at"],
+                    "active_at": a["active_at"], "fired_at": a.get("fired_at"), "resolved_at": a.get("resolved_at"),
                     "value": a["value"], "summary": a["summary"],
                     # when a pending alert fires if its condition holds (`alert watch` wakes then)
                     "fires_at": a["active_at"] + float(a.get("for_s") or 0.0) if a["state"] == PENDING else None}

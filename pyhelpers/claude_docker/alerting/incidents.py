@@ -3,8 +3,9 @@
 A high or critical alert that starts firing opens an incident, or joins the open one for the same cause (its
 alertname); alerts of lower severity only join one already open. The timeline gathers the alerts firing and
 resolving, the automatic actions taken meanwhile (a rollback, a recovery, a GitOps revert) and the user's ack
-and resolve. An incident closes by itself once every alert that joined it has resolved. Time to acknowledge
-and to resolve are metrics.
+and resolve. An incident closes by itself once every alert that joined it has resolved; if its cause fires
+again (high or critical) within REOPEN_WITHIN, that incident reopens rather than a new one opening, so a
+flapping alert makes one incident. Time to acknowledge and to resolve are metrics.
 
 One JSON file, rewritten whole under the "incidents" lock; a damaged one is set aside and the store starts anew.
 """
@@ -12,6 +13,7 @@ One JSON file, rewritten whole under the "incidents" lock; a damaged one is set 
 from __future__ import annotations
 
 import json
+import math
 import re
 
 from claude_docker import exitcodes
@@ -24,6 +26,7 @@ OPENS = ("critical", "high")  # severities that open an incident; the others onl
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 STATUSES = (OPEN, ACKNOWLEDGED, RESOLVED)
 KEEP_RESOLVED = 200  # closed incidents kept for `incident list --all`; the oldest go first
+REOPEN_WITHIN = 15 * 60  # seconds after its alerts closed it that an incident reopens when its cause fires again
 _ID = re.compile(r"(?:inc-?)?0*(\d{1,9})", re.IGNORECASE)
 
 
@@ -112,6 +115,8 @@ def _firing(store: dict, t, now: float, opened: list[dict]) -> None:
     if incident is None:
         if t.severity not in OPENS:
             return
+        incident = _reopened(store, cause, t, now)
+    if incident is None:
         store["next"] += 1
         incident = {"id": f"INC-{store['next']:04d}", "cause": cause, "severity": t.severity, "status": OPEN,
                     "summary": _clean(t.summary), "opened_at": now, "acked_at": None, "resolved_at": None,
@@ -122,6 +127,19 @@ def _firing(store: dict, t, now: float, opened: list[dict]) -> None:
         incident["severity"] = t.severity
     incident["alerts"][key] = {"labels": _labels(t), "severity": t.severity, "state": "firing"}
     _note(incident, now, "alert", f"{cause} firing ({t.severity}){_shown_labels(t)}: {_clean(t.summary)}")
+
+
+def _reopened(store: dict, cause: str, t, now: float) -> dict | None:
+    """The cause's latest incident, open again, if its alerts closed it less than REOPEN_WITHIN ago."""
+    latest = next((i for i in reversed(store["incidents"]) if i["cause"] == cause), None)
+    if (latest is None or latest["resolved_by"] != "alerts" or latest["resolved_at"] is None
+            or not 0 <= now - latest["resolved_at"] < REOPEN_WITHIN):
+        return None
+    closed_for = now - latest["resolved_at"]
+    latest["status"], latest["acked_at"], latest["resolved_at"], latest["resolved_by"] = OPEN, None, None, None
+    _note(latest, now, "reopen", f"reopened: {cause} firing ({t.severity}) again {closed_for:.0f}s after it closed")
+    _event("incident.reopen", latest, f"{latest['id']} reopened: {cause} ({t.severity})", level="warn")
+    return latest
 
 
 def _resolved(store: dict, t, now: float) -> None:
@@ -226,17 +244,34 @@ def _damaged(path, why: str) -> dict:
 
 
 def _problem(store: object) -> str:
-    """What makes `store` not one this module wrote; "" if nothing."""
+    """What makes `store` not one this module wrote; "" if nothing. Every field anything here or `incident`
+    reads is checked, with its type: a store that passes never raises later."""
     if not (isinstance(store, dict) and type(store.get("next")) is int and isinstance(store.get("incidents"), list)):
         return "not an incident store"
     for i in store["incidents"]:
-        if not (isinstance(i, dict) and isinstance(i.get("id"), str) and isinstance(i.get("cause"), str)
-                and i.get("status") in STATUSES and isinstance(i.get("opened_at"), (int, float))
-                and isinstance(i.get("alerts"), dict) and isinstance(i.get("timeline"), list)
-                and all(isinstance(a, dict) and a.get("state") in ("firing", "resolved")
-                        for a in i["alerts"].values())):
+        if not _is_incident(i):
             return "an incident in it is not one this version writes"
     return ""
+
+
+def _is_incident(i: object) -> bool:
+    strings = ("id", "cause", "severity", "summary", "note")
+    return (isinstance(i, dict) and all(isinstance(i.get(k), str) for k in strings)
+            and i.get("status") in STATUSES and _is_time(i.get("opened_at"))
+            and all(i.get(k) is None or _is_time(i[k]) for k in ("acked_at", "resolved_at"))
+            and (i.get("resolved_by") is None or isinstance(i["resolved_by"], str))
+            and isinstance(i.get("alerts"), dict) and isinstance(i.get("timeline"), list)
+            and all(isinstance(a, dict) and a.get("state") in ("firing", "resolved")
+                    and isinstance(a.get("labels"), dict) and isinstance(a.get("severity"), str)
+                    for a in i["alerts"].values())
+            and all(isinstance(e, dict) and _is_time(e.get("time")) and isinstance(e.get("kind"), str)
+                    and isinstance(e.get("text"), str) for e in i["timeline"]))
+
+
+def _is_time(value: object) -> bool:
+    """An epoch time that can be shown (time.gmtime refuses NaN, infinities and years past 9999)."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and 0 <= value < 253402300800)
 
 
 def _save(store: dict) -> None:

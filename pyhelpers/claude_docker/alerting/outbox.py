@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -62,9 +63,18 @@ class Entry:
     @classmethod
     def from_record(cls, r: dict) -> Entry:
         return cls(key=str(r["key"]), note=Notification.from_json(r["note"]), target=str(r["target"]),
-                   shown=str(r["shown"]), channel=str(r["channel"]), queued_at=float(r["queued_at"]),
-                   deadline=float(r["deadline"]), attempts=int(r.get("attempts", 0)),
-                   next_try=float(r.get("next_try", 0.0)), detail=str(r.get("detail", "")))
+                   shown=str(r["shown"]), channel=str(r["channel"]), queued_at=_time(r["queued_at"]),
+                   deadline=_time(r["deadline"]), attempts=int(r.get("attempts", 0)),
+                   next_try=_time(r.get("next_try", 0.0)), detail=str(r.get("detail", "")))
+
+
+def _time(value) -> float:
+    """A record's time; ValueError (a damaged record) for NaN or an infinity, which would leave an entry
+    never due or never past its deadline."""
+    t = float(value)
+    if not math.isfinite(t):
+        raise ValueError(f"not a time: {t}")
+    return t
 
 
 def target_id(target: Target) -> str:
@@ -206,7 +216,7 @@ def _apply(r: dict, live: dict[str, Entry], done: dict[str, float], held: dict[s
         if key not in done:
             live[key] = Entry.from_record(r)
     elif op == "attempt":
-        attempts, next_try, detail = int(r["attempts"]), float(r["next_try"]), str(r.get("detail", ""))
+        attempts, next_try, detail = int(r["attempts"]), _time(r["next_try"]), str(r.get("detail", ""))
         if key in live:
             entry = live[key]
             entry.attempts, entry.next_try, entry.detail = attempts, next_try, detail

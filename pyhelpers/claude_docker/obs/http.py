@@ -9,6 +9,8 @@ its data: following it would send the API key and the data to a host nobody conf
 
 from __future__ import annotations
 
+import http.client
+import re
 import urllib.error
 import urllib.request
 
@@ -48,6 +50,16 @@ def _userinfo_as_header(url: str, headers: dict) -> tuple[str, dict]:
     return f"{scheme}://{host}{slash}{path}", {"Authorization": f"Basic {token}", **headers}
 
 
+def _origin(url: str) -> str:
+    """`scheme://host[:port]` of `url`, for a message: never its userinfo, path, query or fragment (a
+    webhook's path or a query may be its secret)."""
+    scheme, sep, rest = redact.url(url).partition("://")
+    if not sep:
+        return "(not scheme://host)"
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0].rpartition("@")[2]
+    return redact.printable(f"{scheme}://{authority}")
+
+
 def request(method: str, url: str, body: bytes, headers: dict,
             timeout: float = 15.0) -> tuple[int | None, dict, str]:
     """(HTTP status or None when nothing answered, response headers, a short reason for people)."""
@@ -55,7 +67,7 @@ def request(method: str, url: str, body: bytes, headers: dict,
     try:
         req = urllib.request.Request(url, data=body, headers=headers, method=method)
     except ValueError:
-        return None, {}, f"invalid URL {redact.url(url)}"
+        return None, {}, f"invalid URL {_origin(url)}"
     try:
         with _open(req, timeout) as response:
             return response.status, dict(response.headers), response.reason or ""
@@ -64,8 +76,14 @@ def request(method: str, url: str, body: bytes, headers: dict,
         return exc.code, dict(exc.headers or {}), exc.reason or ""
     except (urllib.error.URLError, OSError) as exc:
         return None, {}, redact.text(getattr(exc, "reason", exc))
-    except ValueError:  # http.client refuses a bad port, or a header value with CR/LF: its message would quote it
-        return None, {}, f"invalid URL {redact.url(url)} or request header (a stray newline in an API key?)"
+    except http.client.InvalidURL:  # its message quotes the path or the port
+        return None, {}, f"invalid URL {_origin(url)}: a bad port, or a space or control character in its path"
+    except UnicodeError:  # before ValueError, which it is: http.client sends the path as ASCII
+        return None, {}, f"invalid URL {_origin(url)}: a non-ASCII character in its path or query"
+    except ValueError:  # a header value with CR/LF: its message would quote it
+        return None, {}, f"invalid URL {_origin(url)} or request header (a stray newline in an API key?)"
+    except http.client.HTTPException as exc:  # a reply http.client could not read: its type, not its text
+        return None, {}, f"unreadable answer from {_origin(url)} ({type(exc).__name__})"
 
 
 def post(url: str, body: bytes, headers: dict, timeout: float = 15.0) -> tuple[int | None, dict, str]:
