@@ -25,10 +25,12 @@ import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from common import clean_env, interleaved, report
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "py"))
+import alertservers
 
 USER_PATH_GOAL_MS = 5.0
 WATCH_GOAL_S = 5.0
@@ -133,31 +135,20 @@ def user_path(image: str | None, rounds: int) -> bool:
 
 # --- alert watch: condition to notification ---------------------------------------------------------------
 
-class Receiver:
-    """A webhook on 127.0.0.1 noting when each notification arrives."""
+class Receiver(alertservers.Receiver):
+    """The tests' webhook stand-in on 127.0.0.1, noting when (by the wall clock) each notification arrives."""
 
     def __init__(self) -> None:
         self.arrived: list[tuple[float, dict]] = []
         self.event = threading.Condition()
-        owner = self
+        super().__init__()
+        self.hook = f"json+{self.url}/hook"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                with owner.event:
-                    owner.arrived.append((time.time(), body))
-                    owner.event.notify_all()
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"json+http://127.0.0.1:{self.server.server_address[1]}/hook"
+    def respond(self, request: alertservers.Request) -> alertservers.Answer:
+        with self.event:
+            self.arrived.append((time.time(), request.json()))
+            self.event.notify_all()
+        return alertservers.Answer()
 
     def wait_for(self, command: str, timeout: float) -> float | None:
         """When the firing notification for the helper-errors alert of `command` arrived."""
@@ -172,9 +163,6 @@ class Receiver:
                     return None
                 self.event.wait(left)
 
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 RECORD = ("import sys, time\nfrom claude_docker.obs.catalog import observe\n"
@@ -186,7 +174,7 @@ def watch_latency() -> bool:
     with tempfile.TemporaryDirectory(prefix="claude-docker-bench-") as tmp:
         home = Path(tmp) / "home"
         home.mkdir()
-        env = clean_env(HOME=str(home), CLAUDE_DOCKER_ALERT_TARGETS=receiver.url)
+        env = clean_env(HOME=str(home), CLAUDE_DOCKER_ALERT_TARGETS=receiver.hook)
         watcher = subprocess.Popen([sys.executable, "-I", "-m", "claude_docker", "alert", "watch", "--interval", "1h"],
                                    env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE, text=True)
