@@ -348,3 +348,11 @@ def test_an_element_with_a_field_of_a_wrong_type_sets_the_state_aside(state, cap
     assert ev.current() == []
     assert "rules-state.json was damaged" in capsys.readouterr().err
     assert run([FakeRule("Slow", active={"a": 1.0})], 1010) == [("Slow", "a", "firing", False)]
+
+
+def test_a_severity_override_resolves_the_old_alert_with_its_own_severity(state):
+    rule = FakeRule("Slow", active={"a": 1.0})
+    ev.evaluate([rule], None, 1000)
+    rule.severity = "medium"
+    found = [(t.severity, t.state, t.repeat) for t in ev.evaluate([rule], None, 1010)]
+    assert found == [("high", "resolved", False), ("medium", "firing", False)]

@@ -264,7 +264,7 @@ def test_429_retry_after_is_honoured(receiver, monkeypatch):
     # The 429'd target waits (B not tried there); the other target goes on.
     assert got == {"delivered": 2, "retry": 1, "gave_up": 0, "pending": 2}
     assert [r.status for r in receiver.requests if r.path == "/slack"] == [429]
-    assert dispatch.deliver(s, T0 + 1.9)["delivered"] == 0
+    assert dispatch.deliver(s, T0 + 0.5)["delivered"] == 0
     assert len(receiver.requests) == 3
     assert dispatch.deliver(s, T0 + 2.5)["delivered"] == 2
     assert sorted(b["labels"]["alertname"] for b in receiver.accepted("/slack")) == ["A", "B"]
@@ -356,14 +356,14 @@ def test_sigkill_while_delivering_then_each_sent_exactly_once(receiver, monkeypa
 
 def test_next_due_says_when_the_watcher_must_wake(receiver, monkeypatch):
     s = use_targets(monkeypatch, receiver.hook("/flaky"))
-    assert outbox.next_due() == float("inf")
+    assert dispatch.next_due(s) == float("inf")
     receiver.script["/flaky"] = [(503, {})]
     dispatch.notify([note("A")], s, T0)
-    assert outbox.next_due() == T0
+    assert dispatch.next_due(s) == T0
     dispatch.deliver(s, T0)
-    assert T0 + 5 <= outbox.next_due() < T0 + 6  # the first backoff
-    dispatch.deliver(s, outbox.next_due())
-    assert outbox.next_due() == float("inf")
+    assert T0 + 5 <= dispatch.next_due(s) < T0 + 6  # the first backoff
+    dispatch.deliver(s, dispatch.next_due(s))
+    assert dispatch.next_due(s) == float("inf")
 
 
 def test_enqueue_twice_is_one_entry(home, monkeypatch):
@@ -513,14 +513,13 @@ def test_slack_pacing_holds_across_runs(home, monkeypatch):
     slack = SlackStandIn()
     try:
         s = use_targets(monkeypatch, f"slack+http://127.0.0.1:{slack.server.server_address[1]}/services/T/B/X")
-        dispatch.notify([note("A")], s, T0)
-        assert dispatch.deliver(s, T0)["delivered"] == 1
-        dispatch.notify([note("B")], s, T0)
-        assert dispatch.deliver(s, T0)["delivered"] == 0  # a second run at once: the target's second is not up
-        assert outbox.next_due() >= T0 + 1
-        time.sleep(1.1)  # the stand-in judges by its own clock
-        assert dispatch.deliver(s, T0 + 1.1)["delivered"] == 1
-        assert [r.status for r in slack.requests] == [200, 200] and not slack.problems
+        dispatch.notify([note("A")], s, time.time())  # (the real clock: the stand-in judges by it)
+        assert dispatch.deliver(s, time.time())["delivered"] == 1
+        dispatch.notify([note("B")], s, time.time())
+        assert outbox.waits()  # the pace is kept in the outbox, for the next run
+        # A second run at once (a script's second `alert`): it waits out the second, then sends.
+        assert dispatch.deliver(s, time.time())["delivered"] == 1
+        assert [r.status for r in slack.requests] == [200, 200] and not slack.problems  # (1/s, by its clock)
     finally:
         slack.stop()
 
@@ -531,7 +530,7 @@ def test_next_due_waits_out_a_retry_after(receiver, monkeypatch):
     dispatch.notify([note("A"), note("B")], s, T0)
     dispatch.deliver(s, T0)  # A gets the 429; B, never tried, waits with its target
     assert [e.attempts for e in outbox.undelivered()] == [1, 0]
-    assert outbox.next_due() >= T0 + 30
+    assert dispatch.next_due(s) >= T0 + 30
 
 
 def test_retry_after_as_an_http_date():
@@ -562,3 +561,54 @@ def test_alert_send_that_no_channel_takes_exits_15_saying_so(home, monkeypatch, 
     assert cli.main(["alert", "send", "low", "hello"]) == exitcodes.ALERT_UNDELIVERED
     out, err = capsys.readouterr()
     assert "no channel takes this severity" in out + err and "not sent again" not in out + err
+
+
+def test_a_resolve_never_overtakes_its_firing_held_in_a_digest_being_retried(receiver, monkeypatch):
+    write_config("[throttle]\nmax_per_hour = 1\n")
+    s = use_targets(monkeypatch, receiver.hook("/am"))
+    dispatch.notify([note("First")], s, T0)
+    dispatch.deliver(s, T0)
+    dispatch.notify([note("X")], s, T0 + 1)  # held: over the budget
+    receiver.script["/am"] = [(503, {})]
+    dispatch.notify([], s, T0 + 3600)  # the digest, holding X's firing
+    assert dispatch.deliver(s, T0 + 3600)["retry"] == 1
+    s.max_per_hour = 10
+    dispatch.notify([note("X", kind=RESOLVED)], s, T0 + 3601)
+    assert dispatch.deliver(s, T0 + 3602)["delivered"] == 0  # X's resolve waits for the digest
+    dispatch.deliver(s, T0 + 3610)
+    assert [b["kind"] for b in receiver.accepted("/am")] == ["firing", "digest", "resolved"]
+
+
+def test_next_due_leaves_out_what_waits_behind_its_alert_or_for_another_process(receiver, monkeypatch):
+    s = use_targets(monkeypatch, receiver.hook("/am"))
+    receiver.script["/am"] = [(503, {})]
+    dispatch.notify([note("X")], s, T0)
+    dispatch.deliver(s, T0)  # X's firing backs off 5 s
+    dispatch.notify([note("X", kind=RESOLVED)], s, T0 + 1)
+    other = use_targets(monkeypatch, "json+http://127.0.0.1:9/elsewhere")
+    dispatch.notify([note("Y")], other, T0 + 1)  # queued for a target only `other` knows
+    assert T0 + 5 <= dispatch.next_due(s) < T0 + 6  # not T0 + 1: the resolve waits, Y is not ours
+
+
+def test_a_retry_after_of_a_year_is_capped(receiver, monkeypatch):
+    s = use_targets(monkeypatch, receiver.hook("/busy"))
+    receiver.script["/busy"] = [(429, {"Retry-After": "31536000"})]
+    dispatch.notify([note("A")], s, T0)
+    dispatch.deliver(s, T0)
+    assert T0 + 3600 <= dispatch.next_due(s) <= T0 + 3601
+
+
+def test_an_incident_store_that_cannot_be_written_never_stops_the_notification(receiver, monkeypatch):
+    from claude_docker.alerting import incidents, run
+    from claude_docker.obs.catalog import observe
+
+    def unwritable(*_args):
+        raise OSError(28, "No space left on device")
+
+    s = use_targets(monkeypatch, receiver.hook("/hook"))
+    monkeypatch.setattr(incidents, "on_transitions", unwritable)
+    observe("claude_docker_helper_errors_total", 1, command="flush")
+    report = run.run(now=time.time())
+    assert report["delivery"]["delivered"] == 1 and s.targets
+    assert [b["labels"]["alertname"] for b in receiver.accepted("/hook")] == ["ClaudeDockerHelperErrors"]
+    assert events("alert.incidents_failed")[0]["message"] == "incidents not recorded: no space left"

@@ -188,3 +188,14 @@ def test_an_incident_missing_a_field_or_of_a_wrong_type_sets_the_store_aside_and
     assert "incidents.json was damaged" in line and "incidents start anew" in line
     assert listed.stdout.strip() == "no open incidents"
     assert len(list((home / ".claude-docker" / "damaged").iterdir())) == 1
+
+
+def test_a_firing_told_twice_is_on_the_timeline_once(home):
+    """A pass that failed after the incidents were kept is evaluated again: its transitions come twice."""
+    from claude_docker.alerting import incidents
+
+    firing = transition("Disk")
+    incidents.on_transitions([firing], 1000)
+    incidents.on_transitions([firing], 1010)
+    [incident] = incidents.list_incidents()
+    assert [e["kind"] for e in incident["timeline"]].count("alert") == 1

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from claude_docker import exitcodes, locking
 from claude_docker.alerting import channels, outbox, targets, throttle
-from claude_docker.alerting.model import DIGEST, MANUAL, SEVERITIES, Notification, Target
+from claude_docker.alerting.model import DIGEST, MANUAL, SEVERITIES, Notification, Target, fingerprint
 from claude_docker.errors import ToolError, describe
 from claude_docker.obs import catalog, events
 from claude_docker.paths import ensure_private_dir, state_dir
@@ -27,6 +27,7 @@ PACED = frozenset({"slack"})  # channels (targets.CHANNELS) paced to PACE_S betw
 PACE_S = 1.0
 BACKOFF_FIRST_S = 5.0
 BACKOFF_MAX_S = 600.0
+RETRY_AFTER_MAX_S = 3600.0
 
 
 def notify(notes: list[Notification], settings: Settings, now: float) -> list[Notification]:
@@ -110,17 +111,12 @@ def _run(settings: Settings, now: float, budget_s: float, counts: dict) -> None:
     configured: dict[str, Target] = {outbox.target_id(t): t for t in settings.targets}
     free_at = outbox.waits()  # per target: when it may be sent to next (Retry-After, then pacing)
     todo = []
-    # Per target, one alert's notifications go in the order they were queued: a firing being retried is never
-    # overtaken by its own resolve (Alertmanager would take the late firing as the alert firing again).
-    blocked: set[tuple[str, str]] = set()
-    for entry in outbox.undelivered():
-        key = (entry.target, entry.note.fingerprint)
+    # A target free within a second (Slack's pace, kept from the last run) is waited for here; a longer wait (a
+    # Retry-After) is left to a later run.
+    for entry in _due(outbox.undelivered(), configured, free_at, now, now + PACE_S):
         if now >= entry.deadline:
             why = "deadline passed" if entry.target in configured else "target no longer configured"
             _give_up(entry, now, f"{why}; last: {entry.detail or 'not tried'}", counts)
-        elif (entry.target not in configured  # (another process's: a target set in its environment alone)
-              or key in blocked or entry.next_try > now or free_at.get(entry.target, 0.0) > now):
-            blocked.add(key)  # (a target still waiting out its Retry-After is left to a later run)
         else:
             todo.append(entry)
     while todo and time.monotonic() - started < budget_s:
@@ -148,15 +144,62 @@ def _run(settings: Settings, now: float, budget_s: float, counts: dict) -> None:
             _give_up(entry, t, result.detail, counts)
         else:
             if result.retry_after is not None:
-                free_at[entry.target] = max(free_at.get(entry.target, 0.0), t + result.retry_after)
-                outbox.hold_target(entry.target, t + result.retry_after)
+                # (capped: a proxy's Retry-After of a year would silence the target for good)
+                wait = min(result.retry_after, RETRY_AFTER_MAX_S)
+                free_at[entry.target] = max(free_at.get(entry.target, 0.0), t + wait)
+                outbox.hold_target(entry.target, t + wait)
                 todo = [e for e in todo if e.target != entry.target]  # that target waits; the rest go on
-                next_try = t + result.retry_after
+                next_try = t + wait
             else:
                 next_try = t + _backoff(entry.attempts + 1)
-            todo = [e for e in todo if (e.target, e.note.fingerprint) != (entry.target, entry.note.fingerprint)]
+            waiting = _keys(entry)
+            todo = [e for e in todo if not _keys(e) & waiting]  # what comes after it, for that alert, waits too
             outbox.mark_retry(entry, t, next_try, result.detail)
             _count(entry, "retry", counts, result.detail)
+
+
+def _keys(entry: outbox.Entry) -> set[tuple[str, str]]:
+    """(target, alert) pairs an entry speaks for: its own alert's, and each held one a digest carries."""
+    return {(entry.target, entry.note.fingerprint),
+            *((entry.target, fingerprint(item["labels"])) for item in entry.note.items)}
+
+
+def _due(entries: list[outbox.Entry], configured: dict, free_at: dict, now: float, until: float
+         ) -> list[outbox.Entry]:
+    """The entries due at `now` whose target is free by `until` (and those past their deadline, for the caller
+    to give up), in queue order. Per target, one alert's notifications go in the order they were queued: a
+    firing being retried is never overtaken by its own resolve, nor by a digest's (Alertmanager would take the
+    late firing as the alert firing again). A target another process configured (its environment's alone) is
+    left to that process."""
+    found: list[outbox.Entry] = []
+    blocked: set[tuple[str, str]] = set()
+    for entry in entries:
+        keys = _keys(entry)
+        if now >= entry.deadline:
+            found.append(entry)
+        elif (entry.target not in configured or keys & blocked or entry.next_try > now
+              or free_at.get(entry.target, 0.0) > until):
+            blocked |= keys
+        else:
+            found.append(entry)
+    return found
+
+
+def next_due(settings: Settings) -> float:
+    """When the earliest entry this process can send is due, its target's wait included (inf: none); `alert
+    watch` wakes then. Entries waiting behind another of their alert, or for another process's target, are not."""
+    configured = {outbox.target_id(t): t for t in settings.targets}
+    waits = outbox.waits()
+    after: dict[tuple[str, str], float] = {}  # per (target, alert): when the entries queued so far are due
+    soonest = float("inf")
+    for entry in outbox.undelivered():
+        if entry.target not in configured:
+            continue
+        keys = _keys(entry)
+        due = max(entry.next_try, waits.get(entry.target, 0.0), *(after.get(k, 0.0) for k in keys))
+        after.update(dict.fromkeys(keys, due))
+        soonest = min(soonest, due if due < entry.deadline else entry.deadline)
+    return soonest
 
 
 def _give_up(entry, now: float, detail: str, counts: dict) -> None:

@@ -102,7 +102,9 @@ def _save(alerts: dict[str, dict]) -> None:
 
 
 def _transition(rule: Rule, a: dict, state: str, repeat: bool = False) -> Transition:
-    return Transition(rule=rule.name, severity=rule.severity, labels=dict(a["labels"]), state=state,
+    """The element's own severity: an alert resolving after an override changed the rule's keeps the one it
+    fired with (its identity, and what the notifier knows it by)."""
+    return Transition(rule=rule.name, severity=a["severity"], labels=dict(a["labels"]), state=state,
                       value=a["value"], active_at=a["active_at"], fired_at=a["fired_at"],
                       resolved_at=a.get("resolved_at"), summary=rule.summary, runbook=rule.runbook, repeat=repeat)
 
@@ -120,14 +122,14 @@ def _step(rule: Rule, active: list[tuple[dict[str, str], float]], alerts: dict[s
         a = alerts.get(ident)
         if a is not None and a["state"] != RESOLVED:
             a["value"], a["keep_firing_since"] = float(value), None
+            a["summary"], a["for_s"] = rule.summary, rule.for_s
         else:
             alerts[ident] = {"rule": rule.name, "labels": labels, "state": PENDING, "active_at": now,
                              "fired_at": None, "resolved_at": None, "keep_firing_since": None, "value": float(value),
-                             "severity": rule.severity, "summary": rule.summary}
+                             "severity": rule.severity, "summary": rule.summary, "for_s": rule.for_s}
     out = []
     for ident in [i for i, a in alerts.items() if a["rule"] == rule.name]:
         a = alerts[ident]
-        a["severity"], a["summary"], a["for_s"] = rule.severity, rule.summary, rule.for_s
         if ident not in found:
             keep = False
             if a["state"] == FIRING and rule.keep_firing_for_s > 0:

@@ -112,6 +112,8 @@ def resolve(incident_id: str, now: float, note: str = "") -> tuple[dict, bool]:
 def _firing(store: dict, t, now: float, opened: list[dict]) -> None:
     cause, key = t.rule, _alert_key(t)
     incident = next((i for i in store["incidents"] if is_open(i) and i["cause"] == cause), None)
+    if incident is not None and incident["alerts"].get(key, {}).get("state") == "firing":
+        return  # told already (a pass that failed after this is evaluated again: its transitions come twice)
     if incident is None:
         if t.severity not in OPENS:
             return

@@ -107,14 +107,6 @@ def undelivered() -> list[Entry]:
         return list(_load()[0].values())
 
 
-def next_due() -> float:
-    """When the earliest undelivered entry is due, its target's Retry-After waited out (inf: none); `alert watch`
-    wakes for it."""
-    with state_lock(LOCK):
-        live, _done, held = _load()
-    return min((max(e.next_try, held.get(e.target, 0.0)) for e in live.values()), default=float("inf"))
-
-
 def waits() -> dict[str, float]:
     """Per target id: the time before which it asked not to be sent to (Retry-After)."""
     with state_lock(LOCK):
@@ -208,7 +200,7 @@ def _load() -> tuple[dict[str, Entry], dict[str, float], dict[str, float]]:
 def _apply(r: dict, live: dict[str, Entry], done: dict[str, float], held: dict[str, float]) -> None:
     op = r["op"]
     if op == "wait":
-        target, until = str(r["target"]), float(r["until"])
+        target, until = str(r["target"]), _time(r["until"])
         held[target] = max(until, held.get(target, until))
         return
     key = str(r["key"])
@@ -233,7 +225,8 @@ def _rewrite(path, live: dict[str, Entry], done: dict[str, float], held: dict[st
     """The file with only what matters: live entries and recently finished keys. With `size` (compaction,
     not repair) only when that at least halves it, so a large live outbox isn't rewritten on every read."""
     records = [{"op": "done", "key": k, "at": at} for k, at in list(done.items())[-DONE_KEEP:]]
-    records += [{"op": "wait", "target": t, "until": until} for t, until in held.items()]
+    now = time.time()  # (a wait that has run out is worth nothing: dropped)
+    records += [{"op": "wait", "target": t, "until": until} for t, until in held.items() if until > now]
     records += [e.record() for e in live.values()]
     data = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records)
     if size is not None and len(data) * 2 > size:

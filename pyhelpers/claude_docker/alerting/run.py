@@ -14,6 +14,7 @@ import uuid
 from claude_docker import locking
 from claude_docker.alerting import files
 from claude_docker.alerting.model import FIRING, RESOLVED, Notification
+from claude_docker.errors import ToolError, describe
 from claude_docker.obs import events
 
 MAX_ROUNDS = 5
@@ -81,13 +82,17 @@ def _round(now: float, deliver: bool) -> dict:
     rollup.save()
 
     def consume(transitions: list) -> None:  # (before the evaluator's states are saved: nothing is lost)
-        incidents.on_transitions(transitions, now)
         # Read before the hook too: a first pass starts the actions' cursor at the log's end, and the rollback
         # its own hook makes must come after that start to reach the incident.
         told = actions.new_actions()
         _rollback_hook(transitions)
-        for kind, message in told + actions.new_actions():
-            incidents.record_action(kind, message, now)
+        try:
+            incidents.on_transitions(transitions, now)
+            for kind, message in told + actions.new_actions():
+                incidents.record_action(kind, message, now)
+        except (ToolError, OSError) as exc:  # (an incident store that can't be written: the user is still told)
+            why = exc.message if isinstance(exc, ToolError) else describe(exc)
+            events.emit("alert.incidents_failed", f"incidents not recorded: {why}", level="error")
         dispatch.notify([notification(t) for t in transitions], settings, now)
 
     transitions = evaluate.evaluate(rules, rollup, now, then=consume)
@@ -124,7 +129,10 @@ def run(now: float | None = None, deliver: bool = True) -> dict:
         fd = locking.try_lock(locks / "pass.lock")
         if fd is None:
             again.touch()
-            return report
+            # The running pass may have looked for the mark just before it: if it is gone now, go round here.
+            fd = locking.try_lock(locks / "pass.lock")
+            if fd is None:
+                return report
         try:
             again.unlink(missing_ok=True)
             report = _round(time.time() if now is None else now, deliver)

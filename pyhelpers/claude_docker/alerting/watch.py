@@ -24,10 +24,10 @@ def _signature(path) -> tuple | None:
 
 def _next_due() -> float:
     """When a pending alert's `for:` runs out, or an outbox entry's retry comes (inf: nothing waits)."""
-    from claude_docker.alerting import evaluate, outbox
+    from claude_docker.alerting import dispatch, evaluate, run
 
     pending = [a["fires_at"] for a in evaluate.current() if a["fires_at"] is not None]
-    return min([*pending, outbox.next_due()])
+    return min([*pending, dispatch.next_due(run.configured()[0])])
 
 
 def run(interval: float) -> int:
