@@ -2,7 +2,7 @@
 outbox, sending nothing; `deliver` sends what the outbox holds, within a time budget, one deliverer at a time.
 
 Pacing per target: Slack's incoming webhooks take 1 request a second (a token bucket with a burst of 1); a
-429's Retry-After is honoured exactly, that target waits and the others go on. A failed entry waits 5 s,
+429's Retry-After is honoured (up to an hour), that target waits and the others go on. A failed entry waits 5 s,
 doubling to 10 min, until its deadline: then it gives up with one event. Nothing here raises for a channel's
 failure; a state file that can't be written is one line (ToolError).
 """

@@ -174,6 +174,7 @@ class Log:
             return None  # flapping: told once the repeat interval has passed, if it still fires then
         rec["base"] = start
         return self._told(rec, note, now, start)
+
     def _budget_left(self, now: float, max_per_hour: int) -> bool:
         self.sent = [t for t in self.sent if now - t < HOUR]
         return len(self.sent) < max_per_hour
