@@ -39,13 +39,15 @@ def notify(notes: list[Notification], settings: Settings, now: float) -> list[No
     try:
         with locking.state_lock("alert-notify"):
             log = throttle.Log.load()
-            _enqueue(log.outgoing, settings, now)  # what a notifier killed after deciding had not enqueued yet
+            replayed = log.outgoing
+            _enqueue(replayed, settings, now)  # what a notifier killed after deciding had not enqueued yet
             made = log.decide(notes, now, settings.repeat_s, settings.max_per_hour, wanted)
-            log.outgoing = made
-            log.save()  # the decision and its ids first: the outbox drops what it has already
-            _enqueue(made, settings, now)
-            log.outgoing = []
-            log.save()
+            if notes or made or replayed:  # (nothing decided, nothing to write: a quiet pass syncs no disk)
+                log.outgoing = made
+                log.save()  # the decision and its ids first: the outbox drops what it has already
+                _enqueue(made, settings, now)
+                log.outgoing = []
+                log.save()
     except OSError as exc:
         raise ToolError(f"cannot record the notifications: {describe(exc)}", exitcodes.FAILURE) from None
     return made

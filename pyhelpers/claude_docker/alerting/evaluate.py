@@ -166,6 +166,7 @@ def evaluate(rules: list, store, now: float, then: Callable[[list[Transition]], 
 
     with state_lock("alert-rules"):
         alerts = _load()
+        before = json.dumps(alerts, sort_keys=True)
         out: list[Transition] = []
         for rule in rules:
             try:
@@ -185,7 +186,8 @@ def evaluate(rules: list, store, now: float, then: Callable[[list[Transition]], 
                 del alerts[ident]
         if then is not None:
             then(out)
-        _save(alerts)
+        if json.dumps(alerts, sort_keys=True) != before:  # (a quiet pass writes nothing)
+            _save(alerts)
     return out
 
 

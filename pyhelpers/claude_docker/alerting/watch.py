@@ -39,14 +39,19 @@ def run(interval: float) -> int:
     logs = (settings.metrics_file(), files.config_file())
     due = [float("inf")]  # read after each pass, not at each poll: the outbox can be large
 
+    told: list[list[str]] = [[]]
+
     def cycle() -> bool:
         from claude_docker import ui
 
         report = passes.run()
         due[0] = _next_due()
-        for problem in report.get("problems", []):  # a service's stderr is its journal: one line each, each pass
-            ui.error(f"alert watch: {problem}")
-        return not report.get("problems")
+        problems = report.get("problems", [])
+        if problems != told[0]:  # a service's stderr is its journal: each problem once, not at every pass
+            for problem in problems:
+                ui.error(f"alert watch: {problem} (the defaults are used for it)")
+            told[0] = problems
+        return True  # (the pass ran, with the defaults for what could not be read)
 
     def wake() -> object:
         return (tuple(_signature(p) for p in logs), time.time() >= due[0])

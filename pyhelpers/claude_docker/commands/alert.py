@@ -149,7 +149,7 @@ def evaluate(quiet: bool, as_json: bool) -> int:
 
 
 @cli.command()
-@click.option("--interval", default="15s", show_default=True, metavar="DURATION",
+@click.option("--interval", default="5s", show_default=True, metavar="DURATION",
               help="A pass at least this often (sooner when something is recorded).")
 def watch(interval: str) -> int:
     """Evaluate whenever something is recorded, and every interval; one watcher at a time; SIGTERM stops it.
