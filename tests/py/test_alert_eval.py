@@ -356,3 +356,15 @@ def test_a_severity_override_resolves_the_old_alert_with_its_own_severity(state)
     rule.severity = "medium"
     found = [(t.severity, t.state, t.repeat) for t in ev.evaluate([rule], None, 1010)]
     assert found == [("high", "resolved", False), ("medium", "firing", False)]
+
+
+def test_a_quiet_pass_writes_no_state(state):
+    """`alert watch` passes every few seconds: with nothing active and nothing changed, no disk write."""
+    rule = FakeRule("Slow", active={"a": 1.0})
+    ev.evaluate([rule], None, 1000)
+    rule.active = {}
+    ev.evaluate([rule], None, 1010)  # the pending alert dropped: a change, written
+    written = files.rule_state_file().stat()
+    ev.evaluate([rule], None, 1020)
+    again = files.rule_state_file().stat()
+    assert (again.st_ino, again.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)

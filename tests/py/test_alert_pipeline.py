@@ -612,3 +612,12 @@ def test_an_incident_store_that_cannot_be_written_never_stops_the_notification(r
     assert report["delivery"]["delivered"] == 1 and s.targets
     assert [b["labels"]["alertname"] for b in receiver.accepted("/hook")] == ["ClaudeDockerHelperErrors"]
     assert events("alert.incidents_failed")[0]["message"] == "incidents not recorded: no space left"
+
+
+def test_notify_with_nothing_to_decide_writes_nothing(receiver, monkeypatch):
+    s = use_targets(monkeypatch, receiver.hook("/hook"))
+    dispatch.notify([note("A")], s, T0)
+    written = files.notify_log_file().stat()
+    assert dispatch.notify([], s, T0 + 5) == []
+    again = files.notify_log_file().stat()
+    assert (again.st_ino, again.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
