@@ -363,7 +363,7 @@ def test_a_quiet_pass_writes_no_state(state):
     rule = FakeRule("Slow", active={"a": 1.0})
     ev.evaluate([rule], None, 1000)
     rule.active = {}
-    ev.evaluate([rule], None, 1010)  # the pending alert dropped: a change, written
+    ev.evaluate([rule], None, 1010)  # it resolves: a change, written
     written = files.rule_state_file().stat()
     ev.evaluate([rule], None, 1020)
     again = files.rule_state_file().stat()
