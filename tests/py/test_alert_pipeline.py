@@ -621,3 +621,32 @@ def test_notify_with_nothing_to_decide_writes_nothing(receiver, monkeypatch):
     assert dispatch.notify([], s, T0 + 5) == []
     again = files.notify_log_file().stat()
     assert (again.st_ino, again.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+
+
+def test_a_broken_alerting_file_is_one_event_not_one_per_pass(home, monkeypatch):
+    from claude_docker.alerting import run
+
+    write_config("[throttle\n")
+    for i in range(3):
+        run.run(now=T0 + i)
+    assert len(events("alert.config_invalid")) == 1
+    write_config("")
+    run.run(now=T0 + 10)
+    write_config("[throttle\n")
+    run.run(now=T0 + 20)  # broken again: told again
+    assert len(events("alert.config_invalid")) == 2
+
+
+def test_a_quiet_pass_writes_nothing_to_disk(home, monkeypatch):
+    """`alert watch` makes a pass every 5 s: with nothing new, none of alerting's files is rewritten."""
+    from claude_docker.alerting import run
+
+    def stamps() -> dict:
+        return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in files.directory().iterdir() if p.is_file()}
+
+    use_targets(monkeypatch, "json+http://127.0.0.1:9/hook")
+    run.run(now=T0)
+    run.run(now=T0 + 5)  # (reads the gauges the first pass recorded)
+    before = stamps()
+    run.run(now=T0 + 10)
+    assert stamps() == before and before

@@ -37,10 +37,13 @@ def is_open(incident: dict) -> bool:
 def on_transitions(transitions: list, now: float) -> list[dict]:
     """Fold the evaluator's transitions into the incidents; the incidents this opened (for the notifier)."""
     opened: list[dict] = []
+    news = [t for t in transitions if not getattr(t, "repeat", False)]  # (a repeat changes nothing here)
+    if not news:
+        return opened  # a quiet pass writes nothing
     with state_lock("incidents"):
         store = _load()
-        for t in transitions:
-            if t.state == "firing" and not getattr(t, "repeat", False):
+        for t in news:
+            if t.state == "firing":
                 _firing(store, t, now, opened)
             elif t.state == "resolved":
                 _resolved(store, t, now)

@@ -69,13 +69,35 @@ def _rollback_hook(transitions: list) -> None:
                 events.emit("alert.rollback_failed", f"{t.rule}: {getattr(exc, 'message', exc)}", level="error")
 
 
+def _record_problems(problems: list[str]) -> None:
+    """An `alert.config_invalid` event per problem when it first appears (not at every pass of `alert watch`)."""
+    from claude_docker import fsio
+
+    path = files.directory() / "config-problems"
+    text = "\n".join(problems)
+    try:
+        told = fsio.read_capped(path, 1 << 16).decode("utf-8", "replace")
+    except OSError:
+        told = ""
+    if text == told:
+        return
+    for problem in problems:
+        events.emit("alert.config_invalid", problem, level="error")
+    try:
+        if problems:
+            fsio.write_atomic(path, text.encode(), 0o600)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass  # (told again at the next pass: better than never)
+
+
 def _round(now: float, deliver: bool) -> dict:
     from claude_docker.alerting import actions, dispatch, evaluate, gauges, incidents
     from claude_docker.alerting.rollup import Rollup
 
     settings, rules, problems = configured()
-    for problem in problems:
-        events.emit("alert.config_invalid", problem, level="error")
+    _record_problems(problems)
     rollup = Rollup.load()
     read = rollup.catch_up()
     rollup.add_live(gauges.live_gauges())
