@@ -30,7 +30,6 @@ def configured():
     """(settings, rules, problems): a malformed file is one line each, and the pass goes on with the defaults
     for what it could not read (the user's alerts still reach the environment's targets, or the desktop)."""
     from claude_docker.alerting import config, rules
-    from claude_docker.errors import ToolError
 
     problems = []
     try:
