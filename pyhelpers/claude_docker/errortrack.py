@@ -167,16 +167,9 @@ def _to_sentry(exc: BaseException, record: dict) -> str:
 
 def _scrubbed_event(event, _hint):
     """sentry-sdk's before_send: the event with every string scrubbed as the record's are."""
-    def clean(value):
-        if isinstance(value, str):
-            return scrub(value)
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [clean(v) for v in value]
-        return value
+    from claude_docker import redact
 
-    return clean(event)
+    return redact.strings(event, scrub)
 
 
 def groups(limit: int | None = None) -> tuple[list[dict], int]:

@@ -176,14 +176,16 @@ def secrets(s) -> str:
     return _NAMED_VALUE.sub(_named_value, masked)
 
 
-def strings(value):
-    """A copy of a JSON-like record (dicts, lists, strings, numbers) with `text` applied to every string."""
+def strings(value, apply=None):
+    """A copy of a JSON-like record (dicts, lists, strings, numbers) with `apply` (`text` by default) applied to
+    every string."""
+    apply = text if apply is None else apply
     if isinstance(value, str):
-        return text(value)
+        return apply(value)
     if isinstance(value, dict):
-        return {k: strings(v) for k, v in value.items()}
+        return {k: strings(v, apply) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [strings(v) for v in value]
+        return [strings(v, apply) for v in value]
     return value
 
 

@@ -12,10 +12,6 @@ from claude_docker.alerting.model import MANUAL, Notification
 SEND_BUDGET_S = 15.0
 
 
-def _utc(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
 def _deliver(note: Notification, settings, now: float) -> dict:
     """Deliver what is due (this note among it); what became of this note, per target."""
     from claude_docker.alerting import dispatch, outbox
@@ -41,7 +37,7 @@ def send(severity: str, message: str, labels: dict[str, str]) -> dict:
     labels = dict(labels)
     name = labels.pop("alertname", "UserAlert")
     note = Notification(id="", kind=MANUAL, labels={"alertname": name, "severity": severity, **labels},
-                        summary=message, starts_at=_utc(now))
+                        summary=message, starts_at=run.utc(now))
     incidents.on_transitions([SimpleNamespace(rule=name, severity=severity, labels=labels, state="firing",
                                               value=None, summary=message, repeat=False)], now)
     made = [m for m in dispatch.notify([note], settings, now) if m.kind == MANUAL and m.labels == note.labels]
@@ -73,7 +69,7 @@ def test(severity: str) -> dict:
     now = time.time()
     note = Notification(id=uuid.uuid4().hex, kind=MANUAL,
                         labels={"alertname": "ClaudeDockerTest", "severity": severity},
-                        summary="A test notification from claude-docker: this channel works.", starts_at=_utc(now))
+                        summary="A test notification from claude-docker: this channel works.", starts_at=run.utc(now))
     wanting = [t for t in settings.targets if severity in t.severities]
     # Every level's targets: a test reaches the Slack and mail that escalation would bring in later.
     top = replace(note, escalation=max((t.escalation for t in wanting), default=0))

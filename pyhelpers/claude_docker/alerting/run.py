@@ -20,7 +20,8 @@ from claude_docker.obs import events
 MAX_ROUNDS = 5
 
 
-def _utc(epoch: float | None) -> str:
+def utc(epoch: float | None) -> str:
+    """An epoch as the notifications carry times (ISO 8601 UTC with milliseconds, as the logs' `time`)."""
     if not epoch:
         return ""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch % 1 * 1000):03d}Z"
@@ -52,7 +53,7 @@ def notification(t) -> Notification:
     labels = {"alertname": t.rule, "severity": t.severity, **t.labels}
     return Notification(id=uuid.uuid4().hex, kind=FIRING if t.state == "firing" else RESOLVED, labels=labels,
                         summary=expand(t.summary, labels, t.value), runbook=expand(t.runbook, labels, t.value),
-                        starts_at=_utc(t.fired_at or t.active_at), ends_at=_utc(t.resolved_at), value=t.value)
+                        starts_at=utc(t.fired_at or t.active_at), ends_at=utc(t.resolved_at), value=t.value)
 
 
 def _rollback_hook(transitions: list) -> None:
